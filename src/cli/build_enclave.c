@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nitrovm build-enclave: an EIF from a kernel, a command line and ramdisks (files, or directories packed as
+ * newc cpio), optionally signed.  The output appears whole or not at all.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common/util.h"
+#include "eif/cpio.h"
+#include "eif/eif.h"
+#include "eif/signature.h"
+
+#define MAX_CMDLINE_FILE (64 * KiB)
+
+static const char usage[] =
+	"Usage: nitrovm build-enclave --kernel FILE (--cmdline TEXT | --cmdline-file FILE)\n"
+	"                             (--ramdisk FILE | --ramdisk-dir DIR)... --output-file FILE.eif\n"
+	"                             [--name NAME] [--version VERSION] [--metadata FILE.json] [--arch ARCH]\n"
+	"                             [--signing-certificate CERT.pem --private-key KEY.pem]\n\n"
+	"Build an enclave image (EIF version 4) and print its measurements as nitro-cli build-enclave does.\n\n"
+	"  --kernel FILE             bzImage (x86_64) or arm64 Image; the architecture is read from it\n"
+	"  --cmdline TEXT            kernel command line (leading/trailing whitespace is trimmed)\n"
+	"  --cmdline-file FILE       read the command line from a file\n"
+	"  --ramdisk FILE            a ramdisk (cpio, or cpio.gz) as is; repeatable, kept in order\n"
+	"  --ramdisk-dir DIR         pack DIR as a deterministic newc cpio ramdisk; repeatable, kept in order\n"
+	"                            with --ramdisk (the first ramdisk is PCR1's, the later ones PCR2's)\n"
+	"  --output-file FILE.eif    where to write the image\n"
+	"  --name NAME               ImageName in the metadata (default: the output file's name without .eif)\n"
+	"  --version VERSION         ImageVersion in the metadata (default: 1.0)\n"
+	"  --metadata FILE.json      custom metadata (a JSON file of at most 4096 bytes)\n"
+	"  --arch x86_64|aarch64     override the architecture read from the kernel\n"
+	"  --signing-certificate, --private-key\n"
+	"                            sign PCR0 with a PEM EC key (P-256, P-384 or P-521) and its certificate\n\n"
+	"BuildTime in the metadata comes from SOURCE_DATE_EPOCH when it is set, so two builds of the same inputs\n"
+	"are byte-identical. Ramdisk directories are packed with sorted names, uid/gid 0 and mtimes from it too.\n";
+
+struct ramdisk_src {
+	const char *path;
+	bool is_dir;
+};
+
+struct build_args {
+	const char *kernel, *cmdline, *cmdline_file, *output, *name, *version, *metadata, *arch, *cert, *key;
+	unsigned int nramdisks;
+	struct ramdisk_src ramdisks[EIF_MAX_SECTIONS];
+};
+
+/* Everything that holds memory while building; released in one place. */
+struct build_state {
+	struct file_map kernel;
+	struct file_map files[EIF_MAX_SECTIONS];
+	struct cpio cpios[EIF_MAX_SECTIONS];
+	uint8_t *cmdline_buf, *custom, *signature;
+	char *metadata;
+};
+
+static void state_free(struct build_state *s)
+{
+	if (s->kernel.data)
+		file_map_close(&s->kernel);
+	for (unsigned int i = 0; i < EIF_MAX_SECTIONS; i++) {
+		if (s->files[i].data)
+			file_map_close(&s->files[i]);
+		cpio_free(&s->cpios[i]);
+	}
+	free(s->cmdline_buf);
+	free(s->custom);
+	free(s->signature);
+	free(s->metadata);
+}
+
+static int parse_args(int argc, char **argv, struct build_args *a)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "cmdline-file", required_argument, NULL, 'C' },
+		{ "ramdisk", required_argument, NULL, 'r' },
+		{ "ramdisk-dir", required_argument, NULL, 'R' },
+		{ "output-file", required_argument, NULL, 'o' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "metadata", required_argument, NULL, 'm' },
+		{ "arch", required_argument, NULL, 'a' },
+		{ "signing-certificate", required_argument, NULL, 's' },
+		{ "private-key", required_argument, NULL, 'p' },
+		{ "docker-uri", required_argument, NULL, 'D' },
+		{ "docker-dir", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	while ((c = cli_getopt(argc, argv, opts)) != -1) {
+		switch (c) {
+		case 'k': a->kernel = optarg; break;
+		case 'c': a->cmdline = optarg; break;
+		case 'C': a->cmdline_file = optarg; break;
+		case 'o': a->output = optarg; break;
+		case 'n': a->name = optarg; break;
+		case 'v': a->version = optarg; break;
+		case 'm': a->metadata = optarg; break;
+		case 'a': a->arch = optarg; break;
+		case 's': a->cert = optarg; break;
+		case 'p': a->key = optarg; break;
+		case 'r':
+		case 'R':
+			if (a->nramdisks >= EIF_MAX_SECTIONS - 3)
+				return cli_fail(E_INVALID_ARGUMENT, "too many ramdisks: an EIF holds at most %d",
+						EIF_MAX_SECTIONS - 3);
+			a->ramdisks[a->nramdisks].path = optarg;
+			a->ramdisks[a->nramdisks++].is_dir = c == 'R';
+			break;
+		case 'D':
+			return cli_fail(E_INVALID_ARGUMENT,
+					"nitrovm builds images from a kernel and ramdisks, not from Docker images: "
+					"export the image's filesystem (docker export) and pass it with --ramdisk-dir");
+		case 'h': fputs(usage, stdout); return -1;
+		default: return cli_bad_option("build-enclave");
+		}
+	}
+	if (optind < argc)
+		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for build-enclave", argv[optind]);
+	if (!a->kernel)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --kernel FILE");
+	if (!a->output)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --output-file FILE.eif");
+	if (a->cmdline && a->cmdline_file)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "give either --cmdline or --cmdline-file, not both");
+	if (!a->cmdline && !a->cmdline_file)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --cmdline TEXT or --cmdline-file FILE");
+	if (!a->nramdisks)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs at least one --ramdisk FILE or --ramdisk-dir DIR");
+	if (!a->cert != !a->key)
+		return cli_fail(E_MISSING_ARGUMENT, "signing needs both --signing-certificate and --private-key");
+	if (a->arch && strcmp(a->arch, "x86_64") && strcmp(a->arch, "aarch64") && strcmp(a->arch, "arm64"))
+		return cli_fail(E_INVALID_ARGUMENT, "unknown --arch '%s': use x86_64 or aarch64", a->arch);
+	return 0;
+}
+
+/* nitro-cli trims the command line (its blob file ends in a newline). */
+static void trim(const uint8_t **p, size_t *len)
+{
+	while (*len && strchr(" \t\r\n", (*p)[*len - 1]))
+		(*len)--;
+	while (*len && strchr(" \t\r\n", **p)) {
+		(*p)++;
+		(*len)--;
+	}
+}
+
+static int load_inputs(const struct build_args *a, struct build_state *s, struct eif_build *b)
+{
+	const uint8_t *cl;
+	size_t cl_len;
+
+	if (file_map_open(&s->kernel, a->kernel))
+		return cli_fail_err(E_FILE_OPERATION);
+	if (!s->kernel.size)
+		return cli_fail(E_EIF_BUILDING, "the kernel %s is empty", a->kernel);
+	b->kernel = (struct eif_blob){ s->kernel.data, s->kernel.size };
+	if (a->cmdline_file) {
+		if (file_read_all(a->cmdline_file, &s->cmdline_buf, &cl_len, MAX_CMDLINE_FILE))
+			return cli_fail_err(E_FILE_OPERATION);
+		cl = s->cmdline_buf;
+	} else {
+		cl = (const uint8_t *)a->cmdline;
+		cl_len = strlen(a->cmdline);
+	}
+	trim(&cl, &cl_len);
+	if (memchr(cl, '\0', cl_len))
+		return cli_fail(E_EIF_BUILDING, "the kernel command line contains a NUL byte");
+	b->cmdline = (struct eif_blob){ cl, cl_len };
+	for (unsigned int i = 0; i < a->nramdisks; i++) {
+		const struct ramdisk_src *r = &a->ramdisks[i];
+
+		if (r->is_dir) {
+			cpio_init(&s->cpios[i]);
+			if (cpio_add_tree(&s->cpios[i], r->path, "") || cpio_finish(&s->cpios[i]))
+				return cli_fail(E_EIF_BUILDING, "cannot pack ramdisk directory %s: %s", r->path,
+						err_msg());
+			b->ramdisks[i] = (struct eif_blob){ s->cpios[i].buf, s->cpios[i].len };
+		} else {
+			if (file_map_open(&s->files[i], r->path))
+				return cli_fail_err(E_FILE_OPERATION);
+			b->ramdisks[i] = (struct eif_blob){ s->files[i].data, s->files[i].size };
+		}
+	}
+	b->nramdisks = a->nramdisks;
+	return 0;
+}
+
+static int pick_arch(const struct build_args *a, struct eif_build *b)
+{
+	enum eif_arch arch = eif_detect_arch(b->kernel.data, b->kernel.size);
+
+	if (a->arch)
+		arch = strcmp(a->arch, "x86_64") ? EIF_ARCH_ARM64 : EIF_ARCH_X86_64;
+	if (arch == EIF_ARCH_UNKNOWN)
+		return cli_fail(E_EIF_BUILDING, "%s is neither an x86_64 bzImage nor an arm64 Image; pass --arch if it "
+						"is a kernel all the same",
+				a->kernel);
+	b->flags = arch == EIF_ARCH_ARM64 ? EIF_FLAG_ARM64 : 0;
+	return 0;
+}
+
+/* nitro-cli's way: "# Linux/x86_64 4.14.256-209.484.amzn2.x86_64 Kernel Configuration" on line 3 of K.config. */
+static bool kernel_config_version(const char *kernel, char *os, size_t oslen, char *ver, size_t verlen)
+{
+	char path[PATH_MAX], line[512];
+	FILE *f;
+	bool ok = false;
+
+	if (snprintf(path, sizeof(path), "%s.config", kernel) >= (int)sizeof(path))
+		return false;
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (!fgets(line, sizeof(line), f))
+			goto out;
+	{
+		char *words[5], *save = NULL, *w = strtok_r(line, " /-\n", &save);
+		int n = 0;
+
+		while (w && n < 5) {
+			words[n++] = w;
+			w = strtok_r(NULL, " /-\n", &save);
+		}
+		if (n >= 4) {
+			snprintf(os, oslen, "%s", words[1]);
+			snprintf(ver, verlen, "%s", words[3]);
+			ok = true;
+		}
+	}
+out:
+	fclose(f);
+	return ok;
+}
+
+static int make_metadata(const struct build_args *a, struct build_state *s, struct eif_build *b)
+{
+	struct eif_metadata_in in = { 0 };
+	char name[256], os[64], ver[128];
+	size_t len;
+
+	if (a->name) {
+		in.image_name = a->name;
+	} else {
+		const char *base = strrchr(a->output, '/') ? strrchr(a->output, '/') + 1 : a->output;
+		size_t n = strlen(base);
+
+		if (n > 4 && !strcmp(base + n - 4, ".eif"))
+			n -= 4;
+		snprintf(name, sizeof(name), "%.*s", (int)n, base);
+		in.image_name = name;
+	}
+	in.image_version = a->version ? a->version : "1.0";
+	in.build_tool = "nitrovm";
+	in.build_tool_version = NITROVM_VERSION;
+	if (!kernel_config_version(a->kernel, os, sizeof(os), ver, sizeof(ver)))
+		eif_kernel_version(b->kernel.data, b->kernel.size, os, sizeof(os), ver, sizeof(ver));
+	in.operating_system = os;
+	in.kernel_version = ver;
+	if (a->metadata) {
+		if (file_read_all(a->metadata, &s->custom, &len, EIF_METADATA_MAX_CUSTOM))
+			return cli_fail(E_EIF_BUILDING, "custom metadata: %s", err_msg());
+		in.custom_metadata_json = (const char *)s->custom;
+	}
+	if (eif_metadata_build(&in, &s->metadata, &len))
+		return cli_fail_err(E_EIF_BUILDING);
+	b->metadata = (struct eif_blob){ (const uint8_t *)s->metadata, len };
+	return 0;
+}
+
+static int sign(const struct build_args *a, struct build_state *s, struct eif_build *b, uint8_t pcr8[SHA384_LEN])
+{
+	struct eif_measurements m;
+	struct eif_signature_check chk;
+	size_t len;
+
+	if (eif_build_measure(b, &m))
+		return cli_fail_err(E_HASHER);
+	if (eif_signature_create(m.pcr0, a->cert, a->key, &s->signature, &len))
+		return cli_fail_err(E_EIF_SIGNING);
+	if (eif_signature_check(s->signature, len, m.pcr0, &chk))
+		return cli_fail_err(E_EIF_SIGNING);
+	memcpy(pcr8, chk.pcr8, SHA384_LEN);
+	eif_signature_check_free(&chk);
+	b->signature = (struct eif_blob){ s->signature, len };
+	return 0;
+}
+
+int cmd_build_enclave(int argc, char **argv)
+{
+	struct build_args a;
+	struct build_state s = { 0 };
+	struct eif_build b = { 0 };
+	struct eif_measurements m;
+	struct atomic_file out = { .fd = -1 };
+	uint8_t pcr8[SHA384_LEN];
+	struct json_object *o;
+	int ret;
+
+	ret = parse_args(argc, argv, &a);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	ret = load_inputs(&a, &s, &b);
+	if (!ret)
+		ret = pick_arch(&a, &b);
+	if (!ret)
+		ret = make_metadata(&a, &s, &b);
+	if (!ret && a.cert)
+		ret = sign(&a, &s, &b, pcr8);
+	if (ret)
+		goto out;
+	if (atomic_file_open(&out, a.output, 0644)) {
+		ret = cli_fail_err(E_FILE_OPERATION);
+		goto out;
+	}
+	/* Only now, so that bad input gets exactly one line on stderr. */
+	fprintf(stderr, "Start building the Enclave Image...\n");
+	if (eif_write_fd(&b, out.fd, a.output, &m) || atomic_file_commit(&out)) {
+		ret = cli_fail_err(E_FILE_OPERATION);
+		goto out;
+	}
+	fprintf(stderr, "Enclave Image successfully created.\n");
+	o = json_object_new_object();
+	json_object_object_add(o, "Measurements", cli_measurements_json(&m, a.cert ? pcr8 : NULL));
+	cli_print_json(o);
+	json_object_put(o);
+out:
+	atomic_file_abort(&out);
+	state_free(&s);
+	return ret;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subcommands.  Each is `int cmd_<name>(int argc, char **argv)` with argv[0] the command name, returning the
+ * process exit status.  Failures print one line, `[ Exx ] sentence`, and exit with xx: nitro-cli's error numbers
+ * (reference C.3), so scripts written against nitro-cli read our exit codes the same way.
+ *
+ * JSON goes to stdout in serde_json's pretty layout (2-space indent, "key": value), as nitro-cli prints it.
+ */
+#ifndef NITROVM_CLI_H
+#define NITROVM_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+struct json_object;
+struct eif_measurements;
+
+/* nitro-cli error numbers we use (the process exit status). */
+enum cli_error {
+	E_UNSPECIFIED = 0,
+	E_MISSING_ARGUMENT = 1,
+	E_CONFLICTING_ARGUMENT = 2,
+	E_INVALID_ARGUMENT = 3,
+	E_EPOLL = 12,
+	E_INVALID_COMMAND = 14,
+	E_FILE_OPERATION = 19,
+	E_INSUFFICIENT_CPUS = 22,
+	E_INSUFFICIENT_MEMORY_REQUESTED = 26,
+	E_INSUFFICIENT_MEMORY_AVAILABLE = 27,
+	E_IOCTL = 29,
+	E_IOCTL_ENCLAVE_START = 33,
+	E_EIF_PARSING = 35,
+	E_ENCLAVE_BOOT = 36,
+	E_INTEGER_PARSING = 47,
+	E_EIF_BUILDING = 48,
+	E_HASHER = 57,
+	E_EIF_SIGNATURE_CHECK = 59,
+	E_EIF_SIGNING = 60,
+};
+
+/* Print "[ Exx ] message" on stderr; returns the exit status (xx, or 1 for E00). */
+int cli_fail(enum cli_error e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with err_msg() as the message. */
+int cli_fail_err(enum cli_error e);
+
+/*
+ * getopt_long for a subcommand: returns the option value, -1 at the end, or '?' after printing one clear line
+ * for an unknown option or a missing value (the caller then returns E_INVALID_ARGUMENT... via cli_usage_error).
+ */
+int cli_getopt(int argc, char **argv, const struct option *opts);
+/* Print the line for a bad option seen by cli_getopt and return the exit status for it. */
+int cli_bad_option(const char *cmd);
+/* True when argv holds --help or -h. */
+bool cli_help_requested(int argc, char **argv);
+
+/* Write o to stdout in serde_json's pretty form followed by a newline. */
+void cli_print_json(struct json_object *o);
+/* Render o like cli_print_json into a heap string (caller frees). */
+char *cli_json_pretty(struct json_object *o);
+
+/* {"HashAlgorithm": "Sha384 { ... }", "PCR0", "PCR1", "PCR2"[, "PCR8"]} */
+struct json_object *cli_measurements_json(const struct eif_measurements *m, const uint8_t *pcr8);
+struct json_object *cli_hex_json(const uint8_t *buf, size_t len);
+
+/* Parse a size with an optional suffix (K, M, G, T; none = default_unit bytes). */
+int cli_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+
+/* Commands. */
+int cmd_build_enclave(int argc, char **argv);
+int cmd_describe_eif(int argc, char **argv);
+int cmd_validate_eif(int argc, char **argv);
+int cmd_pcr(int argc, char **argv);
+int cmd_sign_eif(int argc, char **argv);
+int cmd_run_enclave(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
+/* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
+int qemu_main(int argc, char **argv);
+
+/* Launches shared by run-enclave, the QEMU front end and selftest (run_enclave.c). */
+struct launch_result;
+/* The exit status for a launch that ended or failed; prints the error line or "enclave ran for X s". */
+int cli_launch_status(int ret, const struct launch_result *r);
+
+#endif

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The QEMU-style front end for the emulated machine, as the source documents run it:
+ *
+ *   nitrovm -M nitro-enclave -kernel X.eif -m 512M -smp 2 -nographic [-append "..."]
+ *   nitrovm -M nitro-enclave -kernel bzImage -initrd initrd.cpio -append "..."
+ *
+ * With an EIF, -append is added to the EIF's command line at boot (as QEMU does); the image and so its
+ * measurements are unchanged.  With a bzImage, an EIF is assembled in memory first (kernel, -append as its
+ * command line, the -initrd files as ramdisks) and booted like any other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/util.h"
+#include "eif/cpio.h"
+#include "eif/eif.h"
+#include "enclave/launch.h"
+
+#define QEMU_MACHINE	     "nitro-enclave"
+#define QEMU_DEFAULT_MEM_MIB 128 /* QEMU's default -m */
+#define QEMU_MAX_INITRDS     8
+#define QEMU_MAX_FILE	     (2ULL * GiB) /* a kernel or initrd bigger than this is a mistake */
+
+struct qemu_args {
+	const char *kernel;
+	const char *initrd[QEMU_MAX_INITRDS];
+	unsigned int ninitrd;
+	char *initrd_list; /* strdup of -initrd, split in place */
+	const char *append;
+	const char *name;
+	uint64_t memory_mib;
+	uint64_t cpus;
+	bool acpi, rng, hugepages;
+};
+
+static int qemu_error(const char *fmt, const char *arg)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
+}
+
+static int parse_bool(const char *key, const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no")) {
+		*out = false;
+		return 0;
+	}
+	return cli_fail(E_INVALID_ARGUMENT, "machine option %s=%s: expected on or off", key, v);
+}
+
+/* -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=NAME] */
+static int parse_machine(char *spec, struct qemu_args *a)
+{
+	char *save = NULL;
+	int ret = 0;
+
+	for (char *tok = strtok_r(spec, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq || !strncmp(tok, "type=", 5)) {
+			const char *type = eq ? eq + 1 : tok;
+
+			if (strcmp(type, QEMU_MACHINE))
+				return qemu_error("unknown machine type '%s': nitrovm emulates only -M nitro-enclave",
+						  type);
+			continue;
+		}
+		*eq = '\0';
+		if (!strcmp(tok, "acpi"))
+			ret = parse_bool(tok, eq + 1, &a->acpi);
+		else if (!strcmp(tok, "rng"))
+			ret = parse_bool(tok, eq + 1, &a->rng);
+		else if (!strcmp(tok, "hugepages"))
+			ret = parse_bool(tok, eq + 1, &a->hugepages);
+		else if (!strcmp(tok, "id"))
+			a->name = eq + 1;
+		else
+			return qemu_error("unknown nitro-enclave machine option '%s' (known: acpi, rng, hugepages, id)",
+					  tok);
+	}
+	return ret;
+}
+
+static int parse_memory(const char *v, struct qemu_args *a)
+{
+	uint64_t bytes;
+
+	if (!strncmp(v, "size=", 5))
+		v += 5;
+	if (cli_parse_size(v, MiB, &bytes) < 0 || bytes < MiB)
+		return qemu_error("-m '%s' is not a memory size (e.g. 512M or 2G)", v);
+	a->memory_mib = bytes / MiB;
+	return 0;
+}
+
+static int parse_smp(const char *v, struct qemu_args *a)
+{
+	if (!strncmp(v, "cpus=", 5))
+		v += 5;
+	if (cli_parse_u64(v, &a->cpus) < 0)
+		return qemu_error("-smp '%s' is not a number of vCPUs", v);
+	if (a->cpus < 1)
+		return qemu_error("-smp %s: an enclave needs at least one vCPU", v);
+	if (a->cpus > HV_MAX_VCPUS)
+		return cli_fail(E_INVALID_ARGUMENT, "-smp %s: at most %d vCPUs", v, HV_MAX_VCPUS);
+	return 0;
+}
+
+static int parse_initrd(const char *v, struct qemu_args *a)
+{
+	char *save = NULL;
+
+	free(a->initrd_list);
+	a->initrd_list = strdup(v);
+	a->ninitrd = 0;
+	if (!a->initrd_list)
+		return cli_fail(E_UNSPECIFIED, "out of memory");
+	for (char *t = strtok_r(a->initrd_list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (a->ninitrd == QEMU_MAX_INITRDS)
+			return cli_fail(E_INVALID_ARGUMENT, "-initrd takes at most %d files", QEMU_MAX_INITRDS);
+		a->initrd[a->ninitrd++] = t;
+	}
+	return 0;
+}
+
+/* Options QEMU users pass out of habit that change nothing here. */
+static bool ignored_flag(const char *opt)
+{
+	static const char *const flags[] = { "-nographic", "-enable-kvm", "-no-reboot", "-nodefaults", "-S0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (!strcmp(opt, flags[i]))
+			return true;
+	return false;
+}
+
+static int parse_option(const char *opt, const char *v, struct qemu_args *a)
+{
+	if (!strcmp(opt, "-M") || !strcmp(opt, "-machine")) {
+		char *spec = strdup(v);
+		int ret = spec ? parse_machine(spec, a) : cli_fail(E_UNSPECIFIED, "out of memory");
+
+		free(spec);
+		return ret;
+	}
+	if (!strcmp(opt, "-kernel"))
+		a->kernel = v;
+	else if (!strcmp(opt, "-initrd"))
+		return parse_initrd(v, a);
+	else if (!strcmp(opt, "-append"))
+		a->append = v;
+	else if (!strcmp(opt, "-m"))
+		return parse_memory(v, a);
+	else if (!strcmp(opt, "-smp"))
+		return parse_smp(v, a);
+	else if (!strcmp(opt, "-name"))
+		a->name = v;
+	else if (!strcmp(opt, "-accel") && strcmp(v, "kvm"))
+		return qemu_error("-accel %s: nitrovm runs enclaves on kvm only", v);
+	else if (!strcmp(opt, "-display") && strcmp(v, "none"))
+		return qemu_error("-display %s: the enclave has no display (use -display none or -nographic)", v);
+	else if (!strcmp(opt, "-serial") && strcmp(v, "stdio") && strcmp(v, "mon:stdio"))
+		return qemu_error("-serial %s: the console always goes to stdio", v);
+	return 0;
+}
+
+static bool takes_value(const char *opt)
+{
+	static const char *const opts[] = { "-M",	"-machine", "-kernel", "-initrd", "-append", "-m",
+					    "-smp", "-name",	 "-accel",  "-cpu",    "-display", "-serial" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+		if (!strcmp(opt, opts[i]))
+			return true;
+	return false;
+}
+
+static int parse_args(int argc, char **argv, struct qemu_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *opt = argv[i];
+		int ret;
+
+		if (ignored_flag(opt))
+			continue;
+		if (!takes_value(opt))
+			return qemu_error("unknown option '%s' for the QEMU-style front end (nitrovm -M nitro-enclave "
+					  "-kernel FILE [-initrd FILE] [-append TEXT] [-m SIZE] [-smp N] [-nographic])",
+					  opt);
+		if (i + 1 >= argc)
+			return qemu_error("option %s needs a value", opt);
+		ret = parse_option(opt, argv[++i], a);
+		if (ret)
+			return ret;
+	}
+	if (!a->kernel)
+		return cli_fail(E_MISSING_ARGUMENT, "-kernel is required: an EIF, or a bzImage with -initrd");
+	return 0;
+}
+
+static bool file_is_eif(int fd)
+{
+	char magic[4];
+
+	return pread(fd, magic, sizeof(magic), 0) == sizeof(magic) && !memcmp(magic, EIF_MAGIC, 4);
+}
+
+/* Direct kernel boot: the EIF QEMU's build_eif would make, written to a memfd. */
+static int build_eif(const struct qemu_args *a, int *out_fd, uint64_t *size)
+{
+	struct eif_build b = { 0 };
+	struct eif_metadata_in meta = { .build_tool = "nitrovm", .build_tool_version = NITROVM_VERSION };
+	struct eif_measurements m;
+	uint8_t *kernel = NULL, *initrd[QEMU_MAX_INITRDS] = { NULL };
+	size_t klen = 0, ilen;
+	char os[64] = "", ver[128] = "", *md = NULL;
+	struct cpio empty;
+	int ret, fd = -1;
+
+	cpio_init(&empty);
+	ret = file_read_all(a->kernel, &kernel, &klen, QEMU_MAX_FILE);
+	if (ret < 0) {
+		ret = cli_fail_err(E_FILE_OPERATION);
+		goto out;
+	}
+	if (eif_detect_arch(kernel, klen) != EIF_ARCH_X86_64) {
+		ret = cli_fail(E_EIF_PARSING, "-kernel %s is neither an EIF nor an x86_64 bzImage", a->kernel);
+		goto out;
+	}
+	b.kernel = (struct eif_blob){ kernel, klen };
+	b.cmdline = (struct eif_blob){ (const uint8_t *)(a->append ? a->append : ""), a->append ? strlen(a->append) : 0 };
+	for (unsigned int i = 0; i < a->ninitrd; i++) {
+		if (file_read_all(a->initrd[i], &initrd[i], &ilen, QEMU_MAX_FILE) < 0) {
+			ret = cli_fail_err(E_FILE_OPERATION);
+			goto out;
+		}
+		b.ramdisks[b.nramdisks++] = (struct eif_blob){ initrd[i], ilen };
+	}
+	/* An EIF needs a ramdisk: without -initrd, an empty cpio archive (just its trailer). */
+	if (!b.nramdisks) {
+		if (cpio_finish(&empty) < 0) {
+			ret = cli_fail_err(E_EIF_BUILDING);
+			goto out;
+		}
+		b.ramdisks[b.nramdisks++] = (struct eif_blob){ empty.buf, empty.len };
+	}
+	eif_kernel_version(kernel, klen, os, sizeof(os), ver, sizeof(ver));
+	meta.image_name = a->name ? a->name : "nitrovm-direct-boot";
+	meta.image_version = "1.0";
+	meta.operating_system = os;
+	meta.kernel_version = ver;
+	if (eif_metadata_build(&meta, &md, &ilen) < 0) {
+		ret = cli_fail_err(E_EIF_BUILDING);
+		goto out;
+	}
+	b.metadata = (struct eif_blob){ (const uint8_t *)md, ilen };
+	fd = memfd_create("nitrovm-eif", MFD_CLOEXEC);
+	if (fd < 0 || eif_write_fd(&b, fd, "the in-memory EIF", &m) < 0) {
+		ret = fd < 0 ? cli_fail(E_EIF_BUILDING, "memfd_create failed: %s", strerror(errno))
+			     : cli_fail_err(E_EIF_BUILDING);
+		goto out;
+	}
+	*size = eif_build_size(&b);
+	*out_fd = fd;
+	fd = -1;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(md);
+	free(kernel);
+	for (unsigned int i = 0; i < a->ninitrd; i++)
+		free(initrd[i]);
+	cpio_free(&empty);
+	return ret;
+}
+
+static int open_image(const struct qemu_args *a, int *fd, uint64_t *size, bool *is_eif)
+{
+	struct stat st;
+	int f = open(a->kernel, O_RDONLY | O_CLOEXEC);
+
+	if (f < 0 || fstat(f, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int ret = cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a->kernel,
+				   f < 0 ? strerror(errno) : "not a regular file");
+
+		if (f >= 0)
+			close(f);
+		return ret;
+	}
+	*is_eif = file_is_eif(f);
+	if (*is_eif) {
+		*fd = f;
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	close(f);
+	return build_eif(a, fd, size);
+}
+
+/* QEMU appends -initrd to an EIF's ramdisks and measures it; we keep images immutable instead. */
+static int check_initrd_target(const struct qemu_args *a)
+{
+	int fd = open(a->kernel, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return 0; /* open_image reports it */
+	if (file_is_eif(fd))
+		ret = cli_fail(E_INVALID_ARGUMENT, "-initrd cannot be added to an EIF (-kernel %s); build a new EIF "
+						   "with the extra ramdisk instead", a->kernel);
+	close(fd);
+	return ret;
+}
+
+/* Enough memory for the image when -m is not given: QEMU's 128 MiB, or 4x the EIF in 2 MiB pages. */
+static uint64_t default_memory_mib(uint64_t eif_size)
+{
+	uint64_t min = (eif_size + MiB - 1) / MiB * ENCLAVE_MEMORY_EIF_RATIO;
+
+	min = (min + ENCLAVE_MEMORY_ALIGN_MIB - 1) / ENCLAVE_MEMORY_ALIGN_MIB * ENCLAVE_MEMORY_ALIGN_MIB;
+	return MAX(min, (uint64_t)QEMU_DEFAULT_MEM_MIB);
+}
+
+int qemu_main(int argc, char **argv)
+{
+	struct qemu_args a = { .acpi = true, .cpus = 1 };
+	struct launch_result r;
+	struct launch_opts o;
+	uint64_t size = 0;
+	bool is_eif = false;
+	int ret, fd = -1;
+
+	ret = parse_args(argc, argv, &a);
+	if (!ret && a.ninitrd)
+		ret = check_initrd_target(&a);
+	if (!ret)
+		ret = open_image(&a, &fd, &size, &is_eif);
+	if (ret) {
+		free(a.initrd_list);
+		return ret;
+	}
+	o = (struct launch_opts){
+		.eif_path = is_eif ? a.kernel : "nitro-enclave",
+		.eif_fd = fd,
+		.eif_size = size,
+		.memory_mib = a.memory_mib ? a.memory_mib : default_memory_mib(size),
+		.cpu_count = (unsigned int)a.cpus,
+		.name = a.name,
+		.backend = &hv_kvm_ops,
+		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+			  .extra_cmdline = is_eif ? a.append : NULL },
+		.console_out = STDOUT_FILENO,
+		.console_in = STDIN_FILENO,
+		.quiet = true,
+	};
+	ret = enclave_launch(&o, &r);
+	close(fd);
+	free(a.initrd_list);
+	return cli_launch_status(ret, &r);
+}

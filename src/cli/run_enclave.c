@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nitrovm run-enclave: start an enclave from an EIF in the foreground, print nitro-cli's run-enclave JSON once it
+ * runs, stream its console to stdout, and exit when it ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/util.h"
+#include "enclave/launch.h"
+
+#define CID_RESERVED_MAX 3	     /* 0-2 hypervisor/local/host, 3 the parent */
+#define CID_INVALID	 0xffffffffULL /* VMADDR_CID_ANY */
+
+static const struct option run_opts[] = {
+	{ "eif-path", required_argument, NULL, 'e' },
+	{ "cpu-count", required_argument, NULL, 'c' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "enclave-cid", required_argument, NULL, 'C' },
+	{ "enclave-name", required_argument, NULL, 'n' },
+	{ "debug-mode", no_argument, NULL, 'd' },
+	{ "attach-console", no_argument, NULL, 'a' },
+	{ "test-rng", no_argument, NULL, 'r' },
+	{ "no-acpi", no_argument, NULL, 'A' },
+	{ "hugepages", no_argument, NULL, 'H' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void run_usage(void)
+{
+	printf("Usage: nitrovm run-enclave --eif-path FILE --cpu-count N --memory MIB [options]\n\n"
+	       "Start an enclave on this host's KVM in the foreground: prints the run-enclave JSON once it runs,\n"
+	       "streams its console to stdout and exits when it ends.\n\n"
+	       "  --eif-path FILE       the enclave image\n"
+	       "  --cpu-count N         vCPUs (at least 1)\n"
+	       "  --memory SIZE         memory in MiB (suffixes M, G, T); at least 64, a multiple of 2 and 4x the EIF\n"
+	       "  --enclave-cid CID     the enclave's vsock CID (4 or more; default: chosen)\n"
+	       "  --enclave-name NAME   its name (default: the EIF's file name)\n"
+	       "  --debug-mode          debug mode (attestation documents carry zero PCRs)\n"
+	       "  --attach-console      attach the console (implies --debug-mode; the console is always streamed)\n"
+	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
+	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
+	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n");
+}
+
+struct run_args {
+	const char *eif_path;
+	const char *name;
+	uint64_t memory_mib;
+	uint64_t cpus;
+	uint64_t cid;
+	bool have_cpus, have_memory;
+	bool debug, rng, no_acpi, hugepages;
+};
+
+static int parse_cid(const char *s, uint64_t *cid)
+{
+	if (cli_parse_u64(s, cid) < 0)
+		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid '%s' is not a number", s);
+	if ((*cid && *cid <= CID_RESERVED_MAX) || *cid >= CID_INVALID)
+		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid %s is reserved: use 4 up to 4294967294 (0 lets "
+						    "nitrovm choose)", s);
+	return 0;
+}
+
+static int parse_run_args(int argc, char **argv, struct run_args *a)
+{
+	int c, ret;
+
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, run_opts)) != -1) {
+		uint64_t bytes;
+
+		switch (c) {
+		case 'e':
+			a->eif_path = optarg;
+			break;
+		case 'c':
+			if (cli_parse_u64(optarg, &a->cpus) < 0)
+				return cli_fail(E_INVALID_ARGUMENT, "--cpu-count '%s' is not a number", optarg);
+			a->have_cpus = true;
+			break;
+		case 'm':
+			if (cli_parse_size(optarg, MiB, &bytes) < 0)
+				return cli_fail(E_INVALID_ARGUMENT, "--memory '%s' is not a size in MiB", optarg);
+			a->memory_mib = bytes / MiB;
+			a->have_memory = true;
+			break;
+		case 'C':
+			ret = parse_cid(optarg, &a->cid);
+			if (ret)
+				return ret;
+			break;
+		case 'n':
+			a->name = optarg;
+			break;
+		case 'a':
+		case 'd':
+			a->debug = true;
+			break;
+		case 'r':
+			a->rng = true;
+			break;
+		case 'A':
+			a->no_acpi = true;
+			break;
+		case 'H':
+			a->hugepages = true;
+			break;
+		default:
+			return cli_bad_option("run-enclave");
+		}
+	}
+	if (optind < argc)
+		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for run-enclave", argv[optind]);
+	if (!a->eif_path)
+		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --eif-path");
+	if (!a->have_cpus)
+		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --cpu-count");
+	if (!a->have_memory)
+		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --memory");
+	if (a->cpus > UINT32_MAX)
+		return cli_fail(E_INVALID_ARGUMENT, "--cpu-count %llu is out of range", (unsigned long long)a->cpus);
+	return 0;
+}
+
+static void print_run_info(void *opaque, const struct enclave_info *info)
+{
+	struct json_object *o = json_object_new_object(), *ids = json_object_new_array();
+
+	(void)opaque;
+	json_object_object_add(o, "EnclaveName", json_object_new_string(info->name));
+	json_object_object_add(o, "EnclaveID", json_object_new_string(info->id));
+	json_object_object_add(o, "ProcessID", json_object_new_int64(info->pid));
+	json_object_object_add(o, "EnclaveCID", json_object_new_int64((int64_t)info->cid));
+	json_object_object_add(o, "NumberOfCPUs", json_object_new_int64(info->ncpus));
+	for (unsigned int i = 0; i < info->ncpus; i++)
+		json_object_array_add(ids, json_object_new_int64(info->cpu_ids[i]));
+	json_object_object_add(o, "CPUIDs", ids);
+	json_object_object_add(o, "MemoryMiB", json_object_new_int64((int64_t)info->memory_mib));
+	cli_print_json(o);
+	fflush(stdout);
+	json_object_put(o);
+}
+
+static enum cli_error launch_error(enum launch_failure f)
+{
+	switch (f) {
+	case LAUNCH_BAD_ARGUMENT:
+		return E_INVALID_ARGUMENT;
+	case LAUNCH_MEMORY_REQUESTED:
+		return E_INSUFFICIENT_MEMORY_REQUESTED;
+	case LAUNCH_DEVICE:
+		return E_FILE_OPERATION;
+	case LAUNCH_MEMORY_AVAILABLE:
+		return E_INSUFFICIENT_MEMORY_AVAILABLE;
+	case LAUNCH_SETUP:
+		return E_IOCTL;
+	case LAUNCH_IMAGE:
+		return E_EIF_PARSING;
+	case LAUNCH_START:
+		return E_IOCTL_ENCLAVE_START;
+	case LAUNCH_RUN:
+		return E_EPOLL;
+	case LAUNCH_OK:
+		break;
+	}
+	return E_UNSPECIFIED;
+}
+
+int cli_launch_status(int ret, const struct launch_result *r)
+{
+	const struct hv_exit *e = &r->exit;
+
+	if (ret < 0 || r->failure != LAUNCH_OK)
+		return cli_fail_err(launch_error(r->failure));
+	switch (e->reason) {
+	case HV_EXIT_POWEROFF:
+	case HV_EXIT_RESET:
+		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
+		return 0;
+	case HV_EXIT_DEBUG_PORT:
+		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
+		return e->status;
+	case HV_EXIT_TERMINATED:
+		fprintf(stderr, "enclave ran for %.3f s (terminated on %s)\n", e->seconds,
+			r->signal ? strsignal(r->signal) : "request");
+		return 0;
+	default:
+		if (e->regs[0])
+			fputs(e->regs, stderr);
+		return cli_fail(E_ENCLAVE_BOOT, "The enclave stopped abnormally after %.3f s: %s", e->seconds,
+				e->detail);
+	}
+}
+
+int cmd_run_enclave(int argc, char **argv)
+{
+	struct run_args a = { 0 };
+	struct launch_result r;
+	struct launch_opts o;
+	struct stat st;
+	int ret, fd;
+
+	if (cli_help_requested(argc, argv)) {
+		run_usage();
+		return 0;
+	}
+	ret = parse_run_args(argc, argv, &a);
+	if (ret)
+		return ret;
+	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a.eif_path,
+			       fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	o = (struct launch_opts){
+		.eif_path = a.eif_path,
+		.eif_fd = fd,
+		.eif_size = (uint64_t)st.st_size,
+		.memory_mib = a.memory_mib,
+		.cpu_count = (unsigned int)a.cpus,
+		.cid = a.cid,
+		.debug_mode = a.debug,
+		.name = a.name,
+		.backend = &hv_kvm_ops,
+		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages },
+		.console_out = STDOUT_FILENO,
+		.console_in = STDIN_FILENO,
+		.on_running = print_run_info,
+	};
+	ret = enclave_launch(&o, &r);
+	close(fd);
+	return cli_launch_status(ret, &r);
+}

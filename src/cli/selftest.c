@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nitrovm selftest: boot the probe guest (guest/probe, built next to nitrovm) on this host's KVM with two vCPUs
+ * and the virtio test device, and say plainly what the host can do: run enclaves at all, and run stock Linux
+ * kernels (not on a PVM host: its software hypervisor emulates guest kernel code instruction by instruction and
+ * lacks instructions Linux needs, so stock kernels go to the nested tier there).
+ *
+ * The probe runs in a child nitrovm (the QEMU-style front end) so its console can be read and judged here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "cli.h"
+#include "common/util.h"
+
+#define SELFTEST_PROBE_ENV   "NITROVM_PROBE"
+#define SELFTEST_KVM_ENV     "NITROVM_KVM_DEVICE"
+#define SELFTEST_TIMEOUT_MS  60000 /* the probe needs well under a second; PVM hosts are slow, not that slow */
+#define SELFTEST_OUTPUT_MAX  (64 * 1024)
+#define SELFTEST_VCPUS	     "2"
+#define SELFTEST_MEMORY	     "64M"
+#define PVM_MODULE	     "/sys/module/kvm_pvm"
+
+/* Where the probe lives: $NITROVM_PROBE, the build tree next to the binary, or the installed data dir. */
+static int find_probe(char *out, size_t len)
+{
+	static const char *const rel[] = { "guest/probe/probe.bzImage", "../share/nitrovm/probe.bzImage" };
+	const char *env = getenv(SELFTEST_PROBE_ENV);
+	char exe[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	if (env && env[0]) {
+		snprintf(out, len, "%s", env);
+		return access(out, R_OK);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		slash[1] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+		if (strlen(exe) + strlen(rel[i]) >= len)
+			continue;
+		strcpy(out, exe);
+		strcat(out, rel[i]);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -1;
+}
+
+static const char *kvm_flavour(void)
+{
+	if (!access(PVM_MODULE, F_OK))
+		return "pvm";
+	if (!access("/sys/module/kvm_intel", F_OK))
+		return "intel";
+	if (!access("/sys/module/kvm_amd", F_OK))
+		return "amd";
+	return "unknown";
+}
+
+struct probe_run {
+	char out[SELFTEST_OUTPUT_MAX];
+	size_t len;
+	int status;
+	double seconds;
+	bool timed_out;
+};
+
+static void collect(int fd, pid_t pid, struct probe_run *p)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		ssize_t n;
+
+		if (poll(&pfd, 1, SELFTEST_TIMEOUT_MS) == 0) {
+			p->timed_out = true;
+			kill(pid, SIGTERM);
+		}
+		n = read(fd, p->out + p->len, sizeof(p->out) - 1 - p->len);
+		if (n <= 0)
+			break;
+		p->len += (size_t)n;
+		if (p->len == sizeof(p->out) - 1)
+			break;
+	}
+	p->out[p->len] = '\0';
+}
+
+static int run_probe(const char *probe, struct probe_run *p)
+{
+	char *const args[] = { "nitrovm", "-M", "nitro-enclave,rng=on", "-kernel", (char *)probe, "-m", SELFTEST_MEMORY,
+			       "-smp", SELFTEST_VCPUS, "-append",
+			       "console=ttyS0 probe.virtio=0xd0002000:7 probe.cpus=" SELFTEST_VCPUS, NULL };
+	struct timespec t0, t1;
+	int pipefd[2], wstatus;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	collect(pipefd[0], pid, p);
+	close(pipefd[0]);
+	waitpid(pid, &wstatus, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	p->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	return 0;
+}
+
+/* Print the probe's FAIL lines and nitrovm's own error lines, indented. */
+static void print_problems(const char *out)
+{
+	for (const char *l = out; *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (memmem(l, n, ": FAIL", 6) || (n > 2 && l[0] == '[' && l[1] == ' '))
+			printf("    %.*s\n", (int)n, l);
+		l += n + (nl ? 1 : 0);
+	}
+}
+
+static int check_kvm(const char *dev)
+{
+	int fd = open(dev, O_RDWR | O_CLOEXEC), version;
+
+	if (fd < 0) {
+		printf("  KVM device:            %s: %s\n", dev, strerror(errno));
+		return -1;
+	}
+	version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	close(fd);
+	printf("  KVM device:            %s (API %d)\n", dev, version);
+	return version == KVM_API_VERSION ? 0 : -1;
+}
+
+int cmd_selftest(int argc, char **argv)
+{
+	const char *dev = getenv(SELFTEST_KVM_ENV) && getenv(SELFTEST_KVM_ENV)[0] ? getenv(SELFTEST_KVM_ENV)
+										    : "/dev/kvm";
+	const char *flavour = kvm_flavour();
+	struct probe_run *p;
+	char probe[PATH_MAX];
+	bool kvm_ok, pass;
+
+	if (cli_help_requested(argc, argv)) {
+		printf("Usage: nitrovm selftest\n\nBoot the probe guest on this host's KVM and report whether the host "
+		       "can run enclaves,\nand whether its KVM can run stock Linux kernels.  Exit status 0 when the "
+		       "probe passes.\n"
+		       "NITROVM_PROBE=FILE names the probe bzImage; NITROVM_KVM_DEVICE=PATH the KVM device.\n");
+		return 0;
+	}
+	if (argc > 1)
+		return cli_fail(E_INVALID_ARGUMENT, "selftest takes no arguments ('%s')", argv[1]);
+	printf("nitrovm %s selftest\n", NITROVM_VERSION);
+	kvm_ok = check_kvm(dev) == 0;
+	if (!strcmp(flavour, "pvm"))
+		printf("  KVM flavour:           PVM (kvm_pvm), a software hypervisor without hardware virtualization\n");
+	else
+		printf("  KVM flavour:           %s\n", !strcmp(flavour, "unknown") ? "unknown" : flavour);
+	if (find_probe(probe, sizeof(probe)) < 0)
+		return cli_fail(E_FILE_OPERATION, "the probe guest (probe.bzImage) was not found next to nitrovm; "
+						  "build it (ninja) or set %s", SELFTEST_PROBE_ENV);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return cli_fail(E_UNSPECIFIED, "out of memory");
+	if (kvm_ok && run_probe(probe, p) < 0) {
+		free(p);
+		return cli_fail(E_UNSPECIFIED, "cannot start the probe: %s", strerror(errno));
+	}
+	pass = kvm_ok && !p->timed_out && p->status == 0 && strstr(p->out, "probe: result PASS");
+	if (kvm_ok)
+		printf("  probe guest:           %s (%s vCPUs, %.3f s)%s\n", pass ? "PASS" : "FAIL", SELFTEST_VCPUS,
+		       p->seconds, p->timed_out ? " - timed out" : "");
+	if (!pass && kvm_ok)
+		print_problems(p->out);
+	printf("  can run enclaves:      %s\n",
+	       pass ? "yes" : kvm_ok ? "no (the probe guest failed, see above)" : "no (no usable KVM device)");
+	if (!pass)
+		printf("  can run stock kernels: no\n");
+	else if (!strcmp(flavour, "pvm"))
+		printf("  can run stock kernels: no - this host's KVM is PVM: stock Linux kernels do not boot on it "
+		       "(their kernel code needs instructions PVM cannot emulate); run them in the nested tier "
+		       "(tests/e2e)\n");
+	else
+		printf("  can run stock kernels: yes (%s hardware virtualization)\n", flavour);
+	free(p);
+	return pass ? 0 : 1;
+}

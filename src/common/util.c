@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static _Thread_local char err_buf[1024];
+
+int err_set(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	va_end(ap);
+	return -code;
+}
+
+int err_wrap(int code, const char *fmt, ...)
+{
+	char prefix[512], old[sizeof(err_buf)];
+	va_list ap;
+
+	memcpy(old, err_buf, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	snprintf(err_buf, sizeof(err_buf), "%s: %s", prefix, old);
+	return -code;
+}
+
+const char *err_msg(void)
+{
+	return err_buf[0] ? err_buf : "unknown error";
+}
+
+void err_clear(void)
+{
+	err_buf[0] = '\0';
+}
+
+static int read_fd_all(int fd, const char *path, uint8_t **buf, size_t *len, size_t max)
+{
+	size_t cap = MIN((size_t)4096, max), n = 0;
+	uint8_t *p = malloc(cap + 1);
+
+	if (!p)
+		return err_set(ENOMEM, "out of memory reading %s", path);
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap && cap < max) {
+			uint8_t *q;
+
+			cap = cap > max / 2 ? max : cap * 2;
+			q = realloc(p, cap + 1);
+			if (!q) {
+				free(p);
+				return err_set(ENOMEM, "out of memory reading %s", path);
+			}
+			p = q;
+		}
+		/* At the limit, one more byte (into the spare slot) tells whether the file is too large. */
+		r = read(fd, p + n, n == cap ? 1 : cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(p);
+			return err_set(e, "cannot read %s: %s", path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		if (n == cap) {
+			free(p);
+			return err_set(EFBIG, "%s is larger than the %zu bytes allowed", path, max);
+		}
+		n += (size_t)r;
+	}
+	p[n] = '\0';
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+int file_read_all(const char *path, uint8_t **buf, size_t *len, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return err_set(errno, "cannot open %s: %s", path, strerror(errno));
+	ret = read_fd_all(fd, path, buf, len, max);
+	close(fd);
+	return ret;
+}
+
+int file_map_open(struct file_map *m, const char *path)
+{
+	struct stat st;
+	int fd, ret = 0;
+
+	memset(m, 0, sizeof(*m));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(errno, "cannot open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = err_set(errno, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ret = err_set(EISDIR, "%s is a directory, not a file", path);
+		goto out;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (p == MAP_FAILED) {
+			ret = err_set(errno, "cannot map %s: %s", path, strerror(errno));
+			goto out;
+		}
+		madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+		m->data = p;
+		m->size = (size_t)st.st_size;
+		m->mapped = true;
+		goto out;
+	}
+	/* Pipes, character devices and empty files: read them (bounded at 64 GiB, far above any enclave). */
+	{
+		uint8_t *buf;
+		size_t len;
+
+		ret = read_fd_all(fd, path, &buf, &len, (size_t)64 << 30);
+		if (!ret) {
+			m->data = buf;
+			m->size = len;
+		}
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+void file_map_close(struct file_map *m)
+{
+	if (m->mapped)
+		munmap((void *)m->data, m->size);
+	else
+		free((void *)m->data);
+	memset(m, 0, sizeof(*m));
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = write(fd, p, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode)
+{
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) + 1 : 0;
+
+	f->fd = -1;
+	if (snprintf(f->path, sizeof(f->path), "%s", path) >= (int)sizeof(f->path) ||
+	    snprintf(f->tmp_path, sizeof(f->tmp_path), "%.*s.%s.XXXXXX", dirlen, path,
+		     slash ? slash + 1 : path) >= (int)sizeof(f->tmp_path))
+		return err_set(ENAMETOOLONG, "output path %s is too long", path);
+	f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
+	if (f->fd < 0)
+		return err_set(errno, "cannot create %s: %s (is the directory writable?)", path, strerror(errno));
+	{
+		mode_t mask = umask(0);
+
+		umask(mask);
+		fchmod(f->fd, mode & ~mask);
+	}
+	return 0;
+}
+
+int atomic_file_write(struct atomic_file *f, const void *buf, size_t len)
+{
+	int ret = write_full(f->fd, buf, len);
+
+	return ret ? err_set(-ret, "cannot write %s: %s", f->path, strerror(-ret)) : 0;
+}
+
+int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = pwrite(f->fd, p, len, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return err_set(errno, "cannot write %s: %s", f->path, strerror(errno));
+		p += r;
+		off += (uint64_t)r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int atomic_file_commit(struct atomic_file *f)
+{
+	int ret = 0;
+
+	if (close(f->fd) < 0)
+		ret = err_set(errno, "cannot write %s: %s", f->path, strerror(errno));
+	f->fd = -1;
+	if (!ret && rename(f->tmp_path, f->path) < 0)
+		ret = err_set(errno, "cannot create %s: %s", f->path, strerror(errno));
+	if (ret)
+		unlink(f->tmp_path);
+	return ret;
+}
+
+void atomic_file_abort(struct atomic_file *f)
+{
+	if (f->fd >= 0) {
+		close(f->fd);
+		unlink(f->tmp_path);
+	}
+	f->fd = -1;
+}
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t len)
+{
+	if (strlen(in) != 2 * len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}

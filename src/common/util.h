@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Small helpers every layer uses: one thread-local error message, file mapping, all-or-nothing output files,
+ * hex, and big-endian accessors.
+ *
+ * Errors: a function that fails calls err_set("...") to record one sentence saying what is wrong (and where), and
+ * returns the negative errno-style value err_set returns.  The command that called it prints err_msg() once.
+ * Lower layers never print.
+ */
+#ifndef NITROVM_COMMON_UTIL_H
+#define NITROVM_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <limits.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define KiB           (1024ULL)
+#define MiB           (1024ULL * KiB)
+#define GiB           (1024ULL * MiB)
+
+/* Record the error message (printf-style) and return -code (code > 0, e.g. EINVAL). */
+int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the current message with more context: "context: <old message>". Returns -code. */
+int err_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *err_msg(void);
+void err_clear(void);
+
+/* A whole file, read-only, mapped (or read, for files that cannot be mapped such as pipes). */
+struct file_map {
+	const uint8_t *data;
+	size_t size;
+	bool mapped;
+};
+int file_map_open(struct file_map *m, const char *path);
+void file_map_close(struct file_map *m);
+
+/* Read a small file entirely into a NUL-terminated heap buffer; fails past max bytes. */
+int file_read_all(const char *path, uint8_t **buf, size_t *len, size_t max);
+
+/*
+ * An output file that appears whole or not at all: written to a temporary file beside the target, then renamed
+ * over it by atomic_file_commit().  atomic_file_abort() removes the temporary file.
+ */
+struct atomic_file {
+	int fd;
+	char tmp_path[PATH_MAX];
+	char path[PATH_MAX];
+};
+int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode);
+int atomic_file_write(struct atomic_file *f, const void *buf, size_t len);
+int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off);
+int atomic_file_commit(struct atomic_file *f);
+void atomic_file_abort(struct atomic_file *f);
+
+/* Write all of buf to fd, retrying short writes and EINTR. */
+int write_full(int fd, const void *buf, size_t len);
+
+/* Lowercase hex; out must hold 2 * len + 1 bytes. */
+void hex_encode(const uint8_t *in, size_t len, char *out);
+/* Decode exactly 2 * len hex digits (either case) into out; -EINVAL on anything else. */
+int hex_decode(const char *in, uint8_t *out, size_t len);
+
+static inline uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	put_be16(p, v >> 16);
+	put_be16(p + 2, v & 0xffff);
+}
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, v >> 32);
+	put_be32(p + 4, v & 0xffffffff);
+}
+
+#endif

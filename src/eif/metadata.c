@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The metadata section: compact JSON with nitro-cli's keys in nitro-cli's order.  BuildTime honours
+ * SOURCE_DATE_EPOCH so that two builds of the same inputs give the same bytes.
+ */
+#include "eif.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+
+int eif_build_time(char *out, size_t len)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	struct timespec ts;
+	char frac[32] = "";
+	struct tm tm;
+
+	if (sde && *sde) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(sde, &end, 10);
+		if (errno || *end || v < 0)
+			return err_set(EINVAL, "SOURCE_DATE_EPOCH='%s' is not a number of seconds since 1970", sde);
+		ts.tv_sec = (time_t)v;
+		ts.tv_nsec = 0;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+	}
+	gmtime_r(&ts.tv_sec, &tm);
+	/* chrono's to_rfc3339: the shortest of 0, 3, 6 or 9 fraction digits that is exact. */
+	if (ts.tv_nsec % 1000000000 == 0)
+		frac[0] = '\0';
+	else if (ts.tv_nsec % 1000000 == 0)
+		snprintf(frac, sizeof(frac), ".%03ld", ts.tv_nsec / 1000000);
+	else if (ts.tv_nsec % 1000 == 0)
+		snprintf(frac, sizeof(frac), ".%06ld", ts.tv_nsec / 1000);
+	else
+		snprintf(frac, sizeof(frac), ".%09ld", ts.tv_nsec);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d%s+00:00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	return 0;
+}
+
+void eif_kernel_version(const uint8_t *kernel, size_t len, char *os, size_t oslen, char *ver, size_t verlen)
+{
+	size_t off, n;
+
+	snprintf(os, oslen, "Unknown");
+	snprintf(ver, verlen, "Unknown");
+	if (eif_detect_arch(kernel, len) != EIF_ARCH_X86_64)
+		return;
+	snprintf(os, oslen, "Linux");
+	/* Setup header field kernel_version (0x20e): offset of a NUL-terminated string, minus 0x200. */
+	off = (size_t)(kernel[0x20e] | kernel[0x20f] << 8);
+	if (!off)
+		return;
+	off += 0x200;
+	if (off >= len)
+		return;
+	/* "6.12.107+deb12-cloud-amd64 (debian-kernel@...) #1 SMP ..." -> "6.12.107+deb12", as nitro-cli cuts. */
+	for (n = 0; off + n < len && n + 1 < verlen; n++) {
+		char c = (char)kernel[off + n];
+
+		if (c == ' ' || c == '-' || c == '\0' || c < 0x20 || c > 0x7e)
+			break;
+	}
+	if (n) {
+		memcpy(ver, kernel + off, n);
+		ver[n] = '\0';
+	}
+}
+
+static struct json_object *json_or_null(const char *text, const char *what, int *ret)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if (!text)
+		return NULL;
+	tok = json_tokener_new();
+	if (!tok) {
+		*ret = err_set(ENOMEM, "out of memory parsing %s", what);
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	if (!o && json_tokener_get_error(tok) == json_tokener_success) {
+		json_tokener_free(tok);
+		return NULL; /* the literal null */
+	}
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset != (int)strlen(text)) {
+		size_t at = (size_t)tok->char_offset;
+
+		/* Allow trailing whitespace, as JSON does. */
+		while (o && text[at] && strchr(" \t\r\n", text[at]))
+			at++;
+		if (!o || text[at]) {
+			*ret = err_set(EINVAL, "%s is not valid JSON (%s near byte %zu)", what,
+				       json_tokener_error_desc(json_tokener_get_error(tok)), at);
+			json_object_put(o);
+			json_tokener_free(tok);
+			return NULL;
+		}
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+int eif_metadata_build(const struct eif_metadata_in *in, char **out, size_t *len)
+{
+	struct json_object *root = json_object_new_object(), *bm = json_object_new_object(), *docker, *custom;
+	char now[64];
+	const char *s;
+	int ret = 0;
+
+	if (!in->build_time) {
+		ret = eif_build_time(now, sizeof(now));
+		if (ret)
+			goto out;
+	}
+	docker = json_or_null(in->docker_info_json, "the Docker information", &ret);
+	if (ret)
+		goto out;
+	custom = json_or_null(in->custom_metadata_json, "the custom metadata file", &ret);
+	if (ret) {
+		json_object_put(docker);
+		goto out;
+	}
+	json_object_object_add(root, "ImageName", json_object_new_string(in->image_name));
+	json_object_object_add(root, "ImageVersion", json_object_new_string(in->image_version));
+	json_object_object_add(bm, "BuildTime", json_object_new_string(in->build_time ? in->build_time : now));
+	json_object_object_add(bm, "BuildTool", json_object_new_string(in->build_tool));
+	json_object_object_add(bm, "BuildToolVersion", json_object_new_string(in->build_tool_version));
+	json_object_object_add(bm, "OperatingSystem", json_object_new_string(in->operating_system));
+	json_object_object_add(bm, "KernelVersion", json_object_new_string(in->kernel_version));
+	json_object_object_add(root, "BuildMetadata", bm);
+	bm = NULL;
+	json_object_object_add(root, "DockerInfo", docker);
+	json_object_object_add(root, "CustomMetadata", custom);
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	*out = strdup(s);
+	if (!*out)
+		ret = err_set(ENOMEM, "out of memory building metadata");
+	else
+		*len = strlen(s);
+out:
+	json_object_put(bm);
+	json_object_put(root);
+	return ret;
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+#include "launch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/evloop.h"
+#include "common/util.h"
+
+#define BOARD_ASSET_TAG	   "/sys/devices/virtual/dmi/id/board_asset_tag"
+#define BOARD_ASSET_TAG_MAX 64
+#define NO_INSTANCE_ID	   "i-0000000000000000" /* what nitro-cli uses off EC2 */
+
+int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size,
+			    enum launch_failure *failure)
+{
+	uint64_t min_mib = (eif_size + MiB - 1) / MiB * ENCLAVE_MEMORY_EIF_RATIO;
+
+	*failure = LAUNCH_MEMORY_REQUESTED;
+	if (memory_mib < min_mib || !memory_mib)
+		return err_set(EINVAL, "User provided `memory` is %llu MB, but based on the EIF file size, the "
+				       "minimum memory should be %llu MB",
+			       (unsigned long long)memory_mib, (unsigned long long)MAX(min_mib, 1));
+	if (memory_mib < ENCLAVE_MIN_MEMORY_MIB)
+		return err_set(EINVAL, "User provided `memory` is %llu MB, but an enclave needs at least %d MB",
+			       (unsigned long long)memory_mib, ENCLAVE_MIN_MEMORY_MIB);
+	*failure = LAUNCH_BAD_ARGUMENT;
+	if (memory_mib % ENCLAVE_MEMORY_ALIGN_MIB)
+		return err_set(EINVAL, "User provided `memory` is %llu MB, but enclave memory comes in %d MB "
+				       "pages: use a multiple of %d", (unsigned long long)memory_mib,
+			       ENCLAVE_MEMORY_ALIGN_MIB, ENCLAVE_MEMORY_ALIGN_MIB);
+	if (cpu_count < 1)
+		return err_set(EINVAL, "an enclave needs at least one vCPU (the CPU count is 0)");
+	if (cpu_count > HV_MAX_VCPUS)
+		return err_set(EINVAL, "an enclave has at most %d vCPUs here (asked for %u)", HV_MAX_VCPUS,
+			       cpu_count);
+	*failure = LAUNCH_OK;
+	return 0;
+}
+
+/* nitro-cli: <board asset tag (the EC2 instance id)>-enc<slot uid in hex>. */
+static void enclave_id(char *out, size_t len, uint64_t slot_uid)
+{
+	char tag[BOARD_ASSET_TAG_MAX] = "";
+	FILE *f = fopen(BOARD_ASSET_TAG, "re");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(tag, 1, sizeof(tag) - 1, f);
+		fclose(f);
+	}
+	tag[n] = '\0';
+	while (n && isspace((unsigned char)tag[n - 1]))
+		tag[--n] = '\0';
+	/* Off EC2 the tag is absent or a vendor string; only an instance id makes a sensible prefix. */
+	if (strncmp(tag, "i-", 2) != 0)
+		snprintf(tag, sizeof(tag), "%s", NO_INSTANCE_ID);
+	snprintf(out, len, "%s-enc%llx", tag, (unsigned long long)slot_uid);
+}
+
+static void enclave_name(char *out, size_t len, const struct launch_opts *o)
+{
+	const char *base, *slash;
+	size_t n;
+
+	if (o->name) {
+		snprintf(out, len, "%s", o->name);
+		return;
+	}
+	base = o->eif_path ? o->eif_path : "enclave";
+	slash = strrchr(base, '/');
+	base = slash ? slash + 1 : base;
+	n = strlen(base);
+	if (n > 4 && !strcmp(base + n - 4, ".eif"))
+		n -= 4;
+	snprintf(out, len, "%.*s", (int)n, base);
+}
+
+/* ---- running ---- */
+
+struct runner {
+	struct evloop *loop;
+	struct hypervisor *hv;
+	const struct launch_opts *o;
+	struct launch_result *r;
+	int console;
+};
+
+static void copy_console(struct runner *run)
+{
+	uint8_t buf[ENCLAVE_CONSOLE_CHUNK];
+
+	for (;;) {
+		ssize_t n = recv(run->console, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n <= 0)
+			return;
+		if (run->o->console_out >= 0 && write_full(run->o->console_out, buf, (size_t)n) < 0)
+			return; /* stdout went away: keep the enclave running, drop its console */
+	}
+}
+
+static void on_console(void *opaque, int fd, uint32_t events)
+{
+	struct runner *run = opaque;
+
+	(void)fd;
+	if (events & EPOLLIN) {
+		copy_console(run);
+		return;
+	}
+	evloop_del(run->loop, run->console);
+}
+
+static void on_input(void *opaque, int fd, uint32_t events)
+{
+	struct runner *run = opaque;
+	uint8_t buf[ENCLAVE_CONSOLE_CHUNK];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)events;
+	if (n <= 0) {
+		if (n == 0 || errno != EINTR)
+			evloop_del(run->loop, fd);
+		return;
+	}
+	send(run->console, buf, (size_t)n, MSG_NOSIGNAL);
+}
+
+static void on_exit_fd(void *opaque, int fd, uint32_t events)
+{
+	struct runner *run = opaque;
+
+	(void)fd;
+	(void)events;
+	evloop_stop(run->loop);
+}
+
+static void on_signal(void *opaque, int signo)
+{
+	struct runner *run = opaque;
+
+	if (signo != SIGINT && signo != SIGTERM)
+		return; /* SIGCHLD: no children of ours matter to the enclave */
+	if (!run->r->signal)
+		run->r->signal = signo;
+	run->hv->ops->terminate(run->hv);
+}
+
+static int run_enclave(struct runner *run)
+{
+	const struct hypervisor_ops *ops = run->hv->ops;
+	int ret;
+
+	run->console = ops->console_fd(run->hv);
+	ret = evloop_watch_signals(run->loop, on_signal, run);
+	if (!ret)
+		ret = evloop_add(run->loop, ops->exit_fd(run->hv), EPOLLIN, on_exit_fd, run);
+	if (!ret && run->console >= 0)
+		ret = evloop_add(run->loop, run->console, EPOLLIN, on_console, run);
+	/* Input only from something epoll can watch (a terminal or a pipe, not a file or /dev/null). */
+	if (!ret && run->console >= 0 && run->o->console_in >= 0)
+		evloop_add(run->loop, run->o->console_in, EPOLLIN, on_input, run);
+	if (!ret)
+		ret = evloop_run(run->loop);
+	if (ret < 0)
+		ops->terminate(run->hv);
+	ops->wait_exit(run->hv, &run->r->exit);
+	/* The vCPUs are joined: whatever they wrote is in the socket now. */
+	if (run->console >= 0)
+		copy_console(run);
+	return ret;
+}
+
+static int setup_enclave(struct runner *run, uint64_t *cid)
+{
+	const struct launch_opts *o = run->o;
+	const struct hypervisor_ops *ops = o->backend;
+	struct launch_result *r = run->r;
+	struct hv_region regions[HV_MAX_REGIONS];
+	unsigned int nregions = 0;
+	uint64_t offset, total = 0;
+	int ret;
+
+	r->failure = LAUNCH_MEMORY_AVAILABLE;
+	if (!o->quiet)
+		fprintf(stderr, "Start allocating memory...\n");
+	ret = ops->alloc_memory(run->hv, o->memory_mib * MiB, regions, &nregions);
+	if (ret < 0)
+		return ret;
+	r->failure = LAUNCH_SETUP;
+	ret = ops->image_load_info(run->hv, &offset);
+	if (ret < 0)
+		return ret;
+	ret = hv_memory_read_fd(regions, nregions, offset, o->eif_fd, o->eif_size);
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < nregions; i++) {
+		ret = ops->add_memory_region(run->hv, &regions[i]);
+		if (ret < 0)
+			return ret;
+		total += regions[i].size;
+	}
+	r->info.memory_mib = total / MiB;
+	for (unsigned int i = 0; i < o->cpu_count; i++) {
+		uint32_t id = 0;
+
+		ret = ops->add_vcpu(run->hv, &id);
+		if (ret < 0)
+			return ret;
+		r->info.cpu_ids[r->info.ncpus++] = id;
+	}
+	r->failure = LAUNCH_START;
+	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
+	if (ret == -ENOEXEC)
+		r->failure = LAUNCH_IMAGE;
+	else if (ret == -ENOMEM)
+		r->failure = LAUNCH_MEMORY_REQUESTED;
+	return ret;
+}
+
+static void print_started(const struct enclave_info *info)
+{
+	fprintf(stderr, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [",
+		(unsigned long long)info->cid, (unsigned long long)info->memory_mib);
+	for (unsigned int i = 0; i < info->ncpus; i++)
+		fprintf(stderr, "%s%u", i ? ", " : "", info->cpu_ids[i]);
+	fprintf(stderr, "]\n");
+}
+
+int enclave_launch(const struct launch_opts *o, struct launch_result *r)
+{
+	struct runner run = { .o = o, .r = r, .console = -1 };
+	struct hv_slot_config slot = o->slot;
+	uint64_t slot_uid = 0, cid = 0;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ret = enclave_check_resources(o->memory_mib, o->cpu_count, o->eif_size, &r->failure);
+	if (ret < 0)
+		return ret;
+	/* Before any thread exists, so every thread inherits the mask and signals reach only the signalfd. */
+	r->failure = LAUNCH_RUN;
+	ret = evloop_block_signals();
+	if (ret < 0)
+		return ret;
+	run.loop = evloop_create();
+	if (!run.loop)
+		return -ENOMEM;
+	slot.loop = run.loop;
+	r->failure = LAUNCH_DEVICE;
+	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
+	if (ret < 0)
+		goto out_loop;
+	ret = setup_enclave(&run, &cid);
+	if (ret < 0)
+		goto out_hv;
+	r->failure = LAUNCH_OK;
+	enclave_name(r->info.name, sizeof(r->info.name), o);
+	enclave_id(r->info.id, sizeof(r->info.id), slot_uid);
+	r->info.pid = getpid();
+	r->info.cid = cid;
+	if (!o->quiet)
+		print_started(&r->info);
+	if (o->on_running)
+		o->on_running(o->opaque, &r->info);
+	ret = run_enclave(&run);
+	if (ret < 0)
+		r->failure = LAUNCH_RUN;
+	ret = 0;
+out_hv:
+	o->backend->destroy(run.hv);
+out_loop:
+	evloop_destroy(run.loop);
+	return ret;
+}

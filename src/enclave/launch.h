@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The launch pipeline, the same for every hypervisor backend (DESIGN.md, "One pipeline, two hypervisors"):
+ * check sizes before anything is allocated, create the slot, allocate memory, copy the EIF to the load offset,
+ * add memory and vCPUs, start, then run the console and wait for the enclave to end, tearing it down on
+ * SIGINT/SIGTERM.
+ */
+#ifndef NITROVM_ENCLAVE_LAUNCH_H
+#define NITROVM_ENCLAVE_LAUNCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hypervisor/hypervisor.h"
+
+#define ENCLAVE_MIN_MEMORY_MIB	  64 /* the smallest enclave Nitro runs */
+#define ENCLAVE_MEMORY_ALIGN_MIB  2  /* memory comes in 2 MiB huge pages */
+#define ENCLAVE_MEMORY_EIF_RATIO  4  /* nitro-cli's ENCLAVE_MEMORY_EIF_SIZE_RATIO */
+#define ENCLAVE_NAME_MAX	  256
+#define ENCLAVE_ID_MAX		  128
+#define ENCLAVE_CONSOLE_CHUNK	  4096
+
+/* Which step failed, so the command can print nitro-cli's error number for it. */
+enum launch_failure {
+	LAUNCH_OK = 0,
+	LAUNCH_BAD_ARGUMENT,	 /* E03 */
+	LAUNCH_MEMORY_REQUESTED, /* E26: too little memory asked for */
+	LAUNCH_DEVICE,		 /* E19: the hypervisor device cannot be used */
+	LAUNCH_MEMORY_AVAILABLE, /* E27: the host could not give the memory */
+	LAUNCH_SETUP,		 /* E29: an operation of the backend failed */
+	LAUNCH_IMAGE,		 /* E35: the image cannot be booted */
+	LAUNCH_START,		 /* E33 */
+	LAUNCH_RUN,		 /* E12: the event loop failed */
+};
+
+struct enclave_info {
+	char name[ENCLAVE_NAME_MAX];
+	char id[ENCLAVE_ID_MAX];
+	pid_t pid;
+	uint64_t cid;
+	unsigned int ncpus;
+	uint32_t cpu_ids[HV_MAX_VCPUS];
+	uint64_t memory_mib;
+};
+
+struct launch_opts {
+	const char *eif_path; /* for the default name */
+	int eif_fd;	      /* the image, read straight into enclave memory (a file, or a memfd built in memory) */
+	uint64_t eif_size;
+	uint64_t memory_mib;
+	unsigned int cpu_count;
+	uint64_t cid; /* 0: the hypervisor chooses */
+	bool debug_mode;
+	const char *name; /* NULL: the EIF's file name without .eif */
+	const struct hypervisor_ops *backend;
+	struct hv_slot_config slot; /* loop is filled in by the pipeline */
+	int console_out;	    /* console bytes go here (-1: dropped) */
+	int console_in;		    /* read and fed to the console when it can be watched (-1: none) */
+	bool quiet;		    /* no nitro-cli progress lines on stderr */
+	/* Called once the enclave runs, before any console byte is copied (prints the run-enclave JSON). */
+	void (*on_running)(void *opaque, const struct enclave_info *info);
+	void *opaque;
+};
+
+struct launch_result {
+	enum launch_failure failure; /* LAUNCH_OK once the enclave started; err_msg() says why otherwise */
+	int signal;		     /* SIGINT/SIGTERM that ended it, or 0 */
+	struct hv_exit exit;
+	struct enclave_info info;
+};
+
+/* Run an enclave in the foreground until it ends.  Returns 0 when it started (see r->exit), else -errno. */
+int enclave_launch(const struct launch_opts *o, struct launch_result *r);
+
+/* The size checks alone (no allocation), for commands that want to fail before doing work. */
+int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size,
+			    enum launch_failure *failure);
+
+#endif

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+/* Backend-independent helpers of the hypervisor interface. */
+#include "hypervisor.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint64_t offset, const void *buf,
+		    uint64_t len)
+{
+	const uint8_t *src = buf;
+
+	for (unsigned int i = 0; i < nregions && len; i++) {
+		const struct hv_region *r = &regions[i];
+		uint64_t n;
+
+		if (offset >= r->size) {
+			offset -= r->size;
+			continue;
+		}
+		n = MIN(len, r->size - offset);
+		memcpy(r->hva + offset, src, n);
+		src += n;
+		len -= n;
+		offset = 0;
+	}
+	if (len)
+		return err_set(ENOSPC, "the image does not fit in enclave memory");
+	return 0;
+}
+
+int hv_memory_read_fd(const struct hv_region *regions, unsigned int nregions, uint64_t offset, int fd,
+		      uint64_t len)
+{
+	uint64_t pos = 0;
+
+	for (unsigned int i = 0; i < nregions && pos < len; i++) {
+		const struct hv_region *r = &regions[i];
+
+		if (offset >= r->size) {
+			offset -= r->size;
+			continue;
+		}
+		while (offset < r->size && pos < len) {
+			size_t want = (size_t)MIN(len - pos, r->size - offset);
+			ssize_t n = pread(fd, r->hva + offset, want, (off_t)pos);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return err_set(errno, "cannot read the image: %s", strerror(errno));
+			if (n == 0)
+				return err_set(EIO, "the image is shorter than %llu bytes", (unsigned long long)len);
+			offset += (uint64_t)n;
+			pos += (uint64_t)n;
+		}
+		offset = 0;
+	}
+	if (pos < len)
+		return err_set(ENOSPC, "the image does not fit in enclave memory");
+	return 0;
+}
+
+const char *hv_exit_reason_name(enum hv_exit_reason r)
+{
+	static const char *const names[] = {
+		[HV_EXIT_RUNNING] = "running",
+		[HV_EXIT_POWEROFF] = "poweroff",
+		[HV_EXIT_RESET] = "reset",
+		[HV_EXIT_DEBUG_PORT] = "debug exit",
+		[HV_EXIT_TERMINATED] = "terminated",
+		[HV_EXIT_TRIPLE_FAULT] = "triple fault",
+		[HV_EXIT_INTERNAL_ERROR] = "KVM internal error",
+		[HV_EXIT_FAIL_ENTRY] = "VM entry failure",
+		[HV_EXIT_UNHANDLED] = "unhandled exit",
+		[HV_EXIT_HOST_ERROR] = "host error",
+	};
+
+	return r < ARRAY_SIZE(names) && names[r] ? names[r] : "unknown";
+}

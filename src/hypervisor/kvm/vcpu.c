@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One thread per vCPU, each looping on KVM_RUN and handling port and MMIO exits synchronously through the bus.
+ * Anything that ends the enclave goes through kvm_vm_request_exit(), which kicks every vCPU out of KVM_RUN:
+ * immediate_exit is set first, then a signal interrupts a thread already inside the ioctl.
+ */
+#include "kvm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+/* Only interrupts KVM_RUN; its handler does nothing. */
+#define KVM_KICK_SIGNAL SIGUSR1
+
+int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index)
+{
+	struct kvm_vcpu *vcpu = &vm->vcpus[index];
+
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (vcpu->fd < 0)
+		return err_set(errno, "KVM_CREATE_VCPU %u failed: %s", index, strerror(errno));
+	vcpu->run_size = (size_t)vm->vcpu_mmap_size;
+	vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		vcpu->run = NULL;
+		return err_set(errno, "cannot map vCPU %u's run area: %s", index, strerror(errno));
+	}
+	return 0;
+}
+
+void kvm_vcpu_destroy(struct kvm_vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, vcpu->run_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int kvm_vcpu_install_kick_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler; /* no SA_RESTART: blocking calls in vCPU threads return EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0)
+		return err_set(errno, "cannot install the vCPU kick handler: %s", strerror(errno));
+	return 0;
+}
+
+void kvm_vcpu_kick(struct kvm_vcpu *vcpu)
+{
+	if (vcpu->run)
+		vcpu->run->immediate_exit = 1;
+	if (vcpu->thread_started)
+		pthread_kill(vcpu->thread, KVM_KICK_SIGNAL);
+}
+
+static void seg_line(char *buf, size_t len, size_t *n, const char *name, const struct kvm_segment *s)
+{
+	*n += (size_t)snprintf(buf + *n, len - MIN(*n, len), "  %-3s sel %04x base %016llx limit %08x type %x l %u db %u\n",
+			       name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->l, s->db);
+}
+
+void kvm_vcpu_dump_regs(struct kvm_vcpu *vcpu, char *buf, size_t len)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	size_t n = 0;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
+		snprintf(buf, len, "vCPU %u: registers unavailable: %s\n", vcpu->index, strerror(errno));
+		return;
+	}
+	n += (size_t)snprintf(buf + n, len - MIN(n, len),
+			      "vCPU %u registers:\n"
+			      "  rip %016llx rsp %016llx rflags %016llx\n"
+			      "  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+			      "  rsi %016llx rdi %016llx rbp %016llx\n"
+			      "  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
+			      "  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
+			      "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n",
+			      vcpu->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+			      (unsigned long long)r.rflags, (unsigned long long)r.rax, (unsigned long long)r.rbx,
+			      (unsigned long long)r.rcx, (unsigned long long)r.rdx, (unsigned long long)r.rsi,
+			      (unsigned long long)r.rdi, (unsigned long long)r.rbp, (unsigned long long)r.r8,
+			      (unsigned long long)r.r9, (unsigned long long)r.r10, (unsigned long long)r.r11,
+			      (unsigned long long)r.r12, (unsigned long long)r.r13, (unsigned long long)r.r14,
+			      (unsigned long long)r.r15, (unsigned long long)s.cr0, (unsigned long long)s.cr2,
+			      (unsigned long long)s.cr3, (unsigned long long)s.cr4, (unsigned long long)s.efer);
+	if (n >= len)
+		return;
+	seg_line(buf, len, &n, "cs", &s.cs);
+	seg_line(buf, len, &n, "ss", &s.ss);
+	seg_line(buf, len, &n, "ds", &s.ds);
+	if (n < len)
+		snprintf(buf + n, len - n, "  gdt %016llx/%x idt %016llx/%x\n", (unsigned long long)s.gdt.base,
+			 s.gdt.limit, (unsigned long long)s.idt.base, s.idt.limit);
+}
+
+/* A fatal exit: capture this vCPU's registers (only this thread may read them reliably), then end the VM. */
+static void vcpu_fail(struct kvm_vcpu *vcpu, enum hv_exit_reason reason, const char *what)
+{
+	struct kvm_vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->exit_lock);
+	if (!vm->regs_dump[0])
+		kvm_vcpu_dump_regs(vcpu, vm->regs_dump, sizeof(vm->regs_dump));
+	pthread_mutex_unlock(&vm->exit_lock);
+	kvm_vm_request_exit(vm, reason, 1, "vCPU %u: %s", vcpu->index, what);
+}
+
+static void vcpu_internal_error(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char what[HV_EXIT_DETAIL_MAX];
+	size_t n;
+
+	n = (size_t)snprintf(what, sizeof(what), "KVM internal error, suberror %u%s", run->internal.suberror,
+			     run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)"
+										    : "");
+	for (unsigned int i = 0; i < run->internal.ndata && i < 4 && n < sizeof(what); i++)
+		n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%llx", i ? " " : ", data ",
+				      (unsigned long long)run->internal.data[i]);
+	vcpu_fail(vcpu, HV_EXIT_INTERNAL_ERROR, what);
+}
+
+static void vcpu_system_event(struct kvm_vcpu *vcpu)
+{
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		kvm_vm_request_exit(vcpu->vm, HV_EXIT_POWEROFF, 0, "the enclave powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		kvm_vm_request_exit(vcpu->vm, HV_EXIT_RESET, 0, "the enclave rebooted");
+		break;
+	default:
+		vcpu_fail(vcpu, HV_EXIT_UNHANDLED, "unexpected system event (crash)");
+		break;
+	}
+}
+
+static void vcpu_io(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint8_t *p = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* rep ins/outs arrive as count elements of size bytes each. */
+	for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
+		bus_access(&vcpu->vm->bus, BUS_PIO, run->io.port, p, run->io.size, is_write);
+}
+
+/* Handle one exit; false when the vCPU must stop. */
+static bool vcpu_handle_exit(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char what[HV_EXIT_DETAIL_MAX];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		bus_access(&vcpu->vm->bus, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+			   run->mmio.is_write);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(vcpu, HV_EXIT_TRIPLE_FAULT, "triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		vcpu_system_event(vcpu);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_internal_error(vcpu);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed, hardware reason %#llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_fail(vcpu, HV_EXIT_FAIL_ENTRY, what);
+		return false;
+	default:
+		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
+		vcpu_fail(vcpu, HV_EXIT_UNHANDLED, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *opaque)
+{
+	struct kvm_vcpu *vcpu = opaque;
+	struct kvm_vm *vm = vcpu->vm;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+	pthread_setname_np(pthread_self(), name);
+	while (!atomic_load(&vm->stopping)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			kvm_vm_request_exit(vm, HV_EXIT_HOST_ERROR, 1, "KVM_RUN on vCPU %u failed: %s", vcpu->index,
+					    strerror(errno));
+			break;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int kvm_vcpu_start_thread(struct kvm_vcpu *vcpu)
+{
+	int e = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (e)
+		return err_set(e, "cannot start the thread of vCPU %u: %s", vcpu->index, strerror(e));
+	vcpu->thread_started = true;
+	return 0;
+}

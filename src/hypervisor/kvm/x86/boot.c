@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Linux x86 boot protocol, 64-bit entry (Documentation/arch/x86/boot.rst): the zero page is seeded with the
+ * bzImage's own setup header, the protected-mode kernel is placed at 1 MiB and entered at +0x200 in long mode.
+ *
+ * Everything is read from the EIF where the launch pipeline put it (8 MiB into enclave memory), as Nitro does.
+ * The copies are ordered so none destroys a source still needed: command line and setup header first, the
+ * ramdisks to the top of low memory (checked not to overlap the EIF), the kernel last with memmove (its target
+ * below 8 MiB may run into the EIF's own first bytes when the kernel is larger than 7 MiB).
+ */
+#include "x86.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "hypervisor/kvm/kvm.h"
+
+/* Setup header fields, as offsets in the bzImage (and identically in the zero page). */
+#define HDR_SETUP_SECTS	    0x1f1
+#define HDR_BOOT_FLAG	    0x1fe
+#define HDR_JUMP	    0x200
+#define HDR_HEADER	    0x202
+#define HDR_VERSION	    0x206
+#define HDR_TYPE_OF_LOADER  0x210
+#define HDR_LOADFLAGS	    0x211
+#define HDR_RAMDISK_IMAGE   0x218
+#define HDR_RAMDISK_SIZE    0x21c
+#define HDR_CMD_LINE_PTR    0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_XLOADFLAGS	    0x236
+#define HDR_CMDLINE_SIZE    0x238
+#define HDR_INIT_SIZE	    0x260
+
+#define HDR_MAGIC	     0x53726448 /* "HdrS" */
+#define HDR_BOOT_FLAG_MAGIC  0xaa55
+#define HDR_MIN_VERSION	     0x020c /* 2.12: xloadflags, so the 64-bit entry can be trusted */
+#define HDR_SETUP_SECTS_DEF  4	    /* "if setup_sects is 0, the real value is 4" */
+#define HDR_SECTOR_SIZE	     512
+#define HDR_END_MIN	     0x270  /* bytes a 2.12+ header spans; shorter images cannot be bzImages */
+#define LOADER_TYPE_UNKNOWN  0xff
+#define LOADFLAGS_LOADED_HIGH 0x01
+#define XLF_KERNEL_64	     0x01
+#define ENTRY_64_OFFSET	     0x200
+#define CMDLINE_SIZE_OLD     255 /* before protocol 2.06 the limit was implicit */
+
+/* boot_params fields outside the setup header. */
+#define BP_ACPI_RSDP_ADDR 0x070
+#define BP_E820_ENTRIES	  0x1e8
+#define BP_E820_TABLE	  0x2d0
+#define BP_E820_MAX	  128
+#define BP_SIZE		  4096
+
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_ENTRY_SIZE 20
+
+#define INITRD_ALIGN   4096 /* page-aligned, as every loader does */
+#define RAMDISK_JOIN_ALIGN 4 /* cpio archives must start 4-byte aligned; zero padding between is skipped */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++, v >>= 8)
+		p[i] = v & 0xff;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* The checks that make a kernel section bootable by us; one clear sentence when it is not. */
+static int check_bzimage(const uint8_t *k, uint64_t len, uint64_t *setup_size)
+{
+	unsigned int sects;
+	uint16_t version;
+
+	if (len < HDR_END_MIN || le32(k + HDR_HEADER) != HDR_MAGIC || le16(k + HDR_BOOT_FLAG) != HDR_BOOT_FLAG_MAGIC)
+		return err_set(ENOEXEC, "the EIF's kernel section is not a bzImage (no \"HdrS\" setup header); "
+				       "x86_64 enclaves boot a bzImage");
+	version = le16(k + HDR_VERSION);
+	if (version < HDR_MIN_VERSION)
+		return err_set(ENOEXEC, "the EIF's kernel uses boot protocol %u.%02u; nitrovm needs 2.12 or newer "
+				       "(Linux 3.8 or later) to enter it in 64-bit mode", version >> 8, version & 0xff);
+	if (!(k[HDR_XLOADFLAGS] & XLF_KERNEL_64))
+		return err_set(ENOEXEC, "the EIF's kernel has no 64-bit entry point (XLF_KERNEL_64 is clear); "
+				       "it is not an x86_64 kernel");
+	sects = k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : HDR_SETUP_SECTS_DEF;
+	*setup_size = (uint64_t)(sects + 1) * HDR_SECTOR_SIZE;
+	if (*setup_size >= len)
+		return err_set(ENOEXEC, "the EIF's kernel is truncated: its setup code claims %llu of its %llu bytes",
+			       (unsigned long long)*setup_size, (unsigned long long)len);
+	return 0;
+}
+
+static void e820_add(uint8_t *zp, uint64_t addr, uint64_t size, uint32_t type)
+{
+	uint8_t n = zp[BP_E820_ENTRIES];
+	uint8_t *e = zp + BP_E820_TABLE + n * E820_ENTRY_SIZE;
+
+	if (!size || n >= BP_E820_MAX)
+		return;
+	put_le(e, addr, 8);
+	put_le(e + 8, size, 8);
+	put_le(e + 16, type, 4);
+	zp[BP_E820_ENTRIES] = n + 1;
+}
+
+static void build_e820(struct kvm_vm *vm, uint8_t *zp)
+{
+	uint64_t low = kvm_low_ram_size(vm);
+
+	e820_add(zp, 0, X86_EBDA_START, E820_RAM);
+	e820_add(zp, X86_EBDA_START, X86_BIOS_END - X86_EBDA_START, E820_RESERVED);
+	e820_add(zp, X86_BIOS_END, low - X86_BIOS_END, E820_RAM);
+	if (vm->mem_size > low)
+		e820_add(zp, KVM_MMIO_HOLE_END, vm->mem_size - low, E820_RAM);
+}
+
+/* The EIF's command line, then QEMU-style -append, then the device declarations of ACPI-less machines. */
+static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size_t max, uint64_t *len)
+{
+	static const char *const nitro_devices[] = {
+		"virtio_mmio.device=4K@0xd0000000:5",
+		"virtio_mmio.device=4K@0xd0001000:6",
+	};
+	size_t n = 0;
+
+	/* The cmdline section has no NUL; stop early at one anyway so the string is what the kernel sees. */
+	for (uint64_t i = 0; e->cmdline && i < e->cmdline->size && e->cmdline->data[i] && n + 1 < max; i++)
+		out[n++] = (char)e->cmdline->data[i];
+	out[n] = '\0';
+#define APPEND(s)                                                                              \
+	do {                                                                                   \
+		int w_ = snprintf(out + n, max - n, "%s%s", n ? " " : "", (s));                \
+		if (w_ < 0 || (size_t)w_ >= max - n)                                           \
+			return err_set(E2BIG, "the kernel command line is longer than %zu bytes", max - 1); \
+		n += (size_t)w_;                                                               \
+	} while (0)
+	if (vm->cfg.extra_cmdline && vm->cfg.extra_cmdline[0])
+		APPEND(vm->cfg.extra_cmdline);
+	if (!vm->cfg.acpi) {
+		char rng[64];
+
+		for (size_t i = 0; i < ARRAY_SIZE(nitro_devices); i++)
+			if (!strstr(out, nitro_devices[i]))
+				APPEND(nitro_devices[i]);
+		if (vm->virtio[KVM_VIRTIO_RNG].present) {
+			snprintf(rng, sizeof(rng), "virtio_mmio.device=4K@%#llx:%u",
+				 (unsigned long long)kvm_virtio_base(KVM_VIRTIO_RNG), kvm_virtio_gsi(KVM_VIRTIO_RNG));
+			APPEND(rng);
+		}
+	}
+#undef APPEND
+	*len = n;
+	return 0;
+}
+
+static uint64_t ramdisks_size(const struct eif *e)
+{
+	uint64_t total = 0;
+
+	for (unsigned int i = 0; i < e->nramdisks; i++)
+		total = (total + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN +
+			e->ramdisks[i]->size;
+	return total;
+}
+
+static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif *e, uint64_t eif_extent,
+			struct x86_boot *b)
+{
+	uint64_t size = ramdisks_size(e), top, addr, off = 0;
+	uint64_t max = le32(hdr + HDR_INITRD_ADDR_MAX);
+	uint8_t *dst;
+
+	b->initrd_size = size;
+	if (!size)
+		return 0;
+	/* initrd_addr_max is the highest address the last byte may have. */
+	top = MIN(kvm_low_ram_size(vm), max + 1);
+	if (size > top)
+		return err_set(ENOMEM, "the ramdisks (%llu bytes) do not fit below %#llx", (unsigned long long)size,
+			       (unsigned long long)top);
+	addr = (top - size) / INITRD_ALIGN * INITRD_ALIGN;
+	if (addr < X86_BIOS_END || ranges_overlap(addr, size, HV_EIF_LOAD_OFFSET, eif_extent))
+		return err_set(ENOMEM, "enclave memory is too small to hold the EIF and its ramdisks unpacked "
+				       "side by side; give the enclave more memory");
+	dst = kvm_gpa(vm, addr, size);
+	for (unsigned int i = 0; i < e->nramdisks; i++) {
+		size_t pad = (size_t)((RAMDISK_JOIN_ALIGN - off % RAMDISK_JOIN_ALIGN) % RAMDISK_JOIN_ALIGN);
+
+		memset(dst + off, 0, pad);
+		off += pad;
+		memcpy(dst + off, e->ramdisks[i]->data, e->ramdisks[i]->size);
+		off += e->ramdisks[i]->size;
+	}
+	b->initrd_addr = addr;
+	return 0;
+}
+
+int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, struct x86_boot *b)
+{
+	const uint8_t *k = e->kernel->data;
+	uint64_t klen = e->kernel->size, setup_size = 0, pm_size, init_size, hdr_end, max_cmdline;
+	uint8_t *zp, *kdst;
+	char *cmdline;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	ret = check_bzimage(k, klen, &setup_size);
+	if (ret < 0)
+		return ret;
+	pm_size = klen - setup_size;
+	init_size = MAX(le32(k + HDR_INIT_SIZE), pm_size);
+	if (X86_KERNEL_LOAD + init_size > kvm_low_ram_size(vm))
+		return err_set(ENOMEM, "the kernel needs %llu MiB from 1 MiB up to unpack; the enclave has too little "
+				       "memory", (unsigned long long)(init_size >> 20) + 1);
+
+	/* 1. Command line, bounded by what this kernel accepts. */
+	max_cmdline = le32(k + HDR_CMDLINE_SIZE);
+	max_cmdline = max_cmdline ? max_cmdline : CMDLINE_SIZE_OLD;
+	max_cmdline = MIN(max_cmdline + 1, X86_CMDLINE_AREA);
+	cmdline = kvm_gpa(vm, X86_CMDLINE_ADDR, X86_CMDLINE_AREA);
+	ret = build_cmdline(vm, e, cmdline, (size_t)max_cmdline, &b->cmdline_len);
+	if (ret < 0)
+		return ret;
+
+	/* 2. Zero page: the setup header as the image carries it (0x1f1 to 0x202 + the jump's byte). */
+	zp = kvm_gpa(vm, X86_ZERO_PAGE, BP_SIZE);
+	memset(zp, 0, BP_SIZE);
+	hdr_end = MIN(HDR_JUMP + 2 + (uint64_t)k[HDR_JUMP + 1], (uint64_t)BP_SIZE);
+	hdr_end = MIN(hdr_end, klen);
+	memcpy(zp + HDR_SETUP_SECTS, k + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS);
+	zp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNKNOWN;
+	zp[HDR_LOADFLAGS] |= LOADFLAGS_LOADED_HIGH;
+	put_le(zp + HDR_CMD_LINE_PTR, X86_CMDLINE_ADDR, 4);
+	build_e820(vm, zp);
+
+	/* 3. Ramdisks, concatenated, high. */
+	ret = place_initrd(vm, k, e, eif_extent, b);
+	if (ret < 0)
+		return ret;
+	if (b->initrd_size && ranges_overlap(b->initrd_addr, b->initrd_size, X86_KERNEL_LOAD, init_size))
+		return err_set(ENOMEM, "enclave memory is too small for the kernel (%llu MiB unpacked) and the "
+				       "initrd (%llu MiB); give the enclave more memory",
+			       (unsigned long long)(init_size >> 20) + 1,
+			       (unsigned long long)(b->initrd_size >> 20) + 1);
+	put_le(zp + HDR_RAMDISK_IMAGE, b->initrd_addr, 4);
+	put_le(zp + HDR_RAMDISK_SIZE, b->initrd_size, 4);
+
+	/* 4. The protected-mode kernel, last: memmove because it may overlap the start of the EIF. */
+	kdst = kvm_gpa(vm, X86_KERNEL_LOAD, pm_size);
+	memmove(kdst, k + setup_size, pm_size);
+
+	b->entry = X86_KERNEL_LOAD + ENTRY_64_OFFSET;
+	b->zero_page = X86_ZERO_PAGE;
+	vm->zero_page = X86_ZERO_PAGE;
+	return 0;
+}
+
+void x86_boot_set_rsdp(struct kvm_vm *vm, uint64_t rsdp)
+{
+	put_le(kvm_gpa(vm, X86_ZERO_PAGE + BP_ACPI_RSDP_ADDR, 8), rsdp, 8);
+}
+
+/* Descriptors as the CPU reads them: flat 4 GiB segments, a 64-bit code segment, and a TSS for TR. */
+#define GDT_ENTRY(flags, base, limit)                                                               \
+	((((uint64_t)(base) & 0xff000000ULL) << 32) | (((uint64_t)(flags) & 0xf0ffULL) << 40) |      \
+	 (((uint64_t)(limit) & 0x000f0000ULL) << 32) | (((uint64_t)(base) & 0x00ffffffULL) << 16) | \
+	 ((uint64_t)(limit) & 0x0000ffffULL))
+#define GDT_CODE64 GDT_ENTRY(0xa09b, 0, 0xfffff)
+#define GDT_DATA   GDT_ENTRY(0xc093, 0, 0xfffff)
+#define GDT_TSS	   GDT_ENTRY(0x008b, 0, 0x67)
+
+#define PTE_PRESENT 0x1ULL
+#define PTE_RW	    0x2ULL
+#define PTE_PS	    0x80ULL
+#define PAGE_2M	    (2ULL << 20)
+#define PT_ENTRIES  512
+
+int x86_write_boot_tables(struct kvm_vm *vm)
+{
+	uint64_t gdt[X86_GDT_ENTRIES] = { 0, 0, GDT_CODE64, GDT_DATA, GDT_TSS };
+	uint64_t *pml4 = kvm_gpa(vm, X86_PML4_ADDR, 4096);
+	uint64_t *pdpt = kvm_gpa(vm, X86_PDPT_ADDR, 4096);
+	uint64_t *pd = kvm_gpa(vm, X86_PD_ADDR, 4096ULL * X86_IDENTITY_GIB);
+	uint8_t *g = kvm_gpa(vm, X86_GDT_ADDR, sizeof(gdt));
+
+	if (!pml4 || !pdpt || !pd || !g)
+		return err_set(ENOMEM, "enclave memory is too small for the boot page tables");
+	for (unsigned int i = 0; i < X86_GDT_ENTRIES; i++)
+		put_le(g + 8 * i, gdt[i], 8);
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = X86_PDPT_ADDR | PTE_PRESENT | PTE_RW;
+	for (unsigned int i = 0; i < X86_IDENTITY_GIB; i++)
+		pdpt[i] = (X86_PD_ADDR + 4096ULL * i) | PTE_PRESENT | PTE_RW;
+	for (unsigned int i = 0; i < PT_ENTRIES * X86_IDENTITY_GIB; i++)
+		pd[i] = (uint64_t)i * PAGE_2M | PTE_PRESENT | PTE_RW | PTE_PS;
+	return 0;
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+/* nitrovm: launch AWS Nitro Enclaves from EIF files, natively or on KVM.  This file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "build-enclave", cmd_build_enclave, "build an EIF from a kernel, a command line and ramdisks" },
+	{ "describe-eif", cmd_describe_eif, "print an EIF's measurements, signature and metadata as JSON" },
+	{ "validate-eif", cmd_validate_eif, "check an EIF completely (structure, CRC, signature) before launching it" },
+	{ "pcr", cmd_pcr, "print the PCR of a file or of a signing certificate" },
+	{ "run-enclave", cmd_run_enclave, "start an enclave from an EIF on KVM in the foreground (console on stdout)" },
+	{ "selftest", cmd_selftest, "boot the probe guest: can this host run enclaves, and stock kernels?" },
+	{ "sign-eif", cmd_sign_eif, "sign an EIF (or replace its signature) with an EC key and certificate" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "nitrovm %s - launch AWS Nitro Enclaves from EIF files\n\n"
+		   "Usage: nitrovm <command> [options]      (nitrovm <command> --help for its options)\n\n"
+		   "Commands:\n",
+		NITROVM_VERSION);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return E_MISSING_ARGUMENT;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("nitrovm %s\n", NITROVM_VERSION);
+		return 0;
+	}
+	/* QEMU-style front end: `nitrovm -M nitro-enclave -kernel ...` (single-dash options). */
+	if (argv[1][0] == '-' && argv[1][1] && argv[1][1] != '-')
+		return qemu_main(argc, argv);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	return cli_fail(E_INVALID_COMMAND, "unknown command '%s'; run 'nitrovm --help' for the list of commands",
+			argv[1]);
+}

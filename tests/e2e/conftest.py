@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: MIT
+"""Fixtures of the e2e tier: real Linux (Debian 6.12) booted by nitrovm.
+
+On this project's PVM hosts the scenarios run inside the nested tier (tests/e2e/nested.py); where the host's
+KVM runs stock kernels they run directly (NITROVM_E2E_MODE=nested|direct forces one). The tier fails loudly
+when it cannot run (no QEMU, no kernel, no nitrovm); only NITROVM_SKIP_E2E=1 skips it.
+"""
+import os
+import pathlib
+import shutil
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import images  # noqa: E402
+import nested  # noqa: E402
+
+NITROVM = os.environ.get("NITROVM", str(REPO / "build" / "nitrovm"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("NITROVM_SKIP_E2E") == "1":
+        skip = pytest.mark.skip(reason="the e2e tier is skipped because NITROVM_SKIP_E2E=1")
+        for item in items:
+            if pathlib.Path(str(item.fspath)).resolve().parent == HERE:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def mode():
+    m = nested.e2e_mode()
+    if m == "nested" and not shutil.which(nested.QEMU):
+        pytest.fail(f"the e2e tier runs nested here and needs {nested.QEMU} (apt-get install qemu-system-x86); "
+                    "set NITROVM_SKIP_E2E=1 to skip it")
+    return m
+
+
+@pytest.fixture(scope="session")
+def kernels():
+    try:
+        return nested.fetch_kernels()
+    except nested.NestedError as e:
+        pytest.fail(f"the e2e tier needs Debian's 6.12 kernels: {e} (set NITROVM_SKIP_E2E=1 to skip the tier)")
+
+
+@pytest.fixture(scope="session")
+def nitrovm():
+    if not os.access(NITROVM, os.X_OK):
+        pytest.fail(f"{NITROVM} is not built (ninja -C build), or set NITROVM")
+    return NITROVM
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    """A directory the nested guest may write to (it is shared with it at the same path)."""
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def hello_ramdisk(workdir):
+    return images.build_hello_init(str(workdir / "hello-ramdisk"))
+
+
+@pytest.fixture(scope="session")
+def hello_eif(nitrovm, kernels, hello_ramdisk, workdir):
+    """Debian's 6.12 cloud kernel and the hello /init, packed by nitrovm build-enclave."""
+    return images.build_eif(nitrovm, kernels["NITROVM_CLOUD_KERNEL"], hello_ramdisk, str(workdir / "hello.eif"))
+
+
+@pytest.fixture(scope="session")
+def hello_generic_eif(nitrovm, kernels, hello_ramdisk, workdir):
+    """The same with Debian's generic kernel (it has CONFIG_X86_MPPARSE, the cloud one does not)."""
+    return images.build_eif(nitrovm, kernels["NITROVM_GENERIC_KERNEL"], hello_ramdisk,
+                            str(workdir / "hello-generic.eif"), name="hello-generic")

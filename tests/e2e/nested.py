@@ -1,0 +1,582 @@
+#!/usr/bin/python3
+"""The nested Linux tier: run a host command inside a QEMU TCG guest that has a working /dev/kvm.
+
+This host's /dev/kvm is a PVM hypervisor that cannot boot stock Linux (docs/testing.md, notes/platform.md). QEMU
+in TCG mode emulates AMD SVM, so Debian's generic 6.12 kernel booted inside it gets a real kvm_amd. We boot that
+kernel with a small busybox initramfs, share the host's root read-only over virtio-9p, put a tmpfs overlay on
+top so everything is writable (writes stay in the guest), and run the command chrooted into that view, so the
+binaries just built on the host run with the host's libraries and can open /dev/kvm.
+
+Results come back through a second, writable 9p share (a fresh host directory per run): the command's output
+and exit status are files there, so they never mix with kernel messages on the serial console. The serial
+console is kept as a log (and streamed when asked) and carries a "NESTED-EXIT <status>" line as a fallback.
+
+Use from Python:   status, output = run_nested("build/nitrovm selftest", timeout=300)
+Use from a shell:  scripts/nested [--timeout S] [--smp N] [-v] -- COMMAND...
+"""
+
+import argparse
+import ctypes
+import hashlib
+import io
+import lzma
+import os
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FETCH_KERNEL = os.path.join(REPO, "scripts", "fetch-kernel")
+QEMU = os.environ.get("NITROVM_QEMU", "qemu-system-x86_64")
+BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
+
+# Modules the outer guest needs; their dependencies are added from each module's modinfo "depends=".
+# Missing ones are skipped (a flavour or version may build them in).
+WANTED_MODULES = [
+    "virtio_mmio",  # microvm's devices are virtio-mmio, described in its ACPI DSDT
+    "9pnet_virtio", "9p",  # the host's root and the result share
+    "overlay",  # writable view of the read-only host root
+    "kvm_amd",  # the point of it all: /dev/kvm on emulated SVM (pulls kvm, irqbypass, ccp)
+    "vsock_loopback", "vhost_vsock",  # AF_VSOCK tests: loopback inside the guest, host-side vsock devices
+]
+
+# Boot the outer kernel reliably under TCG. Calibrating the TSC against the PIT fails under TCG when the host is
+# busy ("tsc: Unable to calibrate against PIT", then the boot hangs with the clock stopped at 0), so the TSC
+# rate is given (tsc_early_khz; TCG's guest TSC is the host's TSC), trusted (tsc=reliable) and the delay loop
+# preset (lpj, no_timer_check).
+KERNEL_APPEND = "console=ttyS0 panic=-1 tsc=reliable tsc_early_khz={tsc_khz} lpj=5000000 no_timer_check quiet"
+
+EXIT_MARKER = "NESTED-EXIT"
+
+
+class NestedError(Exception):
+    """The nested tier could not run the command (as opposed to the command failing)."""
+
+
+class NestedTimeout(NestedError):
+    def __init__(self, timeout, output, console):
+        super().__init__(f"the nested guest did not finish within {timeout} s; QEMU was killed")
+        self.output = output
+        self.console = console
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kernels
+
+
+_kernels = None
+
+
+def fetch_kernels():
+    """Run scripts/fetch-kernel (idempotent) and return its NITROVM_* assignments as a dict."""
+    global _kernels
+    if _kernels is None:
+        proc = subprocess.run([FETCH_KERNEL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise NestedError(proc.stderr.strip() or "scripts/fetch-kernel failed")
+        vals = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+        _kernels = vals
+    return _kernels
+
+
+def cache_dir():
+    """Where built initramfs images are kept: next to the kernels fetch-kernel unpacked."""
+    k = fetch_kernels()
+    # …/kernels/<version>/generic/boot/vmlinuz → …/kernels/<version>
+    return os.path.dirname(os.path.dirname(os.path.dirname(k["NITROVM_GENERIC_KERNEL"])))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Initramfs
+
+
+def _modinfo(data):
+    """The key=value strings of an ELF module's .modinfo section."""
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        raise NestedError("not an ELF64 kernel module")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+
+    def section(i):
+        name, _, _, _, off, size = struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+        return name, off, size
+
+    _, stroff, _ = section(shstrndx)
+    for i in range(shnum):
+        name, off, size = section(i)
+        end = data.index(b"\0", stroff + name)
+        if data[stroff + name:end] == b".modinfo":
+            info = {}
+            for item in data[off:off + size].split(b"\0"):
+                if b"=" in item:
+                    k, v = item.decode(errors="replace").split("=", 1)
+                    info.setdefault(k, v)
+            return info
+    return {}
+
+
+def _module_index(moddir):
+    """Map module name (underscores) → path of its .ko / .ko.xz / .ko.zst under moddir/kernel."""
+    index = {}
+    for root, _, files in os.walk(os.path.join(moddir, "kernel")):
+        for f in files:
+            for ext in (".ko.xz", ".ko.zst", ".ko"):
+                if f.endswith(ext):
+                    index[f[: -len(ext)].replace("-", "_")] = os.path.join(root, f)
+    return index
+
+
+def _read_module(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if path.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.endswith(".zst"):
+        return subprocess.run(["zstd", "-dc", path], stdout=subprocess.PIPE, check=True).stdout
+    return data
+
+
+def resolve_modules(moddir, wanted=WANTED_MODULES):
+    """[(name, uncompressed bytes)] for the wanted modules and their dependencies, dependencies first."""
+    index = _module_index(moddir)
+    order, loaded = [], {}
+
+    def visit(name, stack):
+        name = name.replace("-", "_")
+        if name in loaded or name not in index:
+            return
+        if name in stack:
+            raise NestedError(f"module dependency cycle through {name}")
+        data = _read_module(index[name])
+        deps = [d for d in _modinfo(data).get("depends", "").split(",") if d]
+        for d in deps:
+            visit(d, stack + [name])
+        loaded[name] = data
+        order.append(name)
+
+    for m in wanted:
+        visit(m, [])
+    return [(n, loaded[n]) for n in order]
+
+
+class _Cpio:
+    """A newc archive writer (what the kernel unpacks as an initramfs)."""
+
+    def __init__(self):
+        self.buf = io.BytesIO()
+        self.ino = 1
+
+    def _entry(self, name, mode, data=b"", nlink=1):
+        name_b = name.encode() + b"\0"
+        hdr = "070701" + "".join(
+            f"{v:08X}" for v in (self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+        self.ino += 1
+        self.buf.write(hdr.encode() + name_b)
+        self.buf.write(b"\0" * (-(110 + len(name_b)) % 4))
+        self.buf.write(data)
+        self.buf.write(b"\0" * (-len(data) % 4))
+
+    def dir(self, name):
+        self._entry(name, 0o040755, nlink=2)
+
+    def file(self, name, data, mode=0o644):
+        self._entry(name, 0o100000 | mode, data)
+
+    def symlink(self, name, target):
+        self._entry(name, 0o120777, target.encode())
+
+    def finish(self):
+        self._entry("TRAILER!!!", 0)
+        self.buf.write(b"\0" * (-self.buf.tell() % 512))
+        return self.buf.getvalue()
+
+
+# /init of the outer guest (busybox ash). Paths it reads from the result share (mounted at /out):
+#   /out/config  sourced: HOSTDIR (the share's path on the host), CWD
+#   /out/cmd     the command (run by the host's /bin/sh in the chroot)
+#   /out/shares  host directories shared writable (one a line; 9p tags s0, s1, …)
+# and writes /out/output (stdout+stderr of the command) and /out/status (its exit status).
+INIT_SCRIPT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+say() { echo "nested-init: $*" > /dev/console; }
+finish() { sync; say "$1"; echo "NESTED-EXIT ${2:-255}" > /dev/console; poweroff -f; sleep 5; reboot -f; }
+for m in $(cat /modules/order); do
+	insmod /modules/$m.ko 2>/dev/null || say "insmod $m failed"
+done
+mkdir -p /out /lower /rw /newroot
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /out || finish "cannot mount the result share"
+# cache=loose: the host root is read-only here and nobody expects to see host changes made during the run.
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro host /lower ||
+	finish "cannot mount the host root"
+mount -t tmpfs -o mode=755 rw /rw
+mkdir -p /rw/upper /rw/work
+if ! mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work root /newroot 2>/dev/null; then
+	# No overlay: the read-only host root with tmpfs on the usual scratch directories.
+	mount --bind /lower /newroot
+	for d in tmp var/tmp run root; do mount -t tmpfs -o mode=1777 scratch /newroot/$d; done
+fi
+. /out/config
+mount -t proc proc /newroot/proc
+mount -t sysfs sys /newroot/sys
+mount -t devtmpfs dev /newroot/dev
+mkdir -p /newroot/dev/pts /newroot/dev/shm
+mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
+# /run holds the host's runtime state (pid files, sockets): start with an empty one. /tmp stays the overlay's,
+# so files the host put there (a test's temporary directory) are visible.
+mount -t tmpfs -o mode=755 run /newroot/run
+mkdir -p "/newroot$HOSTDIR"
+mount --bind /out "/newroot$HOSTDIR"
+# Writable host directories, each at its own path (tags s0, s1, … in the order of /out/shares).
+i=0
+while read -r dir; do
+	mkdir -p "/newroot$dir"
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 s$i "/newroot$dir" || finish "cannot mount $dir"
+	i=$((i + 1))
+done < /out/shares
+[ -e /dev/kvm ] || say "no /dev/kvm after loading kvm_amd"
+set -o pipefail
+chroot /newroot /bin/sh -c 'cd "$1" && exec /bin/sh "$2/cmd"' sh "$CWD" "$HOSTDIR" </dev/null 2>&1 |
+	tee /out/output > /dev/console
+status=$?
+echo $status > /out/status
+finish "command exited with status $status" $status
+"""
+
+
+def build_initramfs():
+    """Build (or reuse from the cache) the outer guest's initramfs; return its path."""
+    k = fetch_kernels()
+    moddir = k["NITROVM_GENERIC_MODULES"]
+    with open(BUSYBOX, "rb") as f:
+        busybox = f.read()
+    key = hashlib.sha256(INIT_SCRIPT.encode() + busybox + moddir.encode() +
+                         repr(WANTED_MODULES).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir(), f"nested-initramfs-{key}.cpio")
+    if os.path.exists(path):
+        return path
+    if not _is_static(busybox):
+        raise NestedError(f"{BUSYBOX} is not a static busybox (install busybox-static)")
+    mods = resolve_modules(moddir)
+    names = [n for n, _ in mods]
+    for need in ("virtio_mmio", "9p", "9pnet_virtio", "kvm_amd"):
+        if need not in names and not _builtin(moddir, need):
+            raise NestedError(f"the generic kernel has no {need} module")
+    c = _Cpio()
+    for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "modules", "etc"):
+        c.dir(d)
+    c.file("bin/busybox", busybox, 0o755)
+    c.symlink("bin/sh", "busybox")
+    c.file("init", INIT_SCRIPT.encode(), 0o755)
+    c.file("modules/order", ("\n".join(names) + "\n").encode())
+    for n, data in mods:
+        c.file(f"modules/{n}.ko", data)
+    tmp = path + f".tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(c.finish())
+    os.replace(tmp, path)
+    return path
+
+
+def _is_static(elf):
+    """True for an ELF64 executable without a program interpreter (PT_INTERP)."""
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        return False
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    return all(struct.unpack_from("<I", elf, phoff + i * phentsize)[0] != 3 for i in range(phnum))
+
+
+def _builtin(moddir, name):
+    try:
+        with open(os.path.join(moddir, "modules.builtin")) as f:
+            return any(os.path.basename(l.strip()).split(".ko")[0].replace("-", "_") == name for l in f)
+    except OSError:
+        return False
+
+
+def _which(prog):
+    return any(os.access(os.path.join(p, prog), os.X_OK) for p in os.environ.get("PATH", "").split(":"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running
+
+
+def host_tsc_khz():
+    """The host's TSC rate in kHz: the kernel's own calibration if dmesg shows it, else cpuinfo's "cpu MHz"."""
+    try:
+        log = subprocess.run(["dmesg"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        log = ""
+    for pat in ("Refined TSC clocksource calibration: ", "tsc: Detected "):
+        for line in reversed(log.splitlines()):
+            if pat in line:
+                try:
+                    return int(float(line.split(pat)[1].split()[0]) * 1000)
+                except (ValueError, IndexError):
+                    pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return int(float(line.split(":")[1]) * 1000)
+    except (OSError, ValueError):
+        pass
+    return 2000000
+
+
+def _die_with_parent():
+    """In the QEMU child: be killed if the Python process that started it dies, so no QEMU is left behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def qemu_command(kernel, initrd, hostdir, smp, memory, shares=()):
+    argv = [
+        QEMU, "-M", "microvm,accel=tcg", "-cpu", "EPYC,+svm", "-m", memory, "-smp", str(smp),
+        "-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot",
+        "-kernel", kernel, "-initrd", initrd, "-append", KERNEL_APPEND.format(tsc_khz=host_tsc_khz()),
+        "-fsdev", "local,id=host,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device", "virtio-9p-device,fsdev=host,mount_tag=host",
+        "-fsdev", f"local,id=out,path={hostdir},security_model=none",
+        "-device", "virtio-9p-device,fsdev=out,mount_tag=out",
+    ]
+    for i, d in enumerate(shares):
+        argv += ["-fsdev", f"local,id=s{i},path={d},security_model=none",
+                 "-device", f"virtio-9p-device,fsdev=s{i},mount_tag=s{i}"]
+    return argv
+
+
+def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None, console_log=None, shares=()):
+    """Run `cmd` (a /bin/sh command line) inside the nested guest, chrooted into the host's root.
+
+    Returns (exit status, output). Output is the command's stdout and stderr together. Raises NestedTimeout
+    (after killing QEMU) when the whole run, boot included, takes longer than `timeout` seconds, and
+    NestedError when the guest could not run the command at all. `stream`, if given, is a file that receives
+    the serial console as it arrives (kernel messages and the command's output); `console_log` a path where
+    the whole console is written. `env` is a dict of variables exported to the command. `shares` are host
+    directories the command can write to, at the same paths (everything else it writes stays in the guest).
+    """
+    k = fetch_kernels()
+    initrd = build_initramfs()
+    cwd = os.path.abspath(cwd or os.getcwd())
+    shares = [os.path.abspath(d) for d in shares]
+    for d in shares:
+        if not os.path.isdir(d) or "\n" in d or "," in d:
+            raise NestedError(f"cannot share {d!r}: not a directory, or a name QEMU cannot take")
+    hostdir = tempfile.mkdtemp(prefix="nitrovm-nested-")
+    try:
+        with open(os.path.join(hostdir, "config"), "w") as f:
+            f.write(f"HOSTDIR={shlex.quote(hostdir)}\nCWD={shlex.quote(cwd)}\n")
+        with open(os.path.join(hostdir, "cmd"), "w") as f:
+            for name, val in (env or {}).items():
+                f.write(f"export {name}={shlex.quote(str(val))}\n")
+            f.write(cmd + "\n")
+        with open(os.path.join(hostdir, "shares"), "w") as f:
+            f.write("".join(d + "\n" for d in shares))
+        argv = qemu_command(k["NITROVM_GENERIC_KERNEL"], initrd, hostdir, smp, memory, shares)
+        console = _run_qemu(argv, timeout, stream)
+        if console_log:
+            with open(console_log, "w") as f:
+                f.write(console)
+        output = _read(os.path.join(hostdir, "output"))
+        status = _read(os.path.join(hostdir, "status"))
+        if console is None:
+            raise NestedTimeout(timeout, output, _TIMEOUT_CONSOLE.get("text", ""))
+        if status.strip().isdigit():
+            return int(status), output
+        for line in console.splitlines():
+            if line.startswith(EXIT_MARKER + " "):
+                return int(line.split()[1]), output
+        raise NestedError("the nested guest stopped without running the command; its console:\n" +
+                          _tail(console, 40))
+    finally:
+        _rmtree(hostdir)
+
+
+_TIMEOUT_CONSOLE = {}
+
+
+def _run_qemu(argv, timeout, stream):
+    """Run QEMU to completion; return its console text, or None after a timeout (QEMU killed)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_die_with_parent)
+    chunks = []
+
+    def reader():
+        for raw in iter(lambda: proc.stdout.read1(4096), b""):
+            chunks.append(raw)
+            if stream:
+                stream.write(raw.decode(errors="replace"))
+                stream.flush()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        t.join(5)
+        proc.stdout.close()
+    text = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    if timed_out:
+        _TIMEOUT_CONSOLE["text"] = text
+        return None
+    return text
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _tail(text, n):
+    return "\n".join(text.splitlines()[-n:])
+
+
+def _rmtree(path):
+    for root, dirs, files in os.walk(path, topdown=False):
+        for f in files:
+            os.unlink(os.path.join(root, f))
+        for d in dirs:
+            p = os.path.join(root, d)
+            os.unlink(p) if os.path.islink(p) else os.rmdir(p)
+    os.rmdir(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several steps in one boot
+
+
+class StepResult:
+    def __init__(self, name, status, output, seconds):
+        self.name, self.status, self.output, self.seconds = name, status, output, seconds
+
+    def __repr__(self):
+        return f"StepResult({self.name!r}, status={self.status}, {self.seconds:.1f} s)"
+
+
+def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None):
+    """Run named shell steps one after another, each under its own time limit, in one nested boot (an outer
+    boot costs ~20-30 s here) or directly on this host (mode "direct").
+
+    steps: [(name, command, timeout seconds)]. Each step's stdout+stderr, exit status (124 on its timeout)
+    and duration land in workdir/<name>.{out,status,time}, which must be a directory under which the
+    guest may write. Returns {name: StepResult}; a step that never ran has status None.
+    """
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    lines = []
+    for name, cmd, limit in steps:
+        base = shlex.quote(os.path.join(workdir, name))
+        lines.append(
+            f"echo '== nested step {name} (limit {limit} s)' >&2\n"
+            f"date +%s.%N > {base}.time\n"
+            f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null\n"
+            f"echo $? > {base}.status\n"
+            f"date +%s.%N >> {base}.time\n")
+    script = "".join(lines)
+    for name, _, _ in steps:
+        for ext in ("out", "status", "time"):
+            try:
+                os.unlink(os.path.join(workdir, f"{name}.{ext}"))
+            except FileNotFoundError:
+                pass
+    total = outer_timeout or (sum(limit + 10 for _, _, limit in steps) + 180)
+    if mode == "direct":
+        subprocess.run(["/bin/sh", "-c", script], cwd=cwd, stdin=subprocess.DEVNULL,
+                       stdout=stream or subprocess.DEVNULL, stderr=stream or subprocess.DEVNULL,
+                       timeout=total)
+    else:
+        run_nested(script, total, smp=smp, shares=[workdir], stream=stream, cwd=cwd)
+    results = {}
+    for name, _, _ in steps:
+        st = _read(os.path.join(workdir, f"{name}.status")).strip()
+        try:
+            t0, t1 = (float(x) for x in _read(os.path.join(workdir, f"{name}.time")).split())
+            secs = t1 - t0
+        except ValueError:
+            secs = float("nan")
+        results[name] = StepResult(name, int(st) if st.isdigit() else None,
+                                   _read(os.path.join(workdir, f"{name}.out")), secs)
+    return results
+
+
+def e2e_mode():
+    """How the e2e scenarios run here: NITROVM_E2E_MODE=nested|direct, else direct only where the host's KVM
+    runs stock kernels."""
+    mode = os.environ.get("NITROVM_E2E_MODE", "auto")
+    if mode in ("nested", "direct"):
+        return mode
+    return "direct" if host_kvm_runs_stock_kernels() else "nested"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Host facts
+
+
+def host_kvm_runs_stock_kernels():
+    """False on this project's PVM hosts (notes/platform.md), where stock Linux cannot boot on /dev/kvm."""
+    if not os.path.exists("/dev/kvm"):
+        return False
+    return not os.path.exists("/sys/module/kvm_pvm")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="scripts/nested",
+        description="Run a command inside the nested Linux tier (QEMU TCG guest with emulated SVM and /dev/kvm), "
+                    "chrooted into this host's root. Exits with the command's status.")
+    ap.add_argument("--timeout", type=int, default=600, help="wall-clock limit in seconds, boot included")
+    ap.add_argument("--smp", type=int, default=2, help="vCPUs of the outer guest")
+    ap.add_argument("--memory", default="2G", help="memory of the outer guest")
+    ap.add_argument("--cwd", help="directory to run in (default: the current one)")
+    ap.add_argument("--share", action="append", default=[], metavar="DIR",
+                    help="a host directory the command may write to (repeatable); other writes stay in the guest")
+    ap.add_argument("-v", "--verbose", action="store_true", help="stream the guest's serial console")
+    ap.add_argument("command", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not cmd:
+        ap.error("no command given")
+    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
+    start = time.monotonic()
+    try:
+        status, output = run_nested(line, a.timeout, smp=a.smp, memory=a.memory, cwd=a.cwd, shares=a.share,
+                                    stream=sys.stderr if a.verbose else None)
+    except NestedTimeout as e:
+        sys.stdout.write(e.output)
+        print(f"nested: {e}", file=sys.stderr)
+        return 124
+    except NestedError as e:
+        print(f"nested: {e}", file=sys.stderr)
+        return 125
+    if not a.verbose:
+        sys.stdout.write(output)
+    print(f"nested: exit status {status} after {time.monotonic() - start:.1f} s", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the EIF reader, the measurement pass and the signature decoder on untrusted bytes.
+ *
+ * Besides memory errors (ASan) and undefined behaviour (UBSan), it checks what the rest of nitrovm relies on
+ * when eif_parse() accepts an image: every section lies inside the input, the sections tile the file from the
+ * header to the last byte, the required sections are there, and the two-thread measurement's CRC is the plain
+ * one.  A broken promise aborts, which libFuzzer reports as a crash with the input saved.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "eif/eif.h"
+#include "eif/signature.h"
+
+#define CHECK(cond)                                                                   \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			fprintf(stderr, "fuzz_eif_reader: broken promise: %s\n", #cond); \
+			abort();                                                      \
+		}                                                                     \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_accepted(const struct eif *e, const uint8_t *data, size_t size)
+{
+	uint64_t next = EIF_HEADER_SIZE;
+
+	CHECK(e->base == data && e->size == size);
+	CHECK(e->nsections >= 1 && e->nsections <= EIF_MAX_SECTIONS);
+	for (unsigned int i = 0; i < e->nsections; i++) {
+		const struct eif_section *s = &e->sections[i];
+
+		CHECK(s->offset == next);
+		CHECK(s->data == data + s->offset + EIF_SECTION_HEADER_SIZE);
+		CHECK(s->size <= size - s->offset - EIF_SECTION_HEADER_SIZE);
+		CHECK(s->type >= EIF_SECTION_KERNEL && s->type <= EIF_SECTION_METADATA && !s->flags);
+		next = s->offset + EIF_SECTION_HEADER_SIZE + s->size;
+	}
+	CHECK(next == size);
+	CHECK(e->kernel && e->cmdline && e->nramdisks >= 1);
+	CHECK(e->version >= EIF_VERSION_MIN && e->version <= EIF_VERSION);
+	CHECK(e->version < 4 || e->metadata);
+	CHECK(!e->signature || e->signature->size <= EIF_SIGNATURE_MAX_SIZE);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct eif_signature_check sig;
+	struct eif_measurements m;
+	struct eif e;
+
+	if (eif_parse(&e, data, size))
+		return 0;
+	check_accepted(&e, data, size);
+	CHECK(eif_measure(&e, &m) == 0);
+	CHECK(m.crc == eif_crc(data, size));
+	if (e.signature && !eif_signature_check(e.signature->data, e.signature->size, m.pcr0, &sig))
+		eif_signature_check_free(&sig);
+	return 0;
+}

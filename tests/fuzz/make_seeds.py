@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Write a seed corpus for a fuzz target:  make_seeds.py TARGET DIR [--nitrovm PATH]
+
+Seeds are small (libFuzzer's default -max_len is the largest seed), cover every section type and EIF version,
+and include a few broken images so mutations start on both sides of each check.  With --nitrovm, a genuinely
+signed image (openssl-made P-384 key and certificate, signed by `nitrovm build-enclave`) is added, so the
+signature decoder's deep paths are reachable.  `make_seeds.py --list` prints the targets it knows.
+"""
+
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+import eiflib  # noqa: E402
+from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
+
+
+# ---- a minimal CBOR encoder, for signature sections shaped like nitro-cli's (reference A.7) ----
+
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for ai, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | ai]) + struct.pack(fmt, n)
+    raise ValueError(n)
+
+
+def cbor(v):
+    if isinstance(v, bool):
+        return bytes([0xF5 if v else 0xF4])
+    if isinstance(v, int):
+        return cbor_head(0, v) if v >= 0 else cbor_head(1, -1 - v)
+    if isinstance(v, bytes):
+        return cbor_head(2, len(v)) + v
+    if isinstance(v, str):
+        return cbor_head(3, len(v.encode())) + v.encode()
+    if isinstance(v, list):
+        return cbor_head(4, len(v)) + b"".join(cbor(x) for x in v)
+    if isinstance(v, dict):
+        return cbor_head(5, len(v)) + b"".join(cbor(k) + cbor(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+def uint8_array(b):
+    """serde_cbor's encoding of a Vec<u8>: an array of unsigned ints, not a byte string."""
+    return list(b)
+
+
+def fake_signature_section(pcr0_hex):
+    payload = cbor({"register_index": 0, "register_value": uint8_array(bytes.fromhex(pcr0_hex))})
+    cose = cbor([cbor({1: -35}), {}, payload, b"\x01" * 96])
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+    return cbor([{"signing_certificate": uint8_array(pem), "signature": uint8_array(cose)}])
+
+
+# ---- EIF seeds ----
+
+def small_sections(nramdisks=2):
+    return [Section(KERNEL, eiflib.fake_kernel(0x240)), Section(CMDLINE, b"console=ttyS0 reboot=k"),
+            Section(METADATA, eiflib.metadata_json())] + \
+        [Section(RAMDISK, eiflib.pseudo_random(40 + 13 * i, i)) for i in range(nramdisks)]
+
+
+def eif_seeds(nitrovm=None):
+    seeds = {}
+    base = small_sections()
+    seeds["valid-2-ramdisks"] = Image(base).pack()
+    seeds["valid-1-ramdisk"] = Image(small_sections(1)).pack()
+    seeds["valid-5-ramdisks"] = Image(small_sections(5)).pack()
+    seeds["valid-arm64"] = Image(base, flags=1).pack()
+    v3 = [s for s in base if s.type != METADATA]
+    seeds["valid-v2"] = Image(v3, version=2).pack()
+    seeds["valid-v3"] = Image(v3, version=3).pack()
+    pcr0 = eiflib.measurements(base)["PCR0"]
+    seeds["fake-signature"] = Image(base + [Section(SIGNATURE, fake_signature_section(pcr0))]).pack()
+    # Broken on purpose, one rule each.
+    good = seeds["valid-2-ramdisks"]
+    seeds["bad-crc"] = good[:eiflib.CRC_OFFSET] + b"\0\0\0\0" + good[eiflib.CRC_OFFSET + 4:]
+    seeds["bad-trailing"] = Image(base, trailing=b"\0" * 12).pack()
+    seeds["bad-truncated"] = eiflib.fix_crc(good[:-7])
+    seeds["bad-no-ramdisk"] = Image(base[:3]).pack()
+    seeds["bad-type-6"] = Image(base[:3] + [Section(6, b"?")] + base[3:]).pack()
+    seeds["bad-33-sections"] = Image(base, num_sections=33).pack()
+    seeds["header-only"] = good[:eiflib.HEADER_SIZE]
+    if nitrovm:
+        signed = signed_seed(nitrovm)
+        if signed:
+            seeds["valid-signed"] = signed
+    return seeds
+
+
+def signed_seed(nitrovm):
+    """A real signature from nitrovm, or None when openssl or the binary is not usable."""
+    if not shutil.which("openssl") or not os.access(nitrovm, os.X_OK):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        key, cert, kernel, rd, out = (d / n for n in ("key.pem", "cert.pem", "kernel", "rd", "out.eif"))
+        kernel.write_bytes(eiflib.fake_kernel(0x240))
+        rd.write_bytes(eiflib.pseudo_random(64, 9))
+        cmds = [
+            ["openssl", "ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", str(key)],
+            ["openssl", "req", "-new", "-x509", "-key", str(key), "-out", str(cert), "-days", "3650",
+             "-subj", "/CN=nitrovm fuzz seed/O=nitrovm"],
+            [nitrovm, "build-enclave", "--kernel", str(kernel), "--cmdline", "console=ttyS0",
+             "--ramdisk", str(rd), "--output-file", str(out), "--signing-certificate", str(cert),
+             "--private-key", str(key)],
+        ]
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", ASAN_OPTIONS="detect_leaks=0")
+        for c in cmds:
+            if subprocess.run(c, capture_output=True, env=env).returncode != 0:
+                print(f"make_seeds: skipping the signed seed ({c[0]} {c[1]} failed)", file=sys.stderr)
+                return None
+        return out.read_bytes()
+
+
+TARGETS = {"fuzz_eif_reader": eif_seeds}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("target", nargs="?")
+    ap.add_argument("dir", nargs="?")
+    ap.add_argument("--nitrovm", help="a nitrovm binary, to add a genuinely signed image")
+    ap.add_argument("--list", action="store_true", help="print the targets this script has seeds for")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(TARGETS))
+        return 0
+    if not a.target or not a.dir:
+        ap.error("TARGET and DIR are required")
+    if a.target not in TARGETS:
+        print(f"make_seeds: no seeds for {a.target}", file=sys.stderr)
+        return 0
+    out = Path(a.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = TARGETS[a.target](a.nitrovm)
+    for name, data in seeds.items():
+        (out / name).write_bytes(data)
+    print(f"make_seeds: {len(seeds)} seeds for {a.target} in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+"""Fixtures of the KVM tier: the nitrovm binary, the probe guest, and a check that /dev/kvm is usable.
+
+The tier fails loudly on a host without a usable /dev/kvm unless NITROVM_SKIP_KVM=1 says to skip it.
+"""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+NITROVM = os.environ.get("NITROVM", str(REPO / "build" / "nitrovm"))
+PROBE = os.environ.get("NITROVM_PROBE", str(REPO / "build" / "guest" / "probe" / "probe.bzImage"))
+TIMEOUT = 60
+
+
+def kvm_usable():
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return str(e)
+    os.close(fd)
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kvm_available():
+    why = kvm_usable()
+    if why:
+        if os.environ.get("NITROVM_SKIP_KVM") == "1":
+            pytest.skip(f"/dev/kvm is not usable here ({why}); skipped because NITROVM_SKIP_KVM=1")
+        pytest.fail(f"the KVM tier needs a usable /dev/kvm ({why}); set NITROVM_SKIP_KVM=1 to skip it")
+
+
+@pytest.fixture(scope="session")
+def nitrovm():
+    assert os.access(NITROVM, os.X_OK), f"{NITROVM} is not built (ninja -C build)"
+    return NITROVM
+
+
+@pytest.fixture(scope="session")
+def probe():
+    assert os.path.exists(PROBE), f"{PROBE} is not built (ninja -C build)"
+    return PROBE
+
+
+def run(args, env=None, input=None, timeout=TIMEOUT):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(args, capture_output=True, text=True, env=e, input=input, timeout=timeout)
+
+
+def one_error_line(stderr):
+    """The stderr of a refused launch: exactly one `[ Exx ] sentence` line."""
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("[ E"), stderr
+    return lines[0]

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+"""The QEMU-style front end: nitrovm -M nitro-enclave -kernel (EIF | bzImage) ..."""
+import zlib
+
+from conftest import run
+from guests import mini_bzimage, write_eif, empty_cpio
+
+
+def test_eif_with_append(nitrovm, probe, tmp_path):
+    eif = write_eif(str(tmp_path / "p.eif"), open(probe, "rb").read(), cmdline="console=ttyS0",
+                    ramdisks=[empty_cpio()])
+    r = run([nitrovm, "-M", "nitro-enclave,rng=on", "-kernel", eif, "-m", "64M", "-smp", "2", "-nographic",
+             "-append", "probe.virtio=0xd0002000:7 probe.cpus=2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'probe: cmdline: info "console=ttyS0 probe.virtio=0xd0002000:7 probe.cpus=2"' in r.stdout
+    assert "probe: result PASS" in r.stdout
+    assert not r.stdout.lstrip().startswith("{")  # no run-enclave JSON in QEMU mode
+
+
+def test_bzimage_with_initrd(nitrovm, probe, tmp_path):
+    initrd = tmp_path / "initrd.bin"
+    data = bytes(range(256)) * 40
+    initrd.write_bytes(data)
+    crc = zlib.crc32(data)
+    r = run([nitrovm, "-M", "nitro-enclave,rng=on", "-kernel", probe, "-initrd", str(initrd), "-m", "128M",
+             "-smp", "1", "-append",
+             f"console=ttyS0 probe.virtio=0xd0002000:7 probe.initrd_crc={crc:#x} probe.initrd_size={len(data)}"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"probe: initrd: ok {len(data)} bytes" in r.stdout
+    assert "probe: result PASS" in r.stdout
+
+
+def test_acpi_off(nitrovm, probe):
+    r = run([nitrovm, "-M", "nitro-enclave,acpi=off,rng=on", "-kernel", probe, "-smp", "2", "-append",
+             "console=ttyS0 probe.acpi=0 probe.virtio=0xd0002000:7"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6" in r.stdout
+    assert "probe: acpi: skip" in r.stdout and "probe: mptable: ok" in r.stdout
+    assert "probe: result PASS" in r.stdout
+
+
+def test_exit_status_and_console(nitrovm, tmp_path):
+    k = tmp_path / "mini.bzImage"
+    k.write_bytes(mini_bzimage("exit", message="qemu front end\n", code=3))
+    r = run([nitrovm, "-M", "nitro-enclave", "-kernel", str(k), "-nographic"])
+    assert r.returncode == 3
+    assert r.stdout == "qemu front end\n"

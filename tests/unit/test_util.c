@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests: error messages, hex, big-endian helpers, all-or-nothing output files, CLI helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/util.h"
+
+static void test_err(void **state)
+{
+	(void)state;
+	assert_int_equal(err_set(EINVAL, "bad %d", 7), -EINVAL);
+	assert_string_equal(err_msg(), "bad 7");
+	assert_int_equal(err_wrap(EIO, "reading %s", "x"), -EIO);
+	assert_string_equal(err_msg(), "reading x: bad 7");
+}
+
+static void test_hex(void **state)
+{
+	uint8_t in[] = { 0x00, 0xab, 0x7f, 0xff }, out[4];
+	char s[9];
+
+	(void)state;
+	hex_encode(in, 4, s);
+	assert_string_equal(s, "00ab7fff");
+	assert_int_equal(hex_decode("00AB7fff", out, 4), 0);
+	assert_memory_equal(in, out, 4);
+	assert_int_equal(hex_decode("00ab7ff", out, 4), -EINVAL);
+	assert_int_equal(hex_decode("00ab7fzz", out, 4), -EINVAL);
+}
+
+static void test_be(void **state)
+{
+	uint8_t b[8];
+
+	(void)state;
+	put_be64(b, 0x0102030405060708ULL);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[7], 8);
+	assert_true(get_be64(b) == 0x0102030405060708ULL);
+	put_be16(b, 0xbeef);
+	assert_int_equal(get_be16(b), 0xbeef);
+}
+
+static void test_atomic_file(void **state)
+{
+	char dir[] = "/tmp/nitrovm-test-XXXXXX", path[256];
+	struct atomic_file f;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out.bin", dir);
+	assert_int_equal(atomic_file_open(&f, path, 0644), 0);
+	assert_int_equal(atomic_file_write(&f, "hello", 5), 0);
+	assert_int_equal(access(path, F_OK), -1); /* not there until committed */
+	atomic_file_abort(&f);
+	assert_int_equal(access(f.tmp_path, F_OK), -1);
+	assert_int_equal(access(path, F_OK), -1);
+
+	assert_int_equal(atomic_file_open(&f, path, 0644), 0);
+	assert_int_equal(atomic_file_write(&f, "hello", 5), 0);
+	assert_int_equal(atomic_file_commit(&f), 0);
+	assert_int_equal(file_read_all(path, &buf, &len, 100), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(buf, "hello", 5);
+	free(buf);
+	assert_int_equal(file_read_all(path, &buf, &len, 3), -EFBIG);
+	unlink(path);
+	rmdir(dir);
+
+	assert_true(atomic_file_open(&f, "/nonexistent-dir/x", 0644) < 0);
+	assert_non_null(strstr(err_msg(), "/nonexistent-dir/x"));
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(cli_parse_size("512", MiB, &v), 0);
+	assert_true(v == 512 * MiB);
+	assert_int_equal(cli_parse_size("2G", MiB, &v), 0);
+	assert_true(v == 2 * GiB);
+	assert_int_equal(cli_parse_size("64MiB", 1, &v), 0);
+	assert_true(v == 64 * MiB);
+	assert_int_equal(cli_parse_size("1t", MiB, &v), 0);
+	assert_true(v == 1024 * GiB);
+	assert_int_equal(cli_parse_size("12X", MiB, &v), -EINVAL);
+	assert_int_equal(cli_parse_size("-1", MiB, &v), -EINVAL);
+	assert_int_equal(cli_parse_size("", MiB, &v), -EINVAL);
+	assert_int_equal(cli_parse_size("99999999999999999999", MiB, &v), -EINVAL);
+	assert_int_equal(cli_parse_size("18014398509481984G", MiB, &v), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err),	    cmocka_unit_test(test_hex),	       cmocka_unit_test(test_be),
+		cmocka_unit_test(test_atomic_file), cmocka_unit_test(test_parse_size),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
