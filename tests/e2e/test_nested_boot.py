@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: MIT
+"""e2e: Debian's 6.12 kernel booted by nitrovm (issue 3, item 7).
+
+One nested boot (on a PVM host; directly where KVM runs stock kernels) runs every step below in turn, each under
+its own time limit; the tests then read each step's output. An outer boot costs 20-30 s here and each
+second-level Linux boot 30-60 s, so steps share a boot rather than each paying for its own.
+
+Scenarios: the hello EIF (cloud kernel + tests/e2e/hello_init.c) with 1 and 2 vCPUs, ACPI on (run-enclave) and
+off (run-enclave --no-acpi, and the QEMU-style front end with acpi=off); the kernel banner and the init's marker
+must appear on nitrovm's console, the CPUs online must be those given, and nitrovm must exit 0.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+import nested
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
+BOOT_LIMIT = int(300 * SCALE)  # one second-level Linux boot; 30-60 s measured on a busy 2-core host
+
+# name → (how nitrovm is run, which EIF, CPUs the guest must bring online)
+# The cloud kernel has no CONFIG_X86_MPPARSE: without ACPI (no MADT) it cannot find a second CPU, so with
+# acpi=off and 2 vCPUs it runs on one; the generic kernel reads nitrovm's MP table and brings up both.
+SCENARIOS = {
+    "hello-acpi-1cpu": ("run-enclave --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
+    "hello-acpi-2cpu": ("run-enclave --cpu-count 2 --memory 256 --eif-path {eif}", "hello_eif", 2),
+    "hello-noacpi-1cpu": ("run-enclave --no-acpi --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
+    "hello-noacpi-2cpu": ("-M nitro-enclave,acpi=off -kernel {eif} -m 256M -smp 2 -nographic", "hello_eif", 1),
+    "hello-generic-noacpi-2cpu": ("-M nitro-enclave,acpi=off -kernel {eif} -m 256M -smp 2 -nographic",
+                                  "hello_generic_eif", 2),
+}
+
+
+@pytest.fixture(scope="module")
+def results(request, mode, nitrovm, kernels, workdir):
+    steps = [
+        ("kvm-check", f"/usr/bin/python3 {HERE}/kvm_check.py", int(60 * SCALE)),
+        ("selftest", f"{nitrovm} selftest", int(120 * SCALE)),
+    ]
+    for name, (args, eif_fixture, _) in SCENARIOS.items():
+        eif = request.getfixturevalue(eif_fixture)
+        steps.append((name, f"{nitrovm} " + args.format(eif=eif), BOOT_LIMIT))
+    log = workdir / "console.log"
+    start = time.monotonic()
+    with open(log, "w") as stream:
+        try:
+            res = nested.run_steps(steps, str(workdir / "steps"), mode=mode, stream=stream)
+        except nested.NestedTimeout as e:
+            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
+        except nested.NestedError as e:
+            pytest.fail(f"the nested tier could not run: {e}")
+    print(f"\ne2e ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
+    for r in res.values():
+        print(f"  {r.name:28} status {r.status}  {r.seconds:6.1f} s")
+    res["_log"] = log
+    return res
+
+
+def step(results, name):
+    r = results[name]
+    if r.status is None:
+        pytest.fail(f"step {name} never ran: the guest stopped before it; console in {results['_log']}")
+    return r
+
+
+def tail(text, n=40):
+    return "\n".join(text.splitlines()[-n:])
+
+
+def test_kvm_works_where_scenarios_run(results):
+    r = step(results, "kvm-check")
+    assert r.status == 0 and "KVM-CHECK OK" in r.output, \
+        f"/dev/kvm does not run a guest where the e2e scenarios run:\n{r.output}"
+
+
+def test_selftest_passes(results):
+    r = step(results, "selftest")
+    assert r.status == 0, f"nitrovm selftest exited {r.status}:\n{tail(r.output)}"
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_hello_boots(results, name):
+    args, _, cpus = SCENARIOS[name]
+    r = step(results, name)
+    out = r.output
+    why = None
+    if r.status == 124:
+        why = f"nitrovm did not end within {BOOT_LIMIT} s (killed)"
+    elif r.status != 0:
+        why = f"nitrovm exited {r.status}"
+    elif "Linux version 6.12" not in out:
+        why = "no kernel banner ('Linux version 6.12') on nitrovm's console"
+    elif "NITROVM-HELLO-MARKER" not in out:
+        why = "the kernel booted but the hello /init's marker never appeared"
+    if why:
+        pytest.fail(f"{name}: {why}\ncommand: nitrovm {args}\nlast lines of its output:\n{tail(out)}")
+    m = re.search(r"^NITROVM-HELLO-CPUS (\d+) (\S+)", out, re.M)
+    assert m, f"{name}: the hello /init did not report its CPUs:\n{tail(out)}"
+    assert int(m.group(1)) == cpus, f"{name}: {m.group(1)} CPUs online ({m.group(2)}), expected {cpus}"
+
+
+def test_nested_reports_status_and_output(mode):
+    if mode != "nested":
+        pytest.skip("the nested harness is not used on this host (its KVM runs stock kernels)")
+    status, output = nested.run_nested("echo out; echo err >&2; test -c /dev/kvm && exit 3", 300)
+    assert status == 3, f"status {status}, output:\n{output}"
+    assert "out\n" in output and "err\n" in output
+
+
+def test_nested_timeout_leaves_no_qemu(mode, tmp_path):
+    if mode != "nested":
+        pytest.skip("the nested harness is not used on this host (its KVM runs stock kernels)")
+    marker = str(tmp_path)  # unique, and on QEMU's command line (-fsdev path=) only for this run
+    with pytest.raises(nested.NestedTimeout):
+        nested.run_nested("sleep 1000", 10, shares=[marker])
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"path={marker}"], stdout=subprocess.PIPE, text=True).stdout.split()
+    for pid in left:
+        os.kill(int(pid), signal.SIGKILL)
+    assert not left, f"QEMU processes left behind after a timeout: {left}"
