@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The pure parts of nitrovm's enclave init: parsing of /cmd, /env, /modules/order and the kernel command line,
- * module format detection and the wording of the app's exit status.  No system calls here, so the unit tests
- * (tests/unit/test_init_lib.c) run them on the host; init.c does everything that touches the machine.
+ * The pure parts of nitrovm's enclave init: parsing of /cmd, /env, /modules/order and the kernel command
+ * line, module format detection and the wording of the app's exit status.  No system calls here, so the unit
+ * tests (tests/unit/test_init_lib.c) run them on the host; init.c does everything that touches the machine.
  *
  * Functions that fail return a negative errno value and, where a line is at fault, its 1-based number.
  */
@@ -17,13 +17,14 @@
 #define INIT_DEFAULT_PATH "PATH=/sbin:/usr/sbin:/bin:/usr/bin"
 
 /*
- * Split buf (len bytes, modified in place: each '\n' becomes a NUL) into lines, one string per line, as nitro-cli
- * writes /cmd and /env.  A final line without '\n' still counts; the '\n' that ends the last line does not start
- * another.  *out is a malloc'd, NULL-terminated array pointing into buf (free only the array).
+ * Split buf (len bytes plus room for one more, modified in place: each '\n' becomes a NUL) into lines, one
+ * string per line, as nitro-cli writes /cmd and /env.  A final line without '\n' still counts; the '\n' that
+ * ends the last line does not start another.  *out is a malloc'd, NULL-terminated array pointing into buf
+ * (free only the array).
  *
  * INIT_LINES_CMD keeps empty lines: an empty argv element is a legitimate argument.
  * INIT_LINES_ENV skips empty lines and requires every other one to be NAME=VALUE with a non-empty NAME.
- * A NUL byte anywhere is an error (-EINVAL): it would silently cut an argument short.
+ * A NUL byte anywhere is an error (-EILSEQ): it would silently cut an argument short.
  */
 enum init_lines_kind {
 	INIT_LINES_CMD,
@@ -35,7 +36,7 @@ int init_split_lines(char *buf, size_t len, enum init_lines_kind kind, char ***o
 /*
  * /modules/order: one module path per line relative to /modules; surrounding blanks trimmed, empty lines and
  * lines starting with '#' skipped.  Absolute paths and ".." components are rejected (-EINVAL): the file names
- * what the bootstrap ramdisk itself holds.  Same ownership rules as init_split_lines.
+ * what the bootstrap ramdisk itself holds.  Same ownership rules and NUL check as init_split_lines.
  */
 int init_parse_module_order(char *buf, size_t len, char ***out, size_t *count, size_t *bad_line);
 

@@ -2,14 +2,14 @@
 /*
  * Deterministic "newc" cpio writer (see cpio.h for the rules it follows and why).
  *
- * newc entry: a 110-byte ASCII header (magic "070701" then 13 fields of 8 hex digits: ino, mode, uid, gid, nlink,
- * mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize (with the NUL), check), the name and its
- * NUL padded to a multiple of 4 bytes counting from the header's start, then the data padded to 4 bytes.  The
- * archive ends with an entry named "TRAILER!!!".
+ * newc entry: a 110-byte ASCII header (magic "070701" then 13 fields of 8 hex digits: ino, mode, uid, gid,
+ * nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize (with the NUL), check), the name
+ * and its NUL padded to a multiple of 4 bytes counting from the header's start, then the data padded to 4
+ * bytes.  The archive ends with an entry named "TRAILER!!!".
  *
  * Entries are only collected until cpio_finish(): sorting then gives one order whatever order the caller or
- * readdir() produced them in, the exact archive size is known before a single allocation, and host files are read
- * straight into their place in the archive instead of being copied twice.
+ * readdir() produced them in, the exact archive size is known before a single allocation, and host files are
+ * read straight into their place in the archive instead of being copied twice.
  */
 #include "cpio.h"
 
@@ -27,7 +27,8 @@
 #include "common/util.h"
 
 #define CPIO_PERM_MASK 07777u
-#define CPIO_DIR_NLINK 2 /* "." and the entry in its parent; nobody checks, but it is what a fresh mkdir has */
+/* "." and the entry in its parent: what a fresh mkdir has, though no unpacker checks it. */
+#define CPIO_DIR_NLINK 2
 
 struct cpio_entry {
 	char *name;
@@ -60,9 +61,9 @@ void cpio_init(struct cpio *c)
 	memset(c, 0, sizeof(*c));
 	c->next_ino = 1;
 	/*
-	 * The reproducible-builds convention: decimal seconds since 1970, empty meaning unset.  Anything else is
-	 * rejected rather than read as 0, which would silently give a different archive than the user asked for.
-	 * strtoull alone would accept signs and blanks, so check the digits first.
+	 * The reproducible-builds convention: decimal seconds since 1970, empty meaning unset.  Anything else
+	 * is rejected rather than read as 0, which would silently give a different archive than the user
+	 * asked for. strtoull alone would accept signs and blanks, so check the digits first.
 	 */
 	if (!sde || !*sde)
 		return;
@@ -74,13 +75,15 @@ void cpio_init(struct cpio *c)
 			return;
 		}
 	}
-	c->error = err_set(EINVAL,
-			   "SOURCE_DATE_EPOCH='%.64s' is not a whole number of seconds since 1970 that a cpio header "
-			   "can hold (0 to 4294967295)",
-			   sde);
+	c->error = err_set(
+		EINVAL,
+		"SOURCE_DATE_EPOCH='%.64s' is not a whole number of seconds since 1970 that a cpio header "
+		"can hold (0 to 4294967295)",
+		sde);
 }
 
-/* Archive names: relative, no empty, "." or ".." components, so every unpacker puts the entry where we meant. */
+/* Archive names: relative, no empty, "." or ".." components, so every unpacker puts the entry where we meant.
+ */
 static int check_name(struct cpio *c, const char *name)
 {
 	size_t len = strlen(name);
@@ -89,17 +92,19 @@ static int check_name(struct cpio *c, const char *name)
 	if (!len)
 		return fail(c, err_set(EINVAL, "a cpio entry needs a name"));
 	if (len > CPIO_MAX_NAME)
-		return fail(c, err_set(ENAMETOOLONG, "cpio entry name '%.64s...' is %zu bytes, more than %d", name, len,
-				       CPIO_MAX_NAME));
+		return fail(c, err_set(ENAMETOOLONG, "cpio entry name '%.64s...' is %zu bytes, more than %d",
+				       name, len, CPIO_MAX_NAME));
 	if (name[0] == '/')
-		return fail(c, err_set(EINVAL, "cpio entry name '%s' starts with '/'; names are relative to the "
-					       "archive root",
+		return fail(c, err_set(EINVAL,
+				       "cpio entry name '%s' starts with '/'; names are relative to the "
+				       "archive root",
 				       name));
 	while (*p) {
 		size_t n = strcspn(p, "/");
 
 		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return fail(c, err_set(EINVAL, "cpio entry name '%s' has an empty, '.' or '..' component",
+			return fail(c, err_set(EINVAL,
+					       "cpio entry name '%s' has an empty, '.' or '..' component",
 					       name));
 		p += n;
 		if (*p == '/' && !*++p)
@@ -139,9 +144,11 @@ static struct cpio_entry *new_entry(struct cpio *c, const char *name, uint32_t m
 static int entry_mode(struct cpio *c, const char *name, unsigned int mode, unsigned int type, uint32_t *out)
 {
 	if ((mode & S_IFMT) && (mode & S_IFMT) != type)
-		return fail(c, err_set(EINVAL, "cpio entry '%s': mode 0%o is not of the type being added", name, mode));
+		return fail(c, err_set(EINVAL, "cpio entry '%s': mode 0%o is not of the type being added",
+				       name, mode));
 	if (mode & ~(unsigned int)(S_IFMT | CPIO_PERM_MASK))
-		return fail(c, err_set(EINVAL, "cpio entry '%s': mode 0%o has bits outside 07777", name, mode));
+		return fail(c,
+			    err_set(EINVAL, "cpio entry '%s': mode 0%o has bits outside 07777", name, mode));
 	*out = type | (mode & CPIO_PERM_MASK);
 	return 0;
 }
@@ -172,8 +179,9 @@ static int add_data(struct cpio *c, const char *name, uint32_t mode, const void 
 	struct cpio_entry *e;
 
 	if ((uint64_t)len > CPIO_MAX_FILE_SIZE)
-		return fail(c, err_set(EFBIG, "cpio entry '%s' is %zu bytes; newc archives hold at most %llu bytes "
-					      "per file",
+		return fail(c, err_set(EFBIG,
+				       "cpio entry '%s' is %zu bytes; newc archives hold at most %llu bytes "
+				       "per file",
 				       name, len, CPIO_MAX_FILE_SIZE));
 	e = new_entry(c, name, mode);
 	if (!e)
@@ -182,7 +190,8 @@ static int add_data(struct cpio *c, const char *name, uint32_t mode, const void 
 	if (len) {
 		e->data = malloc(len);
 		if (!e->data)
-			return fail(c, err_set(ENOMEM, "out of memory for cpio entry '%s' (%zu bytes)", name, len));
+			return fail(c, err_set(ENOMEM, "out of memory for cpio entry '%s' (%zu bytes)", name,
+					       len));
 		memcpy(e->data, data, len);
 	}
 	return 0;
@@ -208,12 +217,14 @@ int cpio_add_symlink(struct cpio *c, const char *name, const char *target)
 	if (check_name(c, name))
 		return c->error;
 	if (!len || len > CPIO_MAX_NAME)
-		return fail(c, err_set(EINVAL, "symlink '%s' needs a target of 1 to %d bytes", name, CPIO_MAX_NAME));
+		return fail(c, err_set(EINVAL, "symlink '%s' needs a target of 1 to %d bytes", name,
+				       CPIO_MAX_NAME));
 	/* Symlinks are 0777 everywhere Linux creates them; the kernel ignores their mode. */
 	return add_data(c, name, S_IFLNK | 0777, target, len);
 }
 
-int cpio_add_node(struct cpio *c, const char *name, unsigned int mode, unsigned int rmajor, unsigned int rminor)
+int cpio_add_node(struct cpio *c, const char *name, unsigned int mode, unsigned int rmajor,
+		  unsigned int rminor)
 {
 	unsigned int type = mode & S_IFMT;
 	struct cpio_entry *e;
@@ -223,11 +234,13 @@ int cpio_add_node(struct cpio *c, const char *name, unsigned int mode, unsigned 
 	if (check_name(c, name))
 		return c->error;
 	if (type != S_IFCHR && type != S_IFBLK && type != S_IFIFO)
-		return fail(c, err_set(EINVAL, "cpio node '%s': mode 0%o is not a character device, block device "
-					       "or fifo",
+		return fail(c, err_set(EINVAL,
+				       "cpio node '%s': mode 0%o is not a character device, block device "
+				       "or fifo",
 				       name, mode));
 	if (mode & ~(unsigned int)(S_IFMT | CPIO_PERM_MASK))
-		return fail(c, err_set(EINVAL, "cpio entry '%s': mode 0%o has bits outside 07777", name, mode));
+		return fail(c,
+			    err_set(EINVAL, "cpio entry '%s': mode 0%o has bits outside 07777", name, mode));
 	if (type == S_IFIFO && (rmajor || rminor))
 		return fail(c, err_set(EINVAL, "cpio fifo '%s' cannot have a device number", name));
 	e = new_entry(c, name, mode);
@@ -266,8 +279,10 @@ static int walk_entry(struct tree_walk *w, size_t host_len, size_t name_len)
 		return walk_dir(w, host_len, name_len);
 	case S_IFREG:
 		if ((uint64_t)st.st_size > CPIO_MAX_FILE_SIZE)
-			return fail(c, err_set(EFBIG, "%s is %lld bytes; newc archives hold at most %llu bytes per file",
-					       w->host, (long long)st.st_size, CPIO_MAX_FILE_SIZE));
+			return fail(
+				c, err_set(EFBIG,
+					   "%s is %lld bytes; newc archives hold at most %llu bytes per file",
+					   w->host, (long long)st.st_size, CPIO_MAX_FILE_SIZE));
 		e = new_entry(c, w->name, S_IFREG | (st.st_mode & CPIO_PERM_MASK));
 		if (!e)
 			return c->error;
@@ -281,7 +296,8 @@ static int walk_entry(struct tree_walk *w, size_t host_len, size_t name_len)
 		ssize_t n = readlink(w->host, target, sizeof(target));
 
 		if (n < 0)
-			return fail(c, err_set(errno, "cannot read symlink %s: %s", w->host, strerror(errno)));
+			return fail(c,
+				    err_set(errno, "cannot read symlink %s: %s", w->host, strerror(errno)));
 		if (n == 0 || n > CPIO_MAX_NAME)
 			return fail(c, err_set(EINVAL, "symlink %s has a target of %zd bytes", w->host, n));
 		return add_data(c, w->name, S_IFLNK | 0777, target, (size_t)n);
@@ -300,8 +316,8 @@ static int walk_entry(struct tree_walk *w, size_t host_len, size_t name_len)
 	case S_IFSOCK:
 		return 0;
 	default:
-		return fail(c, err_set(EINVAL, "%s has file type 0%o, which a cpio archive cannot hold", w->host,
-				       st.st_mode & S_IFMT));
+		return fail(c, err_set(EINVAL, "%s has file type 0%o, which a cpio archive cannot hold",
+				       w->host, st.st_mode & S_IFMT));
 	}
 }
 
@@ -335,7 +351,8 @@ static int walk_dir(struct tree_walk *w, size_t host_len, size_t name_len)
 		d = readdir(dir);
 		if (!d) {
 			if (errno)
-				ret = fail(c, err_set(errno, "cannot read directory %s: %s", w->host, strerror(errno)));
+				ret = fail(c, err_set(errno, "cannot read directory %s: %s", w->host,
+						      strerror(errno)));
 			break;
 		}
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
@@ -344,8 +361,8 @@ static int walk_dir(struct tree_walk *w, size_t host_len, size_t name_len)
 		nl = path_push(w->name, name_len, d->d_name);
 		if (!hl || !nl) {
 			w->host[host_len] = '\0';
-			ret = fail(c, err_set(ENAMETOOLONG, "a path below %s is longer than %d bytes", w->host,
-					      PATH_MAX - 1));
+			ret = fail(c, err_set(ENAMETOOLONG, "a path below %s is longer than %d bytes",
+					      w->host, PATH_MAX - 1));
 			break;
 		}
 		ret = walk_entry(w, hl, nl);
@@ -368,15 +385,18 @@ int cpio_add_tree(struct cpio *c, const char *host_dir, const char *prefix)
 	if (c->error)
 		return c->error;
 	if (stat(host_dir, &st))
-		return fail(c, err_set(errno, "cannot use %s as a ramdisk tree: %s", host_dir, strerror(errno)));
+		return fail(c,
+			    err_set(errno, "cannot use %s as a ramdisk tree: %s", host_dir, strerror(errno)));
 	if (!S_ISDIR(st.st_mode))
-		return fail(c, err_set(ENOTDIR, "cannot use %s as a ramdisk tree: it is not a directory", host_dir));
+		return fail(c, err_set(ENOTDIR, "cannot use %s as a ramdisk tree: it is not a directory",
+				       host_dir));
 	if (prefix_len) {
 		char anc[CPIO_MAX_NAME + 1];
 
 		if (check_name(c, prefix))
 			return c->error;
-		/* The kernel's unpacker does not create missing parents, so the prefix's ancestors come along. */
+		/* The kernel's unpacker does not create missing parents, so the prefix's ancestors come
+		 * along. */
 		memcpy(anc, prefix, prefix_len + 1);
 		for (char *s = strchr(anc, '/'); s; s = strchr(s + 1, '/')) {
 			*s = '\0';
@@ -434,9 +454,9 @@ static void free_entries(struct cpio *c)
 }
 
 /*
- * After sorting, equal names are adjacent.  Directories may repeat (a tree's prefix also added by hand, or made
- * up as an ancestor): the one asked for by name wins, and two asked for must agree on the mode.  Anything else
- * added twice is a mistake the caller should hear about: an unpacker would keep whichever came last.
+ * After sorting, equal names are adjacent.  Directories may repeat (a tree's prefix also added by hand, or
+ * made up as an ancestor): the one asked for by name wins, and two asked for must agree on the mode. Anything
+ * else added twice is a mistake the caller should hear about: an unpacker would keep whichever came last.
  */
 static int merge_duplicates(struct cpio *c)
 {
@@ -446,7 +466,8 @@ static int merge_duplicates(struct cpio *c)
 		struct cpio_entry *e = &c->entries[i], *prev = out ? &c->entries[out - 1] : NULL;
 
 		if (!prev || strcmp(prev->name, e->name)) {
-			/* Zero the old slot so that, on an error below, every pointer has exactly one owner. */
+			/* Zero the old slot so that, on an error below, every pointer has exactly one owner.
+			 */
 			if (out != i) {
 				c->entries[out] = *e;
 				memset(e, 0, sizeof(*e));
@@ -460,8 +481,9 @@ static int merge_duplicates(struct cpio *c)
 			entry_free(prev);
 			*prev = *e;
 		} else if (!e->implicit && prev->mode != e->mode) {
-			return fail(c, err_set(EEXIST, "directory '%s' was added twice, with modes 0%o and 0%o", e->name,
-					       prev->mode & CPIO_PERM_MASK, e->mode & CPIO_PERM_MASK));
+			return fail(c,
+				    err_set(EEXIST, "directory '%s' was added twice, with modes 0%o and 0%o",
+					    e->name, prev->mode & CPIO_PERM_MASK, e->mode & CPIO_PERM_MASK));
 		} else {
 			entry_free(e);
 		}
@@ -481,8 +503,8 @@ static uint8_t *put_hex8(uint8_t *p, uint32_t v)
 }
 
 /* Header, name, NUL and padding; returns where the data goes. */
-static uint8_t *put_header(uint8_t *p, uint32_t ino, uint32_t mode, uint32_t nlink, uint32_t mtime, uint32_t size,
-			   uint32_t rmajor, uint32_t rminor, const char *name)
+static uint8_t *put_header(uint8_t *p, uint32_t ino, uint32_t mode, uint32_t nlink, uint32_t mtime,
+			   uint32_t size, uint32_t rmajor, uint32_t rminor, const char *name)
 {
 	size_t namesize = strlen(name) + 1, hdr = align4(CPIO_NEWC_HEADER_SIZE + namesize);
 	uint8_t *start = p;
@@ -507,7 +529,8 @@ static uint8_t *put_header(uint8_t *p, uint32_t ino, uint32_t mode, uint32_t nli
 	return start + hdr;
 }
 
-/* Read exactly e->size bytes of a host file into out; a file that grew or shrank since the walk is an error. */
+/* Read exactly e->size bytes of a host file into out; a file that grew or shrank since the walk is an error.
+ */
 static int read_host_file(struct cpio *c, const struct cpio_entry *e, uint8_t *out)
 {
 	uint64_t done = 0;
@@ -538,7 +561,8 @@ static int read_host_file(struct cpio *c, const struct cpio_entry *e, uint8_t *o
 	}
 	close(fd);
 	if (done != e->size || n > 0)
-		return fail(c, err_set(EAGAIN, "%s changed size while the ramdisk was being packed", e->host_path));
+		return fail(c, err_set(EAGAIN, "%s changed size while the ramdisk was being packed",
+				       e->host_path));
 	return 0;
 }
 
@@ -561,8 +585,9 @@ int cpio_finish(struct cpio *c)
 		total += align4(CPIO_NEWC_HEADER_SIZE + strlen(e->name) + 1) + align4(e->size);
 	}
 	if (total > SIZE_MAX)
-		return fail(c, err_set(EFBIG, "the cpio archive would be %llu bytes, more than fits in memory",
-				       (unsigned long long)total));
+		return fail(c,
+			    err_set(EFBIG, "the cpio archive would be %llu bytes, more than fits in memory",
+				    (unsigned long long)total));
 	free(c->buf);
 	c->len = 0;
 	c->cap = (size_t)total;
@@ -577,8 +602,8 @@ int cpio_finish(struct cpio *c)
 		const struct cpio_entry *e = &c->entries[i];
 		uint32_t nlink = S_ISDIR(e->mode) ? CPIO_DIR_NLINK : 1;
 
-		p = put_header(p, c->next_ino++, e->mode, nlink, c->mtime, (uint32_t)e->size, e->rmajor, e->rminor,
-			       e->name);
+		p = put_header(p, c->next_ino++, e->mode, nlink, c->mtime, (uint32_t)e->size, e->rmajor,
+			       e->rminor, e->name);
 		if (e->host_path) {
 			if (read_host_file(c, e, p))
 				return c->error;

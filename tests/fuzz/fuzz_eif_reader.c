@@ -14,12 +14,12 @@
 #include "eif/eif.h"
 #include "eif/signature.h"
 
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
+#define CHECK(cond)                                                                      \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
 			fprintf(stderr, "fuzz_eif_reader: broken promise: %s\n", #cond); \
-			abort();                                                      \
-		}                                                                     \
+			abort();                                                         \
+		}                                                                        \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

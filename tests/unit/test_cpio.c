@@ -22,11 +22,25 @@
 /* One entry read back from an archive by the test's own parser. */
 struct parsed {
 	char name[256];
-	uint32_t f[13]; /* ino, mode, uid, gid, nlink, mtime, filesize, devmaj, devmin, rdevmaj, rdevmin, namesize, check */
+	/* ino, mode, uid, gid, nlink, mtime, filesize, devmaj, devmin, rdevmaj, rdevmin, namesize, check */
+	uint32_t f[13];
 	const uint8_t *data;
 };
 
-enum { F_INO, F_MODE, F_UID, F_GID, F_NLINK, F_MTIME, F_SIZE, F_DEVMAJ, F_DEVMIN, F_RMAJ, F_RMIN, F_NAMESIZE };
+enum {
+	F_INO,
+	F_MODE,
+	F_UID,
+	F_GID,
+	F_NLINK,
+	F_MTIME,
+	F_SIZE,
+	F_DEVMAJ,
+	F_DEVMIN,
+	F_RMAJ,
+	F_RMIN,
+	F_NAMESIZE
+};
 
 static uint32_t hex8(const uint8_t *p)
 {
@@ -80,6 +94,7 @@ static void setup_env(const char *sde)
 
 static void test_one_file_exact_bytes(void **state)
 {
+	/* clang-format off */
 	static const char want[] =
 		/* "hello", 0100644, 3 bytes; 110 + 6 = 116 bytes of header and name need no padding */
 		"070701"
@@ -92,6 +107,7 @@ static void test_one_file_exact_bytes(void **state)
 		"00000000" "00000000" "00000000" "00000000" "00000001" "00000000" "00000000"
 		"00000000" "00000000" "00000000" "00000000" "0000000b" "00000000"
 		"TRAILER!!!\0" "\0\0\0";
+	/* clang-format on */
 	struct cpio c;
 
 	(void)state;
@@ -135,7 +151,7 @@ static void test_padding(void **state)
 static void test_sorted_byte_order_and_inodes(void **state)
 {
 	/* strcmp order, not locale order: uppercase first, '-' (0x2d) before '/' (0x2f), UTF-8 last. */
-	static const char *const want[] = { "B", "a", "a-c", "a/b", "a/b/z", "\xc3\xa9" };
+	static const char *const want[] = {"B", "a", "a-c", "a/b", "a/b/z", "\xc3\xa9"};
 	struct parsed p[16];
 	struct cpio c;
 	size_t n;
@@ -173,7 +189,7 @@ static void test_sorted_byte_order_and_inodes(void **state)
 /* Same entries, opposite call order: same bytes. */
 static void build_some(struct cpio *c, bool reverse)
 {
-	static const char *const names[] = { "etc", "etc/hosts", "init", "bin", "bin/sh" };
+	static const char *const names[] = {"etc", "etc/hosts", "init", "bin", "bin/sh"};
 
 	cpio_init(c);
 	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
@@ -217,7 +233,8 @@ static void test_deterministic(void **state)
 
 static void test_source_date_epoch(void **state)
 {
-	static const char *const bad[] = { "12x", "-1", " 5", "+5", "4294967296", "99999999999999999999", "1.5" };
+	static const char *const bad[] = {"12x", "-1", " 5", "+5", "4294967296", "99999999999999999999",
+					  "1.5"};
 	struct cpio c;
 
 	(void)state;
@@ -350,7 +367,7 @@ static void write_file(const char *rel, const char *content, mode_t mode)
 static void make_tree(void)
 {
 	char path[256];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int s;
 
 	strcpy(tree, "/tmp/nitrovm-cpio-XXXXXX");
@@ -378,7 +395,8 @@ static void make_tree(void)
 
 static void remove_tree(void)
 {
-	static const char *const rels[] = { "bin/link", "bin/tool", "init", "fifo", "sock", "bin", "empty", "" };
+	static const char *const rels[] = {"bin/link", "bin/tool", "init",  "fifo",
+					   "sock",     "bin",	   "empty", ""};
 	char path[256];
 
 	for (size_t i = 0; i < ARRAY_SIZE(rels); i++) {
@@ -394,15 +412,15 @@ static void test_tree(void **state)
 		uint32_t mode;
 		const char *data;
 	} want[] = {
-		{ "a", S_IFDIR | 0755, NULL },
-		{ "a/root", S_IFDIR | 0750, NULL },
-		{ "a/root/bin", S_IFDIR | 0755, NULL },
-		{ "a/root/bin/link", S_IFLNK | 0777, "../init" },
-		{ "a/root/bin/tool", S_IFREG | 0644, "tool" },
-		{ "a/root/empty", S_IFDIR | 0700, NULL },
-		{ "a/root/fifo", S_IFIFO | 0600, NULL },
-		{ "a/root/init", S_IFREG | 0755, "#!/bin/sh\n" },
-		{ "z", S_IFREG | 0644, "" },
+		{"a", S_IFDIR | 0755, NULL},
+		{"a/root", S_IFDIR | 0750, NULL},
+		{"a/root/bin", S_IFDIR | 0755, NULL},
+		{"a/root/bin/link", S_IFLNK | 0777, "../init"},
+		{"a/root/bin/tool", S_IFREG | 0644, "tool"},
+		{"a/root/empty", S_IFDIR | 0700, NULL},
+		{"a/root/fifo", S_IFIFO | 0600, NULL},
+		{"a/root/init", S_IFREG | 0755, "#!/bin/sh\n"},
+		{"z", S_IFREG | 0644, ""},
 	};
 	struct parsed p[32];
 	struct cpio c, again;
@@ -412,7 +430,8 @@ static void test_tree(void **state)
 	setup_env(NULL);
 	make_tree();
 	cpio_init(&c);
-	/* The prefix's made-up ancestor "a" merges with one added by name; the sort puts "z" after the tree. */
+	/* The prefix's made-up ancestor "a" merges with one added by name; the sort puts "z" after the tree.
+	 */
 	assert_int_equal(cpio_add_file(&c, "z", 0644, "", 0), 0);
 	assert_int_equal(cpio_add_tree(&c, tree, "a/root"), 0);
 	assert_int_equal(cpio_add_dir(&c, "a", 0755), 0);

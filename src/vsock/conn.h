@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vsock connection table and state machine (vsock.h has the layering).  One struct vsock_mux per enclave.
+ *
+ * Guest side: the device hands in every packet the guest sent (vsock_mux_guest_packet) and takes the packets
+ * for the guest out (vsock_mux_guest_next) whenever it has an rx buffer.  Packets for the guest are never
+ * stored as such: each connection keeps a few "pending" bits (a RESPONSE to send, a CREDIT_UPDATE owed, data
+ * the host side can give, ...) and sits in a FIFO of connections with work, so the queue is bounded by the
+ * number of connections whatever the guest does.  RSTs for packets that belong to no connection go through a
+ * small bounded queue of their own.
+ *
+ * Host side: each connection has an endpoint, a struct vsock_endpoint_ops and an opaque pointer.  Data moves
+ * in "pull" style towards the guest (the table asks ep->read for at most what the guest's credit and rx buffer
+ * allow, when the host side said it is readable) and "push" style towards the host (ep->write takes what it
+ * can now; the rest waits in a per-connection buffer no larger than the credit we advertise, until the host
+ * side says it is writable).  So nothing here grows without bound and nothing polls.
+ *
+ * Connections are keyed by (host CID, host port, guest port): the guest's CID is fixed.  Host CIDs are
+ * VSOCK_CID_PARENT for everything the parent listens on or connects from, and VSOCK_CID_HYPERVISOR (which the
+ * guest may only be connected to, never connect to).
+ *
+ * Locking.  The table does no locking of its own: every function marked "locked" runs under vsock_mux_lock().
+ * Endpoint callbacks and the accept callback run with it held and must not call vsock_mux_lock() or anything
+ * that takes the virtio transport's lock.  Lock order: virtio transport, then this.  rx_notify (set by the
+ * device) is the exception: call it through vsock_mux_kick() with the lock NOT held.
+ */
+#ifndef NITROVM_VSOCK_CONN_H
+#define NITROVM_VSOCK_CONN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vsock/vsock.h"
+
+/*
+ * At most this many connections at once, both directions together.  Firecracker's MAX_CONNECTIONS (1023);
+ * each connection costs up to VSOCK_CONN_BUF_SIZE of buffered guest data plus two descriptors (the
+ * socketpair of the emulated parent side), so the bound caps a hostile guest at 64 MiB and 2046 descriptors.
+ * A REQUEST past it gets RST and one log line.
+ */
+#define VSOCK_MAX_CONNECTIONS 1023
+/*
+ * Receive buffer per connection, advertised to the guest as buf_alloc: guest data the host side has not taken
+ * yet waits here.  Firecracker's CONN_TX_BUF_SIZE; the buffer is allocated only when the host falls behind.
+ */
+#define VSOCK_CONN_BUF_SIZE (64 * 1024)
+/*
+ * Send a CREDIT_UPDATE once the guest's view of our free space falls below a quarter of the buffer: early
+ * enough that a guest writing as fast as the host reads never waits for credit, rare enough to cost little.
+ */
+#define VSOCK_CREDIT_UPDATE_THRESHOLD (VSOCK_CONN_BUF_SIZE / 4)
+/*
+ * RSTs for packets that belong to no connection, waiting for rx buffers.  A guest that sends more of them
+ * than it reads answers to loses the excess (each is counted); its connect()s then time out instead of being
+ * refused, which is all it can achieve.
+ */
+#define VSOCK_ORPHAN_RST_MAX 256
+/* Ports the parent side picks for connections it opens (Firecracker's range: [2^30, 2^31)). */
+#define VSOCK_EPHEMERAL_PORT_MIN (1U << 30)
+#define VSOCK_EPHEMERAL_PORT_MAX ((1U << 31) - 1)
+/* Listening ports per table: the heartbeat, the console and a bridge per configured port fit easily. */
+#define VSOCK_MAX_LISTENERS 64
+/* Hash buckets for the connection table: about one connection each at the limit. */
+#define VSOCK_CONN_BUCKETS 1024
+
+struct vsock_conn;
+struct vsock_mux;
+
+/*
+ * The host side of one connection.  All run with the table lock held (see top), on whatever thread called the
+ * table (the event loop or a vCPU thread).
+ */
+struct vsock_endpoint_ops {
+	/*
+	 * Guest data for the host: take up to len bytes now, return how many (0..len), or -errno when the host
+	 * side cannot take any ever again (the connection is then reset).  Returning less than len means "call
+	 * vsock_mux_host_writable() when you can take more".
+	 */
+	ssize_t (*write)(void *ep, const uint8_t *buf, size_t len);
+	/*
+	 * Host data for the guest: at most len bytes into buf.  Returns the bytes read, 0 at end of stream (the
+	 * host will send no more), -EAGAIN when nothing is there now (then call vsock_mux_host_readable() when
+	 * there is), other -errno to reset the connection.  Called only after vsock_mux_host_readable().
+	 */
+	ssize_t (*read)(void *ep, uint8_t *buf, size_t len);
+	/* The guest will send nothing more and all its data was written: end the host's input (EOF). */
+	void (*shutdown_write)(void *ep);
+	/* The guest will read nothing more: what the host still writes is lost (EPIPE for it). */
+	void (*shutdown_read)(void *ep);
+	/* A connection the host opened was accepted by the guest. */
+	void (*connected)(void *ep);
+	/*
+	 * The connection is gone: err is 0 after an orderly close, ECONNREFUSED when the guest refused a
+	 * connection the host opened, ECONNRESET on a reset.  The table forgets ep; the endpoint frees itself.
+	 */
+	void (*closed)(void *ep, int err);
+};
+
+/*
+ * A guest REQUEST reached a listener: return 0 and fill *ops / *ep to accept (the connection is established at
+ * once), or -errno to refuse it with RST.
+ */
+typedef int (*vsock_accept_fn)(void *opaque, struct vsock_conn *c, uint32_t guest_port,
+			       const struct vsock_endpoint_ops **ops, void **ep);
+
+struct vsock_mux_stats {
+	uint64_t malformed;	/* packets dropped or answered RST for a bad header */
+	uint64_t rst_sent;
+	uint64_t orphan_rst_dropped;
+	uint64_t refused_limit;	/* REQUESTs refused at VSOCK_MAX_CONNECTIONS */
+	uint64_t credit_violations;
+	uint64_t bytes_to_host;
+	uint64_t bytes_to_guest;
+};
+
+struct vsock_mux *vsock_mux_create(void);
+void vsock_mux_destroy(struct vsock_mux *m);
+
+void vsock_mux_lock(struct vsock_mux *m);
+void vsock_mux_unlock(struct vsock_mux *m);
+
+/* Locked.  The enclave's CID, known once the hypervisor starts it (0 until then: every packet is dropped). */
+void vsock_mux_set_guest_cid(struct vsock_mux *m, uint64_t cid);
+uint64_t vsock_mux_guest_cid(const struct vsock_mux *m);
+
+/*
+ * Set by the device: called (lock not held) by vsock_mux_kick() when packets wait for the guest and the
+ * caller is not the device itself.  NULL until the device exists.
+ */
+void vsock_mux_set_rx_notify(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque);
+/* Lock NOT held.  Let the device drain what waits for the guest (call after unlocking). */
+void vsock_mux_kick(struct vsock_mux *m);
+
+/* ---- guest side (the device) ---- */
+
+/*
+ * Locked.  A packet the guest sent: h as decoded from its buffer, payload the h->len bytes after the header,
+ * already copied out of guest memory.  The device checked that len is at most VSOCK_MAX_PKT_PAYLOAD and within
+ * the buffer; everything else is checked here.  Never fails: bad packets are dropped or answered with RST.
+ */
+void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload);
+/* Locked.  True when a packet waits for the guest. */
+bool vsock_mux_guest_pending(const struct vsock_mux *m);
+/*
+ * Locked.  The next packet for the guest, with at most max_payload payload bytes in payload.  Returns 1 with
+ * *h filled (h->len payload bytes), 0 when nothing waits.
+ */
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payload, uint32_t max_payload);
+/* Locked.  The transport was reset: every connection is closed (endpoints see ECONNRESET), listeners stay. */
+void vsock_mux_reset(struct vsock_mux *m);
+
+/* ---- host side (the parent endpoints) ---- */
+
+/* Locked.  Accept guest connections to host_cid:port with fn.  -EADDRINUSE, -ENOSPC. */
+int vsock_mux_listen(struct vsock_mux *m, uint32_t host_cid, uint32_t port, vsock_accept_fn fn, void *opaque);
+/* Locked.  Stop listening; established connections are not affected. */
+void vsock_mux_unlisten(struct vsock_mux *m, uint32_t host_cid, uint32_t port);
+/*
+ * Locked.  Open a connection from the parent (CID 3, a free ephemeral port) to the guest's port: a REQUEST is
+ * queued, ops->connected or ops->closed(ECONNREFUSED) follows.  Returns the connection, or NULL with -errno in
+ * *err (-ENOTCONN before the CID is known, -EMFILE at the limit).
+ */
+struct vsock_conn *vsock_mux_connect(struct vsock_mux *m, uint32_t guest_port, const struct vsock_endpoint_ops *ops,
+				     void *ep, int *err);
+/* Locked.  The host side has data (or end of stream) for the guest: ep->read will be called. */
+void vsock_mux_host_readable(struct vsock_mux *m, struct vsock_conn *c);
+/* Locked.  The host side can take data again: buffered guest data goes to ep->write. */
+void vsock_mux_host_writable(struct vsock_mux *m, struct vsock_conn *c);
+/*
+ * Locked.  The host side is gone in both directions (its user closed it).  What it wrote before is still read
+ * to the end; then the guest gets SHUTDOWN with both flags, and ep->closed(0) follows.  A connection not
+ * yet established is reset.
+ */
+void vsock_mux_host_hangup(struct vsock_mux *m, struct vsock_conn *c);
+/* Locked.  Reset the connection at once (RST to the guest); ep->closed(ECONNRESET) follows. */
+void vsock_mux_host_reset(struct vsock_mux *m, struct vsock_conn *c);
+
+/* Locked.  Addresses of a connection, for log lines and accept(). */
+void vsock_conn_addr(const struct vsock_conn *c, uint32_t *host_cid, uint32_t *host_port, uint32_t *guest_port);
+/* Locked.  Open connections now. */
+unsigned int vsock_mux_nconns(const struct vsock_mux *m);
+void vsock_mux_get_stats(const struct vsock_mux *m, struct vsock_mux_stats *s);
+
+/* Flow-control arithmetic, exposed for tests: what we may still send to a peer that advertised buf_alloc. */
+uint32_t vsock_credit_available(uint32_t peer_buf_alloc, uint32_t peer_fwd_cnt, uint32_t tx_cnt);
+
+#endif
