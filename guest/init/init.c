@@ -68,8 +68,6 @@
 /* The parent echoes at once; a minute of silence means nobody will (the parent gives up long before). */
 #define HEARTBEAT_REPLY_TIMEOUT_S 60
 
-#define APP_DEFAULT_PATH (INIT_DEFAULT_PATH + 5) /* without "PATH=" */
-
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -487,7 +485,7 @@ static char **app_environment(char **env, size_t count)
 		die("out of memory");
 	memcpy(full, env, count * sizeof(*env));
 	full[count] = (char *)INIT_DEFAULT_PATH;
-	setenv("PATH", APP_DEFAULT_PATH, 1);
+	setenv("PATH", INIT_DEFAULT_PATH_VALUE, 1);
 	return full;
 }
 

@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 /* PATH for the app when /env sets none: what AWS's init and Docker's default image config use. */
-#define INIT_DEFAULT_PATH "PATH=/sbin:/usr/sbin:/bin:/usr/bin"
+#define INIT_DEFAULT_PATH_VALUE "/sbin:/usr/sbin:/bin:/usr/bin"
+#define INIT_DEFAULT_PATH	"PATH=" INIT_DEFAULT_PATH_VALUE
 
 /*
  * Split buf (len bytes plus room for one more, modified in place: each '\n' becomes a NUL) into lines, one

@@ -14,12 +14,17 @@
 #include "eif/cpio.h"
 #include "eif/eif.h"
 #include "eif/signature.h"
+#include "rootfs.h"
 
 #define MAX_CMDLINE_FILE (64 * KiB)
 
 static const char usage[] =
 	"Usage: nitrovm build-enclave --kernel FILE (--cmdline TEXT | --cmdline-file FILE)\n"
 	"                             (--ramdisk FILE | --ramdisk-dir DIR)... --output-file FILE.eif\n"
+	"       nitrovm build-enclave --kernel FILE (--cmdline TEXT | --cmdline-file FILE)\n"
+	"                             --rootfs DIR (--cmd \"PROG ARGS\" | --cmd-file FILE)\n"
+	"                             [--env NAME=VALUE]... [--kernel-modules DIR] [--init FILE]\n"
+	"                             --output-file FILE.eif\n"
 	"                             [--name NAME] [--version VERSION] [--metadata FILE.json] [--arch ARCH]\n"
 	"                             [--signing-certificate CERT.pem --private-key KEY.pem]\n\n"
 	"Build an enclave image (EIF version 4) and print its measurements as nitro-cli build-enclave does.\n\n"
@@ -29,6 +34,20 @@ static const char usage[] =
 	"  --ramdisk FILE            a ramdisk (cpio, or cpio.gz) as is; repeatable, kept in order\n"
 	"  --ramdisk-dir DIR         pack DIR as a deterministic newc cpio ramdisk; repeatable, kept in order\n"
 	"                            with --ramdisk (the first ramdisk is PCR1's, the later ones PCR2's)\n"
+	"  --rootfs DIR              build nitro-cli's two ramdisks instead: a bootstrap one (PCR1) with\n"
+	"                            nitrovm's enclave init and the kernel modules, and a customer one\n"
+	"                            (PCR2) with DIR as the app's root filesystem, its command and\n"
+	"                            environment\n"
+	"  --cmd \"PROG ARGS\"         the app's command, split at blanks; '...', \"...\" and \\ quote\n"
+	"  --cmd-file FILE           the app's command from a file, one argument per line\n"
+	"  --env NAME=VALUE          a variable of the app's environment; repeatable (PATH defaults to\n"
+	"                            /sbin:/usr/sbin:/bin:/usr/bin)\n"
+	"  --kernel-modules DIR      kernel modules (.ko, .ko.xz, .ko.zst, .ko.gz) for the init to load, in\n"
+	"                            the order of DIR/order (a file name a line) if there is one, else\n"
+	"                            virtio_mmio, vsock, vmw_vsock_virtio_transport_common,\n"
+	"                            vmw_vsock_virtio_transport, nsm, then the others by name\n"
+	"                            (scripts/kernel-modules gathers them from a Debian kernel package)\n"
+	"  --init FILE               a static executable to use as the init instead of nitrovm's own\n"
 	"  --output-file FILE.eif    where to write the image\n"
 	"  --name NAME               ImageName in the metadata (default: the output file's name without .eif)\n"
 	"  --version VERSION         ImageVersion in the metadata (default: 1.0)\n"
@@ -48,6 +67,20 @@ struct build_args {
 	const char *kernel, *cmdline, *cmdline_file, *output, *name, *version, *metadata, *arch, *cert, *key;
 	unsigned int nramdisks;
 	struct ramdisk_src ramdisks[EIF_MAX_SECTIONS];
+	/* --rootfs and its companions (rootfs.h) */
+	const char *rootfs, *cmd_file, *kernel_modules, *init;
+	struct strv cmd, env;
+	bool has_cmd;
+};
+
+/* Options without a short form. */
+enum {
+	OPT_ROOTFS = 0x100,
+	OPT_CMD,
+	OPT_CMD_FILE,
+	OPT_ENV,
+	OPT_KERNEL_MODULES,
+	OPT_INIT,
 };
 
 /* Everything that holds memory while building; released in one place. */
@@ -74,6 +107,20 @@ static void state_free(struct build_state *s)
 	free(s->metadata);
 }
 
+/* The name of an option that only means something with --rootfs, if one was given. */
+static const char *rootfs_option_given(const struct build_args *a)
+{
+	if (a->has_cmd)
+		return "cmd";
+	if (a->cmd_file)
+		return "cmd-file";
+	if (a->env.n)
+		return "env";
+	if (a->kernel_modules)
+		return "kernel-modules";
+	return a->init ? "init" : NULL;
+}
+
 static int parse_args(int argc, char **argv, struct build_args *a)
 {
 	static const struct option opts[] = {
@@ -89,6 +136,12 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 		{ "arch", required_argument, NULL, 'a' },
 		{ "signing-certificate", required_argument, NULL, 's' },
 		{ "private-key", required_argument, NULL, 'p' },
+		{ "rootfs", required_argument, NULL, OPT_ROOTFS },
+		{ "cmd", required_argument, NULL, OPT_CMD },
+		{ "cmd-file", required_argument, NULL, OPT_CMD_FILE },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "kernel-modules", required_argument, NULL, OPT_KERNEL_MODULES },
+		{ "init", required_argument, NULL, OPT_INIT },
 		{ "docker-uri", required_argument, NULL, 'D' },
 		{ "docker-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
@@ -117,6 +170,21 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 			a->ramdisks[a->nramdisks].path = optarg;
 			a->ramdisks[a->nramdisks++].is_dir = c == 'R';
 			break;
+		case OPT_ROOTFS: a->rootfs = optarg; break;
+		case OPT_CMD_FILE: a->cmd_file = optarg; break;
+		case OPT_KERNEL_MODULES: a->kernel_modules = optarg; break;
+		case OPT_INIT: a->init = optarg; break;
+		case OPT_CMD:
+			if (a->has_cmd)
+				return cli_fail(E_CONFLICTING_ARGUMENT, "give --cmd once");
+			a->has_cmd = true;
+			if (rootfs_split_cmd(optarg, &a->cmd))
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			break;
+		case OPT_ENV:
+			if (rootfs_check_env(optarg) || strv_push(&a->env, optarg, strlen(optarg)))
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			break;
 		case 'D':
 			return cli_fail(E_INVALID_ARGUMENT,
 					"nitrovm builds images from a kernel and ramdisks, not from Docker images: "
@@ -135,8 +203,19 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 		return cli_fail(E_CONFLICTING_ARGUMENT, "give either --cmdline or --cmdline-file, not both");
 	if (!a->cmdline && !a->cmdline_file)
 		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --cmdline TEXT or --cmdline-file FILE");
-	if (!a->nramdisks)
-		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs at least one --ramdisk FILE or --ramdisk-dir DIR");
+	if (a->rootfs && a->nramdisks)
+		return cli_fail(E_CONFLICTING_ARGUMENT,
+				"--rootfs builds both ramdisks: give it without --ramdisk or --ramdisk-dir");
+	if (!a->nramdisks && !a->rootfs)
+		return cli_fail(E_MISSING_ARGUMENT,
+				"build-enclave needs at least one --ramdisk or --ramdisk-dir, or --rootfs");
+	if (!a->rootfs && rootfs_option_given(a))
+		return cli_fail(E_MISSING_ARGUMENT, "--%s goes with --rootfs DIR", rootfs_option_given(a));
+	if (a->has_cmd && a->cmd_file)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "give either --cmd or --cmd-file, not both");
+	if (a->rootfs && !a->has_cmd && !a->cmd_file)
+		return cli_fail(E_MISSING_ARGUMENT,
+				"--rootfs needs the app's command: --cmd \"PROG ARGS\" or --cmd-file FILE");
 	if (!a->cert != !a->key)
 		return cli_fail(E_MISSING_ARGUMENT, "signing needs both --signing-certificate and --private-key");
 	if (a->arch && strcmp(a->arch, "x86_64") && strcmp(a->arch, "aarch64") && strcmp(a->arch, "arm64"))
@@ -193,6 +272,31 @@ static int load_inputs(const struct build_args *a, struct build_state *s, struct
 		}
 	}
 	b->nramdisks = a->nramdisks;
+	return 0;
+}
+
+/* nitro-cli's layout: ramdisk 0 = bootstrap (init, modules), ramdisk 1 = customer (rootfs, cmd, env). */
+static int load_rootfs(struct build_args *a, struct build_state *s, struct eif_build *b)
+{
+	struct rootfs_spec spec = {
+		.rootfs = a->rootfs,
+		.cmd = &a->cmd,
+		.env = (const char *const *)a->env.v,
+		.nenv = a->env.n,
+		.kernel_modules = a->kernel_modules,
+		.init = a->init,
+		.arm64 = b->flags & EIF_FLAG_ARM64,
+	};
+
+	if (a->cmd_file && rootfs_read_cmd_file(a->cmd_file, &a->cmd))
+		return cli_fail_err(E_FILE_OPERATION);
+	cpio_init(&s->cpios[0]);
+	cpio_init(&s->cpios[1]);
+	if (rootfs_build(&spec, &s->cpios[0], &s->cpios[1]))
+		return cli_fail(E_EIF_BUILDING, "cannot build the ramdisks of --rootfs: %s", err_msg());
+	for (unsigned int i = 0; i < 2; i++)
+		b->ramdisks[i] = (struct eif_blob){ s->cpios[i].buf, s->cpios[i].len };
+	b->nramdisks = 2;
 	return 0;
 }
 
@@ -310,10 +414,12 @@ int cmd_build_enclave(int argc, char **argv)
 
 	ret = parse_args(argc, argv, &a);
 	if (ret)
-		return ret < 0 ? 0 : ret;
+		goto out;
 	ret = load_inputs(&a, &s, &b);
 	if (!ret)
 		ret = pick_arch(&a, &b);
+	if (!ret && a.rootfs)
+		ret = load_rootfs(&a, &s, &b);
 	if (!ret)
 		ret = make_metadata(&a, &s, &b);
 	if (!ret && a.cert)
@@ -338,5 +444,7 @@ int cmd_build_enclave(int argc, char **argv)
 out:
 	atomic_file_abort(&out);
 	state_free(&s);
-	return ret;
+	strv_free(&a.cmd);
+	strv_free(&a.env);
+	return ret < 0 ? 0 : ret; /* parse_args' -1: --help was printed */
 }

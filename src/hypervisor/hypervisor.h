@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct evloop;
+struct vsock_host;
 
 #define HV_MAX_REGIONS	   64
 #define HV_MAX_VCPUS	   64   /* what our MP table and MADT layouts are sized for */
@@ -88,6 +89,11 @@ struct hypervisor_ops {
 	void (*wait_exit)(struct hypervisor *hv, struct hv_exit *e);
 	/* Release everything: memory, descriptors, threads. */
 	void (*destroy)(struct hypervisor *hv);
+	/*
+	 * The parent side of vsock for this enclave (vsock/endpoint.h), valid from create_slot until destroy, so
+	 * listeners can be bound before start.  NULL when the backend has none.
+	 */
+	struct vsock_host *(*vsock_host)(struct hypervisor *hv);
 };
 
 struct hypervisor {

@@ -141,6 +141,11 @@ void vsock_mux_kick(struct vsock_mux *m);
  * the buffer; everything else is checked here.  Never fails: bad packets are dropped or answered with RST.
  */
 void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload);
+/*
+ * Locked.  The device found a packet it cannot pass on (buffer shorter than its header or than h->len): log
+ * why, and reset the connection h names or answer RST.  h is NULL when not even the header was readable.
+ */
+void vsock_mux_guest_bad_packet(struct vsock_mux *m, const struct vsock_hdr *h, const char *why);
 /* Locked.  True when a packet waits for the guest. */
 bool vsock_mux_guest_pending(const struct vsock_mux *m);
 /*

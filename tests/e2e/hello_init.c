@@ -26,6 +26,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* The ramdisk may hold no /dev/console node (packing one needs mknod), so take the console from devtmpfs. */
@@ -115,6 +116,9 @@ int main(void)
 		reboot_instead = access("/sys/firmware/acpi", F_OK) != 0;
 	printf("NITROVM-HELLO-EXIT %s\n", reboot_instead ? "reboot" : "poweroff");
 	fflush(stdout);
+	/* The tty sends our lines while the kernel prints its own synchronously: let ours out before the
+	 * shutdown messages, or they interleave mid-line. */
+	tcdrain(STDOUT_FILENO);
 	sync();
 	reboot(reboot_instead ? RB_AUTOBOOT : RB_POWER_OFF);
 	printf("NITROVM-HELLO: reboot() returned: %s\n", strerror(errno));

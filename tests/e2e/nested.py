@@ -258,8 +258,11 @@ def build_initramfs():
     """Build (or reuse from the cache) the outer guest's initramfs; return its path."""
     k = fetch_kernels()
     moddir = k["NITROVM_GENERIC_MODULES"]
-    with open(BUSYBOX, "rb") as f:
-        busybox = f.read()
+    try:
+        with open(BUSYBOX, "rb") as f:
+            busybox = f.read()
+    except OSError as e:
+        raise NestedError(f"cannot read {BUSYBOX} ({e.strerror}): install busybox-static") from None
     key = hashlib.sha256(INIT_SCRIPT.encode() + busybox + moddir.encode() +
                          repr(WANTED_MODULES).encode()).hexdigest()[:16]
     path = os.path.join(cache_dir(), f"nested-initramfs-{key}.cpio")
@@ -285,6 +288,9 @@ def build_initramfs():
     with open(tmp, "wb") as f:
         f.write(c.finish())
     os.replace(tmp, path)
+    for old in os.listdir(cache_dir()):  # images of an older /init or module list
+        if old.startswith("nested-initramfs-") and old.endswith(".cpio") and old != os.path.basename(path):
+            os.unlink(os.path.join(cache_dir(), old))
     return path
 
 
@@ -303,10 +309,6 @@ def _builtin(moddir, name):
             return any(os.path.basename(l.strip()).split(".ko")[0].replace("-", "_") == name for l in f)
     except OSError:
         return False
-
-
-def _which(prog):
-    return any(os.access(os.path.join(p, prog), os.X_OK) for p in os.environ.get("PATH", "").split(":"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -388,14 +390,14 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         with open(os.path.join(hostdir, "shares"), "w") as f:
             f.write("".join(d + "\n" for d in shares))
         argv = qemu_command(k["NITROVM_GENERIC_KERNEL"], initrd, hostdir, smp, memory, shares)
-        console = _run_qemu(argv, timeout, stream)
+        console, timed_out = _run_qemu(argv, timeout, stream)
         if console_log:
             with open(console_log, "w") as f:
                 f.write(console)
         output = _read(os.path.join(hostdir, "output"))
         status = _read(os.path.join(hostdir, "status"))
-        if console is None:
-            raise NestedTimeout(timeout, output, _TIMEOUT_CONSOLE.get("text", ""))
+        if timed_out:
+            raise NestedTimeout(timeout, output, console)
         if status.strip().isdigit():
             return int(status), output
         for line in console.splitlines():
@@ -407,40 +409,48 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         _rmtree(hostdir)
 
 
-_TIMEOUT_CONSOLE = {}
+# QEMU's TCG says this once per CPUID bit of the EPYC model it does not emulate; none matters here.
+_QEMU_NOISE = "warning: TCG doesn't support requested feature"
 
 
 def _run_qemu(argv, timeout, stream):
-    """Run QEMU to completion; return its console text, or None after a timeout (QEMU killed)."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_die_with_parent)
-    chunks = []
+    """Run QEMU to completion or until `timeout` (then kill it); return (console text, timed out). QEMU's own
+    messages (stderr), less known noise, are appended to the console text."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+        chunks = []
 
-    def reader():
-        for raw in iter(lambda: proc.stdout.read1(4096), b""):
-            chunks.append(raw)
-            if stream:
-                stream.write(raw.decode(errors="replace"))
-                stream.flush()
+        def reader():
+            for raw in iter(lambda: proc.stdout.read1(4096), b""):
+                chunks.append(raw)
+                if stream:
+                    stream.write(raw.decode(errors="replace"))
+                    stream.flush()
 
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        t.join(5)
-        proc.stdout.close()
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            t.join(5)
+            proc.stdout.close()
+        err.seek(0)
+        qemu_msgs = [l for l in err.read().decode(errors="replace").splitlines() if _QEMU_NOISE not in l]
     text = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
-    if timed_out:
-        _TIMEOUT_CONSOLE["text"] = text
-        return None
-    return text
+    if qemu_msgs:
+        text += "".join(f"[qemu] {l}\n" for l in qemu_msgs)
+        if stream:
+            stream.write("".join(f"[qemu] {l}\n" for l in qemu_msgs))
+    if proc.returncode not in (0, -signal.SIGKILL) and not timed_out:
+        text += f"[qemu] exited with status {proc.returncode}\n"
+    return text, timed_out
 
 
 def _read(path):

@@ -100,7 +100,7 @@ static void test_env_lines(void **state)
 
 static void test_env_bad_lines(void **state)
 {
-	static const char *const bad_texts[] = { "A=1\nnoequals\n", "A=1\n=value\n" };
+	static const char *const bad_texts[] = {"A=1\nnoequals\n", "A=1\n=value\n"};
 
 	(void)state;
 	for (size_t i = 0; i < 2; i++) {
@@ -115,8 +115,8 @@ static void test_env_bad_lines(void **state)
 
 static void test_env_has_path(void **state)
 {
-	char *none[] = { "A=1", "PATHX=1", "XPATH=/bin", NULL };
-	char *empty[] = { NULL };
+	char *none[] = {"A=1", "PATHX=1", "XPATH=/bin", NULL};
+	char *empty[] = {NULL};
 
 	(void)state;
 	assert_false(init_env_has_path(none));
@@ -203,11 +203,11 @@ static void test_heartbeat_switch(void **state)
 
 static void test_module_format(void **state)
 {
-	static const uint8_t elf[] = { 0x7f, 'E', 'L', 'F', 2, 1 };
-	static const uint8_t xz[] = { 0xfd, '7', 'z', 'X', 'Z', 0 };
-	static const uint8_t zst[] = { 0x28, 0xb5, 0x2f, 0xfd, 0, 0 };
-	static const uint8_t gz[] = { 0x1f, 0x8b, 8, 0, 0, 0 };
-	static const uint8_t junk[] = { 'h', 'e', 'l', 'l', 'o', 0 };
+	static const uint8_t elf[] = {0x7f, 'E', 'L', 'F', 2, 1};
+	static const uint8_t xz[] = {0xfd, '7', 'z', 'X', 'Z', 0};
+	static const uint8_t zst[] = {0x28, 0xb5, 0x2f, 0xfd, 0, 0};
+	static const uint8_t gz[] = {0x1f, 0x8b, 8, 0, 0, 0};
+	static const uint8_t junk[] = {'h', 'e', 'l', 'l', 'o', 0};
 
 	(void)state;
 	assert_int_equal(init_module_format(elf, sizeof(elf)), INIT_MODULE_ELF);

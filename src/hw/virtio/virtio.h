@@ -289,4 +289,19 @@ struct virtio_device_ops *virtio_rng_ops(void);
 void *virtio_rng_new(void);
 void virtio_rng_free(void *rng);
 
+/*
+ * virtio-vsock (device id 19, src/hw/virtio/vsock.c): rx, tx and event queues, guest_cid in the configuration
+ * space; the connections live in the table m (vsock/conn.h), which the device does not own.  Create the
+ * transport with dev_opaque = the device, then virtio_vsock_attach() it so host data can wake the device.
+ */
+struct vsock_mux;
+struct virtio_vsock;
+struct virtio_device_ops *virtio_vsock_ops(void);
+struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m);
+void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t);
+void virtio_vsock_free(void *v);
+/* Not locked (takes the locks).  Drop every connection and send VIRTIO_VSOCK_EVENT_TRANSPORT_RESET. */
+void virtio_vsock_transport_reset(struct virtio_vsock *v);
+void virtio_vsock_stats(const struct virtio_vsock *v, uint64_t *tx_packets, uint64_t *rx_packets);
+
 #endif

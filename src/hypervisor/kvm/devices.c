@@ -82,6 +82,7 @@ static void console_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct kvm_vm *vm = opaque;
 
+	kvm_vsock_console_output(vm, buf, len);
 	/* Blocking: the console is never lossy.  A kick (EINTR) during teardown drops the rest. */
 	while (len) {
 		ssize_t n = send(vm->console[0], buf, len, MSG_NOSIGNAL);
@@ -239,6 +240,21 @@ static void virtio_detach(struct kvm_vm *vm, struct kvm_virtio *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* Every enclave has the vsock device at 0xd0000000, IRQ 5, on the table kvm_vsock_create() made. */
+static int vsock_device_create(struct kvm_vm *vm)
+{
+	struct virtio_vsock *vs = virtio_vsock_new(kvm_vsock_mux(vm));
+	int ret;
+
+	if (!vs)
+		return -ENOMEM;
+	ret = virtio_attach(vm, KVM_VIRTIO_VSOCK, virtio_vsock_ops(), vs, virtio_vsock_free);
+	if (ret < 0)
+		return ret;
+	virtio_vsock_attach(vs, vm->virtio[KVM_VIRTIO_VSOCK].dev);
+	return 0;
+}
+
 int kvm_devices_create(struct kvm_vm *vm)
 {
 	int ret;
@@ -249,6 +265,9 @@ int kvm_devices_create(struct kvm_vm *vm)
 			vm->virtio[i].notify_fd[q] = -1;
 	}
 	ret = legacy_create(vm);
+	if (ret < 0)
+		return ret;
+	ret = vsock_device_create(vm);
 	if (ret < 0)
 		return ret;
 	if (vm->cfg.test_rng) {

@@ -56,6 +56,7 @@ static inline unsigned int kvm_virtio_gsi(unsigned int slot)
 }
 
 struct kvm_vm;
+struct kvm_vsock;
 struct virtio_mmio_dev;
 struct serial;
 struct i8042;
@@ -125,6 +126,7 @@ struct kvm_vm {
 	struct timespec t_start, t_end;
 	bool started;
 	uint64_t cid;
+	struct kvm_vsock *vsock; /* vsock.c: connection table, parent side, console service */
 };
 
 static inline struct kvm_vm *to_kvm_vm(struct hypervisor *hv)
@@ -156,5 +158,14 @@ void kvm_devices_destroy(struct kvm_vm *vm);
 int kvm_irq_line(struct kvm_vm *vm, unsigned int gsi, bool level);
 int kvm_irqfd_create(struct kvm_vm *vm, unsigned int gsi, int *fd);
 int kvm_ioeventfd_create(struct kvm_vm *vm, uint64_t addr, unsigned int len, uint64_t datamatch, int *fd);
+
+/* vsock.c */
+int kvm_vsock_create(struct kvm_vm *vm);
+void kvm_vsock_destroy(struct kvm_vm *vm);
+void kvm_vsock_set_cid(struct kvm_vm *vm, uint64_t cid);
+struct vsock_mux *kvm_vsock_mux(struct kvm_vm *vm);
+/* Serial output, also served on vsock CID 0 port CID + 10000 (vCPU thread, serial lock held). */
+void kvm_vsock_console_output(struct kvm_vm *vm, const uint8_t *buf, size_t len);
+struct vsock_host *kvm_vsock_host(struct hypervisor *hv);
 
 #endif

@@ -48,10 +48,11 @@ void kvm_vm_request_exit(struct kvm_vm *vm, enum hv_exit_reason reason, int stat
 	va_end(ap);
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_end);
 	atomic_store(&vm->stopping, true);
-	pthread_mutex_unlock(&vm->exit_lock);
-
+	/* Under the lock kvm_start holds while it creates threads: each vCPU is either not yet running (and
+	 * will see stopping) or has its thread_started set, so it gets the signal. */
 	for (unsigned int i = 0; i < vm->nvcpus; i++)
 		kvm_vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->exit_lock);
 	if (write(vm->exit_efd, &one, sizeof(one)) < 0) {
 		/* Cannot fail for a fresh eventfd; the stop flag is set regardless. */
 	}
@@ -146,6 +147,8 @@ static int kvm_create_slot(const struct hv_slot_config *cfg, struct hypervisor *
 		if (vm->exit_efd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, vm->console) < 0)
 			ret = err_set(errno, "cannot create the console and exit descriptors: %s", strerror(errno));
 	}
+	if (!ret)
+		ret = kvm_vsock_create(vm);
 	if (ret < 0) {
 		kvm_destroy(&vm->hv);
 		return ret;
@@ -368,14 +371,16 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 	if (ret < 0)
 		return ret;
 	vm->cid = cid ? cid : KVM_ENCLAVE_CID_DEFAULT;
+	kvm_vsock_set_cid(vm, vm->cid);
 	vm->started = true;
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
-	for (unsigned int i = 0; i < vm->nvcpus; i++) {
+	pthread_mutex_lock(&vm->exit_lock);
+	for (unsigned int i = 0; !ret && i < vm->nvcpus; i++)
 		ret = kvm_vcpu_start_thread(&vm->vcpus[i]);
-		if (ret < 0) {
-			kvm_vm_request_exit(vm, HV_EXIT_HOST_ERROR, 1, "%s", err_msg());
-			return ret;
-		}
+	pthread_mutex_unlock(&vm->exit_lock);
+	if (ret < 0) {
+		kvm_vm_request_exit(vm, HV_EXIT_HOST_ERROR, 1, "%s", err_msg());
+		return ret;
 	}
 	*cid_out = vm->cid;
 	return 0;
@@ -428,6 +433,7 @@ static void kvm_destroy(struct hypervisor *hv)
 		kvm_wait_exit(hv, &e);
 	}
 	kvm_devices_destroy(vm);
+	kvm_vsock_destroy(vm);
 	for (unsigned int i = 0; i < vm->nvcpus; i++)
 		kvm_vcpu_destroy(&vm->vcpus[i]);
 	x86_cpuid_free(vm);
@@ -461,4 +467,5 @@ const struct hypervisor_ops hv_kvm_ops = {
 	.terminate = kvm_terminate,
 	.wait_exit = kvm_wait_exit,
 	.destroy = kvm_destroy,
+	.vsock_host = kvm_vsock_host,
 };

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-vsock (virtio 1.2, 5.10): three queues -- rx (device to driver), tx (driver to device), event -- and
+ * a configuration space holding the guest's CID.  The device only moves packets: each tx buffer becomes a
+ * parsed header plus payload for the connection table (vsock/conn.c), and each rx buffer is filled with the
+ * next packet the table has for the guest.  Host data arriving on the event loop reaches the guest through
+ * virtio_vsock's rx_kick, which takes the transport lock first, then the table's (the one lock order).
+ */
+#include "hw/virtio/virtio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "vsock/conn.h"
+#include "vsock/vsock.h"
+
+enum {
+	VSOCK_QUEUE_RX = 0,
+	VSOCK_QUEUE_TX = 1,
+	VSOCK_QUEUE_EVENT = 2,
+	VSOCK_NUM_QUEUES = 3,
+};
+
+/* Firecracker's queue size: Linux keeps one 4 KiB rx buffer per entry, so 1 MiB of guest memory in flight. */
+#define VIRTIO_VSOCK_QUEUE_SIZE 256
+/* Configuration space: le64 guest_cid. */
+#define VIRTIO_VSOCK_CONFIG_SIZE 8
+
+struct virtio_vsock {
+	struct vsock_mux *mux;
+	struct virtio_mmio_dev *t;
+	bool reset_event_pending; /* TRANSPORT_RESET waits for an event buffer */
+	uint64_t tx_packets, rx_packets;
+	/* Payload copied out of (tx) or staged for (rx) guest memory: the guest may rewrite its buffers at will. */
+	uint8_t tx_payload[VSOCK_MAX_PKT_PAYLOAD];
+	uint8_t rx_payload[VSOCK_MAX_PKT_PAYLOAD];
+};
+
+static void vsock_config_read(void *dev, uint64_t off, void *data, unsigned len)
+{
+	struct virtio_vsock *v = dev;
+	uint8_t cfg[VIRTIO_VSOCK_CONFIG_SIZE];
+	uint64_t cid;
+
+	if (off >= VIRTIO_VSOCK_CONFIG_SIZE || len > VIRTIO_VSOCK_CONFIG_SIZE - off)
+		return;
+	vsock_mux_lock(v->mux);
+	cid = vsock_mux_guest_cid(v->mux);
+	vsock_mux_unlock(v->mux);
+	for (unsigned int i = 0; i < VIRTIO_VSOCK_CONFIG_SIZE; i++)
+		cfg[i] = (uint8_t)(cid >> (8 * i));
+	memcpy(data, cfg + off, len);
+}
+
+/* Both locks held.  Fill rx buffers while the table has packets for the guest. */
+static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
+{
+	struct virtq *q = virtio_mmio_vq(t, VSOCK_QUEUE_RX);
+	struct virtq_chain c;
+
+	while (vsock_mux_guest_pending(v->mux) && virtq_pop(q, &c) > 0) {
+		uint8_t raw[VSOCK_HDR_SIZE];
+		struct vsock_hdr h;
+		uint32_t room;
+
+		if (c.writable_bytes < VSOCK_HDR_SIZE) {
+			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
+						 c.writable_bytes, VSOCK_HDR_SIZE);
+			return;
+		}
+		room = MIN(c.writable_bytes - VSOCK_HDR_SIZE, (uint32_t)VSOCK_MAX_PKT_PAYLOAD);
+		if (!vsock_mux_guest_next(v->mux, &h, v->rx_payload, room)) {
+			virtq_unpop(q, &c);
+			break;
+		}
+		vsock_hdr_encode(&h, raw);
+		virtq_chain_write(&c, 0, raw, sizeof(raw));
+		virtq_chain_write(&c, VSOCK_HDR_SIZE, v->rx_payload, h.len);
+		virtq_push(q, &c, VSOCK_HDR_SIZE + h.len);
+		v->rx_packets++;
+	}
+	virtq_signal(q);
+}
+
+/* Both locks held.  One tx chain: header, checks the table cannot make, payload copied out, handed over. */
+static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
+{
+	uint8_t raw[VSOCK_HDR_SIZE];
+	struct vsock_hdr h;
+	char why[96];
+
+	if (c->readable_bytes < VSOCK_HDR_SIZE) {
+		snprintf(why, sizeof(why), "tx buffer of %u bytes is shorter than a header", c->readable_bytes);
+		vsock_mux_guest_bad_packet(v->mux, NULL, why);
+		return;
+	}
+	virtq_chain_read(c, 0, raw, sizeof(raw));
+	vsock_hdr_decode(raw, &h);
+	if (h.len > VSOCK_MAX_PKT_PAYLOAD) {
+		snprintf(why, sizeof(why), "len %u is over the %d-byte packet limit", h.len, VSOCK_MAX_PKT_PAYLOAD);
+		vsock_mux_guest_bad_packet(v->mux, &h, why);
+		return;
+	}
+	if (h.len > c->readable_bytes - VSOCK_HDR_SIZE) {
+		snprintf(why, sizeof(why), "len %u but only %u payload bytes in the buffer", h.len,
+			 c->readable_bytes - VSOCK_HDR_SIZE);
+		vsock_mux_guest_bad_packet(v->mux, &h, why);
+		return;
+	}
+	virtq_chain_read(c, VSOCK_HDR_SIZE, v->tx_payload, h.len);
+	v->tx_packets++;
+	vsock_mux_guest_packet(v->mux, &h, v->tx_payload);
+}
+
+static void vsock_process_tx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
+{
+	struct virtq *q = virtio_mmio_vq(t, VSOCK_QUEUE_TX);
+	struct virtq_chain c;
+
+	while (virtq_pop(q, &c) > 0) {
+		vsock_tx_one(v, &c);
+		virtq_push(q, &c, 0);
+	}
+	virtq_signal(q);
+}
+
+/* Transport lock held: deliver a pending TRANSPORT_RESET if the driver gave an event buffer. */
+static void vsock_deliver_event(struct virtio_vsock *v, struct virtio_mmio_dev *t)
+{
+	struct virtq *q = virtio_mmio_vq(t, VSOCK_QUEUE_EVENT);
+	uint8_t ev[VSOCK_EVENT_SIZE] = { VSOCK_EVENT_TRANSPORT_RESET, 0, 0, 0 }; /* le32 id */
+	struct virtq_chain c;
+
+	if (!v->reset_event_pending || virtq_pop(q, &c) <= 0)
+		return;
+	if (c.writable_bytes < VSOCK_EVENT_SIZE) {
+		virtio_mmio_device_error(t, "vsock: event buffer of %u bytes cannot hold an event", c.writable_bytes);
+		return;
+	}
+	virtq_chain_write(&c, 0, ev, sizeof(ev));
+	virtq_push(q, &c, sizeof(ev));
+	virtq_signal(q);
+	v->reset_event_pending = false;
+}
+
+static void vsock_queue_notify(void *dev, struct virtio_mmio_dev *t, unsigned queue)
+{
+	struct virtio_vsock *v = dev;
+
+	if (queue == VSOCK_QUEUE_EVENT) {
+		vsock_deliver_event(v, t);
+		return;
+	}
+	vsock_mux_lock(v->mux);
+	if (queue == VSOCK_QUEUE_TX)
+		vsock_process_tx(v, t);
+	/* Replies to what the guest sent, or the rx buffers it just gave: fill them either way. */
+	vsock_fill_rx(v, t);
+	vsock_mux_unlock(v->mux);
+}
+
+static void vsock_reset(void *dev)
+{
+	struct virtio_vsock *v = dev;
+
+	/* The driver forgot every connection; so do we, and the host side sees them hang up. */
+	vsock_mux_lock(v->mux);
+	vsock_mux_reset(v->mux);
+	vsock_mux_unlock(v->mux);
+	v->reset_event_pending = false;
+}
+
+static struct virtio_device_ops vsock_ops = {
+	.device_id = VIRTIO_ID_VSOCK,
+	.num_queues = VSOCK_NUM_QUEUES,
+	.queue_max_size = VIRTIO_VSOCK_QUEUE_SIZE,
+	.features = 0, /* stream sockets only: no VIRTIO_VSOCK_F_SEQPACKET */
+	.config_read = vsock_config_read,
+	.queue_notify = vsock_queue_notify,
+	.reset = vsock_reset,
+};
+
+struct virtio_device_ops *virtio_vsock_ops(void)
+{
+	return &vsock_ops;
+}
+
+/* From the host side (lock not held): packets wait for the guest. */
+static void vsock_rx_kick(void *opaque)
+{
+	struct virtio_vsock *v = opaque;
+
+	virtio_mmio_lock(v->t);
+	vsock_mux_lock(v->mux);
+	vsock_fill_rx(v, v->t);
+	vsock_mux_unlock(v->mux);
+	virtio_mmio_unlock(v->t);
+}
+
+struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m)
+{
+	struct virtio_vsock *v = calloc(1, sizeof(*v));
+
+	if (!v) {
+		err_set(ENOMEM, "out of memory creating the virtio-vsock device");
+		return NULL;
+	}
+	v->mux = m;
+	return v;
+}
+
+void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t)
+{
+	v->t = t;
+	vsock_mux_lock(v->mux);
+	vsock_mux_set_rx_notify(v->mux, vsock_rx_kick, v);
+	vsock_mux_unlock(v->mux);
+}
+
+void virtio_vsock_free(void *dev)
+{
+	struct virtio_vsock *v = dev;
+
+	if (!v)
+		return;
+	vsock_mux_lock(v->mux);
+	vsock_mux_set_rx_notify(v->mux, NULL, NULL);
+	vsock_mux_unlock(v->mux);
+	free(v);
+}
+
+void virtio_vsock_transport_reset(struct virtio_vsock *v)
+{
+	virtio_mmio_lock(v->t);
+	vsock_mux_lock(v->mux);
+	vsock_mux_reset(v->mux);
+	vsock_mux_unlock(v->mux);
+	v->reset_event_pending = true;
+	vsock_deliver_event(v, v->t);
+	virtio_mmio_unlock(v->t);
+}
+
+void virtio_vsock_stats(const struct virtio_vsock *v, uint64_t *tx_packets, uint64_t *rx_packets)
+{
+	*tx_packets = v->tx_packets;
+	*rx_packets = v->rx_packets;
+}

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: MIT
+"""e2e: nitrovm's enclave init (guest/init) in a `build-enclave --rootfs` image on Debian's 6.12 cloud kernel.
+
+The image is what a user builds: the cloud kernel, the modules scripts/kernel-modules gathers from its package
+(virtio_mmio, vsock, vmw_vsock_virtio_transport_common, vmw_vsock_virtio_transport, nsm; .ko.xz, loaded through
+the kernel's own decompressor), and a root filesystem holding only the static busybox, whose app is
+`sh -c "echo APP-OK; ls /; exit 3"`. All steps share one nested boot (tests/e2e/nested.py).
+
+  init-app       nitrovm.heartbeat=0 on the command line: modules load, the heartbeat is skipped, the app runs
+                 in the new root with the default PATH and /env's variables, its status is reported, the
+                 enclave resets itself and nitrovm exits 0.
+  init-no-cmd    AWS's bootstrap layout (/nsm.ko, loaded first) and a customer ramdisk without /cmd: the init
+                 says so and ends the enclave (AWS's init segfaults).
+  init-heartbeat the same image with the heartbeat on, once run-enclave answers it (it has --no-heartbeat from
+                 then on); skipped, visibly, until it does.
+"""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import nested
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
+BOOT_LIMIT = int(300 * SCALE)
+BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
+CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
+APP = "sh -c 'echo APP-OK; echo GREETING=$GREETING PATH=$PATH; ls /; exit 3'"
+RUN = "run-enclave --cpu-count 1 --memory 256 --eif-path {eif}"
+MODULES = ["virtio_mmio", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport", "nsm"]
+
+
+def build(nitrovm, *args):
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    p = subprocess.run([nitrovm, "build-enclave", *map(str, args)], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        pytest.fail(f"nitrovm build-enclave {' '.join(map(str, args))} failed:\n{p.stderr}")
+
+
+def make_rootfs(root):
+    os.makedirs(os.path.join(root, "bin"))
+    shutil.copy(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    for tool in ("sh", "ls", "echo"):
+        os.symlink("busybox", os.path.join(root, "bin", tool))
+    return root
+
+
+def heartbeat_answered(nitrovm):
+    """True once run-enclave answers the heartbeat (issue 4 adds --no-heartbeat along with the responder)."""
+    p = subprocess.run([nitrovm, "run-enclave", "--help"], capture_output=True, text=True)
+    return "--no-heartbeat" in p.stdout + p.stderr
+
+
+@pytest.fixture(scope="module")
+def images(nitrovm, kernels, workdir):
+    if not os.access(BUSYBOX, os.X_OK):
+        pytest.fail(f"{BUSYBOX} is needed as the app (install busybox-static)")
+    d = workdir / "init"
+    d.mkdir()
+    kernel = kernels["NITROVM_CLOUD_KERNEL"]
+    package = os.path.dirname(os.path.dirname(kernel))  # …/cloud/boot/vmlinuz → …/cloud
+    mods = d / "modules"
+    p = subprocess.run([os.path.join(REPO, "scripts", "kernel-modules"), package, str(mods)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.fail(f"scripts/kernel-modules failed:\n{p.stderr}")
+    rootfs = make_rootfs(str(d / "rootfs"))
+    common = ["--kernel", kernel, "--rootfs", rootfs, "--cmd", APP, "--env", "GREETING=hello enclave",
+              "--kernel-modules", mods]
+    out = {"app": d / "app.eif", "heartbeat": d / "heartbeat.eif", "no-cmd": d / "no-cmd.eif"}
+    build(nitrovm, *common, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--output-file", out["app"])
+    build(nitrovm, *common, "--cmdline", CMDLINE, "--output-file", out["heartbeat"])
+
+    # Without /cmd: a bootstrap ramdisk in AWS's layout (init, and the NSM driver as /nsm.ko: here Debian's
+    # xz-compressed one under that name, which the init must recognise by its bytes), and a customer ramdisk
+    # with env but no cmd.
+    boot = d / "no-cmd-boot"
+    os.makedirs(boot / "dev")
+    shutil.copy(os.path.join(os.path.dirname(os.path.realpath(nitrovm)), "guest", "init", "init"), boot / "init")
+    shutil.copy(mods / "nsm.ko.xz", boot / "nsm.ko")
+    cust = d / "no-cmd-customer"
+    make_rootfs(str(cust / "rootfs"))
+    (cust / "env").write_text("A=1\n")
+    build(nitrovm, "--kernel", kernel, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--ramdisk-dir", boot,
+          "--ramdisk-dir", cust, "--output-file", out["no-cmd"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(mode, nitrovm, images, workdir):
+    steps = [
+        ("init-app", f"{nitrovm} " + RUN.format(eif=images["app"]), BOOT_LIMIT),
+        ("init-no-cmd", f"{nitrovm} " + RUN.format(eif=images["no-cmd"]), BOOT_LIMIT),
+    ]
+    if heartbeat_answered(nitrovm):
+        steps.append(("init-heartbeat", f"{nitrovm} " + RUN.format(eif=images["heartbeat"]), BOOT_LIMIT))
+    log = workdir / "init-console.log"
+    start = time.monotonic()
+    with open(log, "w") as stream:
+        try:
+            res = nested.run_steps(steps, str(workdir / "init-steps"), mode=mode, stream=stream)
+        except nested.NestedTimeout as e:
+            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
+        except nested.NestedError as e:
+            pytest.fail(f"the nested tier could not run: {e}")
+    print(f"\ne2e init ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
+    for r in res.values():
+        print(f"  {r.name:16} status {r.status}  {r.seconds:6.1f} s")
+    res["_log"] = log
+    return res
+
+
+def step(results, name):
+    r = results[name]
+    if r.status is None:
+        pytest.fail(f"step {name} never ran: the guest stopped before it; console in {results['_log']}")
+    return r
+
+
+def tail(text, n=40):
+    return "\n".join(text.splitlines()[-n:])
+
+
+def check_app_ran(r, heartbeat):
+    out = r.output
+    assert r.status == 0, f"nitrovm exited {r.status} (124: killed after {BOOT_LIMIT} s):\n{tail(out)}"
+    expected = [
+        f"nitrovm-init: loaded {len(MODULES)} kernel modules",
+        "nitrovm-init: heartbeat acknowledged by the parent" if heartbeat else
+        "nitrovm-init: heartbeat skipped (nitrovm.heartbeat=0 on the kernel command line)",
+        "nitrovm-init: starting sh",
+        "APP-OK",
+        "GREETING=hello enclave PATH=/sbin:/usr/sbin:/bin:/usr/bin",
+        "nitrovm-init: app exited with status 3",
+    ]
+    pos = 0
+    for line in expected:
+        i = out.find(line, pos)
+        assert i >= 0, f"missing (in this order) {line!r}:\n{tail(out)}"
+        pos = i + len(line)
+    # `ls /` in the new root: the rootfs with the directories build-enclave adds; /cmd and /env are gone.
+    listing = out[out.index("APP-OK"):out.index("nitrovm-init: app exited")].split()
+    for d in ("bin", "dev", "proc", "run", "sys", "tmp", "var"):
+        assert d in listing, f"/{d} missing from the app's root:\n{tail(out)}"
+    assert "cmd" not in listing and "env" not in listing and "rootfs" not in listing, listing
+    assert "Kernel panic" not in out, tail(out)
+
+
+def test_init_runs_app(results):
+    check_app_ran(step(results, "init-app"), heartbeat=False)
+
+
+def test_init_missing_cmd_is_a_clear_message(results):
+    r = step(results, "init-no-cmd")
+    out = r.output
+    assert "cannot load module" not in out, tail(out)
+    assert "nitrovm-init: /cmd is missing from the image" in out, tail(out)
+    assert "ending the enclave" in out, tail(out)
+    assert "Kernel panic" not in out and "segfault" not in out, tail(out)
+    assert r.status == 0, f"nitrovm exited {r.status}:\n{tail(out)}"
+
+
+def test_init_heartbeat(results):
+    if "init-heartbeat" not in results:
+        pytest.skip("run-enclave does not answer the heartbeat yet (no --no-heartbeat option): the image with "
+                    "the heartbeat on is not run")
+    check_app_ran(step(results, "init-heartbeat"), heartbeat=True)
