@@ -54,12 +54,12 @@ static int parse_metadata(struct eif_report *r)
 /* Open, measure and check an image; the returned value is the exit status to use on failure, 0 on success. */
 static int report_load(struct eif_report *r, const char *path)
 {
-	memset(r, 0, sizeof(*r));
-	if (eif_open(&r->f, path)) {
-		int e = access(path, R_OK) ? E_FILE_OPERATION : E_EIF_PARSING;
+	int ret;
 
-		return cli_fail_err(e);
-	}
+	memset(r, 0, sizeof(*r));
+	ret = eif_open(&r->f, path);
+	if (ret)
+		return cli_fail_err(ret == -EINVAL ? E_EIF_PARSING : E_FILE_OPERATION);
 	if (eif_measure(&r->f.eif, &r->m)) {
 		report_free(r);
 		return cli_fail_err(E_HASHER);
@@ -73,8 +73,7 @@ static int report_load(struct eif_report *r, const char *path)
 
 		if (eif_signature_check(s->data, s->size, r->m.pcr0, &r->sig)) {
 			report_free(r);
-			return cli_fail(E_EIF_SIGNATURE_CHECK, "%s: the signature section is malformed: %s", path,
-					err_msg());
+			return cli_fail(E_EIF_SIGNATURE_CHECK, "%s: %s", path, err_msg());
 		}
 		r->signed_image = true;
 	}

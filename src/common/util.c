@@ -158,6 +158,25 @@ void file_map_close(struct file_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int source_date_epoch(uint32_t *out)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+
+	if (!sde || !*sde)
+		return 0;
+	if (strspn(sde, "0123456789") == strlen(sde) && strlen(sde) <= 10) {
+		unsigned long long v = strtoull(sde, NULL, 10);
+
+		if (v <= UINT32_MAX) {
+			*out = (uint32_t)v;
+			return 1;
+		}
+	}
+	return err_set(EINVAL,
+		       "SOURCE_DATE_EPOCH='%.64s' is not a whole number of seconds since 1970 (0 to 4294967295)",
+		       sde);
+}
+
 int write_full(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

@@ -56,6 +56,14 @@ int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint6
 int atomic_file_commit(struct atomic_file *f);
 void atomic_file_abort(struct atomic_file *f);
 
+/*
+ * SOURCE_DATE_EPOCH, the reproducible-builds convention: decimal seconds since 1970, empty meaning unset.
+ * Returns 1 with *out set when it is set, 0 when unset, -EINVAL (err_msg() set) when it is anything else:
+ * signs, blanks or values past 4294967295 (what a cpio header holds) are refused rather than read as
+ * something the user did not ask for.
+ */
+int source_date_epoch(uint32_t *out);
+
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int write_full(int fd, const void *buf, size_t len);
 

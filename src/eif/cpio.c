@@ -56,30 +56,13 @@ static int fail(struct cpio *c, int ret)
 
 void cpio_init(struct cpio *c)
 {
-	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->next_ino = 1;
-	/*
-	 * The reproducible-builds convention: decimal seconds since 1970, empty meaning unset.  Anything else
-	 * is rejected rather than read as 0, which would silently give a different archive than the user
-	 * asked for. strtoull alone would accept signs and blanks, so check the digits first.
-	 */
-	if (!sde || !*sde)
-		return;
-	if (strspn(sde, "0123456789") == strlen(sde) && strlen(sde) <= 10) {
-		unsigned long long v = strtoull(sde, NULL, 10);
-
-		if (v <= UINT32_MAX) {
-			c->mtime = (uint32_t)v;
-			return;
-		}
-	}
-	c->error = err_set(
-		EINVAL,
-		"SOURCE_DATE_EPOCH='%.64s' is not a whole number of seconds since 1970 that a cpio header "
-		"can hold (0 to 4294967295)",
-		sde);
+	ret = source_date_epoch(&c->mtime);
+	if (ret < 0)
+		c->error = ret;
 }
 
 /* Archive names: relative, no empty, "." or ".." components, so every unpacker puts the entry where we meant.

@@ -23,6 +23,7 @@
 #define EIF_HEADER_SIZE         548
 #define EIF_SECTION_HEADER_SIZE 12
 #define EIF_MAX_SECTIONS        32
+#define EIF_MIN_SECTIONS        3 /* kernel, cmdline, ramdisk */
 #define EIF_VERSION_MIN         2
 #define EIF_VERSION             4
 #define EIF_CRC_OFFSET          0x220

@@ -16,20 +16,17 @@
 
 int eif_build_time(char *out, size_t len)
 {
-	const char *sde = getenv("SOURCE_DATE_EPOCH");
 	struct timespec ts;
 	char frac[32] = "";
+	uint32_t epoch;
 	struct tm tm;
+	int ret;
 
-	if (sde && *sde) {
-		char *end;
-		long long v;
-
-		errno = 0;
-		v = strtoll(sde, &end, 10);
-		if (errno || *end || v < 0)
-			return err_set(EINVAL, "SOURCE_DATE_EPOCH='%s' is not a number of seconds since 1970", sde);
-		ts.tv_sec = (time_t)v;
+	ret = source_date_epoch(&epoch);
+	if (ret < 0)
+		return ret;
+	if (ret) {
+		ts.tv_sec = (time_t)epoch;
 		ts.tv_nsec = 0;
 	} else {
 		clock_gettime(CLOCK_REALTIME, &ts);

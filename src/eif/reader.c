@@ -46,10 +46,10 @@ static int parse_header(struct eif *e, const uint8_t *buf, size_t len)
 	if (e->nsections > EIF_MAX_SECTIONS)
 		return err_set(EINVAL, "the header declares %u sections, more than the maximum of %d", e->nsections,
 			       EIF_MAX_SECTIONS);
-	if (e->nsections < 2)
-		return err_set(EINVAL, "the header declares %u sections; an EIF needs at least a kernel, a cmdline "
-				       "and a ramdisk",
-			       e->nsections);
+	if (e->nsections < EIF_MIN_SECTIONS)
+		return err_set(EINVAL, "the header declares %u section%s; an EIF needs at least %d: a kernel, a "
+				       "cmdline and a ramdisk",
+			       e->nsections, e->nsections == 1 ? "" : "s", EIF_MIN_SECTIONS);
 	e->crc_stored = get_be32(buf + EIF_CRC_OFFSET);
 	return 0;
 }
@@ -115,8 +115,6 @@ static int classify(struct eif *e, unsigned int i)
 		e->cmdline = s;
 		break;
 	case EIF_SECTION_RAMDISK:
-		if (!e->kernel)
-			return err_set(EINVAL, "section %u (ramdisk) comes before the kernel; ramdisks must follow it", i);
 		e->ramdisks[e->nramdisks++] = s;
 		break;
 	case EIF_SECTION_SIGNATURE:
@@ -172,10 +170,17 @@ int eif_parse(struct eif *e, const uint8_t *buf, size_t len)
 			       (unsigned long long)(len - off), (unsigned long long)off, len);
 	if (!e->kernel)
 		return err_set(EINVAL, "the image has no kernel section");
+	if (!e->kernel->size)
+		return err_set(EINVAL, "section %u (kernel) is empty", (unsigned int)(e->kernel - e->sections));
 	if (!e->cmdline)
 		return err_set(EINVAL, "the image has no cmdline section");
 	if (!e->nramdisks)
 		return err_set(EINVAL, "the image has no ramdisk section; an enclave needs at least one");
+	/* The spec's one ordering rule: every ramdisk follows the kernel. */
+	if (e->ramdisks[0] < e->kernel)
+		return err_set(EINVAL, "section %u (ramdisk) comes before the kernel (section %u); ramdisks must "
+				       "follow it",
+			       (unsigned int)(e->ramdisks[0] - e->sections), (unsigned int)(e->kernel - e->sections));
 	if (e->version >= 4 && !e->metadata)
 		return err_set(EINVAL, "the image has no metadata section, which EIF version 4 requires");
 	return 0;

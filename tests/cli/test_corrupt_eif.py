@@ -190,7 +190,7 @@ CORRUPT = {
     "version 1": (lambda: with_sections(std(), version=1), "EIF version 1 is not supported"),
     "reserved header flags": (lambda: with_sections(std(), flags=0x0102), "header flags 0x0102 have reserved bits"),
     "33 sections": (lambda: with_sections(std(), num_sections=33), "declares 33 sections, more than the maximum"),
-    "1 section": (lambda: with_sections(std(), num_sections=1), "declares 1 sections"),
+    "1 section": (lambda: with_sections(std(), num_sections=1), "declares 1 section;"),
     "header table entry past num_sections": (extra_table_entry, "has an entry for section 5"),
     "section past the end": (truncate_into_last_section, "(ramdisk) ends at byte"),
     "section header past the end": (truncate_into_last_header, "'s header at byte"),
@@ -204,7 +204,8 @@ CORRUPT = {
     "signature in v2": (lambda: with_sections([K(), C(), R(), sig()], version=2), "which EIF version 2 does not have"),
     "metadata in v3": (lambda: with_sections([K(), C(), M(), R()], version=3), "which EIF version 3 does not have"),
     "no metadata in v4": (lambda: with_sections([K(), C(), R()]), "no metadata section"),
-    "no kernel": (lambda: with_sections([C(), M()]), "no kernel section"),
+    "no kernel": (lambda: with_sections([C(), M(), R()]), "no kernel section"),
+    "empty kernel": (lambda: with_sections([Section(KERNEL, b""), C(), M(), R()]), "(kernel) is empty"),
     "ramdisk before kernel": (lambda: with_sections([R(), K(), C(), M()]), "comes before the kernel"),
     "no cmdline": (lambda: with_sections([K(), M(), R()]), "no cmdline section"),
     "no ramdisk": (lambda: with_sections([K(), C(), M()]), "no ramdisk section"),
@@ -220,7 +221,7 @@ CORRUPT = {
 
 # Not a file that holds an image at all.
 SPECIAL = {
-    "a directory": ("is a directory",),
+    "a directory": ("is a directory",),  # a file error (E19), not an image error
     "a missing file": ("No such file or directory",),
 }
 

@@ -234,3 +234,19 @@ def test_help_and_version(nitrovm):
         assert h.returncode == 0, cmd
         assert h.stdout.startswith(b"Usage: nitrovm " + cmd.encode()), cmd
     assert "unknown command 'frobnicate'" in one_error_line(run("frobnicate"), 14)
+
+
+def test_directory_is_a_file_error_not_an_image_error(nitrovm, tmp_path):
+    d = tmp_path / "dir.eif"
+    d.mkdir()
+    for cmd in ("describe-eif", "validate-eif"):
+        assert "is a directory" in one_error_line(run(cmd, "--eif-path", d), 19)
+    assert "No such file" in one_error_line(run("describe-eif", "--eif-path", tmp_path / "missing.eif"), 19)
+
+
+def test_source_date_epoch_must_be_a_number(nitrovm, inputs, tmp_path):
+    out = tmp_path / "x.eif"
+    for bad in ("+5", " 5", "4294967296", "soon"):
+        p = build(inputs, out, env={"SOURCE_DATE_EPOCH": bad})
+        assert "SOURCE_DATE_EPOCH" in one_error_line(p, 48)
+        assert not out.exists()
