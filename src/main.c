@@ -12,6 +12,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },
 	{ "build-enclave", cmd_build_enclave, "build an EIF from a kernel, a command line and ramdisks" },
 	{ "describe-eif", cmd_describe_eif, "print an EIF's measurements, signature and metadata as JSON" },
 	{ "validate-eif", cmd_validate_eif, "check an EIF completely (structure, CRC, signature) before launching it" },
@@ -19,6 +20,7 @@ static const struct command commands[] = {
 	{ "run-enclave", cmd_run_enclave, "start an enclave from an EIF on KVM in the foreground (console on stdout)" },
 	{ "selftest", cmd_selftest, "boot the probe guest: can this host run enclaves, and stock kernels?" },
 	{ "sign-eif", cmd_sign_eif, "sign an EIF (or replace its signature) with an EC key and certificate" },
+	{ "verify-attestation", cmd_verify_attestation, "verify an NSM attestation document and print its payload" },
 };
 
 static void usage(FILE *f)

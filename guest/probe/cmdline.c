@@ -82,6 +82,10 @@ static void parse_word(const char *w, size_t len)
 		cfg.lnro = (int)parse_num(v, end, NULL, 0);
 	} else if (key_is(w, len, "probe.mem", &v)) {
 		cfg.mem_mib = parse_num(v, end, NULL, 0);
+	} else if (key_is(w, len, "probe.nsm", &v)) {
+		cfg.nsm = parse_num(v, end, NULL, 0) != 0;
+	} else if (key_is(w, len, "probe.nsm_bench", &v)) {
+		cfg.nsm_bench = (uint32_t)parse_num(v, end, NULL, 0);
 	}
 }
 

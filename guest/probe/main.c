@@ -138,6 +138,7 @@ void probe_main(uint8_t *bp, uint64_t load_addr)
 	check_interrupts();
 	check_smp();
 	check_virtio();
+	check_nsm();
 	report_stray_irqs();
 
 	if (failures)

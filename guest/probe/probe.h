@@ -172,6 +172,8 @@ struct probe_config {
 	uint32_t cpus;         /* probe.cpus=<n>, 0 = take it from the tables */
 	uint64_t mem_mib;      /* probe.mem=<MiB>, 0 = do not check */
 	int lnro;              /* probe.lnro=<n>: LNRO0005 devices in the DSDT, -1 = at least one */
+	bool nsm;              /* probe.nsm=1: ask the NSM at 0xd0001000 (nsm.c) */
+	uint32_t nsm_bench;    /* probe.nsm_bench=<n>: then time n round trips of each kind */
 };
 
 extern struct probe_config cfg;
@@ -249,5 +251,8 @@ void check_smp(void);
 
 /* ---- virtio.c ---- */
 void check_virtio(void);
+
+/* ---- nsm.c ---- */
+void check_nsm(void);
 
 #endif /* PROBE_H */

@@ -39,6 +39,8 @@ enum cli_error {
 	E_HASHER = 57,
 	E_EIF_SIGNATURE_CHECK = 59,
 	E_EIF_SIGNING = 60,
+	/* nitrovm's own numbers, above nitro-cli's range. */
+	E_ATTESTATION_VERIFY = 70, /* verify-attestation: the document does not verify */
 };
 
 /* Print "[ Exx ] message" on stderr; returns the exit status (xx, or 1 for E00). */
@@ -77,6 +79,8 @@ int cmd_pcr(int argc, char **argv);
 int cmd_sign_eif(int argc, char **argv);
 int cmd_run_enclave(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_verify_attestation(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);
 

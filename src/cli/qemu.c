@@ -23,6 +23,7 @@
 #include "eif/cpio.h"
 #include "eif/eif.h"
 #include "enclave/launch.h"
+#include "nsm/nsm.h"
 
 #define QEMU_MACHINE	     "nitro-enclave"
 #define QEMU_DEFAULT_MEM_MIB 128 /* QEMU's default -m */
@@ -34,11 +35,14 @@ struct qemu_args {
 	const char *initrd[QEMU_MAX_INITRDS];
 	unsigned int ninitrd;
 	char *initrd_list; /* strdup of -initrd, split in place */
+	char *machine_spec; /* strdup of -M, split in place */
 	const char *append;
 	const char *name;
+	const char *parent_role, *parent_id, *enclave_id;
 	uint64_t memory_mib;
 	uint64_t cpus;
 	bool acpi, rng, hugepages;
+	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
 };
 
 static int qemu_error(const char *fmt, const char *arg)
@@ -62,7 +66,7 @@ static int parse_bool(const char *key, const char *v, bool *out)
 	return cli_fail(E_INVALID_ARGUMENT, "machine option %s=%s: expected on or off", key, v);
 }
 
-/* -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=NAME] */
+/* -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=ID][,parent-role=ARN][,parent-id=ID] */
 static int parse_machine(char *spec, struct qemu_args *a)
 {
 	char *save = NULL;
@@ -86,11 +90,23 @@ static int parse_machine(char *spec, struct qemu_args *a)
 			ret = parse_bool(tok, eq + 1, &a->rng);
 		else if (!strcmp(tok, "hugepages"))
 			ret = parse_bool(tok, eq + 1, &a->hugepages);
-		else if (!strcmp(tok, "id"))
+		else if (!strcmp(tok, "id")) {
+			/* QEMU's enclave identifier: the NSM module_id (and here the enclave's name too). */
+			if (nsm_check_parent_string("machine option id", eq + 1, NSM_MODULE_ID_MAX - 1) < 0)
+				return cli_fail_err(E_INVALID_ARGUMENT);
 			a->name = eq + 1;
-		else
-			return qemu_error("unknown nitro-enclave machine option '%s' (known: acpi, rng, hugepages, id)",
-					  tok);
+			a->enclave_id = eq + 1;
+		} else if (!strcmp(tok, "parent-role")) {
+			if (nsm_check_parent_string("machine option parent-role", eq + 1, NSM_PARENT_ROLE_MAX) < 0)
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			a->parent_role = eq + 1;
+		} else if (!strcmp(tok, "parent-id")) {
+			if (nsm_check_parent_string("machine option parent-id", eq + 1, NSM_PARENT_ID_MAX) < 0)
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			a->parent_id = eq + 1;
+		} else
+			return qemu_error("unknown nitro-enclave machine option '%s' (known: acpi, rng, hugepages, id, "
+					  "parent-role, parent-id)", tok);
 	}
 	return ret;
 }
@@ -151,11 +167,11 @@ static bool ignored_flag(const char *opt)
 static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-M") || !strcmp(opt, "-machine")) {
-		char *spec = strdup(v);
-		int ret = spec ? parse_machine(spec, a) : cli_fail(E_UNSPECIFIED, "out of memory");
-
-		free(spec);
-		return ret;
+		/* Kept until the launch ends: id=, parent-role= and parent-id= point into it. */
+		if (a->machine_spec)
+			return qemu_error("%s is given twice: put every machine option in one -M", opt);
+		a->machine_spec = strdup(v);
+		return a->machine_spec ? parse_machine(a->machine_spec, a) : cli_fail(E_UNSPECIFIED, "out of memory");
 	}
 	if (!strcmp(opt, "-kernel"))
 		a->kernel = v;
@@ -197,6 +213,10 @@ static int parse_args(int argc, char **argv, struct qemu_args *a)
 
 		if (ignored_flag(opt))
 			continue;
+		if (!strcmp(opt, "--no-heartbeat") || !strcmp(opt, "-no-heartbeat")) {
+			a->no_heartbeat = true;
+			continue;
+		}
 		if (!takes_value(opt))
 			return qemu_error("unknown option '%s' for the QEMU-style front end (nitrovm -M nitro-enclave "
 					  "-kernel FILE [-initrd FILE] [-append TEXT] [-m SIZE] [-smp N] [-nographic])",
@@ -351,6 +371,7 @@ int qemu_main(int argc, char **argv)
 		ret = open_image(&a, &fd, &size, &is_eif);
 	if (ret) {
 		free(a.initrd_list);
+		free(a.machine_spec);
 		return ret;
 	}
 	o = (struct launch_opts){
@@ -362,13 +383,18 @@ int qemu_main(int argc, char **argv)
 		.name = a.name,
 		.backend = &hv_kvm_ops,
 		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages,
-			  .extra_cmdline = is_eif ? a.append : NULL },
+			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
+			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
 		.console_out = STDOUT_FILENO,
 		.console_in = STDIN_FILENO,
 		.quiet = true,
+		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
+		.no_heartbeat = a.no_heartbeat,
+		.heartbeat_no_timeout = true,
 	};
 	ret = enclave_launch(&o, &r);
 	close(fd);
 	free(a.initrd_list);
+	free(a.machine_spec);
 	return cli_launch_status(ret, &r);
 }

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "common/util.h"
 #include "enclave/launch.h"
+#include "nsm/nsm.h"
 
 #define CID_RESERVED_MAX 3	     /* 0-2 hypervisor/local/host, 3 the parent */
 #define CID_INVALID	 0xffffffffULL /* VMADDR_CID_ANY */
@@ -31,6 +32,9 @@ static const struct option run_opts[] = {
 	{ "test-rng", no_argument, NULL, 'r' },
 	{ "no-acpi", no_argument, NULL, 'A' },
 	{ "hugepages", no_argument, NULL, 'H' },
+	{ "no-heartbeat", no_argument, NULL, 'B' },
+	{ "parent-role", required_argument, NULL, 'R' },
+	{ "parent-id", required_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -46,20 +50,27 @@ static void run_usage(void)
 	       "  --enclave-cid CID     the enclave's vsock CID (4 or more; default: chosen)\n"
 	       "  --enclave-name NAME   its name (default: the EIF's file name)\n"
 	       "  --debug-mode          debug mode (attestation documents carry zero PCRs)\n"
-	       "  --attach-console      attach the console (implies --debug-mode; the console is always streamed)\n"
+	       "  --attach-console      attach the console through vsock (CID 0, port CID + 10000) like nitro-cli\n"
+	       "                        (implies --debug-mode); without it the serial console goes to stdout\n"
+	       "  --no-heartbeat        do not answer the boot heartbeat: vsock port 9000 is left to your service\n"
 	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
 	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
-	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n");
+	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n"
+	       "  --parent-role ARN     the parent's IAM role ARN, measured into PCR3 (default: none, PCR3 zero)\n"
+	       "  --parent-id ID        the parent's instance id: PCR4 and the enclave id's prefix (default: this\n"
+	       "                        EC2 instance's id, else " NSM_DEFAULT_PARENT_ID ")\n");
 }
 
 struct run_args {
 	const char *eif_path;
 	const char *name;
+	const char *parent_role, *parent_id;
 	uint64_t memory_mib;
 	uint64_t cpus;
 	uint64_t cid;
 	bool have_cpus, have_memory;
 	bool debug, rng, no_acpi, hugepages;
+	bool attach, no_heartbeat;
 };
 
 static int parse_cid(const char *s, uint64_t *cid)
@@ -104,8 +115,14 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			a->name = optarg;
 			break;
 		case 'a':
+			a->attach = true;
+			a->debug = true;
+			break;
 		case 'd':
 			a->debug = true;
+			break;
+		case 'B':
+			a->no_heartbeat = true;
 			break;
 		case 'r':
 			a->rng = true;
@@ -115,6 +132,16 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'H':
 			a->hugepages = true;
+			break;
+		case 'R':
+			if (nsm_check_parent_string("--parent-role", optarg, NSM_PARENT_ROLE_MAX) < 0)
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			a->parent_role = optarg;
+			break;
+		case 'P':
+			if (nsm_check_parent_string("--parent-id", optarg, NSM_PARENT_ID_MAX) < 0)
+				return cli_fail_err(E_INVALID_ARGUMENT);
+			a->parent_id = optarg;
 			break;
 		default:
 			return cli_bad_option("run-enclave");
@@ -171,6 +198,8 @@ static enum cli_error launch_error(enum launch_failure f)
 		return E_IOCTL_ENCLAVE_START;
 	case LAUNCH_RUN:
 		return E_EPOLL;
+	case LAUNCH_HEARTBEAT:
+		return E_ENCLAVE_BOOT;
 	case LAUNCH_OK:
 		break;
 	}
@@ -236,8 +265,12 @@ int cmd_run_enclave(int argc, char **argv)
 		.debug_mode = a.debug,
 		.name = a.name,
 		.backend = &hv_kvm_ops,
-		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages },
-		.console_out = STDOUT_FILENO,
+		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+			  .parent_role = a.parent_role, .parent_id = a.parent_id },
+		/* --attach-console reads the console through vsock instead, as nitro-cli does. */
+		.console_out = a.attach ? -1 : STDOUT_FILENO,
+		.attach_console = a.attach,
+		.no_heartbeat = a.no_heartbeat,
 		.console_in = STDIN_FILENO,
 		.on_running = print_run_info,
 	};

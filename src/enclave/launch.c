@@ -12,10 +12,11 @@
 
 #include "common/evloop.h"
 #include "common/util.h"
+#include "enclave/console.h"
+#include "enclave/heartbeat.h"
+#include "vsock/endpoint.h"
+#include "nsm/nsm.h"
 
-#define BOARD_ASSET_TAG	   "/sys/devices/virtual/dmi/id/board_asset_tag"
-#define BOARD_ASSET_TAG_MAX 64
-#define NO_INSTANCE_ID	   "i-0000000000000000" /* what nitro-cli uses off EC2 */
 
 int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size,
 			    enum launch_failure *failure)
@@ -44,24 +45,15 @@ int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_
 	return 0;
 }
 
-/* nitro-cli: <board asset tag (the EC2 instance id)>-enc<slot uid in hex>. */
-static void enclave_id(char *out, size_t len, uint64_t slot_uid)
+/*
+ * nitro-cli: <board asset tag (the EC2 instance id)>-enc<slot uid in hex>, or the parent id given instead, or the
+ * id given outright (QEMU's id=).  The NSM forms its module_id with the same function, so they always agree.
+ */
+static void enclave_id(char *out, size_t len, const struct hv_slot_config *slot, uint64_t slot_uid)
 {
-	char tag[BOARD_ASSET_TAG_MAX] = "";
-	FILE *f = fopen(BOARD_ASSET_TAG, "re");
-	size_t n = 0;
+	char parent[NSM_PARENT_ID_MAX + 1];
 
-	if (f) {
-		n = fread(tag, 1, sizeof(tag) - 1, f);
-		fclose(f);
-	}
-	tag[n] = '\0';
-	while (n && isspace((unsigned char)tag[n - 1]))
-		tag[--n] = '\0';
-	/* Off EC2 the tag is absent or a vendor string; only an instance id makes a sensible prefix. */
-	if (strncmp(tag, "i-", 2) != 0)
-		snprintf(tag, sizeof(tag), "%s", NO_INSTANCE_ID);
-	snprintf(out, len, "%s-enc%llx", tag, (unsigned long long)slot_uid);
+	nsm_launch_ids(slot->enclave_id, slot->parent_id, slot_uid, parent, sizeof(parent), out, len);
 }
 
 static void enclave_name(char *out, size_t len, const struct launch_opts *o)
@@ -90,6 +82,12 @@ struct runner {
 	const struct launch_opts *o;
 	struct launch_result *r;
 	int console;
+	/* vsock services (heartbeat.c, console.c), the same code for every backend */
+	struct heartbeat *hb;
+	struct console_client *vsock_console;
+	struct timespec t_start;
+	bool hb_failed;
+	char hb_error[256];
 };
 
 static void copy_console(struct runner *run)
@@ -175,7 +173,59 @@ static int run_enclave(struct runner *run)
 	/* The vCPUs are joined: whatever they wrote is in the socket now. */
 	if (run->console >= 0)
 		copy_console(run);
+	console_client_free(run->vsock_console);
+	run->vsock_console = NULL;
 	return ret;
+}
+
+/* ---- vsock services: the heartbeat on parent port 9000 and the console client ---- */
+
+static void on_heartbeat(void *opaque, int err)
+{
+	struct runner *run = opaque;
+	struct timespec now;
+
+	if (err < 0) {
+		/* nitro-cli terminates an enclave whose heartbeat fails (E36). */
+		snprintf(run->hb_error, sizeof(run->hb_error), "%s", err_msg());
+		run->hb_failed = true;
+		run->hv->ops->terminate(run->hv);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!run->o->quiet)
+		fprintf(stderr, "enclave booted in %.3f s\n", (double)(now.tv_sec - run->t_start.tv_sec) +
+								 (double)(now.tv_nsec - run->t_start.tv_nsec) / 1e9);
+}
+
+/* Before start, as nitro-cli binds its listener before NE_START_ENCLAVE: an early heartbeat is never refused. */
+static int bind_heartbeat(struct runner *run)
+{
+	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
+
+	if (run->o->no_heartbeat)
+		return 0;
+	if (!h)
+		return err_set(ENOTSUP, "the %s hypervisor has no vsock: run with --no-heartbeat", run->hv->ops->name);
+	run->hb = heartbeat_listen(h, run->loop, on_heartbeat, run);
+	return run->hb ? 0 : -EADDRINUSE;
+}
+
+static int start_vsock_services(struct runner *run, uint64_t cid)
+{
+	const struct launch_opts *o = run->o;
+	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
+	uint64_t timeout = heartbeat_timeout_ms(o->eif_size, o->memory_mib * MiB);
+
+	clock_gettime(CLOCK_MONOTONIC, &run->t_start);
+	if (run->hb && heartbeat_arm(run->hb, o->heartbeat_no_timeout ? 0 : timeout) < 0)
+		return -EIO;
+	if (!o->attach_console)
+		return 0;
+	if (!h)
+		return err_set(ENOTSUP, "the %s hypervisor has no vsock console", run->hv->ops->name);
+	run->vsock_console = console_client_attach(h, run->loop, cid, STDOUT_FILENO);
+	return run->vsock_console ? 0 : -EIO;
 }
 
 static int setup_enclave(struct runner *run, uint64_t *cid)
@@ -216,6 +266,9 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 			return ret;
 		r->info.cpu_ids[r->info.ncpus++] = id;
 	}
+	ret = bind_heartbeat(run);
+	if (ret < 0)
+		return ret;
 	r->failure = LAUNCH_START;
 	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
 	if (ret == -ENOEXEC)
@@ -263,20 +316,33 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 		goto out_hv;
 	r->failure = LAUNCH_OK;
 	enclave_name(r->info.name, sizeof(r->info.name), o);
-	enclave_id(r->info.id, sizeof(r->info.id), slot_uid);
+	enclave_id(r->info.id, sizeof(r->info.id), &o->slot, slot_uid);
 	r->info.pid = getpid();
 	r->info.cid = cid;
 	if (!o->quiet)
 		print_started(&r->info);
 	if (o->on_running)
 		o->on_running(o->opaque, &r->info);
+	ret = start_vsock_services(&run, cid);
+	if (ret < 0) {
+		r->failure = LAUNCH_RUN;
+		o->backend->terminate(run.hv);
+		o->backend->wait_exit(run.hv, &r->exit);
+		goto out_hv;
+	}
 	ret = run_enclave(&run);
 	if (ret < 0)
 		r->failure = LAUNCH_RUN;
 	ret = 0;
 out_hv:
+	heartbeat_free(run.hb);
+	console_client_free(run.vsock_console);
 	o->backend->destroy(run.hv);
 out_loop:
 	evloop_destroy(run.loop);
+	if (!ret && run.hb_failed) {
+		r->failure = LAUNCH_HEARTBEAT;
+		ret = err_set(EPROTO, "%s", run.hb_error);
+	}
 	return ret;
 }

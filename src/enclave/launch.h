@@ -32,6 +32,7 @@ enum launch_failure {
 	LAUNCH_IMAGE,		 /* E35: the image cannot be booted */
 	LAUNCH_START,		 /* E33 */
 	LAUNCH_RUN,		 /* E12: the event loop failed */
+	LAUNCH_HEARTBEAT,	 /* E36: no heartbeat, or a wrong one (the enclave was terminated) */
 };
 
 struct enclave_info {
@@ -58,6 +59,9 @@ struct launch_opts {
 	int console_out;	    /* console bytes go here (-1: dropped) */
 	int console_in;		    /* read and fed to the console when it can be watched (-1: none) */
 	bool quiet;		    /* no nitro-cli progress lines on stderr */
+	bool no_heartbeat;	    /* leave vsock port 9000 to the user's own service */
+	bool heartbeat_no_timeout;  /* answer the heartbeat but never give up waiting (QEMU front end) */
+	bool attach_console;	    /* copy the vsock console (CID 0, port CID + 10000) to stdout, as nitro-cli */
 	/* Called once the enclave runs, before any console byte is copied (prints the run-enclave JSON). */
 	void (*on_running)(void *opaque, const struct enclave_info *info);
 	void *opaque;

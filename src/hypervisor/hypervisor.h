@@ -34,6 +34,11 @@ struct hv_slot_config {
 	bool acpi;		   /* kvm: describe the machine with ACPI tables (else virtio_mmio.device=) */
 	bool test_rng;		   /* kvm: add the virtio-rng transport test device */
 	const char *extra_cmdline; /* kvm: appended to the EIF's command line at boot (QEMU's -append) */
+	/* NSM (src/nsm/nsm.h): the parent's IAM role ARN (PCR3; NULL: none), its instance id (PCR4 and the enclave
+	 * id's prefix; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed). */
+	const char *parent_role;
+	const char *parent_id;
+	const char *enclave_id;
 };
 
 /* Host memory handed to the enclave, in the order it is added: enclave memory offset 0 is regions[0].hva. */

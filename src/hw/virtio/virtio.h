@@ -304,4 +304,20 @@ void virtio_vsock_free(void *v);
 void virtio_vsock_transport_reset(struct virtio_vsock *v);
 void virtio_vsock_stats(const struct virtio_vsock *v, uint64_t *tx_packets, uint64_t *rx_packets);
 
+/*
+ * virtio-nsm (device id 33, src/hw/virtio/nsm.c): the Nitro Secure Module's transport, one queue, request and
+ * response as two chains (see the file).  The device owns the module n (src/nsm/nsm.h) and frees it.
+ */
+struct nsm;
+struct virtio_nsm;
+struct virtio_nsm_stats {
+	uint64_t requests;  /* answered through a request/response pair */
+	uint64_t malformed; /* chains answered with InvalidArgument */
+};
+struct virtio_device_ops *virtio_nsm_ops(void);
+struct virtio_nsm *virtio_nsm_new(struct nsm *n);
+void virtio_nsm_free(void *v);
+struct nsm *virtio_nsm_module(struct virtio_nsm *v);
+void virtio_nsm_get_stats(const struct virtio_nsm *v, struct virtio_nsm_stats *s);
+
 #endif

@@ -294,3 +294,9 @@ void kvm_devices_destroy(struct kvm_vm *vm)
 	vm->serial = NULL;
 	vm->i8042 = NULL;
 }
+
+int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_device_ops *ops, void *dev,
+		      void (*dev_free)(void *))
+{
+	return virtio_attach(vm, slot, ops, dev, dev_free);
+}

@@ -125,8 +125,11 @@ struct kvm_vm {
 	uint64_t zero_page;	  /* guest address of boot_params, once laid out */
 	struct timespec t_start, t_end;
 	bool started;
+	bool irqchip; /* KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 done (with the first vCPU) */
 	uint64_t cid;
 	struct kvm_vsock *vsock; /* vsock.c: connection table, parent side, console service */
+	uint64_t slot_uid;	 /* from create_slot: names the enclave (NSM module_id) */
+	bool debug_mode;	 /* from start: the NSM attests zero PCRs */
 };
 
 static inline struct kvm_vm *to_kvm_vm(struct hypervisor *hv)
@@ -158,6 +161,15 @@ void kvm_devices_destroy(struct kvm_vm *vm);
 int kvm_irq_line(struct kvm_vm *vm, unsigned int gsi, bool level);
 int kvm_irqfd_create(struct kvm_vm *vm, unsigned int gsi, int *fd);
 int kvm_ioeventfd_create(struct kvm_vm *vm, uint64_t addr, unsigned int len, uint64_t datamatch, int *fd);
+
+/* Attach a device to a virtio-mmio slot (window, irqfd, ioeventfds); dev_free(dev) runs at teardown. */
+struct virtio_device_ops;
+int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_device_ops *ops, void *dev,
+		      void (*dev_free)(void *));
+
+/* nsm.c: measure the EIF into the PCRs, open the local CA, and attach the NSM at 0xd0001000, IRQ 6. */
+struct eif;
+int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e);
 
 /* vsock.c */
 int kvm_vsock_create(struct kvm_vm *vm);

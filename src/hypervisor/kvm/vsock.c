@@ -29,12 +29,21 @@
  * and one that stalls (or shares the event loop with a client that is connecting) cannot hang the enclave.
  */
 #define KVM_CONSOLE_STALL_MS 200
+/*
+ * Output kept from the start until the first client attaches, and then given to it.  The launch can attach
+ * only once start returned and the CID is known, by which time a fast guest has printed (or even finished);
+ * Nitro drops that output (nitro-cli issues #343, #664), we keep the first 64 KiB: a kernel's boot log fits.
+ */
+#define KVM_CONSOLE_EARLY_MAX (64 * 1024)
 
 struct kvm_vsock {
 	struct vsock_mux *mux;
 	struct vsock_emul *emul;
 	pthread_mutex_t console_lock; /* the vCPU writing the UART vs the loop adding clients */
 	int console_fd[KVM_CONSOLE_CLIENTS_MAX]; /* our ends; -1 when free */
+	bool console_attached;			 /* a client attached once: stop keeping early output */
+	size_t early_len;
+	uint8_t early[KVM_CONSOLE_EARLY_MAX];
 };
 
 /* A console client connects (event-loop thread). */
@@ -57,8 +66,15 @@ static int console_service(void *opaque, uint32_t port)
 	for (int i = 0; i < KVM_CONSOLE_CLIENTS_MAX && slot < 0; i++)
 		if (kv->console_fd[i] < 0)
 			slot = i;
-	if (slot >= 0)
+	if (slot >= 0) {
 		kv->console_fd[slot] = sv[0];
+		/* A fresh socket takes 64 KiB without blocking. */
+		if (!kv->console_attached && kv->early_len &&
+		    send(sv[0], kv->early, kv->early_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* Nothing to do: the client simply misses the early output. */
+		}
+		kv->console_attached = true;
+	}
 	pthread_mutex_unlock(&kv->console_lock);
 	if (slot < 0) {
 		close(sv[0]);
@@ -75,6 +91,12 @@ void kvm_vsock_console_output(struct kvm_vm *vm, const uint8_t *buf, size_t len)
 	if (!kv)
 		return;
 	pthread_mutex_lock(&kv->console_lock);
+	if (!kv->console_attached) {
+		size_t n = MIN(len, KVM_CONSOLE_EARLY_MAX - kv->early_len);
+
+		memcpy(kv->early + kv->early_len, buf, n);
+		kv->early_len += n;
+	}
 	for (int i = 0; i < KVM_CONSOLE_CLIENTS_MAX; i++) {
 		const uint8_t *p = buf;
 		size_t left = len;

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attestation documents, as the Nitro NSM makes them (reference E.3):
+ *
+ *   COSE_Sign1 (untagged) = [ bstr(A1 01 38 22 = {1: -35, ES384}), {}, bstr(payload), bstr(r || s, 96 bytes) ]
+ *   payload = { "module_id": text, "digest": "SHA384", "timestamp": uint ms, "pcrs": {uint: bstr(48)},
+ *               "certificate": bstr(DER leaf), "cabundle": [bstr(DER root), bstr(DER intermediate)],
+ *               "public_key": bstr|null, "user_data": bstr|null, "nonce": bstr|null }
+ *
+ * in nsm-api's AttestationDoc field order, definite lengths, shortest heads.  pcrs holds every locked PCR
+ * (0-15 from boot, and those the enclave locked since), with zero values in debug mode as Nitro does.  The
+ * signature covers Sig_structure = ["Signature1", protected, h'', payload] (RFC 8152, 4.4) hashed with SHA-384.
+ */
+#include "nsm.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbor.h"
+#include "common/util.h"
+
+#define COSE_ALG_ES384	   (-35)
+#define COSE_SIGN1_TAG	   18
+#define COSE_ES384_SIG_LEN (2 * 48)
+#define DOC_MAX_CABUNDLE   8 /* what the checker accepts; we emit 2 */
+
+/* The serialized protected header {1: -35}. */
+static const uint8_t cose_protected_es384[] = { 0xa1, 0x01, 0x38, 0x22 };
+static const char sig_context[] = "Signature1";
+
+struct nsm_signer {
+	struct nsm_ca *ca;
+	char name[NSM_MODULE_ID_MAX];
+	EVP_PKEY *key;
+	uint8_t *leaf_der;
+	size_t leaf_len;
+	time_t leaf_not_after;
+};
+
+static int signer_renew(struct nsm_signer *s, time_t now)
+{
+	uint8_t *der;
+	size_t len;
+	time_t end;
+	int ret = nsm_ca_issue_leaf(s->ca, s->key, s->name, now, &der, &len, &end);
+
+	if (ret)
+		return ret;
+	free(s->leaf_der);
+	s->leaf_der = der;
+	s->leaf_len = len;
+	s->leaf_not_after = end;
+	return 0;
+}
+
+int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out)
+{
+	struct nsm_signer *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (!s) {
+		nsm_ca_free(ca);
+		return err_set(ENOMEM, "out of memory");
+	}
+	s->ca = ca;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->key = EVP_EC_gen("P-384");
+	ERR_clear_error();
+	ret = s->key ? signer_renew(s, now) : err_set(EIO, "OpenSSL could not generate the enclave's P-384 key");
+	if (ret) {
+		nsm_signer_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void nsm_signer_free(struct nsm_signer *s)
+{
+	if (!s)
+		return;
+	EVP_PKEY_free(s->key);
+	free(s->leaf_der);
+	nsm_ca_free(s->ca);
+	free(s);
+}
+
+void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len)
+{
+	*der = s->leaf_der;
+	*len = s->leaf_len;
+}
+
+struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s)
+{
+	return s->ca;
+}
+
+static void nsm_enc_opt_bytes(struct nsm_enc *e, const uint8_t *p, size_t n)
+{
+	if (p)
+		nsm_enc_bytes(e, p, n);
+	else
+		nsm_enc_null(e);
+}
+
+static void encode_payload(struct nsm_enc *e, const struct nsm_signer *s, const struct nsm_doc_input *in)
+{
+	static const uint8_t zero[NSM_PCR_LEN];
+	const uint8_t *der;
+	size_t len, nlocked = 0;
+
+	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
+		nlocked += in->pcrs->locked[i];
+	nsm_enc_map(e, 9);
+	nsm_enc_text(e, "module_id");
+	nsm_enc_text(e, in->module_id);
+	nsm_enc_text(e, "digest");
+	nsm_enc_text(e, "SHA384");
+	nsm_enc_text(e, "timestamp");
+	nsm_enc_uint(e, in->timestamp_ms);
+	nsm_enc_text(e, "pcrs");
+	nsm_enc_map(e, nlocked);
+	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++) {
+		if (!in->pcrs->locked[i])
+			continue;
+		nsm_enc_uint(e, i);
+		nsm_enc_bytes(e, in->zero_pcrs ? zero : in->pcrs->value[i], NSM_PCR_LEN);
+	}
+	nsm_enc_text(e, "certificate");
+	nsm_enc_bytes(e, s->leaf_der, s->leaf_len);
+	nsm_enc_text(e, "cabundle");
+	nsm_enc_array(e, 2);
+	nsm_ca_root_der(s->ca, &der, &len);
+	nsm_enc_bytes(e, der, len);
+	nsm_ca_intermediate_der(s->ca, &der, &len);
+	nsm_enc_bytes(e, der, len);
+	nsm_enc_text(e, "public_key");
+	nsm_enc_opt_bytes(e, in->public_key, in->public_key_len);
+	nsm_enc_text(e, "user_data");
+	nsm_enc_opt_bytes(e, in->user_data, in->user_data_len);
+	nsm_enc_text(e, "nonce");
+	nsm_enc_opt_bytes(e, in->nonce, in->nonce_len);
+}
+
+/* SHA-384 of Sig_structure, fed in pieces so the payload is not copied. */
+static int sig_structure_digest(const uint8_t *payload, size_t len, uint8_t digest[SHA384_LEN])
+{
+	uint8_t head[64];
+	struct nsm_enc e;
+	struct sha384_ctx c;
+
+	nsm_enc_init(&e, head, sizeof(head));
+	nsm_enc_array(&e, 4);
+	nsm_enc_text(&e, sig_context);
+	nsm_enc_bytes(&e, cose_protected_es384, sizeof(cose_protected_es384));
+	nsm_enc_bytes(&e, NULL, 0);
+	/* The payload's head only: its bytes follow separately. */
+	nsm_enc_bytes_head(&e, len);
+	if (e.overflow || sha384_init(&c))
+		return err_set(ENOMEM, "out of memory hashing the document");
+	sha384_update(&c, e.p, e.len);
+	sha384_update(&c, payload, len);
+	sha384_final(&c, digest);
+	return 0;
+}
+
+int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *in, uint8_t *out, size_t cap,
+			     size_t *len)
+{
+	uint8_t digest[SHA384_LEN], sig[EC_MAX_SIG_LEN];
+	time_t now = (time_t)(in->timestamp_ms / 1000);
+	struct nsm_enc payload, doc;
+	uint8_t *buf;
+	int ret;
+
+	if (s->leaf_not_after - now < NSM_CA_LEAF_RENEW_SECS) {
+		ret = signer_renew(s, now);
+		if (ret)
+			return ret;
+	}
+	buf = malloc(NSM_DOCUMENT_MAX);
+	if (!buf)
+		return err_set(ENOMEM, "out of memory building the document");
+	nsm_enc_init(&payload, buf, NSM_DOCUMENT_MAX);
+	encode_payload(&payload, s, in);
+	ret = payload.overflow ? -ENOSPC : sig_structure_digest(payload.p, payload.len, digest);
+	if (!ret)
+		ret = ecdsa_sign_raw(s->key, EC_CURVE_P384, digest, sizeof(digest), sig);
+	if (!ret) {
+		nsm_enc_init(&doc, out, cap);
+		nsm_enc_array(&doc, 4);
+		nsm_enc_bytes(&doc, cose_protected_es384, sizeof(cose_protected_es384));
+		nsm_enc_map(&doc, 0);
+		nsm_enc_bytes(&doc, payload.p, payload.len);
+		nsm_enc_bytes(&doc, sig, COSE_ES384_SIG_LEN);
+		ret = doc.overflow ? -ENOSPC : 0;
+		*len = doc.len;
+	}
+	free(buf);
+	return ret;
+}
+
+/* ---- checking our own documents (tests, bench) ---- */
+
+struct doc_fields {
+	const uint8_t *cert;
+	size_t cert_len;
+	const uint8_t *bundle[DOC_MAX_CABUNDLE];
+	size_t bundle_len[DOC_MAX_CABUNDLE];
+	unsigned int nbundle;
+	uint64_t timestamp_ms;
+};
+
+static int parse_payload(const uint8_t *p, size_t len, struct doc_fields *f)
+{
+	struct nsm_dec d;
+	struct cbor_head h, k, v;
+
+	nsm_dec_init(&d, p, len);
+	if (nsm_dec_head(&d, &h) || h.major != CBOR_MAP || h.arg > len)
+		return err_set(EBADMSG, "the document's payload is not a map");
+	for (uint64_t i = 0; i < h.arg; i++) {
+		if (nsm_dec_head(&d, &k) || k.major != CBOR_TEXT || nsm_dec_head(&d, &v))
+			return err_set(EBADMSG, "the document's payload has a malformed entry");
+		if (nsm_head_is_text(&k, "certificate", 11) && v.major == CBOR_BYTES) {
+			f->cert = v.data;
+			f->cert_len = v.arg;
+		} else if (nsm_head_is_text(&k, "timestamp", 9) && v.major == CBOR_UINT) {
+			f->timestamp_ms = v.arg;
+		} else if (nsm_head_is_text(&k, "cabundle", 8) && v.major == CBOR_ARRAY && v.arg <= DOC_MAX_CABUNDLE) {
+			for (uint64_t j = 0; j < v.arg; j++) {
+				struct cbor_head b;
+
+				if (nsm_dec_head(&d, &b) || b.major != CBOR_BYTES)
+					return err_set(EBADMSG, "the document's cabundle holds a non-bstr");
+				f->bundle[f->nbundle] = b.data;
+				f->bundle_len[f->nbundle++] = b.arg;
+			}
+		} else if (nsm_dec_skip_rest(&d, &v, 1)) {
+			return err_set(EBADMSG, "the document's payload has a malformed value");
+		}
+	}
+	if (nsm_dec_left(&d) || !f->cert || !f->nbundle || !f->timestamp_ms)
+		return err_set(EBADMSG, "the document's payload lacks certificate, cabundle or timestamp");
+	return 0;
+}
+
+static X509 *der_cert(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+
+	return len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+}
+
+static int verify_chain(X509 *leaf, const struct doc_fields *f, struct x509_st *root)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	int ret = -EIO;
+
+	if (!store || !ctx || !untrusted || !X509_STORE_add_cert(store, root))
+		goto out;
+	/* cabundle = [root, intermediates...]: the root is the pinned one, the rest may build the path. */
+	for (unsigned int i = 1; i < f->nbundle; i++) {
+		X509 *c = der_cert(f->bundle[i], f->bundle_len[i]);
+
+		if (!c || !sk_X509_push(untrusted, c)) {
+			X509_free(c);
+			ret = err_set(EBADMSG, "cabundle[%u] is not a certificate", i);
+			goto out;
+		}
+	}
+	if (!X509_STORE_CTX_init(ctx, store, leaf, untrusted))
+		goto out;
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)(f->timestamp_ms / 1000));
+	ret = X509_verify_cert(ctx) == 1
+		      ? 0
+		      : err_set(EBADMSG, "the document's certificate chain does not verify: %s",
+				X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+out:
+	sk_X509_pop_free(untrusted, X509_free);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	ERR_clear_error();
+	return ret;
+}
+
+int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, const uint8_t **payload,
+			  size_t *payload_len)
+{
+	struct doc_fields f = { 0 };
+	struct cbor_head h, prot, unprot, pl, sig;
+	struct nsm_dec d;
+	uint8_t digest[SHA384_LEN];
+	EVP_PKEY *key;
+	X509 *leaf;
+	int ret;
+
+	nsm_dec_init(&d, doc, len);
+	if (nsm_dec_head(&d, &h))
+		return err_set(EBADMSG, "the document is empty or malformed");
+	if (h.major == CBOR_TAG && h.arg == COSE_SIGN1_TAG && nsm_dec_head(&d, &h))
+		return err_set(EBADMSG, "the document ends after its tag");
+	if (h.major != CBOR_ARRAY || h.arg != 4 || nsm_dec_head(&d, &prot) || prot.major != CBOR_BYTES ||
+	    nsm_dec_head(&d, &unprot) || unprot.major != CBOR_MAP || nsm_dec_skip_rest(&d, &unprot, 1) ||
+	    nsm_dec_head(&d, &pl) || pl.major != CBOR_BYTES || nsm_dec_head(&d, &sig) || sig.major != CBOR_BYTES ||
+	    nsm_dec_left(&d))
+		return err_set(EBADMSG, "the document is not a COSE_Sign1 [protected, {}, payload, signature]");
+	if (prot.arg != sizeof(cose_protected_es384) || memcmp(prot.data, cose_protected_es384, prot.arg))
+		return err_set(EBADMSG, "the document's protected header is not {1: -35} (ES384)");
+	ret = parse_payload(pl.data, pl.arg, &f);
+	if (ret)
+		return ret;
+	leaf = der_cert(f.cert, f.cert_len);
+	if (!leaf)
+		return err_set(EBADMSG, "the document's certificate is not DER X.509");
+	key = X509_get0_pubkey(leaf);
+	ret = key ? sig_structure_digest(pl.data, pl.arg, digest) : err_set(EBADMSG, "no key in the certificate");
+	if (!ret)
+		ret = ecdsa_verify_raw(key, EC_CURVE_P384, digest, sizeof(digest), sig.data, sig.arg);
+	if (!ret)
+		ret = verify_chain(leaf, &f, root);
+	X509_free(leaf);
+	ERR_clear_error();
+	if (!ret) {
+		*payload = pl.data;
+		*payload_len = pl.arg;
+	}
+	return ret;
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Nitro Secure Module, as the guest sees it through virtio device 33 (src/hw/virtio/nsm.c carries the bytes;
+ * everything the bytes mean is here):
+ *
+ *   pcr.c          32 SHA-384 PCRs with lock bits; the boot measurements (PCR0/1/2/8 from the EIF, PCR3 from
+ *                  the parent's IAM role, PCR4 from the parent's instance id); 0-15 locked at start
+ *   request.c      CBOR requests in, CBOR responses out, with nsm-api's serde schema (reference E.2): unit
+ *                  requests are bare text, the others one-entry maps {"Name": {fields in declared order}},
+ *                  errors {"Error": "<ErrorCode>"}
+ *   attestation.c  the attestation document: untagged COSE_Sign1, ES384, over nsm-api's AttestationDoc
+ *   ca.c           the local certificate chain that signs documents (root -> intermediate -> per-enclave leaf),
+ *                  kept in a state directory
+ *
+ * Requests come from an untrusted guest: every length is checked against the bytes present before it is used,
+ * nothing is allocated on the strength of a length the guest sent, and no input crashes the module; each has
+ * an answer, at worst {"Error": "InvalidOperation"}.
+ */
+#ifndef NITROVM_NSM_H
+#define NITROVM_NSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+
+struct eif;
+
+#define NSM_MAX_PCRS	      32 /* DescribeNSM max_pcrs */
+#define NSM_BOOT_LOCKED_PCRS  16 /* PCRs 0-15 are the hypervisor's, locked from the start */
+#define NSM_PCR_LEN	      SHA384_LEN
+#define NSM_REQUEST_MAX	      0x1000 /* NSM_REQUEST_MAX_SIZE of both Linux drivers */
+#define NSM_RESPONSE_MAX      0x3000 /* NSM_RESPONSE_MAX_SIZE: the response buffer the drivers offer */
+/* user_data, nonce and public_key: nsm-check sends 1024 bytes of each and expects success; more is refused. */
+#define NSM_ATTESTATION_FIELD_MAX 1024
+/* ExtendPCR data: the real NSM bounds it only through the 4 KiB request, and so do we (named for the check). */
+#define NSM_EXTEND_DATA_MAX	  NSM_REQUEST_MAX
+/* GetRandom bytes per call, as QEMU gives; the Linux hwrng parser needs at least 24 (reference D.3). */
+#define NSM_RANDOM_BYTES	  256
+/* DescribeNSM version: what QEMU and the Nitro NSM report. */
+#define NSM_VERSION_MAJOR 1
+#define NSM_VERSION_MINOR 0
+#define NSM_VERSION_PATCH 0
+#define NSM_MODULE_ID_MAX 128 /* enclave ids are ~40 bytes; QEMU's id= is free text, bounded here */
+#define NSM_PARENT_ID_MAX 128 /* EC2 instance ids are 19 bytes */
+#define NSM_PARENT_ROLE_MAX 2048 /* the longest IAM ARN */
+/* The whole document, as the nsm-api spec bounds it; ours are 2-6 KiB. */
+#define NSM_DOCUMENT_MAX 16384
+
+/*
+ * The parent instance id when none is given and the host is not an EC2 instance: the id nitro-cli puts in
+ * enclave ids off EC2 (reference C.5), so that module_id and PCR4 name the same parent.
+ */
+#define NSM_DEFAULT_PARENT_ID "i-0000000000000000"
+
+/* nsm-api's ErrorCode, in its order (the C library's enum values). */
+enum nsm_error {
+	NSM_E_SUCCESS = 0,
+	NSM_E_INVALID_ARGUMENT,
+	NSM_E_INVALID_INDEX,
+	NSM_E_INVALID_RESPONSE,
+	NSM_E_READ_ONLY_INDEX,
+	NSM_E_INVALID_OPERATION,
+	NSM_E_BUFFER_TOO_SMALL,
+	NSM_E_INPUT_TOO_LARGE,
+	NSM_E_INTERNAL_ERROR,
+	NSM_E_COUNT,
+};
+
+/* "InvalidIndex", ...; NULL out of range. */
+const char *nsm_error_name(enum nsm_error e);
+
+/* ---- PCRs (pcr.c) ---- */
+
+struct nsm_pcrs {
+	uint8_t value[NSM_MAX_PCRS][NSM_PCR_LEN];
+	bool locked[NSM_MAX_PCRS];
+};
+
+/* What the hypervisor measures before the enclave runs. */
+struct nsm_boot {
+	uint8_t pcr0[NSM_PCR_LEN], pcr1[NSM_PCR_LEN], pcr2[NSM_PCR_LEN];
+	bool has_pcr8; /* the image is signed */
+	uint8_t pcr8[NSM_PCR_LEN];
+	const char *parent_role; /* NULL or "": no IAM role, PCR3 stays zero */
+	const char *parent_id;	 /* never NULL: PCR4 */
+};
+
+/*
+ * PCR0/1/2 with eif_measure (the code describe-eif uses) and PCR8 from the signing certificate when the image is
+ * signed.  Returns 0 or a negative errno with err_msg() set (a signature section that cannot be decoded).
+ */
+int nsm_boot_measure(const struct eif *e, struct nsm_boot *b);
+/* All PCRs zero and unlocked, then the boot values, then 0-15 locked. */
+void nsm_pcrs_boot(struct nsm_pcrs *p, const struct nsm_boot *b);
+/* SHA384(old || data); NSM_E_INVALID_INDEX past 31, NSM_E_READ_ONLY_INDEX when locked. */
+enum nsm_error nsm_pcr_extend(struct nsm_pcrs *p, unsigned int index, const void *data, size_t len);
+/* NSM_E_INVALID_INDEX past 31, NSM_E_READ_ONLY_INDEX when already locked. */
+enum nsm_error nsm_pcr_lock(struct nsm_pcrs *p, unsigned int index);
+/* Lock [0, range); NSM_E_INVALID_INDEX for range > 32.  Idempotent. */
+enum nsm_error nsm_pcr_lock_range(struct nsm_pcrs *p, unsigned int range);
+
+/*
+ * The parent instance id: given (when not NULL), else the EC2 instance id of this host (the DMI board asset tag
+ * EC2 sets, as nitro-cli reads it), else NSM_DEFAULT_PARENT_ID.
+ */
+void nsm_parent_id(const char *given, char *out, size_t len);
+/* The enclave id nitro-cli forms: "<parent instance id>-enc<slot uid, 16 lowercase hex digits>". */
+void nsm_enclave_id(const char *parent_id, uint64_t slot_uid, char *out, size_t len);
+/*
+ * Both ids of a launch, one rule for the launch pipeline (EnclaveID) and the hypervisor (module_id, PCR4):
+ * the parent id from nsm_parent_id(parent_id), the enclave id given_id when set (QEMU's id=), else formed.
+ */
+void nsm_launch_ids(const char *given_id, const char *parent_id, uint64_t slot_uid, char *pid, size_t pid_len,
+		    char *eid, size_t eid_len);
+/* 0 when s is usable as --parent-id / --parent-role (printable ASCII, 1..max bytes), else -EINVAL + err_msg(). */
+int nsm_check_parent_string(const char *what, const char *s, size_t max);
+
+/* ---- the local CA (ca.c) ---- */
+
+struct nsm_ca;
+struct evp_pkey_st;
+struct x509_st;
+
+/* Lifetimes, shaped like AWS's chain (reference E.3): a long-lived root, shorter CA below, hours for the leaf. */
+#define NSM_CA_ROOT_DAYS	 (30 * 365)
+#define NSM_CA_INTERMEDIATE_DAYS 30
+/* An intermediate with less than this left is replaced (on disk, under the lock) before issuing from it. */
+#define NSM_CA_INTERMEDIATE_RENEW_SECS (3 * 24 * 3600)
+#define NSM_CA_LEAF_SECS	      (3 * 3600)
+/* A document is never signed by a leaf with less than this left: a fresh leaf is issued first. */
+#define NSM_CA_LEAF_RENEW_SECS (3600)
+/* notBefore is set this far back, so a guest clock a little behind the host's still sees valid certificates. */
+#define NSM_CA_BACKDATE_SECS 60
+
+#define NSM_STATE_DIR_ENV "NITROVM_STATE_DIR"
+#define NSM_CA_SUBDIR	  "ca"
+#define NSM_CA_ROOT_KEY	  "root.key"
+#define NSM_CA_ROOT_CERT  "root.pem"
+#define NSM_CA_INTER_KEY  "intermediate.key"
+#define NSM_CA_INTER_CERT "intermediate.pem"
+#define NSM_CA_LOCK	  ".lock"
+#define NSM_CA_ROOT_CN	  "nitrovm.nitro-enclaves root"
+#define NSM_CA_ORG	  "nitrovm"
+
+/*
+ * The state directory: override if not NULL, else $NITROVM_STATE_DIR, else $XDG_STATE_HOME/nitrovm, else
+ * ~/.local/state/nitrovm.
+ */
+int nsm_state_dir(const char *override, char *out, size_t len);
+/*
+ * Open the CA in <state dir>/ca, creating the root and the intermediate on first use (and a new intermediate
+ * when the old one is near its end).  Key files must be private (no group or other bits, owned by us): a looser
+ * one is refused with a sentence saying how to fix it.  now is the time to judge validity by.
+ */
+int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out);
+void nsm_ca_free(struct nsm_ca *ca);
+/* <state dir>/ca */
+const char *nsm_ca_dir(const struct nsm_ca *ca);
+/* DER of the root and the intermediate (owned by ca; valid until the next nsm_ca_issue_leaf or free). */
+void nsm_ca_root_der(const struct nsm_ca *ca, const uint8_t **der, size_t *len);
+void nsm_ca_intermediate_der(const struct nsm_ca *ca, const uint8_t **der, size_t *len);
+struct x509_st *nsm_ca_root(const struct nsm_ca *ca);
+struct x509_st *nsm_ca_intermediate(const struct nsm_ca *ca);
+/* Root certificate as PEM text (heap, NUL-terminated). */
+int nsm_ca_root_pem(const struct nsm_ca *ca, char **pem);
+/*
+ * Issue a leaf for key (the enclave's P-384 key) named "<name>.nitrovm.nitro-enclaves", valid from now -
+ * NSM_CA_BACKDATE_SECS for NSM_CA_LEAF_SECS, never past the intermediate (renewed first when needed).
+ * *der is heap (free()).
+ */
+int nsm_ca_issue_leaf(struct nsm_ca *ca, struct evp_pkey_st *key, const char *name, time_t now, uint8_t **der,
+		      size_t *der_len, time_t *not_after);
+
+/* ---- attestation documents (attestation.c) ---- */
+
+/* The enclave's signing identity: a leaf key that never leaves the process, its certificate, the chain. */
+struct nsm_signer;
+
+/* Takes ownership of ca.  name goes into the leaf's subject (the module id). */
+int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out);
+void nsm_signer_free(struct nsm_signer *s);
+/* The leaf certificate in use (DER, owned by s). */
+void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len);
+struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s);
+
+struct nsm_doc_input {
+	const char *module_id;
+	uint64_t timestamp_ms;
+	const struct nsm_pcrs *pcrs;
+	bool zero_pcrs; /* debug mode: the attested PCR values are all zero */
+	const uint8_t *public_key, *user_data, *nonce; /* NULL: absent (CBOR null) */
+	size_t public_key_len, user_data_len, nonce_len;
+};
+
+/*
+ * Build and sign a document into out (cap bytes).  Returns 0, -ENOSPC when it does not fit, or another negative
+ * errno (err_msg() set) when signing failed.
+ */
+int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *in, uint8_t *out, size_t cap,
+			     size_t *len);
+/*
+ * Check a document made by nsm_attestation_document against the root it was issued under: the COSE signature
+ * with the leaf key, and the leaf/intermediate chain (X509_verify_cert at the document's time).  For tests and
+ * the bench; the full verifier is `nitrovm verify-attestation`.  *payload points into doc.
+ */
+int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, const uint8_t **payload,
+			  size_t *payload_len);
+
+/* ---- the module: requests and responses (request.c) ---- */
+
+struct nsm;
+
+struct nsm_config {
+	const char *module_id;
+	bool debug_mode;
+	const struct nsm_boot *boot;
+	struct nsm_signer *signer; /* owned by the module from here on; NULL: Attestation fails (InternalError) */
+};
+
+struct nsm *nsm_create(const struct nsm_config *c);
+void nsm_free(struct nsm *n);
+/* Take the signer back from the module (which then answers Attestation with InternalError). */
+struct nsm_signer *nsm_detach_signer(struct nsm *n);
+/*
+ * Answer one request (at most NSM_REQUEST_MAX bytes, else InputTooLarge) into resp (cap bytes).  Returns the
+ * response's length; when the response does not fit, {"Error": "BufferTooSmall"} if that fits, else 0.
+ */
+size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap);
+/* {"Error": "<name>"} into out; 0 when it does not fit. */
+size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap);
+const struct nsm_pcrs *nsm_pcrs(const struct nsm *n);
+const char *nsm_module_id(const struct nsm *n);
+
+/* Where GetRandom's bytes and the timestamp come from (tests replace them; NULL restores the defaults). */
+typedef int nsm_random_fn(void *buf, size_t len);
+typedef uint64_t nsm_clock_fn(void);
+void nsm_set_sources(struct nsm *n, nsm_random_fn *random, nsm_clock_fn *clock_ms);
+
+/* Counters for the bench and logs. */
+struct nsm_stats {
+	uint64_t requests, errors, attestations;
+	uint64_t sign_ns; /* time spent building and signing documents */
+};
+void nsm_get_stats(const struct nsm *n, struct nsm_stats *s);
+
+#endif

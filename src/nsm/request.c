@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: MIT
+/*
+ * NSM requests and responses in nsm-api's CBOR (serde_cbor, externally tagged enums; reference E.2):
+ *
+ *   "DescribeNSM" | "GetRandom"                                   unit requests: a bare text string
+ *   {"DescribePCR": {"index": u16}}   {"LockPCR": {"index": u16}}   {"LockPCRs": {"range": u16}}
+ *   {"ExtendPCR": {"index": u16, "data": bstr}}
+ *   {"Attestation": {"user_data": bstr|null, "nonce": bstr|null, "public_key": bstr|null}}
+ *
+ * Responses mirror them, fields in nsm-api's declared order; unit responses ("LockPCR", "LockPCRs") are bare
+ * text; failures are {"Error": "<ErrorCode>"}.
+ *
+ * Which error for what (QEMU's model and nsm-check agree where they speak; the rest is chosen and documented in
+ * docs/attestation.md):
+ *   InputTooLarge     request over 4096 bytes; Attestation field over 1024 bytes
+ *   InvalidOperation  not CBOR, trailing bytes, an unknown request, the wrong shape for a known one
+ *   InvalidArgument   a known request whose fields are missing, repeated or of the wrong type
+ *   InvalidIndex      index >= 32, LockPCRs range > 32
+ *   ReadOnlyIndex     ExtendPCR or LockPCR on a locked PCR
+ *   BufferTooSmall    the response does not fit the buffer the guest gave
+ *   InternalError     no entropy, no signing key, signing failed
+ * Fields a request does not know are ignored, as serde does.
+ */
+#include "nsm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cbor.h"
+#include "common/util.h"
+
+struct nsm {
+	struct nsm_pcrs pcrs;
+	char module_id[NSM_MODULE_ID_MAX];
+	bool debug_mode;
+	struct nsm_signer *signer;
+	nsm_random_fn *random;
+	nsm_clock_fn *clock_ms;
+	struct nsm_stats stats;
+	uint8_t doc[NSM_RESPONSE_MAX]; /* the document under construction, before it is wrapped in a response */
+};
+
+static const char *const error_names[NSM_E_COUNT] = {
+	[NSM_E_SUCCESS] = "Success",
+	[NSM_E_INVALID_ARGUMENT] = "InvalidArgument",
+	[NSM_E_INVALID_INDEX] = "InvalidIndex",
+	[NSM_E_INVALID_RESPONSE] = "InvalidResponse",
+	[NSM_E_READ_ONLY_INDEX] = "ReadOnlyIndex",
+	[NSM_E_INVALID_OPERATION] = "InvalidOperation",
+	[NSM_E_BUFFER_TOO_SMALL] = "BufferTooSmall",
+	[NSM_E_INPUT_TOO_LARGE] = "InputTooLarge",
+	[NSM_E_INTERNAL_ERROR] = "InternalError",
+};
+
+const char *nsm_error_name(enum nsm_error e)
+{
+	return (unsigned int)e < NSM_E_COUNT ? error_names[e] : NULL;
+}
+
+static int default_random(void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = getrandom((uint8_t *)buf + done, len - done, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static uint64_t default_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct nsm *nsm_create(const struct nsm_config *c)
+{
+	struct nsm *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	snprintf(n->module_id, sizeof(n->module_id), "%s", c->module_id);
+	n->debug_mode = c->debug_mode;
+	n->signer = c->signer;
+	nsm_pcrs_boot(&n->pcrs, c->boot);
+	nsm_set_sources(n, NULL, NULL);
+	return n;
+}
+
+void nsm_free(struct nsm *n)
+{
+	if (!n)
+		return;
+	nsm_signer_free(n->signer);
+	free(n);
+}
+
+struct nsm_signer *nsm_detach_signer(struct nsm *n)
+{
+	struct nsm_signer *s = n->signer;
+
+	n->signer = NULL;
+	return s;
+}
+
+void nsm_set_sources(struct nsm *n, nsm_random_fn *random, nsm_clock_fn *clock_ms)
+{
+	n->random = random ? random : default_random;
+	n->clock_ms = clock_ms ? clock_ms : default_clock_ms;
+}
+
+const struct nsm_pcrs *nsm_pcrs(const struct nsm *n)
+{
+	return &n->pcrs;
+}
+
+const char *nsm_module_id(const struct nsm *n)
+{
+	return n->module_id;
+}
+
+void nsm_get_stats(const struct nsm *n, struct nsm_stats *s)
+{
+	*s = n->stats;
+}
+
+size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap)
+{
+	struct nsm_enc enc;
+	const char *name = nsm_error_name(e);
+
+	nsm_enc_init(&enc, out, cap);
+	nsm_enc_map(&enc, 1);
+	nsm_enc_text(&enc, "Error");
+	nsm_enc_text(&enc, name ? name : "InternalError");
+	return enc.overflow ? 0 : enc.len;
+}
+
+/* ---- request fields ---- */
+
+enum field_type { F_U16, F_BYTES, F_OPT_BYTES };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	bool seen;
+	uint16_t u16;
+	const uint8_t *data; /* NULL for an absent or null optional */
+	size_t len;
+};
+
+/*
+ * The fields map of a request: {name: value, ...}.  Returns NSM_E_SUCCESS with every field filled, or the error
+ * the request earns.  Malformed CBOR anywhere is InvalidOperation; well-formed but wrong fields InvalidArgument.
+ */
+static enum nsm_error parse_fields(struct nsm_dec *d, struct field *f, unsigned int nf)
+{
+	enum nsm_error bad = NSM_E_SUCCESS;
+	struct cbor_head h, k, v;
+
+	if (nsm_dec_head(d, &h))
+		return NSM_E_INVALID_OPERATION;
+	if (h.major != CBOR_MAP)
+		return NSM_E_INVALID_OPERATION;
+	if (h.arg > nsm_dec_left(d) / 2)
+		return NSM_E_INVALID_OPERATION;
+	for (uint64_t i = 0; i < h.arg; i++) {
+		struct field *hit = NULL;
+
+		if (nsm_dec_head(d, &k) || nsm_dec_skip_rest(d, &k, 2) || nsm_dec_head(d, &v) || nsm_dec_skip_rest(d, &v, 2))
+			return NSM_E_INVALID_OPERATION;
+		if (k.major != CBOR_TEXT) {
+			bad = NSM_E_INVALID_ARGUMENT;
+			continue;
+		}
+		for (unsigned int j = 0; j < nf; j++)
+			if (nsm_head_is_text(&k, f[j].name, strlen(f[j].name)))
+				hit = &f[j];
+		if (!hit)
+			continue; /* serde ignores fields it does not know */
+		if (hit->seen)
+			bad = NSM_E_INVALID_ARGUMENT;
+		hit->seen = true;
+		switch (hit->type) {
+		case F_U16:
+			if (v.major != CBOR_UINT || v.arg > UINT16_MAX)
+				bad = NSM_E_INVALID_ARGUMENT;
+			else
+				hit->u16 = (uint16_t)v.arg;
+			break;
+		case F_OPT_BYTES:
+			if (v.major == CBOR_SIMPLE && v.info == CBOR_NULL) {
+				hit->data = NULL;
+				break;
+			}
+			/* fallthrough */
+		case F_BYTES:
+			if (v.major != CBOR_BYTES) {
+				bad = NSM_E_INVALID_ARGUMENT;
+				break;
+			}
+			/* A zero-length bstr has no contents pointer of its own; keep "present" distinct from null. */
+			hit->data = v.data;
+			hit->len = v.arg;
+			break;
+		}
+	}
+	for (unsigned int j = 0; j < nf && !bad; j++)
+		if (!f[j].seen && f[j].type != F_OPT_BYTES)
+			bad = NSM_E_INVALID_ARGUMENT;
+	return bad;
+}
+
+/* ---- responses ---- */
+
+/* {"Name": {  -- the caller adds n fields */
+static void begin_response(struct nsm_enc *e, const char *name, size_t n)
+{
+	nsm_enc_map(e, 1);
+	nsm_enc_text(e, name);
+	nsm_enc_map(e, n);
+}
+
+static enum nsm_error describe_nsm(struct nsm *n, struct nsm_enc *e)
+{
+	unsigned int nlocked = 0;
+
+	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
+		nlocked += n->pcrs.locked[i];
+	begin_response(e, "DescribeNSM", 7);
+	nsm_enc_text(e, "version_major");
+	nsm_enc_uint(e, NSM_VERSION_MAJOR);
+	nsm_enc_text(e, "version_minor");
+	nsm_enc_uint(e, NSM_VERSION_MINOR);
+	nsm_enc_text(e, "version_patch");
+	nsm_enc_uint(e, NSM_VERSION_PATCH);
+	nsm_enc_text(e, "module_id");
+	nsm_enc_text(e, n->module_id);
+	nsm_enc_text(e, "max_pcrs");
+	nsm_enc_uint(e, NSM_MAX_PCRS);
+	nsm_enc_text(e, "locked_pcrs");
+	nsm_enc_array(e, nlocked);
+	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
+		if (n->pcrs.locked[i])
+			nsm_enc_uint(e, i);
+	nsm_enc_text(e, "digest");
+	nsm_enc_text(e, "SHA384");
+	return NSM_E_SUCCESS;
+}
+
+static enum nsm_error get_random(struct nsm *n, struct nsm_enc *e)
+{
+	uint8_t buf[NSM_RANDOM_BYTES];
+
+	if (n->random(buf, sizeof(buf)))
+		return NSM_E_INTERNAL_ERROR;
+	/* Exactly A1 69 "GetRandom" A1 66 "random" 59 01 00: the Linux hwrng reader parses this prefix. */
+	begin_response(e, "GetRandom", 1);
+	nsm_enc_text(e, "random");
+	nsm_enc_bytes(e, buf, sizeof(buf));
+	explicit_bzero(buf, sizeof(buf));
+	return NSM_E_SUCCESS;
+}
+
+static enum nsm_error describe_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+{
+	struct field f[] = { { .name = "index", .type = F_U16 } };
+	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
+
+	if (err)
+		return err;
+	if (f[0].u16 >= NSM_MAX_PCRS)
+		return NSM_E_INVALID_INDEX;
+	begin_response(e, "DescribePCR", 2);
+	nsm_enc_text(e, "lock");
+	nsm_enc_bool(e, n->pcrs.locked[f[0].u16]);
+	nsm_enc_text(e, "data");
+	nsm_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	return NSM_E_SUCCESS;
+}
+
+static enum nsm_error extend_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+{
+	struct field f[] = { { .name = "index", .type = F_U16 }, { .name = "data", .type = F_BYTES } };
+	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
+
+	if (!err)
+		err = nsm_pcr_extend(&n->pcrs, f[0].u16, f[1].data, f[1].len);
+	if (err)
+		return err;
+	begin_response(e, "ExtendPCR", 1);
+	nsm_enc_text(e, "data");
+	nsm_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	return NSM_E_SUCCESS;
+}
+
+static enum nsm_error lock_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e, bool range)
+{
+	struct field f[] = { { .name = range ? "range" : "index", .type = F_U16 } };
+	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
+
+	if (!err)
+		err = range ? nsm_pcr_lock_range(&n->pcrs, f[0].u16) : nsm_pcr_lock(&n->pcrs, f[0].u16);
+	if (err)
+		return err;
+	nsm_enc_text(e, range ? "LockPCRs" : "LockPCR");
+	return NSM_E_SUCCESS;
+}
+
+static uint64_t elapsed_ns(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (uint64_t)(b.tv_sec - a->tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec - (uint64_t)a->tv_nsec;
+}
+
+static enum nsm_error attestation(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+{
+	struct field f[] = {
+		{ .name = "user_data", .type = F_OPT_BYTES },
+		{ .name = "nonce", .type = F_OPT_BYTES },
+		{ .name = "public_key", .type = F_OPT_BYTES },
+	};
+	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
+	struct nsm_doc_input in = { 0 };
+	struct timespec t0;
+	size_t len = 0;
+	int ret;
+
+	if (err)
+		return err;
+	for (unsigned int i = 0; i < ARRAY_SIZE(f); i++)
+		if (f[i].data && f[i].len > NSM_ATTESTATION_FIELD_MAX)
+			return NSM_E_INPUT_TOO_LARGE;
+	if (!n->signer)
+		return NSM_E_INTERNAL_ERROR;
+	in.module_id = n->module_id;
+	in.timestamp_ms = n->clock_ms();
+	in.pcrs = &n->pcrs;
+	in.zero_pcrs = n->debug_mode;
+	in.user_data = f[0].data;
+	in.user_data_len = f[0].len;
+	in.nonce = f[1].data;
+	in.nonce_len = f[1].len;
+	in.public_key = f[2].data;
+	in.public_key_len = f[2].len;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = nsm_attestation_document(n->signer, &in, n->doc, sizeof(n->doc), &len);
+	n->stats.sign_ns += elapsed_ns(&t0);
+	if (ret == -ENOSPC)
+		return NSM_E_BUFFER_TOO_SMALL;
+	if (ret)
+		return NSM_E_INTERNAL_ERROR;
+	n->stats.attestations++;
+	begin_response(e, "Attestation", 1);
+	nsm_enc_text(e, "document");
+	nsm_enc_bytes(e, n->doc, len);
+	return NSM_E_SUCCESS;
+}
+
+/* The request's root: a bare name, or {name: fields}. */
+static enum nsm_error dispatch(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+{
+	struct cbor_head h, name;
+	enum nsm_error err;
+
+	if (nsm_dec_head(d, &h))
+		return NSM_E_INVALID_OPERATION;
+	if (h.major == CBOR_TEXT) {
+		if (nsm_dec_left(d))
+			return NSM_E_INVALID_OPERATION;
+		if (nsm_head_is_text(&h, "DescribeNSM", 11))
+			return describe_nsm(n, e);
+		if (nsm_head_is_text(&h, "GetRandom", 9))
+			return get_random(n, e);
+		return NSM_E_INVALID_OPERATION;
+	}
+	if (h.major != CBOR_MAP || h.arg != 1 || nsm_dec_head(d, &name) || name.major != CBOR_TEXT)
+		return NSM_E_INVALID_OPERATION;
+	/* The whole request must be well-formed before any of it acts: check the end first. */
+	{
+		struct nsm_dec probe = *d;
+		struct cbor_head v;
+
+		if (nsm_dec_head(&probe, &v) || nsm_dec_skip_rest(&probe, &v, 1) || nsm_dec_left(&probe))
+			return NSM_E_INVALID_OPERATION;
+	}
+	if (nsm_head_is_text(&name, "DescribePCR", 11))
+		err = describe_pcr(n, d, e);
+	else if (nsm_head_is_text(&name, "ExtendPCR", 9))
+		err = extend_pcr(n, d, e);
+	else if (nsm_head_is_text(&name, "LockPCR", 7))
+		err = lock_pcr(n, d, e, false);
+	else if (nsm_head_is_text(&name, "LockPCRs", 8))
+		err = lock_pcr(n, d, e, true);
+	else if (nsm_head_is_text(&name, "Attestation", 11))
+		err = attestation(n, d, e);
+	else
+		err = NSM_E_INVALID_OPERATION;
+	return err;
+}
+
+size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+{
+	enum nsm_error err = NSM_E_INPUT_TOO_LARGE;
+	struct nsm_dec d;
+	struct nsm_enc e;
+
+	n->stats.requests++;
+	nsm_enc_init(&e, resp, cap);
+	if (len <= NSM_REQUEST_MAX) {
+		nsm_dec_init(&d, req, len);
+		err = dispatch(n, &d, &e);
+	}
+	if (!err && e.overflow)
+		err = NSM_E_BUFFER_TOO_SMALL;
+	if (!err)
+		return e.len;
+	n->stats.errors++;
+	return nsm_encode_error(err, resp, cap);
+}

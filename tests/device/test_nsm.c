@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-nsm through the real transport and virtqueue, driven the way both Linux drivers do it: the request as
+ * one device-readable chain, the 0x3000-byte response buffer as a second, device-writable chain, one kick, and
+ * then used(request, 0) followed by used(response, length) and a single interrupt.  Every request, every error
+ * the device emits, and the malformed chains of the device's header comment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "nsm/nsm.h"
+#include "virtio_harness.h"
+
+#define QSIZE	      8
+#define REQ_GPA	      FAKE_BUF_GPA		/* up to 8 KiB of request */
+#define RESP_GPA      (FAKE_BUF_GPA + 0x2000) /* the 0x3000 response buffer */
+#define REQ(s)	      (const uint8_t *)(s), sizeof(s) - 1
+#define MODULE_ID     "i-0123456789abcdef0-enc00000000000000aa"
+
+struct fixture {
+	struct test_dev td;
+	struct virtio_nsm *dev;
+	struct nsm_boot boot;
+	char dir[64];
+	uint16_t next_desc; /* descriptors are used round-robin so heads differ between requests */
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	struct nsm_config c = { .module_id = MODULE_ID, .boot = &f.boot };
+	struct nsm_signer *signer;
+	struct nsm_ca *ca;
+	struct nsm *n;
+
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/nitrovm-nsm-dev.XXXXXX");
+	if (!mkdtemp(f.dir))
+		return -1;
+	pcr_measure("image", 5, f.boot.pcr0);
+	f.boot.parent_id = "i-0123456789abcdef0";
+	if (nsm_ca_open(f.dir, time(NULL), &ca) || nsm_signer_create(ca, MODULE_ID, time(NULL), &signer))
+		return -1;
+	c.signer = signer;
+	n = nsm_create(&c);
+	f.dev = n ? virtio_nsm_new(n) : NULL;
+	if (!f.dev || test_dev_init(&f.td, virtio_nsm_ops(), f.dev, false))
+		return -1;
+	harness_log_capture();
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_true(fake_canary_intact(&f->td.mem));
+	test_dev_free(&f->td);
+	virtio_nsm_free(f->dev);
+	return nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+#define F(state) ((struct fixture *)*(state))
+
+static uint16_t take_desc(struct fixture *f)
+{
+	return f->next_desc++ % QSIZE;
+}
+
+/* Publish one chain of a single descriptor. */
+static uint16_t post(struct fixture *f, uint64_t gpa, uint32_t len, uint16_t flags)
+{
+	uint16_t d = take_desc(f);
+
+	drv_desc(&f->td, 0, d, gpa, len, flags, 0);
+	drv_avail(&f->td, 0, d);
+	return d;
+}
+
+/*
+ * The Linux drivers' exchange: request chain, response chain of resp_cap bytes, kick; checks the used ring
+ * order and the single interrupt, and returns the response length (the response is at RESP_GPA).
+ */
+static uint32_t exchange(struct fixture *f, const uint8_t *req, size_t len, uint32_t resp_cap)
+{
+	struct test_dev *td = &f->td;
+	uint16_t used = drv_used_idx(td, 0), rq, rs;
+	unsigned int irqs = td->irqs;
+	struct virtq_used_elem e0, e1;
+
+	memcpy(fake_gpa(&td->mem, REQ_GPA, len ? len : 1), req, len);
+	memset(fake_gpa(&td->mem, RESP_GPA, NSM_RESPONSE_MAX), 0xee, NSM_RESPONSE_MAX);
+	/* The last interrupt was handled (a new one raises the line only when InterruptStatus gains a bit). */
+	wr32(td, VIRTIO_MMIO_INTERRUPT_ACK, rd32(td, VIRTIO_MMIO_INTERRUPT_STATUS));
+	/* Like Linux with EVENT_IDX: interrupt me once the next used entry appears. */
+	drv_set_used_event(td, 0, used);
+	rq = post(f, REQ_GPA, (uint32_t)len, 0);
+	rs = post(f, RESP_GPA, resp_cap, VIRTQ_DESC_F_WRITE);
+	drv_kick(td, 0);
+	assert_false(dev_needs_reset(td));
+	assert_int_equal(drv_used_idx(td, 0), (uint16_t)(used + 2));
+	e0 = drv_used_elem(td, 0, used);
+	e1 = drv_used_elem(td, 0, (uint16_t)(used + 1));
+	assert_int_equal(e0.id, rq);
+	assert_int_equal(e0.len, 0);
+	assert_int_equal(e1.id, rs);
+	assert_true(e1.len > 0 && e1.len <= resp_cap);
+	assert_int_equal(td->irqs, irqs + 1);
+	return e1.len;
+}
+
+static const uint8_t *response(struct fixture *f)
+{
+	return fake_gpa(&f->td.mem, RESP_GPA, NSM_RESPONSE_MAX);
+}
+
+static void expect_prefix(struct fixture *f, uint32_t len, const char *prefix, size_t plen)
+{
+	assert_true(len >= plen);
+	assert_memory_equal(response(f), prefix, plen);
+}
+#define EXPECT_PREFIX(f, len, s) expect_prefix(f, len, s, sizeof(s) - 1)
+
+static void expect_error(struct fixture *f, uint32_t len, const char *name)
+{
+	uint8_t want[64];
+	size_t wl = nsm_encode_error(NSM_E_SUCCESS, want, sizeof(want));
+
+	(void)wl;
+	for (unsigned int e = 0; e < NSM_E_COUNT; e++)
+		if (!strcmp(nsm_error_name((enum nsm_error)e), name))
+			wl = nsm_encode_error((enum nsm_error)e, want, sizeof(want));
+	assert_memory_equal(want + 8, name, strlen(name)); /* the name really is one of ErrorCode's */
+	assert_int_equal(len, wl);
+	assert_memory_equal(response(f), want, wl);
+}
+
+static void test_identity(void **state)
+{
+	struct test_dev *td = &F(state)->td;
+
+	assert_int_equal(rd32(td, VIRTIO_MMIO_DEVICE_ID), 33);
+	wr32(td, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(rd32(td, VIRTIO_MMIO_DEVICE_FEATURES),
+			 1U << VIRTIO_RING_F_INDIRECT_DESC | 1U << VIRTIO_RING_F_EVENT_IDX);
+	wr32(td, VIRTIO_MMIO_QUEUE_SEL, 1);
+	assert_int_equal(rd32(td, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+}
+
+static void test_every_request(void **state)
+{
+	struct fixture *f = F(state);
+	const uint8_t *payload;
+	size_t payload_len;
+	struct nsm_ca *ca;
+	uint32_t n;
+
+	drv_bring_up(&f->td, QSIZE);
+	n = exchange(f, REQ("\x6b" "DescribeNSM"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x6b" "DescribeNSM" "\xa7\x6d" "version_major" "\x01");
+	n = exchange(f, REQ("\x69" "GetRandom"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x69" "GetRandom" "\xa1\x66" "random" "\x59\x01\x00");
+	assert_int_equal(n, 22 + NSM_RANDOM_BYTES);
+	n = exchange(f, REQ("\xa1\x6b" "DescribePCR" "\xa1\x65" "index" "\x00"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x6b" "DescribePCR" "\xa2\x64" "lock" "\xf5\x64" "data" "\x58\x30");
+	assert_memory_equal(response(f) + n - NSM_PCR_LEN, f->boot.pcr0, NSM_PCR_LEN);
+	n = exchange(f, REQ("\xa1\x69" "ExtendPCR" "\xa2\x65" "index" "\x10\x64" "data" "\x41" "x"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x69" "ExtendPCR" "\xa1\x64" "data" "\x58\x30");
+	n = exchange(f, REQ("\xa1\x67" "LockPCR" "\xa1\x65" "index" "\x10"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\x67" "LockPCR");
+	n = exchange(f, REQ("\xa1\x68" "LockPCRs" "\xa1\x65" "range" "\x18\x20"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\x68" "LockPCRs");
+	n = exchange(f, REQ("\xa1\x6b" "Attestation" "\xa1\x65" "nonce" "\x42" "hi"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x6b" "Attestation" "\xa1\x68" "document" "\x59");
+	assert_int_equal(nsm_ca_open(f->dir, time(NULL), &ca), 0);
+	assert_int_equal(nsm_attestation_check(response(f) + 26, n - 26, nsm_ca_root(ca), &payload, &payload_len), 0);
+	nsm_ca_free(ca);
+	assert_int_equal(harness_log_lines, 0);
+}
+
+static int failing_random(void *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return -EIO;
+}
+
+/* Every error code the device emits, through the queue. */
+static void test_every_error(void **state)
+{
+	struct fixture *f = F(state);
+	static uint8_t big[NSM_REQUEST_MAX + 1];
+	uint32_t n;
+
+	drv_bring_up(&f->td, QSIZE);
+	n = exchange(f, REQ("\xa1\x6b" "DescribePCR" "\xa1\x65" "index" "\x61" "0"), NSM_RESPONSE_MAX);
+	expect_error(f, n, "InvalidArgument");
+	n = exchange(f, REQ("\xa1\x6b" "DescribePCR" "\xa1\x65" "index" "\x18\x20"), NSM_RESPONSE_MAX);
+	expect_error(f, n, "InvalidIndex");
+	n = exchange(f, REQ("\xa1\x69" "ExtendPCR" "\xa2\x65" "index" "\x01\x64" "data" "\x41" "x"), NSM_RESPONSE_MAX);
+	expect_error(f, n, "ReadOnlyIndex");
+	n = exchange(f, REQ("\x64" "Nope"), NSM_RESPONSE_MAX);
+	expect_error(f, n, "InvalidOperation");
+	/* A response buffer too small for DescribeNSM, big enough for the error. */
+	n = exchange(f, REQ("\x6b" "DescribeNSM"), 64);
+	expect_error(f, n, "BufferTooSmall");
+	/* 4097 bytes: never read, InputTooLarge. */
+	memset(big, 0x6b, sizeof(big));
+	n = exchange(f, big, sizeof(big), NSM_RESPONSE_MAX);
+	expect_error(f, n, "InputTooLarge");
+	nsm_set_sources(virtio_nsm_module(f->dev), failing_random, NULL);
+	n = exchange(f, REQ("\x69" "GetRandom"), NSM_RESPONSE_MAX);
+	expect_error(f, n, "InternalError");
+	/* An empty request is not CBOR. */
+	n = exchange(f, (const uint8_t *)"", 0, NSM_RESPONSE_MAX);
+	expect_error(f, n, "InvalidOperation");
+	assert_int_equal(harness_log_lines, 0);
+}
+
+/* A request in two readable descriptors is gathered (drivers send one; nothing forbids more). */
+static void test_split_request(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	uint8_t *req = fake_gpa(&td->mem, REQ_GPA, 16);
+
+	drv_bring_up(td, QSIZE);
+	memcpy(req, "\x6b" "DescribeNSM", 12);
+	drv_desc(td, 0, 0, REQ_GPA, 5, VIRTQ_DESC_F_NEXT, 1);
+	drv_desc(td, 0, 1, REQ_GPA + 5, 7, 0, 0);
+	drv_avail(td, 0, 0);
+	drv_desc(td, 0, 2, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(td, 0, 2);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	assert_int_equal(drv_used_elem(td, 0, 0).id, 0);
+	assert_int_equal(drv_used_elem(td, 0, 1).id, 2);
+	EXPECT_PREFIX(f, drv_used_elem(td, 0, 1).len, "\xa1\x6b" "DescribeNSM");
+}
+
+/* The response chain is published after a kick was seen: the request waits, untouched, for it. */
+static void test_response_published_late(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 12), "\x6b" "DescribeNSM", 12);
+	post(f, REQ_GPA, 12, 0);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	assert_false(dev_needs_reset(td));
+	post(f, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	assert_int_equal(drv_used_elem(td, 0, 0).len, 0);
+	EXPECT_PREFIX(f, drv_used_elem(td, 0, 1).len, "\xa1\x6b" "DescribeNSM");
+}
+
+/* One chain with both parts, and a writable chain where the request belongs: InvalidArgument in it. */
+static void test_mixed_chains(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	uint32_t n;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 12), "\x6b" "DescribeNSM", 12);
+	drv_desc(td, 0, 0, REQ_GPA, 12, VIRTQ_DESC_F_NEXT, 1);
+	drv_desc(td, 0, 1, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(td, 0, 0);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 1);
+	n = drv_used_elem(td, 0, 0).len;
+	expect_error(f, n, "InvalidArgument");
+	/* A writable chain first. */
+	drv_desc(td, 0, 2, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(td, 0, 2);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	expect_error(f, drv_used_elem(td, 0, 1).len, "InvalidArgument");
+	/* A proper request whose response chain also carries a readable part. */
+	drv_desc(td, 0, 3, REQ_GPA, 12, 0, 0);
+	drv_avail(td, 0, 3);
+	drv_desc(td, 0, 4, REQ_GPA, 12, VIRTQ_DESC_F_NEXT, 5);
+	drv_desc(td, 0, 5, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(td, 0, 4);
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 4);
+	assert_int_equal(drv_used_elem(td, 0, 2).id, 3);
+	assert_int_equal(drv_used_elem(td, 0, 2).len, 0);
+	assert_int_equal(drv_used_elem(td, 0, 3).id, 4);
+	expect_error(f, drv_used_elem(td, 0, 3).len, "InvalidArgument");
+	assert_false(dev_needs_reset(td));
+	/* Still serving. */
+	n = exchange(f, REQ("\x6b" "DescribeNSM"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x6b" "DescribeNSM");
+}
+
+/* Two readable chains in a row: nowhere to answer, so the device asks for a reset, and recovers after one. */
+static void test_no_response_buffer(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	uint32_t n;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 12), "\x6b" "DescribeNSM", 12);
+	post(f, REQ_GPA, 12, 0);
+	post(f, REQ_GPA, 12, 0);
+	drv_kick(td, 0);
+	assert_true(dev_needs_reset(td));
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	assert_int_equal(harness_log_lines, 1);
+	f->next_desc = 0;
+	drv_bring_up(td, QSIZE);
+	assert_false(dev_needs_reset(td));
+	n = exchange(f, REQ("\x6b" "DescribeNSM"), NSM_RESPONSE_MAX);
+	EXPECT_PREFIX(f, n, "\xa1\x6b" "DescribeNSM");
+}
+
+/* A response buffer that cannot hold even {"Error": "BufferTooSmall"}: reset, never a partial answer. */
+static void test_tiny_response_buffer(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 12), "\x6b" "DescribeNSM", 12);
+	post(f, REQ_GPA, 12, 0);
+	post(f, RESP_GPA, 10, VIRTQ_DESC_F_WRITE);
+	drv_kick(td, 0);
+	assert_true(dev_needs_reset(td));
+	assert_int_equal(drv_used_idx(td, 0), 0);
+}
+
+/* Several exchanges queued before one kick are all answered, pairwise, with one interrupt. */
+static void test_batched(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	unsigned int irqs;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 12), "\x6b" "DescribeNSM", 12);
+	for (int i = 0; i < 3; i++) {
+		post(f, REQ_GPA, 12, 0);
+		post(f, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE);
+	}
+	irqs = td->irqs;
+	drv_kick(td, 0);
+	assert_int_equal(drv_used_idx(td, 0), 6);
+	for (uint16_t i = 0; i < 6; i++) {
+		assert_int_equal(drv_used_elem(td, 0, i).id, i);
+		assert_int_equal(drv_used_elem(td, 0, i).len == 0, i % 2 == 0);
+	}
+	assert_int_equal(td->irqs, irqs + 1);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_identity),	       T(test_every_request),	   T(test_every_error),
+		T(test_split_request),	       T(test_response_published_late), T(test_mixed_chains),
+		T(test_no_response_buffer),    T(test_tiny_response_buffer),	   T(test_batched),
+	};
+
+	return cmocka_run_group_tests_name("virtio-nsm", tests, NULL, NULL);
+}

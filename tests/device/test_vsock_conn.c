@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The vsock connection table on its own: packets in as the device would hand them over, packets out as it would
+ * take them, and fake host endpoints.  Malformed headers, RST rules, credit in both directions, half-close both
+ * ways, and the connection limit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vsock_fake.h"
+
+#define GUEST_CID 21
+#define PORT	  5000
+
+static unsigned log_lines;
+static char last_log[512];
+
+static void capture_log(const char *line)
+{
+	log_lines++;
+	snprintf(last_log, sizeof(last_log), "%s", line);
+	if (getenv("NITROVM_TEST_VERBOSE"))
+		fprintf(stderr, "log: %s\n", line);
+}
+
+struct fixture {
+	struct vsock_mux *m;
+	struct fake_ep *eps[VSOCK_MAX_CONNECTIONS + 8];
+	unsigned int neps;
+	bool refuse;
+	uint8_t payload[VSOCK_MAX_PKT_PAYLOAD];
+};
+
+static int accept_fake(void *opaque, struct vsock_conn *c, uint32_t guest_port, const struct vsock_endpoint_ops **ops,
+		       void **ep)
+{
+	struct fixture *f = opaque;
+	struct fake_ep *e;
+
+	(void)guest_port;
+	if (f->refuse || f->neps == sizeof(f->eps) / sizeof(f->eps[0]))
+		return -ECONNREFUSED;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->conn = c;
+	e->write_room = SIZE_MAX;
+	f->eps[f->neps++] = e;
+	*ops = &fake_ops;
+	*ep = e;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	vsock_set_log(capture_log);
+	log_lines = 0;
+	f->m = vsock_mux_create();
+	vsock_mux_set_guest_cid(f->m, GUEST_CID);
+	assert_int_equal(vsock_mux_listen(f->m, VSOCK_CID_PARENT, PORT, accept_fake, f), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	vsock_mux_destroy(f->m);
+	for (unsigned int i = 0; i < f->neps; i++)
+		free(f->eps[i]);
+	free(f);
+	return 0;
+}
+
+/* A packet from the guest with the fields that matter; everything else valid. */
+static struct vsock_hdr pkt(uint16_t op, uint32_t src_port, uint64_t dst_cid, uint32_t dst_port)
+{
+	return (struct vsock_hdr){ .src_cid = GUEST_CID, .dst_cid = dst_cid, .src_port = src_port,
+				   .dst_port = dst_port, .type = VSOCK_TYPE_STREAM, .op = op,
+				   .buf_alloc = 256 * 1024 };
+}
+
+static void send_pkt(struct fixture *f, struct vsock_hdr h, const void *data)
+{
+	vsock_mux_guest_packet(f->m, &h, data);
+}
+
+/* The next packet for the guest (payload in f->payload); fails when there is none. */
+static struct vsock_hdr next(struct fixture *f, uint32_t max)
+{
+	struct vsock_hdr h;
+
+	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, max), 1);
+	assert_int_equal(h.dst_cid, GUEST_CID);
+	return h;
+}
+
+static void assert_nothing(struct fixture *f)
+{
+	struct vsock_hdr h;
+
+	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, VSOCK_MAX_PKT_PAYLOAD), 0);
+}
+
+/* Guest port gp connects to PORT and gets its RESPONSE; returns the host endpoint. */
+static struct fake_ep *guest_connect(struct fixture *f, uint32_t gp)
+{
+	struct vsock_hdr h;
+
+	send_pkt(f, pkt(VSOCK_OP_REQUEST, gp, VSOCK_CID_PARENT, PORT), NULL);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_RESPONSE);
+	assert_int_equal(h.src_cid, VSOCK_CID_PARENT);
+	assert_int_equal(h.src_port, PORT);
+	assert_int_equal(h.dst_port, gp);
+	assert_int_equal(h.buf_alloc, VSOCK_CONN_BUF_SIZE);
+	return f->eps[f->neps - 1];
+}
+
+static void test_accept_and_data_both_ways(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 1234);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 1234, VSOCK_CID_PARENT, PORT);
+
+	h.len = 5;
+	send_pkt(f, h, "hello");
+	assert_int_equal(e->got_len, 5);
+	assert_memory_equal(e->got, "hello", 5);
+	memcpy(e->give, "world!", 6);
+	e->give_len = 6;
+	vsock_mux_host_readable(f->m, e->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_int_equal(h.len, 6);
+	assert_memory_equal(f->payload, "world!", 6);
+	/* read said EAGAIN after that: nothing more until the host is readable again. */
+	assert_nothing(f);
+	assert_int_equal(vsock_mux_nconns(f->m), 1);
+	assert_int_equal(log_lines, 0);
+}
+
+static void test_rst_for_unknown_port_and_other_cids(void **state)
+{
+	struct fixture *f = *state;
+	static const uint64_t cids[] = { VSOCK_CID_HOST, VSOCK_CID_LOCAL, 7, GUEST_CID, 1ULL << 32 | 3 };
+	struct vsock_hdr h;
+
+	send_pkt(f, pkt(VSOCK_OP_REQUEST, 40, VSOCK_CID_PARENT, PORT + 1), NULL);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_RST);
+	assert_int_equal(h.src_port, PORT + 1);
+	assert_int_equal(h.dst_port, 40);
+	/* The hypervisor (CID 0) takes no connections from the guest. */
+	send_pkt(f, pkt(VSOCK_OP_REQUEST, 41, VSOCK_CID_HYPERVISOR, PORT), NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	for (unsigned int i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
+		send_pkt(f, pkt(VSOCK_OP_REQUEST, 42, cids[i], PORT), NULL);
+		h = next(f, 0);
+		assert_int_equal(h.op, VSOCK_OP_RST);
+		assert_int_equal(h.src_cid, cids[i]);
+	}
+	/* Data, shutdown or credit for a connection that does not exist: RST; an RST: nothing (no ping-pong). */
+	send_pkt(f, pkt(VSOCK_OP_SHUTDOWN, 43, VSOCK_CID_PARENT, PORT), NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST); /* a SHUTDOWN without flags is malformed: RST too */
+	{
+		struct vsock_hdr s = pkt(VSOCK_OP_SHUTDOWN, 43, VSOCK_CID_PARENT, PORT);
+
+		s.flags = VSOCK_SHUTDOWN_BOTH;
+		send_pkt(f, s, NULL);
+		assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	}
+	send_pkt(f, pkt(VSOCK_OP_CREDIT_UPDATE, 44, VSOCK_CID_PARENT, PORT), NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	send_pkt(f, pkt(VSOCK_OP_RST, 45, VSOCK_CID_PARENT, PORT), NULL);
+	assert_nothing(f);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+static void test_malformed_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_mux_stats st;
+	struct vsock_hdr h;
+
+	/* Another source CID: dropped without an answer. */
+	h = pkt(VSOCK_OP_REQUEST, 50, VSOCK_CID_PARENT, PORT);
+	h.src_cid = GUEST_CID + 1;
+	send_pkt(f, h, NULL);
+	assert_nothing(f);
+	/* Seqpacket: RST of the same type (the socket learns at once); any other type: dropped. */
+	h = pkt(VSOCK_OP_REQUEST, 51, VSOCK_CID_PARENT, PORT);
+	h.type = VSOCK_TYPE_SEQPACKET;
+	send_pkt(f, h, NULL);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_RST);
+	assert_int_equal(h.type, VSOCK_TYPE_SEQPACKET);
+	h = pkt(VSOCK_OP_REQUEST, 52, VSOCK_CID_PARENT, PORT);
+	h.type = 77;
+	send_pkt(f, h, NULL);
+	assert_nothing(f);
+	/* Unknown ops, a len on a control packet, bad flags, oversize: RST and no connection. */
+	h = pkt(0, 53, VSOCK_CID_PARENT, PORT);
+	send_pkt(f, h, NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	h = pkt(99, 53, VSOCK_CID_PARENT, PORT);
+	send_pkt(f, h, NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	h = pkt(VSOCK_OP_REQUEST, 54, VSOCK_CID_PARENT, PORT);
+	h.len = 4;
+	send_pkt(f, h, "abcd");
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	h = pkt(VSOCK_OP_REQUEST, 55, VSOCK_CID_PARENT, PORT);
+	h.flags = 1;
+	send_pkt(f, h, NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+	vsock_mux_get_stats(f->m, &st);
+	assert_int_equal(st.malformed, 7);
+	assert_true(log_lines >= 7);
+
+	/* On a live connection a malformed packet resets it. */
+	{
+		struct fake_ep *e = guest_connect(f, 56);
+
+		h = pkt(VSOCK_OP_RW, 56, VSOCK_CID_PARENT, PORT);
+		h.flags = 4;
+		h.len = 1;
+		send_pkt(f, h, "x");
+		assert_true(e->closed);
+		assert_int_equal(e->closed_err, ECONNRESET);
+		assert_int_equal(e->got_len, 0);
+		assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+		h = pkt(VSOCK_OP_RW, 56, VSOCK_CID_PARENT, PORT);
+		h.len = VSOCK_MAX_PKT_PAYLOAD + 1;
+		vsock_mux_guest_bad_packet(f->m, &h, "len over the limit");
+		assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	}
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+/* The guest never reads: we send exactly its credit, ask once for more, then wait without polling the host. */
+static void test_credit_exhaustion_towards_guest(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 60);
+	struct vsock_hdr h = pkt(VSOCK_OP_CREDIT_UPDATE, 60, VSOCK_CID_PARENT, PORT);
+	uint32_t sent = 0;
+	unsigned int reads;
+
+	h.buf_alloc = 10000;
+	send_pkt(f, h, NULL);
+	memset(e->give, 'z', 100000);
+	e->give_len = 100000;
+	vsock_mux_host_readable(f->m, e->conn);
+	for (;;) {
+		struct vsock_hdr o;
+
+		if (!vsock_mux_guest_next(f->m, &o, f->payload, 4096))
+			break;
+		if (o.op == VSOCK_OP_RW)
+			sent += o.len;
+		else
+			assert_int_equal(o.op, VSOCK_OP_CREDIT_REQUEST);
+	}
+	assert_int_equal(sent, 10000);
+	reads = e->reads;
+	assert_nothing(f);
+	assert_int_equal(e->reads, reads); /* no credit: the host is not even asked */
+	/* The guest read 6000 bytes: exactly that much more flows. */
+	h.fwd_cnt = 6000;
+	send_pkt(f, h, NULL);
+	for (struct vsock_hdr o; vsock_mux_guest_next(f->m, &o, f->payload, 65536);)
+		if (o.op == VSOCK_OP_RW)
+			sent += o.len;
+	assert_int_equal(sent, 16000);
+	assert_int_equal(vsock_credit_available(10000, 6000, 16000), 0);
+	assert_int_equal(vsock_credit_available(10000, 20000, 16000), 0); /* a lying fwd_cnt buys nothing */
+}
+
+/* The host never reads: guest data is buffered up to buf_alloc, then a guest ignoring credit is reset. */
+static void test_credit_exhaustion_towards_host(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 61);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 61, VSOCK_CID_PARENT, PORT);
+	struct vsock_mux_stats st;
+	static uint8_t data[4096];
+	uint32_t total = 0;
+
+	e->write_room = 0;
+	h.len = sizeof(data);
+	memset(data, 'q', sizeof(data));
+	while (total + sizeof(data) <= VSOCK_CONN_BUF_SIZE) {
+		send_pkt(f, h, data);
+		total += sizeof(data);
+	}
+	assert_int_equal(e->got_len, 0);
+	assert_false(e->closed);
+	assert_nothing(f); /* nothing was forwarded: no credit to give back */
+	/* The host takes 20000 bytes: the guest hears about it once its view is low. */
+	e->write_room = 20000;
+	vsock_mux_host_writable(f->m, e->conn);
+	assert_int_equal(e->got_len, 20000);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(h.fwd_cnt, 20000);
+	/* One byte more than the credit: reset, nothing of it delivered. */
+	h = pkt(VSOCK_OP_RW, 61, VSOCK_CID_PARENT, PORT);
+	h.len = 20001;
+	send_pkt(f, h, f->payload);
+	assert_true(e->closed);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	vsock_mux_get_stats(f->m, &st);
+	assert_int_equal(st.credit_violations, 1);
+	assert_int_equal(st.bytes_to_host, 20000);
+}
+
+static void test_connection_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_mux_stats st;
+	struct vsock_hdr h;
+
+	for (uint32_t i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
+		send_pkt(f, pkt(VSOCK_OP_REQUEST, 10000 + i, VSOCK_CID_PARENT, PORT), NULL);
+	assert_int_equal(vsock_mux_nconns(f->m), VSOCK_MAX_CONNECTIONS);
+	for (uint32_t i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
+		assert_int_equal(next(f, 0).op, VSOCK_OP_RESPONSE);
+	log_lines = 0;
+	send_pkt(f, pkt(VSOCK_OP_REQUEST, 20000, VSOCK_CID_PARENT, PORT), NULL);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_RST);
+	assert_int_equal(h.dst_port, 20000);
+	assert_int_equal(log_lines, 1);
+	assert_non_null(strstr(last_log, "connection limit reached (1023 open)"));
+	vsock_mux_get_stats(f->m, &st);
+	assert_int_equal(st.refused_limit, 1);
+	/* One closes (guest RST): the next is accepted. */
+	send_pkt(f, pkt(VSOCK_OP_RST, 10000, VSOCK_CID_PARENT, PORT), NULL);
+	assert_true(f->eps[0]->closed);
+	send_pkt(f, pkt(VSOCK_OP_REQUEST, 20001, VSOCK_CID_PARENT, PORT), NULL);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RESPONSE);
+	assert_int_equal(vsock_mux_nconns(f->m), VSOCK_MAX_CONNECTIONS);
+}
+
+/* The guest shuts down sending: the host sees EOF after the data, and still sends; then both close. */
+static void test_half_close_from_guest(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 70);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 70, VSOCK_CID_PARENT, PORT);
+
+	e->write_room = 2;
+	h.len = 4;
+	send_pkt(f, h, "ping");
+	h = pkt(VSOCK_OP_SHUTDOWN, 70, VSOCK_CID_PARENT, PORT);
+	h.flags = VSOCK_SHUTDOWN_SEND;
+	send_pkt(f, h, NULL);
+	assert_false(e->shut_wr); /* two bytes still buffered */
+	e->write_room = SIZE_MAX;
+	vsock_mux_host_writable(f->m, e->conn);
+	assert_int_equal(e->got_len, 4);
+	assert_true(e->shut_wr);
+	/* The other direction is open. */
+	memcpy(e->give, "pong", 4);
+	e->give_len = 4;
+	e->give_eof = true;
+	vsock_mux_host_readable(f->m, e->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_memory_equal(f->payload, "pong", 4);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_SHUTDOWN);
+	assert_int_equal(h.flags, VSOCK_SHUTDOWN_SEND);
+	/* Data after SHUTDOWN(SEND) breaks the protocol. */
+	h = pkt(VSOCK_OP_RW, 70, VSOCK_CID_PARENT, PORT);
+	h.len = 1;
+	send_pkt(f, h, "x");
+	assert_true(e->closed);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+}
+
+/* The host shuts down sending: the guest gets SHUTDOWN(SEND) after the data and may still send; close() ends it. */
+static void test_half_close_from_host(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 71);
+	struct vsock_hdr h;
+
+	memcpy(e->give, "request", 7);
+	e->give_len = 7;
+	e->give_eof = true;
+	vsock_mux_host_readable(f->m, e->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_int_equal(h.len, 7);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_SHUTDOWN);
+	assert_int_equal(h.flags, VSOCK_SHUTDOWN_SEND);
+	h = pkt(VSOCK_OP_RW, 71, VSOCK_CID_PARENT, PORT);
+	h.len = 5;
+	send_pkt(f, h, "reply");
+	assert_int_equal(e->got_len, 5);
+	/* Linux's close(): SHUTDOWN both, then it waits for our RST. */
+	h = pkt(VSOCK_OP_SHUTDOWN, 71, VSOCK_CID_PARENT, PORT);
+	h.flags = VSOCK_SHUTDOWN_BOTH;
+	send_pkt(f, h, NULL);
+	assert_true(e->shut_wr);
+	assert_true(e->shut_rd);
+	assert_true(e->closed);
+	assert_int_equal(e->closed_err, 0);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+/* The host user closes: what it wrote still goes out, then SHUTDOWN both and the connection is gone. */
+static void test_host_hangup(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 72);
+	struct vsock_hdr h;
+
+	memcpy(e->give, "last words", 10);
+	e->give_len = 10;
+	vsock_mux_host_hangup(f->m, e->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_int_equal(h.len, 10);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_SHUTDOWN);
+	assert_int_equal(h.flags, VSOCK_SHUTDOWN_BOTH);
+	assert_true(e->closed);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+	/* The guest's answering RST finds nothing and gets nothing back. */
+	send_pkt(f, pkt(VSOCK_OP_RST, 72, VSOCK_CID_PARENT, PORT), NULL);
+	assert_nothing(f);
+}
+
+static void test_host_connect(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep a = { .write_room = SIZE_MAX }, b = { .write_room = SIZE_MAX };
+	struct vsock_hdr h, r;
+	int err = 0;
+
+	a.conn = vsock_mux_connect(f->m, 8000, &fake_ops, &a, &err);
+	assert_non_null(a.conn);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_REQUEST);
+	assert_int_equal(h.src_cid, VSOCK_CID_PARENT);
+	assert_true(h.src_port >= VSOCK_EPHEMERAL_PORT_MIN);
+	assert_int_equal(h.dst_port, 8000);
+	r = pkt(VSOCK_OP_RESPONSE, 8000, VSOCK_CID_PARENT, h.src_port);
+	send_pkt(f, r, NULL);
+	assert_true(a.connected);
+	/* Nobody listens on 8001: the guest answers RST, the host hears "refused". */
+	b.conn = vsock_mux_connect(f->m, 8001, &fake_ops, &b, &err);
+	h = next(f, 0);
+	assert_int_not_equal(h.src_port, r.dst_port);
+	send_pkt(f, pkt(VSOCK_OP_RST, 8001, VSOCK_CID_PARENT, h.src_port), NULL);
+	assert_true(b.closed);
+	assert_int_equal(b.closed_err, ECONNREFUSED);
+	/* A transport reset drops the established one. */
+	vsock_mux_reset(f->m);
+	assert_true(a.closed);
+	assert_int_equal(a.closed_err, ECONNRESET);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_accept_and_data_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_for_unknown_port_and_other_cids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_exhaustion_towards_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_exhaustion_towards_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close_from_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close_from_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_hangup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connect, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
