@@ -73,17 +73,18 @@ static const struct {
 
 static int setup_msrs(struct kvm_vcpu *vcpu)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: build it in an aligned buffer, which C and clang accept. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[ARRAY_SIZE(boot_msrs)];
+		uint8_t bytes[sizeof(struct kvm_msrs) + ARRAY_SIZE(boot_msrs) * sizeof(struct kvm_msr_entry)];
 	} m;
 	int n;
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = ARRAY_SIZE(boot_msrs);
 	for (size_t i = 0; i < ARRAY_SIZE(boot_msrs); i++) {
-		m.e[i].index = boot_msrs[i].index;
-		m.e[i].data = boot_msrs[i].value;
+		m.hdr.entries[i].index = boot_msrs[i].index;
+		m.hdr.entries[i].data = boot_msrs[i].value;
 	}
 	n = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
 	if (n < 0)
