@@ -402,12 +402,25 @@ static void test_kick_before_driver_ok(void **state)
 	drv_avail(td, 0, 0);
 	drv_kick(td, 0);
 	assert_int_equal(drv_used_idx(td, 0), 0);
-	assert_int_equal(harness_log_lines, 1);
+	assert_int_equal(harness_log_lines, 0);
 	assert_int_equal(((struct fixture *)*state)->echo.notifies, 0);
-	/* Once running, the next kick takes the buffer that was waiting. */
+	/*
+	 * Linux's nsm driver kicks during probe, before the core sets DRIVER_OK, and then waits for that request:
+	 * the kick is remembered and served as soon as DRIVER_OK is set, without another one.
+	 */
 	drv_driver_ok(td);
-	drv_kick(td, 0);
+	assert_int_equal(((struct fixture *)*state)->echo.notifies, 1);
 	assert_int_equal(drv_used_idx(td, 0), 1);
+	/* A reset forgets a pending kick. */
+	wr32(td, VIRTIO_MMIO_STATUS, 0);
+	assert_true(drv_negotiate(td, ~0ULL, false) & VIRTIO_STATUS_FEATURES_OK);
+	drv_setup_queue(td, 0, 8);
+	drv_kick(td, 0);
+	wr32(td, VIRTIO_MMIO_STATUS, 0);
+	assert_true(drv_negotiate(td, ~0ULL, false) & VIRTIO_STATUS_FEATURES_OK);
+	drv_setup_queue(td, 0, 8);
+	drv_driver_ok(td);
+	assert_int_equal(((struct fixture *)*state)->echo.notifies, 1);
 }
 
 static void test_register_widths(void **state)

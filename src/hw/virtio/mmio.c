@@ -283,6 +283,17 @@ static void write_driver_features(struct virtio_mmio_dev *d, uint32_t val)
 	set_half(&d->driver_features, d->driver_features_sel == 1, val);
 }
 
+static void serve_pending_kicks(struct virtio_mmio_dev *d)
+{
+	for (unsigned int i = 0; i < d->ops->num_queues; i++) {
+		struct virtq *q = &d->vq[i];
+
+		if (q->kick_pending && q->ready && virtio_mmio_running(d))
+			d->ops->queue_notify(d->dev, d, i);
+		q->kick_pending = false;
+	}
+}
+
 /*
  * The driver only sets bits until it resets (virtio 1.2, 3.1.1).  FEATURES_OK is refused when the feature set
  * is unacceptable, which the driver sees on reading Status back; DRIVER_OK is refused without FEATURES_OK, so
@@ -313,6 +324,8 @@ static void write_status(struct virtio_mmio_dev *d, uint32_t val)
 		val &= ~VIRTIO_STATUS_DRIVER_OK;
 	}
 	d->status = val;
+	if (set & val & VIRTIO_STATUS_DRIVER_OK)
+		serve_pending_kicks(d);
 }
 
 static void write_queue_ready(struct virtio_mmio_dev *d, struct virtq *q, uint32_t val)
@@ -380,12 +393,17 @@ static void notify_locked(struct virtio_mmio_dev *d, uint32_t queue)
 	/* A stopped device ignores kicks quietly: the driver keeps kicking until it handles the reset request. */
 	if (d->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	if (!virtio_mmio_running(d)) {
-		virtio_mmio_log(d, "kick of queue %u before DRIVER_OK; ignored", queue);
-		return;
-	}
 	if (!q->ready) {
 		virtio_mmio_log(d, "kick of queue %u, which is not ready; ignored", queue);
+		return;
+	}
+	/*
+	 * The spec forbids kicks before DRIVER_OK, but Linux drivers that register an hwrng during probe (nsm)
+	 * send their first request before the core sets DRIVER_OK.  Dropping it would hang that request forever;
+	 * remember it and serve it when the driver is ready.
+	 */
+	if (!virtio_mmio_running(d)) {
+		q->kick_pending = true;
 		return;
 	}
 	d->ops->queue_notify(d->dev, d, queue);

@@ -114,6 +114,7 @@ bool virtq_enable(struct virtq *q)
 void virtq_disable(struct virtq *q)
 {
 	q->ready = false;
+	q->kick_pending = false;
 	q->desc = NULL;
 	q->avail = NULL;
 	q->used = NULL;

@@ -19,6 +19,8 @@ struct virtq {
 	uint64_t avail_gpa;
 	uint64_t used_gpa;
 	bool ready;
+	/* The driver kicked before DRIVER_OK (Linux's nsm and hwrng probes do): served once DRIVER_OK is set. */
+	bool kick_pending;
 
 	/* Valid while ready: host views of the rings, each checked whole against guest memory at enable time. */
 	const uint8_t *desc;
