@@ -12,7 +12,6 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },
 	{ "build-enclave", cmd_build_enclave, "build an EIF from a kernel, a command line and ramdisks" },
 	{ "describe-eif", cmd_describe_eif, "print an EIF's measurements, signature and metadata as JSON" },
 	{ "validate-eif", cmd_validate_eif, "check an EIF completely (structure, CRC, signature) before launching it" },
@@ -20,6 +19,7 @@ static const struct command commands[] = {
 	{ "run-enclave", cmd_run_enclave, "start an enclave from an EIF on KVM in the foreground (console on stdout)" },
 	{ "selftest", cmd_selftest, "boot the probe guest: can this host run enclaves, and stock kernels?" },
 	{ "sign-eif", cmd_sign_eif, "sign an EIF (or replace its signature) with an EC key and certificate" },
+	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },
 	{ "verify-attestation", cmd_verify_attestation, "verify an NSM attestation document and print its payload" },
 };
 
@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		   "Commands:\n",
 		NITROVM_VERSION);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-20s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 

@@ -86,6 +86,8 @@ static void parse_word(const char *w, size_t len)
 		cfg.nsm = parse_num(v, end, NULL, 0) != 0;
 	} else if (key_is(w, len, "probe.nsm_bench", &v)) {
 		cfg.nsm_bench = (uint32_t)parse_num(v, end, NULL, 0);
+	} else if (key_is(w, len, "probe.hold", &v)) {
+		cfg.hold = parse_num(v, end, NULL, 0) != 0;
 	}
 }
 

@@ -137,10 +137,18 @@ kernel_info_end:
 	.long	_end - .
 	.long	0x45425250			/* "PRBE" */
 
-	/* 0x200: 64-bit boot protocol entry.  %rsi = boot_params. */
+	/*
+	 * 0x200: 64-bit boot protocol entry.  %rsi = boot_params.  The TSC is read
+	 * first, before anything can take time: bench/boot turns it into "process
+	 * start to first guest instruction" (README.md, probe_main's entry_tsc).
+	 */
 	.org	0x200
 	.globl	startup_64
 startup_64:
+	rdtsc
+	shlq	$32, %rdx
+	orq	%rax, %rdx
+	movq	%rdx, %r13		/* callee-saved: survives the bss clear below */
 	cli
 	cld
 	leaq	boot_stack_top(%rip), %rsp
@@ -152,6 +160,7 @@ startup_64:
 	rep stosb
 	movq	%r12, %rdi
 	leaq	startup_32(%rip), %rsi
+	movq	%r13, %rdx
 	call	probe_main
 3:	cli
 	hlt

@@ -118,7 +118,21 @@ void probe_exit(bool pass)
 		__asm__ volatile("hlt");
 }
 
-void probe_main(uint8_t *bp, uint64_t load_addr)
+/*
+ * probe.hold=1: stay in the guest, interrupts off, once the result is out, so the
+ * VMM's memory can be read while its guest idles (bench/boot).  With an
+ * in-kernel irqchip hlt never leaves KVM_RUN: the VMM ends it (SIGTERM).
+ */
+static void hold(void)
+{
+	printk("probe: holding (probe.hold=1)\n");
+	irq_disable();
+	for (;;)
+		__asm__ volatile("hlt");
+}
+
+/* entry_tsc: the TSC read by the first instruction of the 64-bit entry (head.S). */
+void probe_main(uint8_t *bp, uint64_t load_addr, uint64_t entry_tsc)
 {
 	relocate(load_addr);
 	serial_init();
@@ -131,6 +145,7 @@ void probe_main(uint8_t *bp, uint64_t load_addr)
 	check_zero_page(bp);
 	irq_setup();
 	time_init();
+	report_info("boot-tsc", "entry=%lu", entry_tsc);
 	check_e820();
 	check_initrd();
 	check_acpi();
@@ -139,11 +154,14 @@ void probe_main(uint8_t *bp, uint64_t load_addr)
 	check_smp();
 	check_virtio();
 	check_nsm();
+	check_vsock();
 	report_stray_irqs();
 
 	if (failures)
 		printk("probe: result FAIL (%u failures)\n", failures);
 	else
 		printk("probe: result PASS\n");
+	if (cfg.hold)
+		hold();
 	probe_exit(failures == 0);
 }

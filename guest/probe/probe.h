@@ -174,6 +174,7 @@ struct probe_config {
 	int lnro;              /* probe.lnro=<n>: LNRO0005 devices in the DSDT, -1 = at least one */
 	bool nsm;              /* probe.nsm=1: ask the NSM at 0xd0001000 (nsm.c) */
 	uint32_t nsm_bench;    /* probe.nsm_bench=<n>: then time n round trips of each kind */
+	bool hold;             /* probe.hold=1: idle after the result instead of exiting */
 };
 
 extern struct probe_config cfg;
@@ -254,5 +255,8 @@ void check_virtio(void);
 
 /* ---- nsm.c ---- */
 void check_nsm(void);
+
+/* ---- vsock.c ---- */
+void check_vsock(void);
 
 #endif /* PROBE_H */

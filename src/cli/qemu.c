@@ -24,8 +24,10 @@
 #include "eif/eif.h"
 #include "enclave/launch.h"
 #include "nsm/nsm.h"
+#include "vsock/bridge.h"
 
 #define QEMU_MACHINE	     "nitro-enclave"
+#define QEMU_NITRO_MACHINE   "nitro"	/* source document 000: -accel nitro -M nitro, the real Nitro hypervisor */
 #define QEMU_DEFAULT_MEM_MIB 128 /* QEMU's default -m */
 #define QEMU_MAX_INITRDS     8
 #define QEMU_MAX_FILE	     (2ULL * GiB) /* a kernel or initrd bigger than this is a mistake */
@@ -43,6 +45,10 @@ struct qemu_args {
 	uint64_t cpus;
 	bool acpi, rng, hugepages;
 	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
+	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
+	bool accel_nitro, machine_nitro, debug_mode;
+	uint64_t enclave_cid;
+	struct bridge_config bridges; /* --vsock-uds, --forward-* (vsock/bridge.h) */
 };
 
 static int qemu_error(const char *fmt, const char *arg)
@@ -78,9 +84,13 @@ static int parse_machine(char *spec, struct qemu_args *a)
 		if (!eq || !strncmp(tok, "type=", 5)) {
 			const char *type = eq ? eq + 1 : tok;
 
+			if (!strcmp(type, QEMU_NITRO_MACHINE)) {
+				a->machine_nitro = true;
+				continue;
+			}
 			if (strcmp(type, QEMU_MACHINE))
-				return qemu_error("unknown machine type '%s': nitrovm emulates only -M nitro-enclave",
-						  type);
+				return qemu_error("unknown machine type '%s': use -M nitro-enclave (emulated, -accel kvm) "
+						  "or -M nitro (the Nitro hypervisor, -accel nitro)", type);
 			continue;
 		}
 		*eq = '\0';
@@ -164,6 +174,34 @@ static bool ignored_flag(const char *opt)
 	return false;
 }
 
+/* -accel nitro[,debug-mode=on|off][,enclave-cid=N], the options of QEMU's nitro accelerator. */
+static int parse_accel(const char *v, struct qemu_args *a)
+{
+	char spec[256], *save = NULL, *tok;
+	int ret = 0;
+
+	snprintf(spec, sizeof(spec), "%s", v);
+	tok = strtok_r(spec, ",", &save);
+	if (!tok || strcmp(tok, "nitro"))
+		return qemu_error("-accel %s: nitrovm knows -accel kvm (with -M nitro-enclave) and -accel nitro (with "
+				  "-M nitro)", v);
+	a->accel_nitro = true;
+	while (!ret && (tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq = '\0';
+		if (eq && !strcmp(tok, "debug-mode"))
+			ret = parse_bool(tok, eq + 1, &a->debug_mode);
+		else if (eq && !strcmp(tok, "enclave-cid")) {
+			if (cli_parse_u64(eq + 1, &a->enclave_cid) < 0)
+				return qemu_error("-accel nitro,enclave-cid=%s is not a number", eq + 1);
+		} else
+			return qemu_error("unknown -accel nitro option '%s' (known: debug-mode, enclave-cid)", tok);
+	}
+	return ret;
+}
+
 static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-M") || !strcmp(opt, "-machine")) {
@@ -186,7 +224,7 @@ static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 	else if (!strcmp(opt, "-name"))
 		a->name = v;
 	else if (!strcmp(opt, "-accel") && strcmp(v, "kvm"))
-		return qemu_error("-accel %s: nitrovm runs enclaves on kvm only", v);
+		return parse_accel(v, a);
 	else if (!strcmp(opt, "-display") && strcmp(v, "none"))
 		return qemu_error("-display %s: the enclave has no display (use -display none or -nographic)", v);
 	else if (!strcmp(opt, "-serial") && strcmp(v, "stdio") && strcmp(v, "mon:stdio"))
@@ -205,6 +243,28 @@ static bool takes_value(const char *opt)
 	return false;
 }
 
+/*
+ * The host bridges' options, with one dash or two: 1 when opt was one (and *i moved past its value), 0 when
+ * not, negative on a bad value.
+ */
+static int parse_bridge_option(int argc, char **argv, int *i, struct qemu_args *a)
+{
+	const char *name = argv[*i] + (argv[*i][1] == '-' ? 2 : 1);
+	int ret;
+
+	if (!strcmp(name, "forward-remote"))
+		ret = bridge_config_add(&a->bridges, name, NULL);
+	else if (strcmp(name, "vsock-uds") && strncmp(name, "forward-", 8))
+		return 0;
+	else if (*i + 1 >= argc)
+		return qemu_error("option %s needs a value", argv[*i]);
+	else
+		ret = bridge_config_add(&a->bridges, name, argv[++*i]);
+	if (ret == -ENOENT)
+		return qemu_error("unknown option '%s'", argv[*i]);
+	return ret < 0 ? cli_fail_err(E_INVALID_ARGUMENT) : 1;
+}
+
 static int parse_args(int argc, char **argv, struct qemu_args *a)
 {
 	for (int i = 1; i < argc; i++) {
@@ -213,6 +273,11 @@ static int parse_args(int argc, char **argv, struct qemu_args *a)
 
 		if (ignored_flag(opt))
 			continue;
+		ret = parse_bridge_option(argc, argv, &i, a);
+		if (ret > 0)
+			continue;
+		if (ret)
+			return ret;
 		if (!strcmp(opt, "--no-heartbeat") || !strcmp(opt, "-no-heartbeat")) {
 			a->no_heartbeat = true;
 			continue;
@@ -229,6 +294,14 @@ static int parse_args(int argc, char **argv, struct qemu_args *a)
 	}
 	if (!a->kernel)
 		return cli_fail(E_MISSING_ARGUMENT, "-kernel is required: an EIF, or a bzImage with -initrd");
+	if (a->machine_nitro && !a->accel_nitro)
+		return cli_fail(E_INVALID_ARGUMENT, "The 'nitro' machine requires -accel nitro (-M nitro-enclave is "
+						    "the emulated machine)");
+	if (a->accel_nitro && a->machine_spec && !a->machine_nitro)
+		return cli_fail(E_INVALID_ARGUMENT, "-accel nitro runs the enclave on the Nitro hypervisor: use -M "
+						    "nitro (-M nitro-enclave is the emulated machine, on -accel kvm)");
+	if (bridge_config_check(&a->bridges) < 0)
+		return cli_fail_err(E_INVALID_ARGUMENT);
 	return 0;
 }
 
@@ -332,6 +405,16 @@ static int open_image(const struct qemu_args *a, int *fd, uint64_t *size, bool *
 	return build_eif(a, fd, size);
 }
 
+static bool image_is_eif(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool eif = fd >= 0 && file_is_eif(fd);
+
+	if (fd >= 0)
+		close(fd);
+	return eif;
+}
+
 /* QEMU appends -initrd to an EIF's ramdisks and measures it; we keep images immutable instead. */
 static int check_initrd_target(const struct qemu_args *a)
 {
@@ -355,6 +438,23 @@ static uint64_t default_memory_mib(uint64_t eif_size)
 	return MAX(min, (uint64_t)QEMU_DEFAULT_MEM_MIB);
 }
 
+/*
+ * -accel nitro: the driver (or, with NITROVM_HYPERVISOR=nitro-sim, the simulated one: never chosen silently).
+ * As in QEMU's nitro machine, the console is the Nitro hypervisor's vsock stream, shown in debug mode only.
+ */
+static void native_options(const struct qemu_args *a, struct launch_opts *o)
+{
+	const char *env = getenv(HV_SELECT_ENV);
+
+	o->backend = env && !strcmp(env, hv_nitro_sim_ops.name) ? &hv_nitro_sim_ops : &hv_nitro_ops;
+	o->cid = a->enclave_cid;
+	o->debug_mode = a->debug_mode;
+	o->attach_console = a->debug_mode;
+	o->console_out = -1;
+	o->console_in = -1;
+	o->slot.extra_cmdline = NULL;
+}
+
 int qemu_main(int argc, char **argv)
 {
 	struct qemu_args a = { .acpi = true, .cpus = 1 };
@@ -365,6 +465,9 @@ int qemu_main(int argc, char **argv)
 	int ret, fd = -1;
 
 	ret = parse_args(argc, argv, &a);
+	if (!ret && a.accel_nitro && a.append && !a.ninitrd && image_is_eif(a.kernel))
+		ret = cli_fail(E_INVALID_ARGUMENT, "-append cannot change the command line of an EIF on the Nitro "
+						   "hypervisor, which boots the image as measured; build a new EIF");
 	if (!ret && a.ninitrd)
 		ret = check_initrd_target(&a);
 	if (!ret)
@@ -391,7 +494,10 @@ int qemu_main(int argc, char **argv)
 		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
 		.no_heartbeat = a.no_heartbeat,
 		.heartbeat_no_timeout = true,
+		.bridges = &a.bridges,
 	};
+	if (a.accel_nitro)
+		native_options(&a, &o);
 	ret = enclave_launch(&o, &r);
 	close(fd);
 	free(a.initrd_list);

@@ -16,10 +16,16 @@
 #include "cli.h"
 #include "common/util.h"
 #include "enclave/launch.h"
+#include "hypervisor/nitro.h"
 #include "nsm/nsm.h"
+#include "vsock/bridge.h"
 
 #define CID_RESERVED_MAX 3	     /* 0-2 hypervisor/local/host, 3 the parent */
 #define CID_INVALID	 0xffffffffULL /* VMADDR_CID_ANY */
+#define OPT_BRIDGE	 0x1000	       /* long-only bridge options: OPT_BRIDGE + index in bridge_opts */
+
+static const char *const bridge_opts[] = { "vsock-uds", "forward-listen", "forward-connect", "forward-vsock",
+					   "forward-remote" };
 
 static const struct option run_opts[] = {
 	{ "eif-path", required_argument, NULL, 'e' },
@@ -35,6 +41,13 @@ static const struct option run_opts[] = {
 	{ "no-heartbeat", no_argument, NULL, 'B' },
 	{ "parent-role", required_argument, NULL, 'R' },
 	{ "parent-id", required_argument, NULL, 'P' },
+	{ "vsock-uds", required_argument, NULL, OPT_BRIDGE + 0 },
+	{ "forward-listen", required_argument, NULL, OPT_BRIDGE + 1 },
+	{ "forward-connect", required_argument, NULL, OPT_BRIDGE + 2 },
+	{ "forward-vsock", required_argument, NULL, OPT_BRIDGE + 3 },
+	{ "forward-remote", no_argument, NULL, OPT_BRIDGE + 4 },
+	{ "hypervisor", required_argument, NULL, 'Y' },
+	{ "cpu-ids", required_argument, NULL, 'I' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -59,6 +72,15 @@ static void run_usage(void)
 	       "  --parent-role ARN     the parent's IAM role ARN, measured into PCR3 (default: none, PCR3 zero)\n"
 	       "  --parent-id ID        the parent's instance id: PCR4 and the enclave id's prefix (default: this\n"
 	       "                        EC2 instance's id, else " NSM_DEFAULT_PARENT_ID ")\n");
+	printf("\nNative mode (docs/native.md):\n"
+	       "  --hypervisor NAME     nitro: the /dev/nitro_enclaves driver (the enclave runs on the Nitro\n"
+	       "                        hypervisor; needs the CPU pool and huge pages of nitro-enclaves-allocator);\n"
+	       "                        kvm: nitrovm's own hypervisor on /dev/kvm; nitro-sim: the driver simulated\n"
+	       "                        in front of kvm, for tests.  Default: $" HV_SELECT_ENV ", else nitro when\n"
+	       "                        " NE_DEVICE_PATH " exists, else kvm (said on stderr)\n"
+	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
+	       "                        whole cores only\n");
+	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
 }
 
 struct run_args {
@@ -71,6 +93,11 @@ struct run_args {
 	bool have_cpus, have_memory;
 	bool debug, rng, no_acpi, hugepages;
 	bool attach, no_heartbeat;
+	const char *hypervisor;
+	uint32_t cpu_ids[HV_MAX_VCPUS];
+	unsigned int ncpu_ids;
+	bool have_cpu_ids;
+	struct bridge_config bridges;
 };
 
 static int parse_cid(const char *s, uint64_t *cid)
@@ -80,6 +107,25 @@ static int parse_cid(const char *s, uint64_t *cid)
 	if ((*cid && *cid <= CID_RESERVED_MAX) || *cid >= CID_INVALID)
 		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid %s is reserved: use 4 up to 4294967294 (0 lets "
 						    "nitrovm choose)", s);
+	return 0;
+}
+
+/* One word of --cpu-ids: a CPU id or a cpu-list. */
+static int add_cpu_ids(struct run_args *a, const char *word)
+{
+	struct cpu_set set;
+
+	if (cpu_list_parse(word, &set) < 0 || !cpu_set_count(&set))
+		return cli_fail(E_MALFORMED_CPU_ID, "--cpu-ids '%s' is not a CPU id or a list of them (like 1 3, or "
+						    "1,3)", word);
+	for (unsigned int c = 0; c < NE_MAX_CPUS; c++) {
+		if (!cpu_set_has(&set, c))
+			continue;
+		if (a->ncpu_ids == HV_MAX_VCPUS)
+			return cli_fail(E_INVALID_ARGUMENT, "--cpu-ids: at most %d CPUs", HV_MAX_VCPUS);
+		a->cpu_ids[a->ncpu_ids++] = c;
+	}
+	a->have_cpu_ids = true;
 	return 0;
 }
 
@@ -138,21 +184,45 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 				return cli_fail_err(E_INVALID_ARGUMENT);
 			a->parent_role = optarg;
 			break;
+		case 'Y':
+			a->hypervisor = optarg;
+			break;
+		case 'I':
+			/* nitro-cli takes them as separate words: --cpu-ids 1 3; a cpu-list works too. */
+			ret = add_cpu_ids(a, optarg);
+			while (!ret && optind < argc && argv[optind][0] != '-')
+				ret = add_cpu_ids(a, argv[optind++]);
+			if (ret)
+				return ret;
+			break;
 		case 'P':
 			if (nsm_check_parent_string("--parent-id", optarg, NSM_PARENT_ID_MAX) < 0)
 				return cli_fail_err(E_INVALID_ARGUMENT);
 			a->parent_id = optarg;
 			break;
 		default:
+			if (c >= OPT_BRIDGE && c < OPT_BRIDGE + (int)ARRAY_SIZE(bridge_opts)) {
+				if (bridge_config_add(&a->bridges, bridge_opts[c - OPT_BRIDGE], optarg) < 0)
+					return cli_fail_err(E_INVALID_ARGUMENT);
+				break;
+			}
 			return cli_bad_option("run-enclave");
 		}
 	}
+	if (bridge_config_check(&a->bridges) < 0)
+		return cli_fail_err(E_INVALID_ARGUMENT);
 	if (optind < argc)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for run-enclave", argv[optind]);
 	if (!a->eif_path)
 		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --eif-path");
+	if (a->have_cpus && a->have_cpu_ids)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "give --cpu-count or --cpu-ids, not both");
+	if (a->have_cpu_ids) {
+		a->cpus = a->ncpu_ids;
+		a->have_cpus = true;
+	}
 	if (!a->have_cpus)
-		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --cpu-count");
+		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --cpu-count (or --cpu-ids)");
 	if (!a->have_memory)
 		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --memory");
 	if (a->cpus > UINT32_MAX)
@@ -200,6 +270,18 @@ static enum cli_error launch_error(enum launch_failure f)
 		return E_EPOLL;
 	case LAUNCH_HEARTBEAT:
 		return E_ENCLAVE_BOOT;
+	case LAUNCH_CPU_CONFIG:
+		return E_INVALID_CPU_CONFIGURATION;
+	case LAUNCH_CPU_NOT_IN_POOL:
+		return E_NO_SUCH_CPU_AVAILABLE_IN_POOL;
+	case LAUNCH_CPUS:
+		return E_INSUFFICIENT_CPUS;
+	case LAUNCH_IOCTL_LOAD_INFO:
+		return E_IOCTL_IMAGE_LOAD_INFO;
+	case LAUNCH_IOCTL_MEMORY_REGION:
+		return E_IOCTL_SET_MEMORY_REGION;
+	case LAUNCH_IOCTL_ADD_VCPU:
+		return E_IOCTL_ADD_VCPU;
 	case LAUNCH_OK:
 		break;
 	}
@@ -218,6 +300,7 @@ int cli_launch_status(int ret, const struct launch_result *r)
 		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
 		return 0;
 	case HV_EXIT_DEBUG_PORT:
+	case HV_EXIT_HANGUP: /* native: the driver says only that it stopped (nitro-sim passes a status on) */
 		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
 		return e->status;
 	case HV_EXIT_TERMINATED:
@@ -237,6 +320,8 @@ int cmd_run_enclave(int argc, char **argv)
 	struct run_args a = { 0 };
 	struct launch_result r;
 	struct launch_opts o;
+	const struct hypervisor_ops *backend;
+	const char *why;
 	struct stat st;
 	int ret, fd;
 
@@ -247,6 +332,12 @@ int cmd_run_enclave(int argc, char **argv)
 	ret = parse_run_args(argc, argv, &a);
 	if (ret)
 		return ret;
+	backend = hv_select(a.hypervisor, &why);
+	if (!backend)
+		return cli_fail_err(E_INVALID_ARGUMENT);
+	if (a.have_cpu_ids && backend == &hv_kvm_ops)
+		return cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
+						    "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
 	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a.eif_path,
@@ -264,16 +355,21 @@ int cmd_run_enclave(int argc, char **argv)
 		.cid = a.cid,
 		.debug_mode = a.debug,
 		.name = a.name,
-		.backend = &hv_kvm_ops,
+		.backend = backend,
 		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
-			  .parent_role = a.parent_role, .parent_id = a.parent_id },
+			  .parent_role = a.parent_role, .parent_id = a.parent_id,
+			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
 		/* --attach-console reads the console through vsock instead, as nitro-cli does. */
 		.console_out = a.attach ? -1 : STDOUT_FILENO,
 		.attach_console = a.attach,
 		.no_heartbeat = a.no_heartbeat,
+		.bridges = &a.bridges,
 		.console_in = STDIN_FILENO,
 		.on_running = print_run_info,
 	};
+	if (why)
+		fprintf(stderr, "Using the %s hypervisor (%s; --hypervisor nitro|kvm|nitro-sim chooses)\n",
+			backend->name, why);
 	ret = enclave_launch(&o, &r);
 	close(fd);
 	return cli_launch_status(ret, &r);

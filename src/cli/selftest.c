@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * nitrovm selftest: boot the probe guest (guest/probe, built next to nitrovm) on this host's KVM with two vCPUs
+ * nitrovm selftest: boot the probe guest (guest/probe, built into nitrovm) on this host's KVM with two vCPUs
  * and the virtio test device, and say plainly what the host can do: run enclaves at all, and run stock Linux
  * kernels (not on a PVM host: its software hypervisor emulates guest kernel code instruction by instruction and
  * lacks instructions Linux needs, so stock kernels go to the nested tier there).
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,35 +33,32 @@
 #define SELFTEST_MEMORY	     "64M"
 #define PVM_MODULE	     "/sys/module/kvm_pvm"
 
-/* Where the probe lives: $NITROVM_PROBE, the build tree next to the binary, or the installed data dir. */
+/* The probe bzImage built into this binary (guest/probe/embed.py). */
+extern const uint8_t nitrovm_probe_image[];
+extern const uint64_t nitrovm_probe_image_size;
+
+/*
+ * The probe to boot: $NITROVM_PROBE when set, else the image built into nitrovm, handed to the child as a memfd
+ * it inherits (-kernel /proc/self/fd/N), so selftest works wherever nitrovm is installed and writes no file.
+ */
 static int find_probe(char *out, size_t len)
 {
-	static const char *const rel[] = { "guest/probe/probe.bzImage", "../share/nitrovm/probe.bzImage" };
 	const char *env = getenv(SELFTEST_PROBE_ENV);
-	char exe[PATH_MAX];
-	ssize_t n;
-	char *slash;
+	int fd;
 
 	if (env && env[0]) {
 		snprintf(out, len, "%s", env);
-		return access(out, R_OK);
+		return access(out, R_OK) ? -errno : 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return -1;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash)
-		slash[1] = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
-		if (strlen(exe) + strlen(rel[i]) >= len)
-			continue;
-		strcpy(out, exe);
-		strcat(out, rel[i]);
-		if (!access(out, R_OK))
-			return 0;
+	fd = memfd_create("nitrovm-probe", 0);
+	if (fd < 0)
+		return -errno;
+	if (write_full(fd, nitrovm_probe_image, (size_t)nitrovm_probe_image_size) < 0) {
+		close(fd);
+		return -EIO;
 	}
-	return -1;
+	snprintf(out, len, "/proc/self/fd/%d", fd);
+	return 0;
 }
 
 static const char *kvm_flavour(void)
@@ -169,12 +167,14 @@ int cmd_selftest(int argc, char **argv)
 	struct probe_run *p;
 	char probe[PATH_MAX];
 	bool kvm_ok, pass;
+	int e;
 
 	if (cli_help_requested(argc, argv)) {
 		printf("Usage: nitrovm selftest\n\nBoot the probe guest on this host's KVM and report whether the host "
 		       "can run enclaves,\nand whether its KVM can run stock Linux kernels.  Exit status 0 when the "
 		       "probe passes.\n"
-		       "NITROVM_PROBE=FILE names the probe bzImage; NITROVM_KVM_DEVICE=PATH the KVM device.\n");
+		       "The probe is built into nitrovm; NITROVM_PROBE=FILE boots another bzImage instead.\n"
+		       "NITROVM_KVM_DEVICE=PATH names the KVM device.\n");
 		return 0;
 	}
 	if (argc > 1)
@@ -185,9 +185,10 @@ int cmd_selftest(int argc, char **argv)
 		printf("  KVM flavour:           PVM (kvm_pvm), a software hypervisor without hardware virtualization\n");
 	else
 		printf("  KVM flavour:           %s\n", !strcmp(flavour, "unknown") ? "unknown" : flavour);
-	if (find_probe(probe, sizeof(probe)) < 0)
-		return cli_fail(E_FILE_OPERATION, "the probe guest (probe.bzImage) was not found next to nitrovm; "
-						  "build it (ninja) or set %s", SELFTEST_PROBE_ENV);
+	e = find_probe(probe, sizeof(probe));
+	if (e < 0)
+		return cli_fail(E_FILE_OPERATION, "the probe guest cannot be read: %s (from $%s, else built in)",
+				strerror(-e), SELFTEST_PROBE_ENV);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return cli_fail(E_UNSPECIFIED, "out of memory");

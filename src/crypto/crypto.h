@@ -17,11 +17,11 @@
 
 #define SHA384_LEN 48
 
-struct evp_md_ctx_st;
+struct SHA512state_st;
 
 /* An incremental SHA-384 whose state can be copied mid-stream (PCR1's input is a prefix of PCR0's). */
 struct sha384_ctx {
-	struct evp_md_ctx_st *md;
+	struct SHA512state_st *md;
 };
 
 int sha384_init(struct sha384_ctx *c);

@@ -15,6 +15,13 @@ struct console_client;
 
 /* nitro-cli reads the console in 1024-byte chunks. */
 #define CONSOLE_READ_CHUNK 1024
+/*
+ * A console refused before its first byte is tried again every CONSOLE_RETRY_INTERVAL_MS for
+ * CONSOLE_RETRY_WINDOW_MS after attaching: natively it is connected right after NE_START_ENCLAVE, while the
+ * enclave boots (nitro-cli waits up to 20 s for its connect, the same window).
+ */
+#define CONSOLE_RETRY_INTERVAL_MS 100
+#define CONSOLE_RETRY_WINDOW_MS	  20000
 
 /* Attach to enclave cid's console, copying to out.  NULL with err_msg(). */
 struct console_client *console_client_attach(struct vsock_host *h, struct evloop *loop, uint64_t cid, int out);

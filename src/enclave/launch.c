@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "enclave/console.h"
 #include "enclave/heartbeat.h"
+#include "vsock/bridge.h"
 #include "vsock/endpoint.h"
 #include "nsm/nsm.h"
 
@@ -85,6 +86,7 @@ struct runner {
 	/* vsock services (heartbeat.c, console.c), the same code for every backend */
 	struct heartbeat *hb;
 	struct console_client *vsock_console;
+	struct bridge_set *bridges;
 	struct timespec t_start;
 	bool hb_failed;
 	char hb_error[256];
@@ -211,6 +213,20 @@ static int bind_heartbeat(struct runner *run)
 	return run->hb ? 0 : -EADDRINUSE;
 }
 
+/* Before start too, for the same reason: the bridges' parent ports must not refuse an early connection. */
+static int bind_bridges(struct runner *run)
+{
+	const struct bridge_config *c = run->o->bridges;
+	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
+
+	if (!c || (!c->nrules && !c->uds_path))
+		return 0;
+	if (!h)
+		return err_set(ENOTSUP, "the %s hypervisor has no vsock to bridge", run->hv->ops->name);
+	run->bridges = bridge_set_create(h, run->loop, c);
+	return run->bridges ? 0 : -EINVAL;
+}
+
 static int start_vsock_services(struct runner *run, uint64_t cid)
 {
 	const struct launch_opts *o = run->o;
@@ -219,6 +235,8 @@ static int start_vsock_services(struct runner *run, uint64_t cid)
 
 	clock_gettime(CLOCK_MONOTONIC, &run->t_start);
 	if (run->hb && heartbeat_arm(run->hb, o->heartbeat_no_timeout ? 0 : timeout) < 0)
+		return -EIO;
+	if (run->bridges && bridge_set_start(run->bridges, cid) < 0)
 		return -EIO;
 	if (!o->attach_console)
 		return 0;
@@ -248,6 +266,16 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 	ret = ops->image_load_info(run->hv, &offset);
 	if (ret < 0)
 		return ret;
+	for (unsigned int i = 0; i < nregions; i++)
+		total += regions[i].size;
+	/* Checked before a byte is copied: the offset is the backend's answer (the driver's), not a constant. */
+	if (offset > total || o->eif_size > total - offset) {
+		r->failure = LAUNCH_MEMORY_REQUESTED;
+		return err_set(ENOSPC, "The EIF (%llu MiB) does not fit in %llu MiB of enclave memory past the image "
+				       "load offset of %llu MiB: ask for more memory",
+			       (unsigned long long)((o->eif_size + MiB - 1) / MiB), (unsigned long long)(total / MiB),
+			       (unsigned long long)(offset / MiB));
+	}
 	ret = hv_memory_read_fd(regions, nregions, offset, o->eif_fd, o->eif_size);
 	if (ret < 0)
 		return ret;
@@ -255,11 +283,10 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 		ret = ops->add_memory_region(run->hv, &regions[i]);
 		if (ret < 0)
 			return ret;
-		total += regions[i].size;
 	}
 	r->info.memory_mib = total / MiB;
 	for (unsigned int i = 0; i < o->cpu_count; i++) {
-		uint32_t id = 0;
+		uint32_t id = o->slot.cpu_ids ? o->slot.cpu_ids[i] : 0; /* 0: the backend picks */
 
 		ret = ops->add_vcpu(run->hv, &id);
 		if (ret < 0)
@@ -269,6 +296,10 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 	ret = bind_heartbeat(run);
 	if (ret < 0)
 		return ret;
+	r->failure = LAUNCH_BAD_ARGUMENT;
+	ret = bind_bridges(run);
+	if (ret < 0)
+		return ret;
 	r->failure = LAUNCH_START;
 	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
 	if (ret == -ENOEXEC)
@@ -276,6 +307,27 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 	else if (ret == -ENOMEM)
 		r->failure = LAUNCH_MEMORY_REQUESTED;
 	return ret;
+}
+
+/* A native backend's error class (hypervisor.h), when it gave one, picks nitro-cli's error number. */
+static void take_fault(struct launch_result *r)
+{
+	static const enum launch_failure by_fault[] = {
+		[HV_FAULT_DEVICE] = LAUNCH_DEVICE,
+		[HV_FAULT_CPU_CONFIG] = LAUNCH_CPU_CONFIG,
+		[HV_FAULT_CPU_NOT_IN_POOL] = LAUNCH_CPU_NOT_IN_POOL,
+		[HV_FAULT_CPU_COUNT] = LAUNCH_CPUS,
+		[HV_FAULT_MEMORY] = LAUNCH_MEMORY_AVAILABLE,
+		[HV_FAULT_CREATE_VM] = LAUNCH_SETUP,
+		[HV_FAULT_LOAD_INFO] = LAUNCH_IOCTL_LOAD_INFO,
+		[HV_FAULT_MEMORY_REGION] = LAUNCH_IOCTL_MEMORY_REGION,
+		[HV_FAULT_ADD_VCPU] = LAUNCH_IOCTL_ADD_VCPU,
+		[HV_FAULT_START] = LAUNCH_START,
+	};
+	enum hv_fault f = hv_fault_take();
+
+	if (f != HV_FAULT_NONE && f < ARRAY_SIZE(by_fault))
+		r->failure = by_fault[f];
 }
 
 static void print_started(const struct enclave_info *info)
@@ -307,13 +359,23 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	if (!run.loop)
 		return -ENOMEM;
 	slot.loop = run.loop;
+	slot.memory_size = o->memory_mib * MiB;
+	slot.cpu_count = o->cpu_count;
 	r->failure = LAUNCH_DEVICE;
-	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
-	if (ret < 0)
+	hv_fault_take();
+	ret = o->backend->check ? o->backend->check(&slot) : 0;
+	if (!ret)
+		ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
+	if (ret < 0) {
+		take_fault(r);
 		goto out_loop;
+	}
 	ret = setup_enclave(&run, &cid);
-	if (ret < 0)
+	if (ret < 0) {
+		if (r->failure != LAUNCH_IMAGE && r->failure != LAUNCH_MEMORY_REQUESTED)
+			take_fault(r);
 		goto out_hv;
+	}
 	r->failure = LAUNCH_OK;
 	enclave_name(r->info.name, sizeof(r->info.name), o);
 	enclave_id(r->info.id, sizeof(r->info.id), &o->slot, slot_uid);
@@ -335,6 +397,7 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 		r->failure = LAUNCH_RUN;
 	ret = 0;
 out_hv:
+	bridge_set_free(run.bridges);
 	heartbeat_free(run.hb);
 	console_client_free(run.vsock_console);
 	o->backend->destroy(run.hv);

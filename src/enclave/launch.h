@@ -14,6 +14,8 @@
 
 #include "hypervisor/hypervisor.h"
 
+struct bridge_config;
+
 #define ENCLAVE_MIN_MEMORY_MIB	  64 /* the smallest enclave Nitro runs */
 #define ENCLAVE_MEMORY_ALIGN_MIB  2  /* memory comes in 2 MiB huge pages */
 #define ENCLAVE_MEMORY_EIF_RATIO  4  /* nitro-cli's ENCLAVE_MEMORY_EIF_SIZE_RATIO */
@@ -33,6 +35,13 @@ enum launch_failure {
 	LAUNCH_START,		 /* E33 */
 	LAUNCH_RUN,		 /* E12: the event loop failed */
 	LAUNCH_HEARTBEAT,	 /* E36: no heartbeat, or a wrong one (the enclave was terminated) */
+	/* native backends (hypervisor.h, enum hv_fault) */
+	LAUNCH_CPU_CONFIG,	    /* E20: duplicate CPU ids, partial cores */
+	LAUNCH_CPU_NOT_IN_POOL,	    /* E21 */
+	LAUNCH_CPUS,		    /* E22: a CPU count the pool cannot give */
+	LAUNCH_IOCTL_LOAD_INFO,	    /* E30 */
+	LAUNCH_IOCTL_MEMORY_REGION, /* E31 */
+	LAUNCH_IOCTL_ADD_VCPU,	    /* E32 */
 };
 
 struct enclave_info {
@@ -62,6 +71,7 @@ struct launch_opts {
 	bool no_heartbeat;	    /* leave vsock port 9000 to the user's own service */
 	bool heartbeat_no_timeout;  /* answer the heartbeat but never give up waiting (QEMU front end) */
 	bool attach_console;	    /* copy the vsock console (CID 0, port CID + 10000) to stdout, as nitro-cli */
+	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
 	/* Called once the enclave runs, before any console byte is copied (prints the run-enclave JSON). */
 	void (*on_running)(void *opaque, const struct enclave_info *info);
 	void *opaque;

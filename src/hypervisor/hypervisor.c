@@ -3,10 +3,27 @@
 #include "hypervisor.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "hypervisor/nitro.h"
+
+static _Thread_local enum hv_fault last_fault;
+
+void hv_fault_set(enum hv_fault f)
+{
+	last_fault = f;
+}
+
+enum hv_fault hv_fault_take(void)
+{
+	enum hv_fault f = last_fault;
+
+	last_fault = HV_FAULT_NONE;
+	return f;
+}
 
 int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint64_t offset, const void *buf,
 		    uint64_t len)
@@ -77,7 +94,42 @@ const char *hv_exit_reason_name(enum hv_exit_reason r)
 		[HV_EXIT_FAIL_ENTRY] = "VM entry failure",
 		[HV_EXIT_UNHANDLED] = "unhandled exit",
 		[HV_EXIT_HOST_ERROR] = "host error",
+		[HV_EXIT_HANGUP] = "hang-up",
 	};
 
 	return r < ARRAY_SIZE(names) && names[r] ? names[r] : "unknown";
+}
+
+const struct hypervisor_ops *hv_by_name(const char *name)
+{
+	static const struct hypervisor_ops *const all[] = { &hv_kvm_ops, &hv_nitro_ops, &hv_nitro_sim_ops };
+
+	for (size_t i = 0; name && i < ARRAY_SIZE(all); i++)
+		if (!strcmp(name, all[i]->name))
+			return all[i];
+	return NULL;
+}
+
+const struct hypervisor_ops *hv_select(const char *name, const char **why)
+{
+	const char *env = getenv(HV_SELECT_ENV);
+	const struct hypervisor_ops *ops;
+
+	*why = NULL;
+	if (!name && env && env[0])
+		name = env;
+	if (name) {
+		ops = hv_by_name(name);
+		if (!ops)
+			err_set(EINVAL, "unknown hypervisor '%s': use nitro (the /dev/nitro_enclaves driver), kvm "
+					"(nitrovm's own, on /dev/kvm) or nitro-sim (the simulated driver, for tests)", name);
+		return ops;
+	}
+	/* Never the simulator by default: it would pass for the real driver. */
+	if (access(NE_DEVICE_PATH, F_OK) == 0) {
+		*why = NE_DEVICE_PATH " exists";
+		return &hv_nitro_ops;
+	}
+	*why = NE_DEVICE_PATH " does not exist";
+	return &hv_kvm_ops;
 }

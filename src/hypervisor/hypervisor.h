@@ -7,7 +7,8 @@
  *   create_slot -> alloc_memory -> image_load_info -> (copy the EIF to that offset) -> add_memory_region...
  *   -> add_vcpu... -> start (-> CID) -> console_fd / exit_fd watched in the caller's event loop -> wait_exit
  *
- * Backends: kvm (nitrovm's own Nitro hypervisor, hypervisor/kvm/).  The native driver comes later.
+ * Backends: kvm (nitrovm's own Nitro hypervisor, hypervisor/kvm/), nitro (the /dev/nitro_enclaves driver,
+ * nitro.c) and nitro-sim (a simulated driver in front of the kvm one, nitro_sim.c; see nitro.h).
  * Every operation returns 0 or a negative errno with err_msg() set.
  */
 #ifndef NITROVM_HYPERVISOR_H
@@ -39,6 +40,28 @@ struct hv_slot_config {
 	const char *parent_role;
 	const char *parent_id;
 	const char *enclave_id;
+	/*
+	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
+	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, --cpu-ids); NULL: by count (id 0).
+	 */
+	uint64_t memory_size;
+	unsigned int cpu_count;
+	const uint32_t *cpu_ids;
+};
+
+/* Which of nitro-cli's error classes a native backend's failure belongs to, for the command's error number. */
+enum hv_fault {
+	HV_FAULT_NONE = 0,
+	HV_FAULT_DEVICE,	  /* E19: the device or a sysfs file cannot be used */
+	HV_FAULT_CPU_CONFIG,	  /* E20: duplicate CPU ids, partial cores */
+	HV_FAULT_CPU_NOT_IN_POOL, /* E21 */
+	HV_FAULT_CPU_COUNT,	  /* E22: not a count the pool can give */
+	HV_FAULT_MEMORY,	  /* E27: huge pages short */
+	HV_FAULT_CREATE_VM,	  /* E29: NE_CREATE_VM (nitro-cli calls it a general ioctl failure) */
+	HV_FAULT_LOAD_INFO,	  /* E30 */
+	HV_FAULT_MEMORY_REGION,	  /* E31 */
+	HV_FAULT_ADD_VCPU,	  /* E32 */
+	HV_FAULT_START,		  /* E33 */
 };
 
 /* Host memory handed to the enclave, in the order it is added: enclave memory offset 0 is regions[0].hva. */
@@ -58,6 +81,7 @@ enum hv_exit_reason {
 	HV_EXIT_FAIL_ENTRY,
 	HV_EXIT_UNHANDLED,
 	HV_EXIT_HOST_ERROR,	/* nitrovm itself failed (KVM_RUN error, out of memory...) */
+	HV_EXIT_HANGUP,		/* native: the enclave descriptor hung up (the enclave stopped or crashed) */
 };
 
 struct hv_exit {
@@ -72,6 +96,11 @@ struct hypervisor;
 
 struct hypervisor_ops {
 	const char *name;
+	/*
+	 * Optional: everything that can be checked before the first ioctl (device, CPU pool, huge pages).  The
+	 * pipeline calls it before create_slot.
+	 */
+	int (*check)(const struct hv_slot_config *cfg);
 	/* NE_CREATE_VM: a new, empty enclave slot.  *slot_uid identifies it (EnclaveID). */
 	int (*create_slot)(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid);
 	/* Allocate size bytes of enclave memory in the backend's preferred form (memfd, huge pages). */
@@ -105,7 +134,26 @@ struct hypervisor {
 	const struct hypervisor_ops *ops;
 };
 
+/*
+ * The error class of the last failure of this thread, next to err_msg(): native backends set it, the pipeline
+ * takes it (and so clears it) to pick the error number.  HV_FAULT_NONE: not classified.
+ */
+void hv_fault_set(enum hv_fault f);
+enum hv_fault hv_fault_take(void);
+
 extern const struct hypervisor_ops hv_kvm_ops;
+extern const struct hypervisor_ops hv_nitro_ops;
+extern const struct hypervisor_ops hv_nitro_sim_ops;
+
+/* Choosing a backend: --hypervisor NAME, else $NITROVM_HYPERVISOR, else the driver when its device exists. */
+#define HV_SELECT_ENV "NITROVM_HYPERVISOR"
+/* "kvm", "nitro", "nitro-sim": the backend, or NULL. */
+const struct hypervisor_ops *hv_by_name(const char *name);
+/*
+ * name NULL: $NITROVM_HYPERVISOR, else nitro when /dev/nitro_enclaves exists, else kvm; *why says why when
+ * it was the default (NULL when named).  NULL with err_msg() for an unknown name.
+ */
+const struct hypervisor_ops *hv_select(const char *name, const char **why);
 
 /* Copy len bytes into enclave memory at offset, across region boundaries. */
 int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint64_t offset, const void *buf,

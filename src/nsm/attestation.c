@@ -14,13 +14,18 @@
 #include "nsm.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cbor.h"
 #include "common/util.h"
@@ -90,6 +95,89 @@ void nsm_signer_free(struct nsm_signer *s)
 	free(s->leaf_der);
 	nsm_ca_free(s->ca);
 	free(s);
+}
+
+/*
+ * ---- the signer, made off the launch path ----
+ *
+ * Opening the CA (two PEM keys parsed and checked, or a new chain made on first use) and making the enclave's
+ * P-384 key and leaf certificate take 10-15 ms of CPU here, several times the whole start of a VM: a thread
+ * does it while the enclave boots, and the first request that needs the signer waits for it.
+ */
+struct nsm_signer_job {
+	pthread_t thread;
+	bool started;
+	char state_dir[PATH_MAX];
+	char name[NSM_MODULE_ID_MAX];
+	struct nsm_signer *signer; /* NULL when it failed (logged by the thread) */
+};
+
+/*
+ * Below the vCPUs and the event loop: the boot needs the CPU now, the signer only when the enclave first asks
+ * for a document, usually seconds later.
+ */
+#define SIGNER_JOB_NICE 10
+
+static void *signer_job_run(void *arg)
+{
+	struct nsm_signer_job *j = arg;
+	struct nsm_ca *ca = NULL;
+	time_t now = time(NULL);
+	int ret;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SIGNER_JOB_NICE) < 0) {
+		/* Only a hint: at the normal priority the signer is merely done sooner. */
+	}
+	ret = nsm_ca_open(j->state_dir, now, &ca);
+	if (!ret)
+		ret = nsm_signer_create(ca, j->name, now, &j->signer);
+	/* No caller to return this to: say it once, here; Attestation answers InternalError from now on. */
+	if (ret)
+		fprintf(stderr, "nitrovm: the NSM cannot sign attestation documents (Attestation will answer "
+				"InternalError): the NSM's attestation CA: %s\n", err_msg());
+	/*
+	 * OpenSSL's scratch memory (PEM parsing, key generation) is free now but still resident in this thread's
+	 * malloc arena, a few hundred KiB: give it back, the VMM idles for the enclave's whole life.
+	 */
+	malloc_trim(0);
+	return NULL;
+}
+
+int nsm_signer_job_new(const char *state_dir, const char *name, struct nsm_signer_job **out)
+{
+	struct nsm_signer_job *j = calloc(1, sizeof(*j));
+
+	*out = NULL;
+	if (!j)
+		return err_set(ENOMEM, "out of memory");
+	snprintf(j->state_dir, sizeof(j->state_dir), "%s", state_dir);
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	*out = j;
+	return 0;
+}
+
+void nsm_signer_job_start(struct nsm_signer_job *j)
+{
+	int e = pthread_create(&j->thread, NULL, signer_job_run, j);
+
+	/* No thread to be had: the same work on the caller's time, the result is the same. */
+	if (e)
+		signer_job_run(j);
+	else
+		j->started = true;
+}
+
+struct nsm_signer *nsm_signer_join(struct nsm_signer_job *j)
+{
+	struct nsm_signer *s;
+
+	if (!j)
+		return NULL;
+	if (j->started)
+		pthread_join(j->thread, NULL);
+	s = j->signer;
+	free(j);
+	return s;
 }
 
 void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len)

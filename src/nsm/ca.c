@@ -118,12 +118,27 @@ static int ca_path(const struct nsm_ca *ca, const char *name, char *out, size_t 
 	return n < 0 || (size_t)n >= len ? err_set(ENAMETOOLONG, "path %s/%s is too long", ca->dir, name) : 0;
 }
 
+/* A key file others can read, or that is not ours, is refused: a key others can read is a key others can use. */
+static int check_key_private(const char *path, const struct stat *st)
+{
+	if (st->st_mode & 077)
+		return err_set(EPERM,
+			       "%s has mode %04o, so others can read or change the key that signs attestation "
+			       "documents; nitrovm uses CA keys only when they are private (chmod 600 %s, or remove "
+			       "the CA directory to start a new chain)",
+			       path, (unsigned int)(st->st_mode & 07777), path);
+	if (st->st_uid != geteuid())
+		return err_set(EPERM, "%s belongs to uid %u, not to this user (uid %u); nitrovm uses only CA keys "
+				      "it owns", path, (unsigned int)st->st_uid, (unsigned int)geteuid());
+	return 0;
+}
+
 /* Read a file the CA keeps; *buf NULL (return 0) when it does not exist.  Key files must be private. */
 static int read_ca_file(const char *path, bool secret, uint8_t **buf, size_t *len)
 {
 	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, ret;
 
 	*buf = NULL;
 	*len = 0;
@@ -137,18 +152,10 @@ static int read_ca_file(const char *path, bool secret, uint8_t **buf, size_t *le
 		close(fd);
 		return err_set(EINVAL, "%s is not a regular file of 1 to %d bytes", path, CA_PEM_MAX);
 	}
-	if (secret && (st.st_mode & 077)) {
+	ret = secret ? check_key_private(path, &st) : 0;
+	if (ret) {
 		close(fd);
-		return err_set(EPERM,
-			       "%s has mode %04o, so others can read or change the key that signs attestation "
-			       "documents; nitrovm uses CA keys only when they are private (chmod 600 %s, or remove "
-			       "the CA directory to start a new chain)",
-			       path, (unsigned int)(st.st_mode & 07777), path);
-	}
-	if (secret && st.st_uid != geteuid()) {
-		close(fd);
-		return err_set(EPERM, "%s belongs to uid %u, not to this user (uid %u); nitrovm uses only CA keys "
-				      "it owns", path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return ret;
 	}
 	*buf = malloc((size_t)st.st_size + 1);
 	if (!*buf) {
@@ -511,6 +518,35 @@ static int lock_ca(struct nsm_ca *ca, int *fd)
 	return 0;
 }
 
+static int ca_dir_of(const char *state_dir, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/%s", state_dir, NSM_CA_SUBDIR);
+
+	return n < 0 || (size_t)n >= len ? err_set(ENAMETOOLONG, "the state directory path is too long") : 0;
+}
+
+int nsm_ca_check(const char *state_dir)
+{
+	static const char *const keys[] = { NSM_CA_ROOT_KEY, NSM_CA_INTER_KEY };
+	struct nsm_ca ca;
+	struct stat st;
+	int ret = ca_dir_of(state_dir, ca.dir, sizeof(ca.dir));
+
+	if (!ret)
+		ret = mkdirs(ca.dir, CA_DIR_MODE);
+	if (!ret && access(ca.dir, W_OK | X_OK) < 0)
+		ret = err_set(errno, "cannot write to the CA directory %s: %s", ca.dir, strerror(errno));
+	for (size_t i = 0; !ret && i < ARRAY_SIZE(keys); i++) {
+		char path[PATH_MAX];
+
+		ret = ca_path(&ca, keys[i], path, sizeof(path));
+		/* Only what exists and is a plain file: anything else is nsm_ca_open's to explain. */
+		if (!ret && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+			ret = check_key_private(path, &st);
+	}
+	return ret;
+}
+
 int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out)
 {
 	struct nsm_ca *ca = calloc(1, sizeof(*ca));
@@ -519,9 +555,9 @@ int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out)
 	*out = NULL;
 	if (!ca)
 		return err_set(ENOMEM, "out of memory");
-	if (snprintf(ca->dir, sizeof(ca->dir), "%s/%s", state_dir, NSM_CA_SUBDIR) >= (int)sizeof(ca->dir)) {
+	if (ca_dir_of(state_dir, ca->dir, sizeof(ca->dir))) {
 		free(ca);
-		return err_set(ENAMETOOLONG, "the state directory path is too long");
+		return -ENAMETOOLONG;
 	}
 	ret = mkdirs(ca->dir, CA_DIR_MODE);
 	if (!ret)

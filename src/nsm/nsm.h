@@ -156,6 +156,12 @@ int nsm_state_dir(const char *override, char *out, size_t len);
  * one is refused with a sentence saying how to fix it.  now is the time to judge validity by.
  */
 int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out);
+/*
+ * What nsm_ca_open would refuse at once, without its cost (no file is read, no key made): <state dir>/ca can be
+ * created and written, and the keys already there are private.  Lets a launch fail early and clearly while the
+ * CA itself is opened in the background (nsm_signer_start).
+ */
+int nsm_ca_check(const char *state_dir);
 void nsm_ca_free(struct nsm_ca *ca);
 /* <state dir>/ca */
 const char *nsm_ca_dir(const struct nsm_ca *ca);
@@ -182,6 +188,17 @@ struct nsm_signer;
 /* Takes ownership of ca.  name goes into the leaf's subject (the module id). */
 int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out);
 void nsm_signer_free(struct nsm_signer *s);
+/*
+ * The same made by a background thread: open the CA in state_dir (nsm_ca_open) and issue name's leaf.  A
+ * failure is printed once by the thread (the enclave keeps running; Attestation answers InternalError).
+ * nsm_signer_job_new only records what to do; nsm_signer_job_start starts the thread (the launch does that
+ * once its vCPUs run, so the thread's creation does not delay them).
+ */
+struct nsm_signer_job;
+int nsm_signer_job_new(const char *state_dir, const char *name, struct nsm_signer_job **out);
+void nsm_signer_job_start(struct nsm_signer_job *j);
+/* Wait for the job and free it: its signer (the caller's), or NULL when it failed, never started, or j is NULL. */
+struct nsm_signer *nsm_signer_join(struct nsm_signer_job *j);
 /* The leaf certificate in use (DER, owned by s). */
 void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len);
 struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s);
@@ -218,6 +235,8 @@ struct nsm_config {
 	bool debug_mode;
 	const struct nsm_boot *boot;
 	struct nsm_signer *signer; /* owned by the module from here on; NULL: Attestation fails (InternalError) */
+	/* Or the job still making it (owned by the module): joined by the first request that needs the signer. */
+	struct nsm_signer_job *signer_job;
 };
 
 struct nsm *nsm_create(const struct nsm_config *c);

@@ -38,6 +38,7 @@ struct nsm {
 	char module_id[NSM_MODULE_ID_MAX];
 	bool debug_mode;
 	struct nsm_signer *signer;
+	struct nsm_signer_job *signer_job; /* until joined: the signer is still being made */
 	nsm_random_fn *random;
 	nsm_clock_fn *clock_ms;
 	struct nsm_stats stats;
@@ -94,22 +95,33 @@ struct nsm *nsm_create(const struct nsm_config *c)
 	snprintf(n->module_id, sizeof(n->module_id), "%s", c->module_id);
 	n->debug_mode = c->debug_mode;
 	n->signer = c->signer;
+	n->signer_job = c->signer_job;
 	nsm_pcrs_boot(&n->pcrs, c->boot);
 	nsm_set_sources(n, NULL, NULL);
 	return n;
+}
+
+/* The signer, once its job (if any) has finished: the first caller waits for it. */
+static struct nsm_signer *module_signer(struct nsm *n)
+{
+	if (n->signer_job) {
+		n->signer = nsm_signer_join(n->signer_job);
+		n->signer_job = NULL;
+	}
+	return n->signer;
 }
 
 void nsm_free(struct nsm *n)
 {
 	if (!n)
 		return;
-	nsm_signer_free(n->signer);
+	nsm_signer_free(module_signer(n));
 	free(n);
 }
 
 struct nsm_signer *nsm_detach_signer(struct nsm *n)
 {
-	struct nsm_signer *s = n->signer;
+	struct nsm_signer *s = module_signer(n);
 
 	n->signer = NULL;
 	return s;
@@ -345,7 +357,7 @@ static enum nsm_error attestation(struct nsm *n, struct nsm_dec *d, struct nsm_e
 	for (unsigned int i = 0; i < ARRAY_SIZE(f); i++)
 		if (f[i].data && f[i].len > NSM_ATTESTATION_FIELD_MAX)
 			return NSM_E_INPUT_TOO_LARGE;
-	if (!n->signer)
+	if (!module_signer(n))
 		return NSM_E_INTERNAL_ERROR;
 	in.module_id = n->module_id;
 	in.timestamp_ms = n->clock_ms();

@@ -16,6 +16,7 @@
 #include "vsock/endpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +39,7 @@ struct emul_ep {
 	struct vsock_conn *conn; /* NULL once the table closed it */
 	int fd;			 /* our end of the socketpair */
 	uint32_t events;	 /* current epoll interest */
+	int notify_fd;		 /* connect_notify's eventfd (our dup), until the guest answers; else -1 */
 	bool in_epoll;
 	bool dead;
 	struct emul_ep *next_dead;
@@ -130,10 +132,30 @@ static void ep_shutdown_read(void *opaque)
 	ep_arm(ep, ep->events & ~EPOLLIN);
 }
 
+/* connect_notify: tell the user the guest accepted, with the parent-side port (never 0: ephemeral ports). */
+static void ep_notify(struct emul_ep *ep, bool accepted)
+{
+	uint32_t host_cid, host_port = 0, guest_port;
+	uint64_t v;
+
+	if (ep->notify_fd < 0)
+		return;
+	if (accepted && ep->conn) {
+		vsock_conn_addr(ep->conn, &host_cid, &host_port, &guest_port);
+		v = host_port ? host_port : 1;
+		if (write(ep->notify_fd, &v, sizeof(v)) < 0) {
+			/* Cannot fail: one write to a fresh counter. */
+		}
+	}
+	close(ep->notify_fd);
+	ep->notify_fd = -1;
+}
+
 static void ep_connected(void *opaque)
 {
 	struct emul_ep *ep = opaque;
 
+	ep_notify(ep, true);
 	ep_arm(ep, ep->events | EPOLLIN);
 }
 
@@ -142,6 +164,7 @@ static void ep_closed(void *opaque, int err)
 	struct emul_ep *ep = opaque;
 
 	(void)err; /* the user sees a hang-up either way: AF_UNIX has no resets */
+	ep_notify(ep, false);
 	if (ep->in_epoll)
 		epoll_ctl(ep->e->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
 	close(ep->fd);
@@ -180,6 +203,7 @@ static struct emul_ep *ep_new(struct vsock_emul *e, uint32_t events, int *user_f
 	}
 	ep->e = e;
 	ep->fd = sv[0];
+	ep->notify_fd = -1;
 	ep->events = events;
 	ev.data.ptr = ep;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, ep->fd, &ev) < 0) {
@@ -197,6 +221,7 @@ static struct emul_ep *ep_new(struct vsock_emul *e, uint32_t events, int *user_f
 /* An endpoint the table never knew (refused before it was handed over). */
 static void ep_discard(struct emul_ep *ep)
 {
+	ep_notify(ep, false);
 	epoll_ctl(ep->e->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
 	close(ep->fd);
 	free(ep);
@@ -381,7 +406,7 @@ static void emul_unlisten(struct vsock_host *h, int lfd)
 
 /* ---- connect ---- */
 
-static int emul_connect_guest(struct vsock_emul *e, uint32_t port)
+static int emul_connect_guest(struct vsock_emul *e, uint32_t port, int notify_efd)
 {
 	struct emul_ep *ep;
 	int user_fd, err = 0;
@@ -390,6 +415,16 @@ static int emul_connect_guest(struct vsock_emul *e, uint32_t port)
 	ep = ep_new(e, 0, &user_fd, &err);
 	if (!ep)
 		return err;
+	if (notify_efd >= 0) {
+		/* Our own reference: the user may close its eventfd before the guest answers. */
+		ep->notify_fd = fcntl(notify_efd, F_DUPFD_CLOEXEC, 0);
+		if (ep->notify_fd < 0) {
+			err = err_set(errno, "cannot duplicate a connect notification: %s", strerror(errno));
+			ep_discard(ep);
+			close(user_fd);
+			return err;
+		}
+	}
 	vsock_mux_lock(e->mux);
 	ep->conn = vsock_mux_connect(e->mux, port, &emul_ep_ops, ep, &err);
 	if (!ep->conn)
@@ -403,15 +438,25 @@ static int emul_connect_guest(struct vsock_emul *e, uint32_t port)
 	return user_fd;
 }
 
-static int emul_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
+static int emul_connect_notify(struct vsock_host *h, uint64_t cid, uint32_t port, int notify_efd)
 {
 	struct vsock_emul *e = to_emul(h);
 	uint64_t guest;
 
 	if (cid == VSOCK_CID_HYPERVISOR) {
+		int fd;
+
 		if (!e->service)
 			return err_set(ECONNREFUSED, "nothing listens on vsock CID 0 port %u", port);
-		return e->service(e->service_opaque, port);
+		fd = e->service(e->service_opaque, port);
+		if (fd >= 0 && notify_efd >= 0) {
+			uint64_t one = 1; /* the hypervisor's services are there at once */
+
+			if (write(notify_efd, &one, sizeof(one)) < 0) {
+				/* A fresh counter cannot overflow. */
+			}
+		}
+		return fd;
 	}
 	vsock_mux_lock(e->mux);
 	guest = vsock_mux_guest_cid(e->mux);
@@ -422,7 +467,12 @@ static int emul_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 	if (cid != guest)
 		return err_set(EHOSTUNREACH, "no enclave with CID %llu here (this one is CID %llu)",
 			       (unsigned long long)cid, (unsigned long long)guest);
-	return emul_connect_guest(e, port);
+	return emul_connect_guest(e, port, notify_efd);
+}
+
+static int emul_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
+{
+	return emul_connect_notify(h, cid, port, -1);
 }
 
 /* ---- life cycle ---- */
@@ -452,6 +502,7 @@ static const struct vsock_host_ops emul_ops = {
 	.accept = emul_accept,
 	.unlisten = emul_unlisten,
 	.connect = emul_connect,
+	.connect_notify = emul_connect_notify,
 	.destroy = emul_destroy,
 };
 

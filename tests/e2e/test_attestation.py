@@ -224,6 +224,14 @@ def test_verify_attestation_accepts_it(nitrovm, document, image, run):
     assert p.returncode == 70 and "the document's nonce is" in p.stderr, p.stderr
 
 
+def validity(cert):
+    """(notBefore, notAfter) as aware datetimes; Debian 12's cryptography (38) has only the naive UTC ones."""
+    if hasattr(cert, "not_valid_before_utc"):
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    utc = datetime.timezone.utc
+    return cert.not_valid_before.replace(tzinfo=utc), cert.not_valid_after.replace(tzinfo=utc)
+
+
 def independent_verify(doc, root_pem, now):
     """AWS's procedure (reference E.3) with python3-cryptography and python3-cbor2 only."""
     protected_bytes = cbor2.loads(doc)
@@ -246,7 +254,7 @@ def independent_verify(doc, root_pem, now):
     assert bundle[0] == root, "cabundle[0] is not the pinned root"
     chain = [leaf] + bundle[::-1]  # leaf, INTERM_N .. INTERM_1, ROOT
     for i, cert in enumerate(chain):
-        assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc, f"chain[{i}] not valid now"
+        assert validity(cert)[0] <= now <= validity(cert)[1], f"chain[{i}] is not valid now"
         issuer = chain[i + 1] if i + 1 < len(chain) else cert
         assert cert.issuer == issuer.subject, f"chain[{i}]'s issuer is not chain[{i + 1}]"
         issuer.public_key().verify(cert.signature, cert.tbs_certificate_bytes,

@@ -2,9 +2,18 @@
 """vsock services of run-enclave on this host's KVM: the heartbeat's timeout (E36), --no-heartbeat, and the
 debug console read through vsock CID 0 port CID + 10000 with --attach-console.
 
-The probe guest does not drive the vsock device yet (guest/probe/vsock.c is still to come), so the heartbeat's
-happy path and the echo round trips are covered at the device tier (tests/device/test_virtio_vsock.c)."""
+With the probe guest (guest/probe/vsock.c, probe.vsock=1): the heartbeat's happy path and a wrong byte (E36),
+and echo round trips in both directions through the host bridges (src/vsock/bridge*.c): the probe connects to a
+parent port that --forward-connect joins to a TCP echo server here, and serves an echo port that the host reaches
+through --forward-listen and through Firecracker's "CONNECT <port>" on --vsock-uds."""
+import os
+import socket
+import subprocess
+import threading
 import time
+import zlib
+
+import pytest
 
 from conftest import run
 from guests import mini_bzimage, write_eif, empty_cpio
@@ -42,3 +51,187 @@ def test_attach_console_reads_the_vsock_console(nitrovm, tmp_path):
     assert r.returncode == 0, r.stderr
     # Exactly once: the serial console is not also copied straight to stdout.
     assert r.stdout.count("through the vsock console") == 1, r.stdout
+
+
+# ---- the probe guest through the host bridges ----
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_echo(sock, accept_n=None):
+    """Echo every connection of a listening socket until its peer half-closes, then half-close back."""
+    def one(c):
+        with c:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+            c.recv(1)  # wait for the peer's close
+
+    def loop():
+        n = 0
+        while accept_n is None or n < accept_n:
+            try:
+                c, _ = sock.accept()
+            except OSError:
+                return
+            n += 1
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return t
+
+
+def payload(n, seed):
+    return bytes((i * 31 + seed + (i >> 11)) & 0xff for i in range(n))
+
+
+def echo_through(connect, data, deadline):
+    """Send data on a fresh connection from connect(), half-close, read to EOF.  Retries while the guest does
+    not listen yet (the connection is refused: closed before any byte comes back)."""
+    while time.monotonic() < deadline:
+        s = connect()
+        if s is None:
+            time.sleep(0.2)
+            continue
+        with s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            got = bytearray()
+            while True:
+                try:
+                    b = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not b:
+                    break
+                got += b
+        if got:
+            return bytes(got)
+        time.sleep(0.2)
+    return None
+
+
+def uds_connect(path, port):
+    def connect():
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        try:
+            s.connect(path)
+            s.sendall(f"CONNECT {port}\n".encode())
+            line = b""
+            while not line.endswith(b"\n"):
+                b = s.recv(1)  # one byte at a time: what follows the line is the stream
+                if not b:
+                    s.close()
+                    return None
+                line += b
+        except OSError:
+            s.close()
+            return None
+        assert line.startswith(b"OK ") and int(line[3:]) >= 1 << 30, line
+        return s
+    return connect
+
+
+def tcp_connect(port):
+    def connect():
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=30)
+        except OSError:
+            return None
+    return connect
+
+
+@pytest.fixture(scope="module")
+def probe_eif(nitrovm, probe, tmp_path_factory):
+    d = tmp_path_factory.mktemp("vsock-eif")
+
+    def build(name, cmdline):
+        (d / "rd").mkdir(exist_ok=True)
+        (d / "rd" / "x").write_text("x\n")
+        eif = d / f"{name}.eif"
+        r = run([nitrovm, "build-enclave", "--kernel", probe, "--cmdline", "console=ttyS0 " + cmdline,
+                 "--ramdisk-dir", str(d / "rd"), "--output-file", str(eif)])
+        assert r.returncode == 0, r.stderr
+        return str(eif)
+    return build
+
+
+def test_probe_heartbeat_and_echo_both_ways(nitrovm, probe_eif, tmp_path):
+    echo = socket.create_server(("127.0.0.1", 0))
+    serve_echo(echo)
+    fwd = free_port()
+    uds = str(tmp_path / "v.sock")
+    eif = probe_eif("echo", "probe.vsock=1 probe.vsock.echo=5001:300000 probe.vsock.serve=5002:2")
+    proc = subprocess.Popen([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
+                             "--forward-connect", f"vsock:5001=tcp:127.0.0.1:{echo.getsockname()[1]}",
+                             "--forward-listen", f"tcp:127.0.0.1:{fwd}=vsock:5002", "--vsock-uds", uds],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        a, b = payload(200000, 1), payload(150001, 2)
+        assert echo_through(tcp_connect(fwd), a, deadline) == a
+        assert echo_through(uds_connect(uds, 5002), b, deadline) == b
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        echo.close()
+    assert proc.returncode == 0, err
+    assert "enclave booted in" in err, err
+    assert "probe: vsock-heartbeat: ok 0xb7 echoed" in out, out
+    assert "probe: vsock-echo: ok port 5001: 300000 bytes there and back" in out, out
+    assert "probe: vsock-serve: ok port 5002: 2 connections, 350001 bytes echoed" in out, out
+    assert "probe: result PASS" in out, out
+    assert not os.path.exists(uds), "the --vsock-uds socket is removed at exit"
+
+
+def test_probe_wrong_heartbeat_byte_is_e36(nitrovm, probe_eif):
+    eif = probe_eif("badhb", "probe.vsock=1 probe.vsock.hb=0x42 probe.hold=1")
+    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
+    assert r.returncode == 36, r.stderr
+    last = r.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("[ E36 ] Waiting on enclave to boot failed with error VsockReceivingError"), r.stderr
+    assert "0x42" in last, last
+
+
+def test_probe_missing_heartbeat_is_e36(nitrovm, probe_eif):
+    eif = probe_eif("nohb", "probe.vsock=1 probe.vsock.nohb=1 probe.hold=1")
+    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
+            env={"NITROVM_HEARTBEAT_TIMEOUT_MS": "2000"})
+    assert r.returncode == 36, r.stderr
+    assert "VsockTimeoutError" in r.stderr.rstrip().splitlines()[-1], r.stderr
+    assert "probe: vsock: ok device ready" in r.stdout, r.stdout
+
+
+def test_qemu_front_end_uds_guest_to_host(nitrovm, probe, tmp_path):
+    """Enclave -> host through PATH_<port> (Firecracker's guest-initiated direction), on the QEMU front end."""
+    uds = str(tmp_path / "v.sock")
+    echo = socket.socket(socket.AF_UNIX)
+    echo.bind(uds + "_6001")
+    echo.listen(8)
+    serve_echo(echo)
+    r = run([nitrovm, "-M", "nitro-enclave", "-kernel", probe, "-m", "64M", "-nographic", "--vsock-uds", uds,
+             "-append", "probe.vsock=1 probe.vsock.echo=6001:70000 probe.vsock.echo=6001:70000"])
+    echo.close()
+    assert r.returncode == 0, r.stderr
+    assert "probe: vsock-echo: ok port 6001: 70000 bytes" in r.stdout, r.stdout
+
+
+def test_bridge_options_are_checked(nitrovm, probe):
+    r = run([nitrovm, "run-enclave", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
+             "--forward-listen", "tcp:10.1.2.3:8000=vsock:8000"])
+    assert r.returncode == 3, r.stderr
+    assert "not a loopback address" in r.stderr and "--forward-remote" in r.stderr, r.stderr
+    r = run([nitrovm, "run-enclave", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
+             "--forward-connect", "vsock:x=tcp:127.0.0.1:1"])
+    assert r.returncode == 3, r.stderr
+    assert "not a port number" in r.stderr, r.stderr
+    r = run([nitrovm, "run-enclave", "--help"])
+    assert "--forward-listen" in r.stdout and "--vsock-uds" in r.stdout

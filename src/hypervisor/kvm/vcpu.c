@@ -14,7 +14,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/boot_trace.h"
 #include "common/util.h"
+#include "x86/x86.h"
 
 /* Only interrupts KVM_RUN; its handler does nothing. */
 #define KVM_KICK_SIGNAL SIGUSR1
@@ -205,6 +207,19 @@ static bool vcpu_handle_exit(struct kvm_vcpu *vcpu)
 	}
 }
 
+/* NITROVM_TRACE_START: the stamps of the start path, and where the guest's TSC stands against the host's. */
+static void vcpu_trace_report(struct kvm_vcpu *vcpu)
+{
+	int64_t offset = 0;
+
+	if (!boot_trace_enabled || vcpu->index)
+		return;
+	if (x86_guest_tsc_offset(vcpu, &offset) < 0)
+		fprintf(stderr, "nitrovm: trace-start: %s\n", err_msg());
+	boot_trace_mark(BOOT_TRACE_END);
+	boot_trace_report(offset);
+}
+
 static void *vcpu_thread(void *opaque)
 {
 	struct kvm_vcpu *vcpu = opaque;
@@ -213,6 +228,8 @@ static void *vcpu_thread(void *opaque)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
+	if (!vcpu->index)
+		boot_trace_mark(BOOT_TRACE_KVM_RUN);
 	while (!atomic_load(&vm->stopping)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -224,6 +241,7 @@ static void *vcpu_thread(void *opaque)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	vcpu_trace_report(vcpu);
 	return NULL;
 }
 

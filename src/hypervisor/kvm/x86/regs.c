@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "common/boot_trace.h"
 #include "common/util.h"
 #include "hypervisor/kvm/kvm.h"
 
@@ -92,6 +93,26 @@ static int setup_msrs(struct kvm_vcpu *vcpu)
 	/* KVM stops at the first MSR it refuses and returns how many it set. */
 	if ((size_t)n < ARRAY_SIZE(boot_msrs))
 		return err_set(EINVAL, "KVM refused MSR %s on vCPU %u", boot_msrs[n].name, vcpu->index);
+	return 0;
+}
+
+int x86_guest_tsc_offset(struct kvm_vcpu *vcpu, int64_t *offset)
+{
+	union {
+		struct kvm_msrs hdr;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} m;
+	uint64_t before, after;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.hdr.entries[0].index = MSR_IA32_TSC;
+	/* The host TSC on both sides of the read: the midpoint is within half an ioctl of the guest's value. */
+	before = boot_trace_host_tsc();
+	if (ioctl(vcpu->fd, KVM_GET_MSRS, &m) != 1)
+		return err_set(errno ? errno : EIO, "KVM_GET_MSRS (IA32_TSC) on vCPU %u failed", vcpu->index);
+	after = boot_trace_host_tsc();
+	*offset = (int64_t)(m.hdr.entries[0].data - (before + (after - before) / 2));
 	return 0;
 }
 

@@ -69,6 +69,8 @@ int x86_write_boot_tables(struct kvm_vm *vm);
 int x86_setup_bsp(struct kvm_vcpu *vcpu, const struct x86_boot *b);
 /* Every vCPU: CPUID (APIC id and topology), boot MSRs, LAPIC LINT0/LINT1, FPU. */
 int x86_setup_vcpu(struct kvm_vcpu *vcpu);
+/* The guest's TSC minus the host's, now (NITROVM_TRACE_START: places guest TSC readings on the host's clock). */
+int x86_guest_tsc_offset(struct kvm_vcpu *vcpu, int64_t *offset);
 
 /* Tables (mptable.c, acpi.c). */
 int x86_write_mptable(struct kvm_vm *vm);
