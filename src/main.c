@@ -16,7 +16,7 @@ static const struct command commands[] = {
 	{ "describe-eif", cmd_describe_eif, "print an EIF's measurements, signature and metadata as JSON" },
 	{ "validate-eif", cmd_validate_eif, "check an EIF completely (structure, CRC, signature) before launching it" },
 	{ "pcr", cmd_pcr, "print the PCR of a file or of a signing certificate" },
-	{ "run-enclave", cmd_run_enclave, "start an enclave from an EIF on KVM in the foreground (console on stdout)" },
+	{ "run-enclave", cmd_run_enclave, "start an enclave from an EIF (Nitro driver or KVM) in the foreground" },
 	{ "selftest", cmd_selftest, "boot the probe guest: can this host run enclaves, and stock kernels?" },
 	{ "sign-eif", cmd_sign_eif, "sign an EIF (or replace its signature) with an EC key and certificate" },
 	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },

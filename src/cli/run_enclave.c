@@ -55,7 +55,8 @@ static const struct option run_opts[] = {
 static void run_usage(void)
 {
 	printf("Usage: nitrovm run-enclave --eif-path FILE --cpu-count N --memory MIB [options]\n\n"
-	       "Start an enclave on this host's KVM in the foreground: prints the run-enclave JSON once it runs,\n"
+	       "Start an enclave in the foreground, on the Nitro Enclaves driver or this host's KVM (--hypervisor):\n"
+	       "prints the run-enclave JSON once it runs, "
 	       "streams its console to stdout and exits when it ends.\n\n"
 	       "  --eif-path FILE       the enclave image\n"
 	       "  --cpu-count N         vCPUs (at least 1)\n"
@@ -79,7 +80,9 @@ static void run_usage(void)
 	       "                        in front of kvm, for tests.  Default: $" HV_SELECT_ENV ", else nitro when\n"
 	       "                        " NE_DEVICE_PATH " exists, else kvm (said on stderr)\n"
 	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
-	       "                        whole cores only\n");
+	       "                        whole cores only\n"
+	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
+	       "  (debug mode).\n");
 	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
 }
 

@@ -363,9 +363,7 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	slot.cpu_count = o->cpu_count;
 	r->failure = LAUNCH_DEVICE;
 	hv_fault_take();
-	ret = o->backend->check ? o->backend->check(&slot) : 0;
-	if (!ret)
-		ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
+	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
 	if (ret < 0) {
 		take_fault(r);
 		goto out_loop;

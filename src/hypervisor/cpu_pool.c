@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The Nitro Enclaves CPU pool (nitro.h): the ne_cpus module parameter and the topology of its CPUs from sysfs,
- * so that a CPU count or id list the driver would refuse is refused here first, before any ioctl, with the
- * counts that would work.  The driver's own rules (ne_misc_dev.c, ne_setup_cpu_pool and NE_ADD_VCPU): the pool
- * is made of whole cores, never CPU 0 or its siblings, all on one NUMA node; an enclave takes whole cores.
+ * The Nitro Enclaves CPU pool (nitro.h): the ne_cpus module parameter and the topology of its CPUs from
+ * sysfs, so that a CPU count or id list the driver would refuse is refused here first, before any ioctl, with
+ * the counts that would work.  The driver's own rules (ne_misc_dev.c, ne_setup_cpu_pool and NE_ADD_VCPU): the
+ * pool is made of whole cores, never CPU 0 or its siblings, all on one NUMA node; an enclave takes whole
+ * cores.
  *
  * The driver takes its pool CPUs offline, and offline CPUs have no topology directory: then the thread count
  * per core comes from CPU 0 and the driver checks which ids form a core (NE_ERR_FULL_CORES_NOT_USED).
@@ -27,8 +28,8 @@
 #define CPU_LIST_TEXT_MAX     (NE_CPUS_SIZE + 1)
 #define SYSFS_VALUE_MAX	      4096
 #define CPU_SYSFS	      "/sys/devices/system/cpu"
-#define ALLOCATOR_HINT                                                                                       \
-	"set cpu_count (or cpu_pool) in /etc/nitro_enclaves/allocator.yaml and run `systemctl restart "      \
+#define ALLOCATOR_HINT                                                                                  \
+	"set cpu_count (or cpu_pool) in /etc/nitro_enclaves/allocator.yaml and run `systemctl restart " \
 	"nitro-enclaves-allocator`"
 
 const char *ne_sysfs_root(void)
@@ -143,8 +144,10 @@ int cpu_pool_read_param(char *buf, size_t len)
 	int ret = ne_sysfs_read(NE_CPUS_PARAM, buf, len);
 
 	if (ret == -ENOENT)
-		return err_set(ENOENT, "%s does not exist: the nitro_enclaves driver is not loaded (modprobe "
-				       "nitro_enclaves, on an instance launched with the enclave option)", NE_CPUS_PARAM);
+		return err_set(ENOENT,
+			       "%s does not exist: the nitro_enclaves driver is not loaded (modprobe "
+			       "nitro_enclaves, on an instance launched with the enclave option)",
+			       NE_CPUS_PARAM);
 	if (ret < 0)
 		return err_set(-ret, "cannot read %s: %s", NE_CPUS_PARAM, strerror(-ret));
 	return 0;
@@ -229,8 +232,8 @@ static int pool_error(enum hv_fault *fault, const char *list, const char *fmt, .
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	*fault = HV_FAULT_CPU_COUNT;
-	return err_set(EINVAL, "The Nitro Enclaves CPU pool (%s) breaks the driver's rules: %s; %s", list, why,
-		       ALLOCATOR_HINT);
+	return err_set(EINVAL, "The Nitro Enclaves CPU pool (%s) breaks the driver's rules: %s; %s", list,
+		       why, ALLOCATOR_HINT);
 }
 
 /* The rules ne_setup_cpu_pool applies when the pool is written: a pool we read should already obey them. */
@@ -242,7 +245,8 @@ static int check_pool_rules(struct cpu_pool *p, const char *list, enum hv_fault 
 		return pool_error(fault, list, "CPU 0 must stay with the parent instance");
 	for (unsigned int c = 1; t0->known && c < NE_MAX_CPUS; c++)
 		if (cpu_set_has(&t0->siblings, c) && cpu_set_has(&p->cpus, c))
-			return pool_error(fault, list, "CPU %u is a sibling of CPU 0, which stays with the parent", c);
+			return pool_error(fault, list,
+					  "CPU %u is a sibling of CPU 0, which stays with the parent", c);
 	for (unsigned int c = 0; c < p->nr_cpu_ids; c++) {
 		const struct cpu_topo *t = &p->cpu[c];
 
@@ -250,10 +254,11 @@ static int check_pool_rules(struct cpu_pool *p, const char *list, enum hv_fault 
 			continue;
 		for (unsigned int s = 0; s < NE_MAX_CPUS; s++)
 			if (cpu_set_has(&t->siblings, s) && !cpu_set_has(&p->cpus, s))
-				return pool_error(fault, list, "CPU %u is in it but its sibling CPU %u is not", c, s);
+				return pool_error(fault, list,
+						  "CPU %u is in it but its sibling CPU %u is not", c, s);
 		if (t->node >= 0 && p->node >= 0 && t->node != p->node)
-			return pool_error(fault, list, "CPU %u is on NUMA node %u while the others are not", c,
-					  (unsigned int)t->node);
+			return pool_error(fault, list, "CPU %u is on NUMA node %u while the others are not",
+					  c, (unsigned int)t->node);
 		if (p->node < 0)
 			p->node = t->node;
 	}
@@ -276,8 +281,9 @@ int cpu_pool_load(struct cpu_pool *p, const char *pool_list, enum hv_fault *faul
 	cpu_list_format(&p->cpus, list, sizeof(list));
 	if (!p->ncpus) {
 		*fault = HV_FAULT_CPU_COUNT;
-		return err_set(ENOSPC, "The Nitro Enclaves CPU pool is empty (%s): %s, or write full cores to it "
-				       "yourself, e.g. `echo 1,3 > %s` (not CPU 0 or its siblings)",
+		return err_set(ENOSPC,
+			       "The Nitro Enclaves CPU pool is empty (%s): %s, or write full cores to it "
+			       "yourself, e.g. `echo 1,3 > %s` (not CPU 0 or its siblings)",
 			       NE_CPUS_PARAM, ALLOCATOR_HINT, NE_CPUS_PARAM);
 	}
 	p->nr_cpu_ids = possible_cpus(&p->cpus);
@@ -314,7 +320,11 @@ void cpu_pool_valid_counts(const struct cpu_pool *p, char *buf, size_t len)
 	}
 	buf[0] = '\0';
 	for (unsigned int k = 1; k <= cores && used < len; k++) {
-		int n = snprintf(buf + used, len - used, "%s%u", k == 1 ? "" : k == cores ? " or " : ", ", k * tpc);
+		int n = snprintf(buf + used, len - used, "%s%u",
+				 k == 1	      ? ""
+				 : k == cores ? " or "
+					      : ", ",
+				 k * tpc);
 
 		if (n < 0)
 			return;
@@ -331,11 +341,15 @@ int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_f
 	cpu_pool_valid_counts(p, counts, sizeof(counts));
 	*fault = HV_FAULT_CPU_COUNT;
 	if (count > p->ncpus)
-		return err_set(ENOSPC, "Asked for %u vCPUs but the Nitro Enclaves CPU pool has %u CPUs (%s): ask for "
-				       "%s, or grow the pool (%s)", count, p->ncpus, list, counts, ALLOCATOR_HINT);
+		return err_set(ENOSPC,
+			       "Asked for %u vCPUs but the Nitro Enclaves CPU pool has %u CPUs (%s): ask for "
+			       "%s, or grow the pool (%s)",
+			       count, p->ncpus, list, counts, ALLOCATOR_HINT);
 	if (count % tpc)
-		return err_set(EINVAL, "Asked for %u vCPUs but enclaves take whole cores, %u threads each on this "
-				       "instance (pool %s): ask for %s", count, tpc, list, counts);
+		return err_set(EINVAL,
+			       "Asked for %u vCPUs but enclaves take whole cores, %u threads each on this "
+			       "instance (pool %s): ask for %s",
+			       count, tpc, list, counts);
 	*fault = HV_FAULT_NONE;
 	return 0;
 }
@@ -343,7 +357,7 @@ int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_f
 int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned int n, enum hv_fault *fault)
 {
 	char list[CPU_LIST_TEXT_MAX];
-	struct cpu_set given = { 0 };
+	struct cpu_set given = {0};
 
 	cpu_list_format(&p->cpus, list, sizeof(list));
 	for (unsigned int i = 0; i < n; i++) {
@@ -353,8 +367,11 @@ int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned i
 		}
 		if (!cpu_set_has(&p->cpus, ids[i])) {
 			*fault = HV_FAULT_CPU_NOT_IN_POOL;
-			return err_set(ENOENT, "CPU %u is not in the Nitro Enclaves CPU pool (%s): use CPUs of the pool, "
-					       "or add it to the pool (%s)", ids[i], list, ALLOCATOR_HINT);
+			return err_set(
+				ENOENT,
+				"CPU %u is not in the Nitro Enclaves CPU pool (%s): use CPUs of the pool, "
+				"or add it to the pool (%s)",
+				ids[i], list, ALLOCATOR_HINT);
 		}
 		cpu_set_add(&given, ids[i]);
 	}
@@ -364,8 +381,11 @@ int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned i
 		for (unsigned int s = 0; t->known && s < NE_MAX_CPUS; s++)
 			if (cpu_set_has(&t->siblings, s) && !cpu_set_has(&given, s)) {
 				*fault = HV_FAULT_CPU_CONFIG;
-				return err_set(EINVAL, "CPU %u is given without its sibling CPU %u: enclaves take whole "
-						       "cores, add CPU %u to --cpu-ids", ids[i], s, s);
+				return err_set(
+					EINVAL,
+					"CPU %u is given without its sibling CPU %u: enclaves take whole "
+					"cores, add CPU %u to --cpu-ids",
+					ids[i], s, s);
 			}
 	}
 	*fault = HV_FAULT_NONE;
@@ -387,7 +407,8 @@ unsigned int cpu_pool_pick(const struct cpu_pool *p, unsigned int count, uint32_
 						 (p->cpu[best].known ? p->cpu[best].core_id : best)))
 				best = (int)c;
 		for (unsigned int c = 0; c < NE_MAX_CPUS && n < count; c++) {
-			bool same = p->cpu[best].known ? cpu_set_has(&p->cpu[best].siblings, c) : c == (unsigned int)best;
+			bool same = p->cpu[best].known ? cpu_set_has(&p->cpu[best].siblings, c)
+						       : c == (unsigned int)best;
 
 			if (same && cpu_set_has(&left, c)) {
 				ids[n++] = c;

@@ -5,11 +5,12 @@
  * before anything is created, and a shortfall is reported with the command that reserves the missing pages --
  * rather than as the driver's "Unknown error 263" halfway through the launch.
  *
- * The pages are chosen like nitro-cli does (reference C.6 step 5): the largest size first while the rest is at
- * least one page of it, then the smallest first (which may overshoot by part of a page), then the smallest pages
- * not needed are dropped.  Unlike nitro-cli, which maps one region per page, every size gets one mapping and the
- * mappings sit next to each other in one address window: one NE_SET_USER_MEMORY_REGION per page size, and enclave
- * memory contiguous in our address space too (the simulated driver hands it to KVM as one piece).
+ * The pages are chosen like nitro-cli does (reference C.6 step 5): the largest size first while the rest is
+ * at least one page of it, then the smallest first (which may overshoot by part of a page), then the smallest
+ * pages not needed are dropped.  Unlike nitro-cli, which maps one region per page, every size gets one
+ * mapping and the mappings sit next to each other in one address window: one NE_SET_USER_MEMORY_REGION per
+ * page size, and enclave memory contiguous in our address space too (the simulated driver hands it to KVM as
+ * one piece).
  */
 #include "hypervisor/nitro.h"
 
@@ -26,14 +27,14 @@
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
 #endif
-#define MPOL_BIND_MODE	     2	/* <numaif.h> MPOL_BIND, without libnuma */
-#define NUMA_NODES_MAX	     1024
-#define HUGEPAGES_GLOBAL     "/sys/kernel/mm/hugepages"
-#define HUGEPAGES_NODE	     "/sys/devices/system/node/node%d/hugepages"
-#define HUGEPAGE_DIR_FMT     "%s/hugepages-%llukB/%s"
-#define HUGEPAGE_VALUE_MAX   32
-#define HUGEPAGE_HINT_ALLOCATOR                                                                               \
-	"or set memory_mib in /etc/nitro_enclaves/allocator.yaml and run `systemctl restart "                \
+#define MPOL_BIND_MODE	   2 /* <numaif.h> MPOL_BIND, without libnuma */
+#define NUMA_NODES_MAX	   1024
+#define HUGEPAGES_GLOBAL   "/sys/kernel/mm/hugepages"
+#define HUGEPAGES_NODE	   "/sys/devices/system/node/node%d/hugepages"
+#define HUGEPAGE_DIR_FMT   "%s/hugepages-%llukB/%s"
+#define HUGEPAGE_VALUE_MAX 32
+#define HUGEPAGE_HINT_ALLOCATOR                                                               \
+	"or set memory_mib in /etc/nitro_enclaves/allocator.yaml and run `systemctl restart " \
 	"nitro-enclaves-allocator`"
 
 static const uint64_t nitro_cli_sizes[] = HUGEPAGE_NITRO_CLI_SIZES;
@@ -80,8 +81,10 @@ int hugepages_read(int node, struct hugepage_plan *plan)
 	}
 	if (read_sizes(HUGEPAGES_GLOBAL, plan))
 		return 0;
-	return err_set(ENOENT, "This kernel offers no huge pages (%s is missing): enclave memory must be huge "
-			       "pages; use a kernel with CONFIG_HUGETLBFS", HUGEPAGES_GLOBAL);
+	return err_set(ENOENT,
+		       "This kernel offers no huge pages (%s is missing): enclave memory must be huge "
+		       "pages; use a kernel with CONFIG_HUGETLBFS",
+		       HUGEPAGES_GLOBAL);
 }
 
 /* The command that reserves `more` bytes of the smallest page size, where the counts were read. */
@@ -133,8 +136,9 @@ int hugepages_plan(struct hugepage_plan *plan, uint64_t request)
 			snprintf(where, sizeof(where), "NUMA node %d", plan->node);
 		else
 			snprintf(where, sizeof(where), "this instance");
-		return err_set(ENOMEM, "Insufficient huge pages: the enclave needs %llu MiB but %s has %llu MiB free "
-				       "(%s); reserve more with `%s` as root, %s",
+		return err_set(ENOMEM,
+			       "Insufficient huge pages: the enclave needs %llu MiB but %s has %llu MiB free "
+			       "(%s); reserve more with `%s` as root, %s",
 			       (unsigned long long)(request / MiB), where, (unsigned long long)(avail / MiB),
 			       free_text, hint, HUGEPAGE_HINT_ALLOCATOR);
 	}
@@ -155,7 +159,8 @@ int hugepages_plan(struct hugepage_plan *plan, uint64_t request)
 	}
 	for (unsigned int i = 0; i < plan->nsizes; i++)
 		plan->total += plan->pages[i] * plan->sizes[i].size;
-	/* Trim: sorted largest first, drop trailing (smallest) pages while the rest still covers the request. */
+	/* Trim: sorted largest first, drop trailing (smallest) pages while the rest still covers the request.
+	 */
 	for (unsigned int i = plan->nsizes; i-- > 0;)
 		while (plan->pages[i] && plan->total - plan->sizes[i].size >= request) {
 			plan->pages[i]--;
@@ -166,7 +171,7 @@ int hugepages_plan(struct hugepage_plan *plan, uint64_t request)
 
 static void bind_to_node(void *addr, uint64_t len, int node)
 {
-	unsigned long mask[NUMA_NODES_MAX / (8 * sizeof(unsigned long))] = { 0 };
+	unsigned long mask[NUMA_NODES_MAX / (8 * sizeof(unsigned long))] = {0};
 
 	/* Only on the real tree: a fake one's node numbers mean nothing to this kernel.  A failure is left to
 	 * the driver, which says NE_ERR_MEM_DIFFERENT_NUMA_NODE if it matters. */
@@ -216,7 +221,8 @@ int hugepages_map(const struct hugepage_plan *plan, bool small_pages, struct hug
 			continue;
 		if (!small_pages)
 			flags |= MAP_HUGETLB | (int)(page_shift(s->size) << MAP_HUGE_SHIFT);
-		/* Private hugetlb mappings reserve their pages here: a shortfall fails now, not as SIGBUS later. */
+		/* Private hugetlb mappings reserve their pages here: a shortfall fails now, not as SIGBUS
+		 * later. */
 		p = mmap(base + off, len, PROT_READ | PROT_WRITE, flags, -1, 0);
 		if (p == MAP_FAILED) {
 			char hint[PATH_MAX + 64];
@@ -224,15 +230,17 @@ int hugepages_map(const struct hugepage_plan *plan, bool small_pages, struct hug
 
 			reserve_hint(plan, len, hint, sizeof(hint));
 			hugepages_unmap(m);
-			return err_set(e == ENOMEM ? ENOMEM : e,
-				       "Insufficient huge pages: the kernel refused %llu pages of %llu MiB although sysfs "
-				       "listed them free (%s; another process may have taken them): reserve more "
-				       "with `%s` as root, %s",
-				       (unsigned long long)plan->pages[i], (unsigned long long)(s->size / MiB),
-				       strerror(e), hint, HUGEPAGE_HINT_ALLOCATOR);
+			return err_set(
+				e == ENOMEM ? ENOMEM : e,
+				"Insufficient huge pages: the kernel refused %llu pages of %llu MiB although "
+				"sysfs "
+				"listed them free (%s; another process may have taken them): reserve more "
+				"with `%s` as root, %s",
+				(unsigned long long)plan->pages[i], (unsigned long long)(s->size / MiB),
+				strerror(e), hint, HUGEPAGE_HINT_ALLOCATOR);
 		}
 		bind_to_node(p, len, plan->node);
-		m->regions[m->nregions++] = (struct hv_region){ p, len };
+		m->regions[m->nregions++] = (struct hv_region){p, len};
 		off += len;
 	}
 	return 0;

@@ -96,11 +96,6 @@ struct hypervisor;
 
 struct hypervisor_ops {
 	const char *name;
-	/*
-	 * Optional: everything that can be checked before the first ioctl (device, CPU pool, huge pages).  The
-	 * pipeline calls it before create_slot.
-	 */
-	int (*check)(const struct hv_slot_config *cfg);
 	/* NE_CREATE_VM: a new, empty enclave slot.  *slot_uid identifies it (EnclaveID). */
 	int (*create_slot)(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid);
 	/* Allocate size bytes of enclave memory in the backend's preferred form (memfd, huge pages). */

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Native mode: the launch over the Nitro Enclaves driver, written once for the real driver and the simulated one
- * (nitro.h, "the seam").  In order, as nitro-cli does it (reference C.6), except that everything that can be
- * checked is checked before the first ioctl:
+ * Native mode: the launch over the Nitro Enclaves driver, written once for the real driver and the simulated
+ * one (nitro.h, "the seam").  In order, as nitro-cli does it (reference C.6), except that everything that can
+ * be checked is checked before the first ioctl:
  *
- *   check:         the device opens; the CPU pool has the vCPUs asked for (whole cores); huge pages cover the
- *                  memory (nitro-cli's search), on the pool's NUMA node
- *   create_slot:   open /dev/nitro_enclaves, NE_CREATE_VM -> enclave descriptor and slot uid
+ *   create_slot:   first the checks: the CPU pool has the vCPUs asked for (whole cores), huge pages cover the
+ *                  memory (nitro-cli's search) on the pool's NUMA node; then open /dev/nitro_enclaves (E19
+ *                  when it is missing) and NE_CREATE_VM -> enclave descriptor and slot uid
  *   alloc_memory:  map the huge pages found (one region per page size, one address window)
  *   image_load_info: NE_GET_IMAGE_LOAD_INFO(NE_EIF_IMAGE) -> the offset the pipeline copies the EIF to
  *   add_memory_region: NE_SET_USER_MEMORY_REGION per region
@@ -49,6 +49,7 @@ struct ne_hv {
 	struct hugepage_plan plan;
 	struct hugepage_mapping mem;
 	bool started, terminated;
+	bool trace; /* NE_TRACE_ENV */
 	struct timespec t_start;
 };
 
@@ -74,13 +75,19 @@ static int open_device(const struct ne_driver_ops *dops, struct ne_driver *drv, 
 		return fd;
 	hv_fault_set(HV_FAULT_DEVICE);
 	if (fd == -ENOENT)
-		return err_set(ENOENT, "File: '%s', failing operation: 'Open': the Nitro Enclaves driver is not here. "
-				       "Launch the instance with the enclave option (--enclave-options 'Enabled=true'), "
-				       "load the driver (modprobe nitro_enclaves), or run the enclave on nitrovm's own "
-				       "hypervisor (--hypervisor kvm, or -accel kvm -M nitro-enclave)", path);
+		return err_set(
+			ENOENT,
+			"File: '%s', failing operation: 'Open': the Nitro Enclaves driver is not here. "
+			"Launch the instance with the enclave option (--enclave-options 'Enabled=true'), "
+			"load the driver (modprobe nitro_enclaves), or run the enclave on nitrovm's own "
+			"hypervisor (--hypervisor kvm, or -accel kvm -M nitro-enclave)",
+			path);
 	if (fd == -EACCES || fd == -EPERM)
-		return err_set(-fd, "File: '%s', failing operation: 'Open': no permission; run as root or add your "
-				    "user to the group that owns it (usually 'ne')", path);
+		return err_set(
+			-fd,
+			"File: '%s', failing operation: 'Open': no permission; run as root or add your "
+			"user to the group that owns it (usually 'ne')",
+			path);
 	return err_set(-fd, "File: '%s', failing operation: 'Open' (%s)", path, strerror(-fd));
 }
 
@@ -120,31 +127,31 @@ static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, cons
 	return ret;
 }
 
-int ne_hv_check(const struct ne_driver_ops *dops, const struct hv_slot_config *cfg)
+/* NITROVM_NE_TRACE=1: each ioctl on stderr with its time since the first, for bench/native and docs. */
+static void trace_ioctl(unsigned long request, const void *arg, int ret)
 {
-	struct cpu_pool *pool = calloc(1, sizeof(*pool));
-	struct hugepage_plan plan;
-	struct ne_driver *drv;
-	int ret, fd;
+	struct timespec now;
+	char what[96] = "";
 
-	if (!pool)
-		return err_set(ENOMEM, "out of memory");
-	drv = dops->create(cfg);
-	if (!drv) {
-		free(pool);
-		hv_fault_set(HV_FAULT_DEVICE);
-		return -ENODEV;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (request == NE_IOCTL_SET_USER_MEMORY_REGION) {
+		const struct ne_user_memory_region *m = arg;
+
+		snprintf(what, sizeof(what), "%llu MiB at %#llx", (unsigned long long)(m->memory_size >> 20),
+			 (unsigned long long)m->userspace_addr);
+	} else if (request == NE_IOCTL_ADD_VCPU) {
+		snprintf(what, sizeof(what), "cpu %u", *(const uint32_t *)arg);
+	} else if (request == NE_IOCTL_START_ENCLAVE) {
+		const struct ne_enclave_start_info *i = arg;
+
+		snprintf(what, sizeof(what), "flags %llu, cid %llu", (unsigned long long)i->flags,
+			 (unsigned long long)i->enclave_cid);
+	} else if (request == NE_IOCTL_GET_IMAGE_LOAD_INFO) {
+		snprintf(what, sizeof(what), "offset %llu MiB",
+			 (unsigned long long)(((const struct ne_image_load_info *)arg)->memory_offset >> 20));
 	}
-	/* The device first: without a driver nothing else matters. */
-	fd = open_device(dops, drv, device_path(cfg));
-	ret = fd < 0 ? fd : 0;
-	if (fd >= 0)
-		dops->close(drv, fd);
-	if (!ret)
-		ret = prepare(dops, drv, cfg, pool, &plan);
-	dops->destroy(drv);
-	free(pool);
-	return ret;
+	fprintf(stderr, "ne-trace: %.6f %s(%s) = %d\n", (double)now.tv_sec + (double)now.tv_nsec / 1e9,
+		ne_ioctl_name(request), what, ret);
 }
 
 static int ne_ioctl(struct ne_hv *h, int fd, unsigned long request, void *arg)
@@ -154,6 +161,8 @@ static int ne_ioctl(struct ne_hv *h, int fd, unsigned long request, void *arg)
 
 	h->drv->why[0] = '\0';
 	ret = h->dops->ioctl(h->drv, fd, request, arg);
+	if (h->trace)
+		trace_ioctl(request, arg, ret);
 	if (ret >= 0)
 		return ret;
 	hv_fault_set(ne_error_fault(request, -ret));
@@ -186,7 +195,7 @@ static void ne_destroy(struct hypervisor *hv)
 
 static int watch_exit(struct ne_hv *h)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 
 	h->term_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	h->exit_epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -215,19 +224,21 @@ int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_
 	h->cfg = *cfg;
 	h->dops = dops;
 	h->dev_fd = h->enclave_fd = h->term_efd = h->exit_epfd = -1;
+	h->trace = getenv(NE_TRACE_ENV) && !strcmp(getenv(NE_TRACE_ENV), "1");
 	h->pool = calloc(1, sizeof(*h->pool));
 	h->drv = dops->create(cfg);
 	if (!h->pool || !h->drv) {
 		ret = h->pool ? -ENODEV : err_set(ENOMEM, "out of memory");
 		goto fail;
 	}
-	ret = prepare(dops, h->drv, cfg, h->pool, &h->plan);
-	if (ret < 0)
-		goto fail;
+	/* The device first (not an ioctl): without the driver nothing else matters. */
 	ret = open_device(dops, h->drv, device_path(cfg));
 	if (ret < 0)
 		goto fail;
 	h->dev_fd = ret;
+	ret = prepare(dops, h->drv, cfg, h->pool, &h->plan);
+	if (ret < 0)
+		goto fail;
 	ret = ne_ioctl(h, h->dev_fd, NE_IOCTL_CREATE_VM, &uid);
 	if (ret < 0)
 		goto fail;
@@ -243,14 +254,16 @@ fail:
 	return ret;
 }
 
-static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_region *regions, unsigned int *nregions)
+static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_region *regions,
+			   unsigned int *nregions)
 {
 	struct ne_hv *h = to_ne(hv);
 	int ret = 0;
 
 	if (h->mem.window)
 		return err_set(EBUSY, "enclave memory is already allocated");
-	/* Planned in create_slot for cfg.memory_size; a caller that did not say it beforehand is planned now. */
+	/* Planned in create_slot for cfg.memory_size; a caller that did not say it beforehand is planned now.
+	 */
 	if (h->plan.total < size) {
 		ret = hugepages_read(h->pool->node, &h->plan);
 		if (!ret)
@@ -273,7 +286,7 @@ static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regio
 static int ne_image_load_info(struct hypervisor *hv, uint64_t *offset)
 {
 	struct ne_hv *h = to_ne(hv);
-	struct ne_image_load_info info = { .flags = NE_EIF_IMAGE };
+	struct ne_image_load_info info = {.flags = NE_EIF_IMAGE};
 	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_GET_IMAGE_LOAD_INFO, &info);
 
 	if (ret < 0)
@@ -349,7 +362,7 @@ static void ne_terminate(struct hypervisor *hv)
 
 static bool hung_up(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
 }
@@ -363,8 +376,10 @@ static void ne_wait_exit(struct hypervisor *hv, struct hv_exit *e)
 	memset(e, 0, sizeof(*e));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (h->started)
-		e->seconds = (double)(now.tv_sec - h->t_start.tv_sec) + (double)(now.tv_nsec - h->t_start.tv_nsec) / 1e9;
-	/* Closing the descriptor is how an enclave is stopped (ENCLAVE_STOP, then SLOT_FREE, in the driver). */
+		e->seconds = (double)(now.tv_sec - h->t_start.tv_sec) +
+			     (double)(now.tv_nsec - h->t_start.tv_nsec) / 1e9;
+	/* Closing the descriptor is how an enclave is stopped (ENCLAVE_STOP, then SLOT_FREE, in the driver).
+	 */
 	if (h->enclave_fd >= 0) {
 		h->dops->close(h->drv, h->enclave_fd);
 		h->enclave_fd = -1;
@@ -442,7 +457,8 @@ static struct vsock_host *real_vsock_host(struct ne_driver *d)
 {
 	struct ne_real *r = (struct ne_real *)d;
 
-	/* Created on first use, after NE_CREATE_VM: a host without vsock fails the heartbeat, not the slot. */
+	/* Created on first use, after NE_CREATE_VM: a host without vsock fails the heartbeat, not the slot.
+	 */
 	if (!r->vsock)
 		r->vsock = vsock_afvsock_create();
 	return r->vsock;
@@ -469,42 +485,31 @@ const struct ne_driver_ops ne_real_driver_ops = {
 
 /* ---- the two hypervisors: the same launch over either driver ---- */
 
-static int nitro_check(const struct hv_slot_config *cfg)
-{
-	return ne_hv_check(&ne_real_driver_ops, cfg);
-}
-
 static int nitro_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid)
 {
 	return ne_hv_create_slot(&ne_real_driver_ops, &hv_nitro_ops, cfg, out, slot_uid);
 }
 
-static int nitro_sim_check(const struct hv_slot_config *cfg)
-{
-	return ne_hv_check(&ne_sim_driver_ops, cfg);
-}
-
-static int nitro_sim_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid)
+static int nitro_sim_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out,
+				 uint64_t *slot_uid)
 {
 	return ne_hv_create_slot(&ne_sim_driver_ops, &hv_nitro_sim_ops, cfg, out, slot_uid);
 }
 
-#define NE_HV_OPS                                                                                            \
-	.alloc_memory = ne_alloc_memory, .image_load_info = ne_image_load_info,                                \
-	.add_memory_region = ne_add_memory_region, .add_vcpu = ne_add_vcpu, .start = ne_start,                 \
-	.console_fd = ne_console_fd, .exit_fd = ne_exit_fd, .terminate = ne_terminate,                         \
+#define NE_HV_OPS                                                                              \
+	.alloc_memory = ne_alloc_memory, .image_load_info = ne_image_load_info,                \
+	.add_memory_region = ne_add_memory_region, .add_vcpu = ne_add_vcpu, .start = ne_start, \
+	.console_fd = ne_console_fd, .exit_fd = ne_exit_fd, .terminate = ne_terminate,         \
 	.wait_exit = ne_wait_exit, .destroy = ne_destroy, .vsock_host = ne_vsock_host
 
 const struct hypervisor_ops hv_nitro_ops = {
 	.name = "nitro",
-	.check = nitro_check,
 	.create_slot = nitro_create_slot,
 	NE_HV_OPS,
 };
 
 const struct hypervisor_ops hv_nitro_sim_ops = {
 	.name = "nitro-sim",
-	.check = nitro_sim_check,
 	.create_slot = nitro_sim_create_slot,
 	NE_HV_OPS,
 };

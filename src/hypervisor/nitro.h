@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Native mode: the Nitro Enclaves driver (/dev/nitro_enclaves) behind the hypervisor interface, and what it needs
- * around it: the CPU pool (cpu_pool.c), huge-page memory (hugepages.c) and a sentence for every error the driver
- * returns (nitro_errors.c).
+ * Native mode: the Nitro Enclaves driver (/dev/nitro_enclaves) behind the hypervisor interface, and what it
+ * needs around it: the CPU pool (cpu_pool.c), huge-page memory (hugepages.c) and a sentence for every error
+ * the driver returns (nitro_errors.c).
  *
- * The seam between the real driver and the simulated one is struct ne_driver_ops below: open, ioctl and close,
- * with exactly the ioctl requests and argument structs of <linux/nitro_enclaves.h>.  nitro.c holds the whole
- * launch logic once (checks before any ioctl, huge-page mapping, the ioctl sequence, exit by hang-up) and runs it
- * over either driver:
+ * The seam between the real driver and the simulated one is struct ne_driver_ops below: open, ioctl and
+ * close, with exactly the ioctl requests and argument structs of <linux/nitro_enclaves.h>.  nitro.c holds the
+ * whole launch logic once (checks before any ioctl, huge-page mapping, the ioctl sequence, exit by hang-up)
+ * and runs it over either driver:
  *
  *   hv_nitro_ops      nitro.c      ioctl(2) on /dev/nitro_enclaves; the parent's vsock is AF_VSOCK
- *   hv_nitro_sim_ops  nitro_sim.c  the driver's rules and NE_ERR_* codes in user space, then the donated memory
- *                                  handed to nitrovm's KVM hypervisor; the parent's vsock is its emulated one
+ *   hv_nitro_sim_ops  nitro_sim.c  the driver's rules and NE_ERR_* codes in user space, then the donated
+ * memory handed to nitrovm's KVM hypervisor; the parent's vsock is its emulated one
  *
  * Tests point both at a fake sysfs tree with NITROVM_SYSFS_ROOT.
  */
@@ -33,7 +33,7 @@
 #define NE_IOCTL_SET_USER_MEMORY_REGION 0x4018AE23UL /* _IOW(0xAE, 0x23, struct ne_user_memory_region) */
 #define NE_IOCTL_START_ENCLAVE		0xC010AE24UL /* _IOWR(0xAE, 0x24, struct ne_enclave_start_info) */
 
-#define NE_ERR_FIRST NE_ERR_VCPU_ALREADY_USED	 /* 256 */
+#define NE_ERR_FIRST NE_ERR_VCPU_ALREADY_USED	/* 256 */
 #define NE_ERR_LAST  NE_ERR_INVALID_ENCLAVE_CID /* 275 */
 
 #define NE_DEVICE_PATH "/dev/nitro_enclaves"
@@ -59,6 +59,8 @@ int ne_sysfs_read(const char *path, char *buf, size_t len);
 
 /* ---- CPU lists and the CPU pool (cpu_pool.c) ---- */
 
+/* Figures and debugging: each NE_* ioctl on stderr ("ne-trace: <CLOCK_MONOTONIC s> NAME(args) = ret"). */
+#define NE_TRACE_ENV "NITROVM_NE_TRACE"
 /* Tests: skip the CPU checks before the ioctls, so the driver's own answers (NE_ERR_*) can be seen. */
 #define NE_SKIP_CPU_CHECKS_ENV "NITROVM_SKIP_CPU_CHECKS"
 
@@ -93,30 +95,31 @@ int cpu_list_parse(const char *s, struct cpu_set *out);
 void cpu_list_format(const struct cpu_set *s, char *buf, size_t len);
 
 struct cpu_topo {
-	bool known;		  /* its topology directory was there (offline CPUs have none) */
-	int core_id;		  /* topology/core_id */
-	int package;		  /* topology/physical_package_id */
-	int node;		  /* the nodeN link in its sysfs directory; -1 unknown */
-	struct cpu_set siblings;  /* topology/thread_siblings_list (itself included) */
+	bool known;		 /* its topology directory was there (offline CPUs have none) */
+	int core_id;		 /* topology/core_id */
+	int package;		 /* topology/physical_package_id */
+	int node;		 /* the nodeN link in its sysfs directory; -1 unknown */
+	struct cpu_set siblings; /* topology/thread_siblings_list (itself included) */
 };
 
 struct cpu_pool {
-	struct cpu_set cpus;		/* the ne_cpus parameter */
+	struct cpu_set cpus; /* the ne_cpus parameter */
 	unsigned int ncpus;
-	unsigned int threads_per_core;	/* from the pool's first CPU, else from CPU 0 */
-	unsigned int nr_cpu_ids;	/* /sys/devices/system/cpu/possible, last id + 1 */
-	int node;			/* the pool's NUMA node; -1 unknown */
-	bool topology_known;		/* every pool CPU's siblings are known (else the driver checks the rest) */
+	unsigned int threads_per_core; /* from the pool's first CPU, else from CPU 0 */
+	unsigned int nr_cpu_ids;       /* /sys/devices/system/cpu/possible, last id + 1 */
+	int node;		       /* the pool's NUMA node; -1 unknown */
+	bool topology_known; /* every pool CPU's siblings are known (else the driver checks the rest) */
 	struct cpu_topo cpu[NE_MAX_CPUS];
 };
 
 /*
- * Read the topology of every CPU and take pool_list as the pool; check the driver's pool rules (full cores, not
- * CPU 0 or its siblings, one NUMA node).  On failure *fault says which error class (E19 unreadable, E22 empty or
- * invalid pool).
+ * Read the topology of every CPU and take pool_list as the pool; check the driver's pool rules (full cores,
+ * not CPU 0 or its siblings, one NUMA node).  On failure *fault says which error class (E19 unreadable, E22
+ * empty or invalid pool).
  */
 int cpu_pool_load(struct cpu_pool *p, const char *pool_list, enum hv_fault *fault);
-/* The ne_cpus parameter (under the sysfs root).  -ENOENT with a sentence naming the driver when it is missing. */
+/* The ne_cpus parameter (under the sysfs root).  -ENOENT with a sentence naming the driver when it is
+ * missing. */
 int cpu_pool_read_param(char *buf, size_t len);
 /* A count the driver accepts: full cores, at most the pool.  Else the counts that would work (E22). */
 int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_fault *fault);
@@ -132,25 +135,28 @@ unsigned int cpu_pool_pick(const struct cpu_pool *p, unsigned int count, uint32_
 /* Page sizes a kernel offers: x86 has 2 MiB and 1 GiB, arm64 up to 16 GiB. */
 #define HUGEPAGE_SIZES_MAX 16
 /* nitro-cli's page sizes (enclave_proc/resource_manager.rs), the largest first; others are ignored. */
-#define HUGEPAGE_NITRO_CLI_SIZES                                                                               \
-	{ 16ULL << 30, 2ULL << 30, 1ULL << 30, 512ULL << 20, 256ULL << 20, 32ULL << 20, 16ULL << 20, 8ULL << 20, \
-	  2ULL << 20 }
+#define HUGEPAGE_NITRO_CLI_SIZES                                                                           \
+	{                                                                                                  \
+		16ULL << 30, 2ULL << 30, 1ULL << 30, 512ULL << 20, 256ULL << 20, 32ULL << 20, 16ULL << 20, \
+			8ULL << 20, 2ULL << 20                                                             \
+	}
 
 struct hugepage_size {
 	uint64_t size;
-	uint64_t free;	/* free_hugepages */
-	uint64_t nr;	/* nr_hugepages: what the reservation command raises */
+	uint64_t free; /* free_hugepages */
+	uint64_t nr;   /* nr_hugepages: what the reservation command raises */
 };
 
 struct hugepage_plan {
-	int node;			/* the counts are node's (-1: the whole system's) */
-	unsigned int nsizes;		/* sizes[] from the largest down */
+	int node;	     /* the counts are node's (-1: the whole system's) */
+	unsigned int nsizes; /* sizes[] from the largest down */
 	struct hugepage_size sizes[HUGEPAGE_SIZES_MAX];
 	uint64_t pages[HUGEPAGE_SIZES_MAX]; /* how many of sizes[i] to take */
 	uint64_t total;			    /* bytes planned (can exceed the request: whole pages) */
 };
 
-/* The free pages of every size nitro-cli uses, on node (or the whole system when node < 0 or has no counts). */
+/* The free pages of every size nitro-cli uses, on node (or the whole system when node < 0 or has no counts).
+ */
 int hugepages_read(int node, struct hugepage_plan *plan);
 /*
  * nitro-cli's search: largest page size first while the rest is at least a page, then the smallest first
@@ -179,13 +185,14 @@ void hugepages_unmap(struct hugepage_mapping *m);
 /* NE_ERR_* name ("NE_ERR_MEM_NOT_HUGE_PAGE"), or NULL outside 256-275. */
 const char *ne_error_name(int err);
 /*
- * One sentence for a failed ioctl (request one of NE_IOCTL_*, err a positive errno or NE_ERR_* code) saying what
- * to change; the driver's own name for the error in brackets.
+ * One sentence for a failed ioctl (request one of NE_IOCTL_*, err a positive errno or NE_ERR_* code) saying
+ * what to change; the driver's own name for the error in brackets.
  */
 const char *ne_error_sentence(unsigned long request, int err, char *buf, size_t len);
 /* "NE_SET_USER_MEMORY_REGION" for a request number. */
 const char *ne_ioctl_name(unsigned long request);
-/* The error class of a failed ioctl: nitro-cli's E28-E33, or E20-E22/E27 where the cause is the CPUs or memory. */
+/* The error class of a failed ioctl: nitro-cli's E28-E33, or E20-E22/E27 where the cause is the CPUs or
+ * memory. */
 enum hv_fault ne_error_fault(unsigned long request, int err);
 
 /* ---- the seam: the driver ---- */
@@ -193,7 +200,7 @@ enum hv_fault ne_error_fault(unsigned long request, int err);
 struct ne_driver;
 
 struct ne_driver_ops {
-	const char *name;	/* the hypervisor's name: "nitro", "nitro-sim" */
+	const char *name; /* the hypervisor's name: "nitro", "nitro-sim" */
 	/* A driver for one launch (NULL with err_msg()). */
 	struct ne_driver *(*create)(const struct hv_slot_config *cfg);
 	/* open(device, O_RDWR | O_CLOEXEC): a descriptor or -errno. */
@@ -206,7 +213,8 @@ struct ne_driver_ops {
 	int (*cpu_pool)(struct ne_driver *d, char *buf, size_t len);
 	/* The parent's side of vsock (valid after NE_CREATE_VM), NULL with err_msg() when there is none. */
 	struct vsock_host *(*vsock_host)(struct ne_driver *d);
-	/* What more the driver knows about how the enclave ended (the simulator: the emulated machine's exit). */
+	/* What more the driver knows about how the enclave ended (the simulator: the emulated machine's
+	 * exit). */
 	void (*exit_detail)(struct ne_driver *d, struct hv_exit *e);
 	void (*destroy)(struct ne_driver *d);
 };
@@ -224,7 +232,6 @@ extern const struct ne_driver_ops ne_real_driver_ops;
 extern const struct ne_driver_ops ne_sim_driver_ops;
 
 /* nitro.c: the hypervisor interface over a driver (nitro.c and nitro_sim.c each define their ops with it). */
-int ne_hv_check(const struct ne_driver_ops *dops, const struct hv_slot_config *cfg);
 int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_ops *hops,
 		      const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid);
 

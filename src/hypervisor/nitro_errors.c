@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * A sentence for every error the Nitro Enclaves driver returns, saying what to change.  The driver returns its own
- * codes NE_ERR_* (256-275) through errno, where strerror() says "Unknown error 263"; QEMU maps them only for
- * NE_START_ENCLAVE.  Ordinary errno values get a sentence per ioctl where the driver gives them a meaning
- * (drivers/virt/nitro_enclaves/ne_misc_dev.c), and strerror() otherwise.
+ * A sentence for every error the Nitro Enclaves driver returns, saying what to change.  The driver returns
+ * its own codes NE_ERR_* (256-275) through errno, where strerror() says "Unknown error 263"; QEMU maps them
+ * only for NE_START_ENCLAVE.  Ordinary errno values get a sentence per ioctl where the driver gives them a
+ * meaning (drivers/virt/nitro_enclaves/ne_misc_dev.c), and strerror() otherwise.
  */
 #include "hypervisor/nitro.h"
 
@@ -20,81 +20,68 @@ struct ne_error {
 	const char *sentence;
 };
 
+/* One entry per driver code: its name from the header, and what to change. */
+#define NE_ERROR(code, text) [(code) - NE_ERR_FIRST] = { #code, text }
+
+/* clang-format off: one sentence per entry reads better than what the formatter makes of the designators */
 static const struct ne_error ne_errors[NE_ERR_LAST - NE_ERR_FIRST + 1] = {
-	[NE_ERR_VCPU_ALREADY_USED - NE_ERR_FIRST] = {
-		"NE_ERR_VCPU_ALREADY_USED",
-		"that CPU was already added to this enclave: give each CPU id once in --cpu-ids" },
-	[NE_ERR_VCPU_NOT_IN_CPU_POOL - NE_ERR_FIRST] = {
-		"NE_ERR_VCPU_NOT_IN_CPU_POOL",
-		"that CPU is not in the Nitro Enclaves CPU pool (" NE_CPUS_PARAM "): use CPUs of the pool, or add "
-		"it with " NE_ALLOCATOR },
-	[NE_ERR_VCPU_INVALID_CPU_CORE - NE_ERR_FIRST] = {
-		"NE_ERR_VCPU_INVALID_CPU_CORE",
-		"that CPU's core id is beyond the cores the driver counted for this instance: use another CPU of the "
-		"pool" },
-	[NE_ERR_INVALID_MEM_REGION_SIZE - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_MEM_REGION_SIZE",
-		"a memory region is not a multiple of 2 MiB: ask for enclave memory in multiples of 2 MiB" },
-	[NE_ERR_INVALID_MEM_REGION_ADDR - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_MEM_REGION_ADDR",
-		"a memory region lies outside this process's address space: enclave memory must be mapped by the "
-		"process that creates the enclave" },
-	[NE_ERR_UNALIGNED_MEM_REGION_ADDR - NE_ERR_FIRST] = {
-		"NE_ERR_UNALIGNED_MEM_REGION_ADDR",
-		"a memory region does not start on a 2 MiB boundary: map enclave memory with huge pages, which are "
-		"aligned" },
-	[NE_ERR_MEM_REGION_ALREADY_USED - NE_ERR_FIRST] = {
-		"NE_ERR_MEM_REGION_ALREADY_USED",
-		"a memory region overlaps one already given to this enclave: give each range of memory once" },
-	[NE_ERR_MEM_NOT_HUGE_PAGE - NE_ERR_FIRST] = {
-		"NE_ERR_MEM_NOT_HUGE_PAGE",
-		"enclave memory is not backed by huge pages: reserve huge pages (`echo N > "
-		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages`, or memory_mib in " NE_ALLOCATOR ")" },
-	[NE_ERR_MEM_DIFFERENT_NUMA_NODE - NE_ERR_FIRST] = {
-		"NE_ERR_MEM_DIFFERENT_NUMA_NODE",
-		"the huge pages are not on the NUMA node of the CPU pool: reserve them on that node "
-		"(/sys/devices/system/node/nodeN/hugepages/hugepages-2048kB/nr_hugepages), which " NE_ALLOCATOR
-		" does" },
-	[NE_ERR_MEM_MAX_REGIONS - NE_ERR_FIRST] = {
-		"NE_ERR_MEM_MAX_REGIONS",
-		"enclave memory is split into more physically contiguous pieces than the Nitro hypervisor accepts: "
-		"use 1 GiB huge pages, or reserve the huge pages soon after boot while memory is unfragmented" },
-	[NE_ERR_NO_MEM_REGIONS_ADDED - NE_ERR_FIRST] = {
-		"NE_ERR_NO_MEM_REGIONS_ADDED",
-		"the enclave was started without memory: give it memory (--memory, or -m)" },
-	[NE_ERR_NO_VCPUS_ADDED - NE_ERR_FIRST] = {
-		"NE_ERR_NO_VCPUS_ADDED",
-		"the enclave was started without vCPUs: give it CPUs (--cpu-count or --cpu-ids, or -smp)" },
-	[NE_ERR_ENCLAVE_MEM_MIN_SIZE - NE_ERR_FIRST] = {
-		"NE_ERR_ENCLAVE_MEM_MIN_SIZE",
-		"enclave memory is below the 64 MiB minimum: ask for at least 64 MiB (--memory 64, or -m 64M)" },
-	[NE_ERR_FULL_CORES_NOT_USED - NE_ERR_FIRST] = {
-		"NE_ERR_FULL_CORES_NOT_USED",
-		"the vCPUs do not make up whole cores: ask for a multiple of the threads per core (2 on most "
-		"instances: --cpu-count 2, or -smp 2), or list every sibling in --cpu-ids" },
-	[NE_ERR_NOT_IN_INIT_STATE - NE_ERR_FIRST] = {
-		"NE_ERR_NOT_IN_INIT_STATE",
-		"the enclave has already started: memory, vCPUs and the image are set up once, before "
-		"NE_START_ENCLAVE; start a new enclave instead" },
-	[NE_ERR_INVALID_VCPU - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_VCPU",
-		"that CPU id is higher than any CPU of this instance: use CPU ids from the pool (" NE_CPUS_PARAM ")" },
-	[NE_ERR_NO_CPUS_AVAIL_IN_POOL - NE_ERR_FIRST] = {
-		"NE_ERR_NO_CPUS_AVAIL_IN_POOL",
-		"no CPUs are left in the Nitro Enclaves CPU pool (it is empty, or other enclaves use them): "
-		"terminate an enclave, or grow the pool with " NE_ALLOCATOR },
-	[NE_ERR_INVALID_PAGE_SIZE - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_PAGE_SIZE",
-		"the huge pages are not a multiple of 2 MiB: use 2 MiB or 1 GiB huge pages" },
-	[NE_ERR_INVALID_FLAG_VALUE - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_FLAG_VALUE",
-		"the driver does not know a flag nitrovm passed: the driver is older than this nitrovm; update the "
-		"kernel, or use a nitrovm that matches it" },
-	[NE_ERR_INVALID_ENCLAVE_CID - NE_ERR_FIRST] = {
-		"NE_ERR_INVALID_ENCLAVE_CID",
-		"that enclave CID is reserved (0-2 the hypervisor and host, 3 the parent, 4294967295 any): use a CID "
-		"from 4 to 4294967294, or 0 to have one assigned" },
+	NE_ERROR(NE_ERR_VCPU_ALREADY_USED,
+		 "that CPU was already added to this enclave: give each CPU id once in --cpu-ids"),
+	NE_ERROR(NE_ERR_VCPU_NOT_IN_CPU_POOL,
+		 "that CPU is not in the Nitro Enclaves CPU pool (" NE_CPUS_PARAM "): use CPUs of the pool, or "
+		 "add it with " NE_ALLOCATOR),
+	NE_ERROR(NE_ERR_VCPU_INVALID_CPU_CORE,
+		 "that CPU's core id is beyond the cores the driver counted for this instance: use another CPU of "
+		 "the pool"),
+	NE_ERROR(NE_ERR_INVALID_MEM_REGION_SIZE,
+		 "a memory region is not a multiple of 2 MiB: ask for enclave memory in multiples of 2 MiB"),
+	NE_ERROR(NE_ERR_INVALID_MEM_REGION_ADDR,
+		 "a memory region lies outside this process's address space: enclave memory must be mapped by the "
+		 "process that creates the enclave"),
+	NE_ERROR(NE_ERR_UNALIGNED_MEM_REGION_ADDR,
+		 "a memory region does not start on a 2 MiB boundary: map enclave memory with huge pages, which "
+		 "are aligned"),
+	NE_ERROR(NE_ERR_MEM_REGION_ALREADY_USED,
+		 "a memory region overlaps one already given to this enclave: give each range of memory once"),
+	NE_ERROR(NE_ERR_MEM_NOT_HUGE_PAGE,
+		 "enclave memory is not backed by huge pages: reserve huge pages (`echo N > "
+		 "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages`, or memory_mib in " NE_ALLOCATOR ")"),
+	NE_ERROR(NE_ERR_MEM_DIFFERENT_NUMA_NODE,
+		 "the huge pages are not on the NUMA node of the CPU pool: reserve them on that node "
+		 "(/sys/devices/system/node/nodeN/hugepages/hugepages-2048kB/nr_hugepages), which " NE_ALLOCATOR
+		 " does"),
+	NE_ERROR(NE_ERR_MEM_MAX_REGIONS,
+		 "enclave memory is split into more physically contiguous pieces than the Nitro hypervisor "
+		 "accepts: use 1 GiB huge pages, or reserve the huge pages soon after boot while memory is "
+		 "unfragmented"),
+	NE_ERROR(NE_ERR_NO_MEM_REGIONS_ADDED,
+		 "the enclave was started without memory: give it memory (--memory, or -m)"),
+	NE_ERROR(NE_ERR_NO_VCPUS_ADDED,
+		 "the enclave was started without vCPUs: give it CPUs (--cpu-count or --cpu-ids, or -smp)"),
+	NE_ERROR(NE_ERR_ENCLAVE_MEM_MIN_SIZE,
+		 "enclave memory is below the 64 MiB minimum: ask for at least 64 MiB (--memory 64, or -m 64M)"),
+	NE_ERROR(NE_ERR_FULL_CORES_NOT_USED,
+		 "the vCPUs do not make up whole cores: ask for a multiple of the threads per core (2 on most "
+		 "instances: --cpu-count 2, or -smp 2), or list every sibling in --cpu-ids"),
+	NE_ERROR(NE_ERR_NOT_IN_INIT_STATE,
+		 "the enclave has already started: memory, vCPUs and the image are set up once, before "
+		 "NE_START_ENCLAVE; start a new enclave instead"),
+	NE_ERROR(NE_ERR_INVALID_VCPU,
+		 "that CPU id is higher than any CPU of this instance: use CPU ids from the pool (" NE_CPUS_PARAM
+		 ")"),
+	NE_ERROR(NE_ERR_NO_CPUS_AVAIL_IN_POOL,
+		 "no CPUs are left in the Nitro Enclaves CPU pool (it is empty, or other enclaves use them): "
+		 "terminate an enclave, or grow the pool with " NE_ALLOCATOR),
+	NE_ERROR(NE_ERR_INVALID_PAGE_SIZE,
+		 "the huge pages are not a multiple of 2 MiB: use 2 MiB or 1 GiB huge pages"),
+	NE_ERROR(NE_ERR_INVALID_FLAG_VALUE,
+		 "the driver does not know a flag nitrovm passed: the driver is older than this nitrovm; update "
+		 "the kernel, or use a nitrovm that matches it"),
+	NE_ERROR(NE_ERR_INVALID_ENCLAVE_CID,
+		 "that enclave CID is reserved (0-2 the hypervisor and host, 3 the parent, 4294967295 any): use a "
+		 "CID from 4 to 4294967294, or 0 to have one assigned"),
 };
+/* clang-format on */
 
 const char *ne_error_name(int err)
 {
@@ -125,21 +112,27 @@ static const char *errno_sentence(unsigned long request, int err)
 {
 	switch (err) {
 	case EIO:
-		return "the enclave belongs to another process: every ioctl on an enclave must come from the process "
+		return "the enclave belongs to another process: every ioctl on an enclave must come from the "
+		       "process "
 		       "that created it";
 	case ENOTTY:
-		return "the device does not know this request: it is not the Nitro Enclaves driver, or too old a one";
+		return "the device does not know this request: it is not the Nitro Enclaves driver, or too "
+		       "old a one";
 	case EFAULT:
 		return request == NE_IOCTL_SET_USER_MEMORY_REGION
-			       ? "part of the memory region is not mapped in this process: map all of it before adding it"
-			       : "the driver could not read or write the argument (a bug in nitrovm: please report it)";
+			       ? "part of the memory region is not mapped in this process: map all of it "
+				 "before adding it"
+			       : "the driver could not read or write the argument (a bug in nitrovm: please "
+				 "report it)";
 	case ENOMEM:
 		return "the parent instance's kernel is out of memory: free some memory on the parent";
 	case EINVAL:
 		if (request == NE_IOCTL_CREATE_VM)
-			return "the driver refused to create an enclave: check `dmesg` for the nitro_enclaves line "
+			return "the driver refused to create an enclave: check `dmesg` for the "
+			       "nitro_enclaves line "
 			       "that says why (often: the CPU pool is not set)";
-		return "the driver refused the request: check `dmesg` for the nitro_enclaves line that says why";
+		return "the driver refused the request: check `dmesg` for the nitro_enclaves line that says "
+		       "why";
 	case EBUSY:
 	case ENOSPC:
 		if (request == NE_IOCTL_CREATE_VM)

@@ -1,25 +1,25 @@
 // SPDX-License-Identifier: MIT
 /*
  * The simulated Nitro Enclaves driver (nitro.h, "the seam"): open, ioctl and close with the real driver's
- * requests, rules, order of checks and NE_ERR_* codes (drivers/virt/nitro_enclaves/ne_misc_dev.c), so that the
- * native launch in nitro.c -- CPU pool and huge-page checks, the ioctl sequence, error sentences, AF_VSOCK-shaped
- * parent side, exit by hang-up -- runs end to end without an EC2 instance.  At NE_START_ENCLAVE it does what the
- * Nitro hypervisor does with the donated memory: it hands it, the EIF at the offset it reported, to nitrovm's own
- * hypervisor (hypervisor/kvm), whose emulated vsock then serves the parent's endpoints.  When that machine ends,
- * the enclave descriptor hangs up, as the real one does.
+ * requests, rules, order of checks and NE_ERR_* codes (drivers/virt/nitro_enclaves/ne_misc_dev.c), so that
+ * the native launch in nitro.c -- CPU pool and huge-page checks, the ioctl sequence, error sentences,
+ * AF_VSOCK-shaped parent side, exit by hang-up -- runs end to end without an EC2 instance.  At
+ * NE_START_ENCLAVE it does what the Nitro hypervisor does with the donated memory: it hands it, the EIF at
+ * the offset it reported, to nitrovm's own hypervisor (hypervisor/kvm), whose emulated vsock then serves the
+ * parent's endpoints.  When that machine ends, the enclave descriptor hangs up, as the real one does.
  *
  * Selected only by name (--hypervisor nitro-sim, NITROVM_HYPERVISOR=nitro-sim), never as a fallback.
  *
  * What it takes from the environment (tests):
- *   NITROVM_SIM_CPU_POOL     the ne_cpus parameter (default: the file under NITROVM_SYSFS_ROOT, as the driver)
- *   NITROVM_SIM_SMALL_PAGES  =1: map ordinary pages and accept them where the driver wants huge pages (for
- *                            machines where huge pages cannot be reserved; every other rule still applies);
- *                            =strict: map ordinary pages and refuse them as the driver does (tests that rule)
- *   NITROVM_SIM_FAIL         REQUEST:CODE, e.g. NE_START_ENCLAVE:264 -- that ioctl fails with that code, for
- *                            the errors no simulated machine produces (NUMA nodes, region limits of the device)
+ *   NITROVM_SIM_CPU_POOL     the ne_cpus parameter (default: the file under NITROVM_SYSFS_ROOT, as the
+ * driver) NITROVM_SIM_SMALL_PAGES  =1: map ordinary pages and accept them where the driver wants huge pages
+ * (for machines where huge pages cannot be reserved; every other rule still applies); =strict: map ordinary
+ * pages and refuse them as the driver does (tests that rule) NITROVM_SIM_FAIL         REQUEST:CODE, e.g.
+ * NE_START_ENCLAVE:264 -- that ioctl fails with that code, for the errors no simulated machine produces (NUMA
+ * nodes, region limits of the device)
  *
- * What it does not simulate: several enclaves sharing the pool (one per process), the mm check (EIO), physical
- * contiguity (each region counts as one range toward the region limit), NUMA placement of pages.
+ * What it does not simulate: several enclaves sharing the pool (one per process), the mm check (EIO),
+ * physical contiguity (each region counts as one range toward the region limit), NUMA placement of pages.
  */
 #include "hypervisor/nitro.h"
 
@@ -128,8 +128,9 @@ static void sim_setup_pool(struct ne_sim *s)
 
 static void sim_parse_fail(struct ne_sim *s)
 {
-	static const unsigned long requests[] = { NE_IOCTL_CREATE_VM, NE_IOCTL_ADD_VCPU, NE_IOCTL_GET_IMAGE_LOAD_INFO,
-						  NE_IOCTL_SET_USER_MEMORY_REGION, NE_IOCTL_START_ENCLAVE };
+	static const unsigned long requests[] = {NE_IOCTL_CREATE_VM, NE_IOCTL_ADD_VCPU,
+						 NE_IOCTL_GET_IMAGE_LOAD_INFO,
+						 NE_IOCTL_SET_USER_MEMORY_REGION, NE_IOCTL_START_ENCLAVE};
 	const char *env = getenv(SIM_FAIL_ENV), *colon;
 
 	if (!env || !(colon = strchr(env, ':')))
@@ -155,7 +156,8 @@ static struct ne_driver *sim_create(const struct hv_slot_config *cfg)
 		return NULL;
 	}
 	s->d.ops = &ne_sim_driver_ops;
-	/* "1": ordinary pages, accepted; "strict": ordinary pages, refused like the driver does (tests the rule) */
+	/* "1": ordinary pages, accepted; "strict": ordinary pages, refused like the driver does (tests the
+	 * rule) */
 	s->d.small_pages = small && (!strcmp(small, "1") || !strcmp(small, "strict"));
 	s->accept_small_pages = small && !strcmp(small, "1");
 	s->cfg = *cfg;
@@ -209,8 +211,9 @@ static int sv_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 
 	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (reference C.8). */
 	if (cid == VSOCK_CID_HYPERVISOR && !s->debug)
-		return err_set(ECONNREFUSED, "the enclave runs in production mode: its console (vsock CID 0) is "
-					     "served only in debug mode (--debug-mode)");
+		return err_set(ECONNREFUSED,
+			       "the enclave runs in production mode: its console (vsock CID 0) is "
+			       "served only in debug mode (--debug-mode)");
 	return vsock_connect(kvm_host(s), cid, port);
 }
 
@@ -252,8 +255,8 @@ static bool sim_pool_has_free_core(const struct ne_sim *s)
 }
 
 /*
- * The machine behind the slot, created when first needed: by the parent's vsock (the heartbeat listener is bound
- * before the start) or by the start.  Until then the simulated driver needs no /dev/kvm (unit tests).
+ * The machine behind the slot, created when first needed: by the parent's vsock (the heartbeat listener is
+ * bound before the start) or by the start.  Until then the simulated driver needs no /dev/kvm (unit tests).
  */
 static int sim_machine(struct ne_sim *s)
 {
@@ -268,7 +271,8 @@ static int sim_machine(struct ne_sim *s)
 	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused);
 	if (ret < 0) {
 		s->kvm = NULL;
-		snprintf(s->d.why, sizeof(s->d.why), "the simulated Nitro hypervisor cannot run: %s", err_msg());
+		snprintf(s->d.why, sizeof(s->d.why), "the simulated Nitro hypervisor cannot run: %s",
+			 err_msg());
 	}
 	return ret;
 }
@@ -355,7 +359,8 @@ static int sim_add_vcpu(struct ne_sim *s, uint32_t *vcpu_id)
 		}
 	}
 	if (s->nr_vcpus == HV_MAX_VCPUS) {
-		snprintf(s->d.why, sizeof(s->d.why), "the simulated hypervisor runs at most %d vCPUs", HV_MAX_VCPUS);
+		snprintf(s->d.why, sizeof(s->d.why), "the simulated hypervisor runs at most %d vCPUs",
+			 HV_MAX_VCPUS);
 		return -ENOSPC;
 	}
 	cpu_set_add(&s->vcpus, id);
@@ -437,7 +442,8 @@ static int sim_set_memory_region(struct ne_sim *s, const struct ne_user_memory_r
 	for (unsigned int i = 0; i < s->nregions; i++) {
 		const struct sim_region *o = &s->regions[i];
 
-		if ((o->addr <= addr && addr < o->addr + o->size) || (addr <= o->addr && addr + size > o->addr))
+		if ((o->addr <= addr && addr < o->addr + o->size) ||
+		    (addr <= o->addr && addr + size > o->addr))
 			return -NE_ERR_MEM_REGION_ALREADY_USED;
 	}
 	ret = sim_check_pages(s, addr, size);
@@ -445,7 +451,7 @@ static int sim_set_memory_region(struct ne_sim *s, const struct ne_user_memory_r
 		return ret;
 	if (s->nregions + 1 > SIM_MAX_MEM_REGIONS)
 		return -NE_ERR_MEM_MAX_REGIONS;
-	s->regions[s->nregions++] = (struct sim_region){ addr, size };
+	s->regions[s->nregions++] = (struct sim_region){addr, size};
 	s->mem_size += size;
 	return 0;
 }
@@ -481,7 +487,7 @@ static void sim_on_machine_exit(void *opaque, int fd, uint32_t events)
 static int sim_hand_over_memory(struct ne_sim *s)
 {
 	for (unsigned int i = 0; i < s->nregions;) {
-		struct hv_region r = { (uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size };
+		struct hv_region r = {(uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size};
 		int ret;
 
 		for (i++; i < s->nregions && s->regions[i].addr == (uint64_t)(uintptr_t)(r.hva + r.size); i++)
@@ -516,8 +522,8 @@ static int sim_boot(struct ne_sim *s, uint64_t cid, uint64_t *cid_out)
 			ret = evloop_add(s->cfg.loop, con, EPOLLIN, sim_on_console, s);
 	}
 	if (ret < 0)
-		snprintf(s->d.why, sizeof(s->d.why), "the simulated Nitro hypervisor could not boot the enclave: %s",
-			 err_msg());
+		snprintf(s->d.why, sizeof(s->d.why),
+			 "the simulated Nitro hypervisor could not boot the enclave: %s", err_msg());
 	return ret;
 }
 
@@ -528,7 +534,8 @@ static int sim_start(struct ne_sim *s, struct ne_enclave_start_info *info)
 
 	if (info->flags >= NE_ENCLAVE_START_MAX_FLAG_VAL)
 		return -NE_ERR_INVALID_FLAG_VALUE;
-	if ((cid > 0 && cid <= VSOCK_CID_HOST) || cid == UINT32_MAX || cid == NE_PARENT_VM_CID || cid > UINT32_MAX)
+	if ((cid > 0 && cid <= VSOCK_CID_HOST) || cid == UINT32_MAX || cid == NE_PARENT_VM_CID ||
+	    cid > UINT32_MAX)
 		return -NE_ERR_INVALID_ENCLAVE_CID;
 	if (s->state != SIM_INIT)
 		return -NE_ERR_NOT_IN_INIT_STATE;
@@ -626,8 +633,10 @@ static int sim_cpu_pool(struct ne_driver *d, char *buf, size_t len)
 		return 0;
 	}
 	if (cpu_pool_read_param(buf, len) == -ENOENT)
-		return err_set(ENOENT, "The simulated driver has no CPU pool: set " SIM_CPU_POOL_ENV " (e.g. %s=1), or "
-				       NE_SYSFS_ROOT_ENV " to a tree with %s", SIM_CPU_POOL_ENV, NE_CPUS_PARAM);
+		return err_set(ENOENT,
+			       "The simulated driver has no CPU pool: set " SIM_CPU_POOL_ENV
+			       " (e.g. %s=1), or " NE_SYSFS_ROOT_ENV " to a tree with %s",
+			       SIM_CPU_POOL_ENV, NE_CPUS_PARAM);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Native mode's checks before any ioctl, against a fake sysfs tree (NITROVM_SYSFS_ROOT): cpu-list parsing, the
- * CPU pool and topology rules, and nitro-cli's huge-page search.
+ * Native mode's checks before any ioctl, against a fake sysfs tree (NITROVM_SYSFS_ROOT): cpu-list parsing,
+ * the CPU pool and topology rules, and nitro-cli's huge-page search.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -192,14 +192,15 @@ static void wrong_counts_say_which_would_work(void **state)
 	assert_non_null(strstr(err_msg(), "whole cores, 2 threads each"));
 	assert_non_null(strstr(err_msg(), "ask for 2 or 4"));
 	assert_int_equal(cpu_pool_check_count(&pool, 6, &fault), -ENOSPC);
-	assert_non_null(strstr(err_msg(), "Asked for 6 vCPUs but the Nitro Enclaves CPU pool has 4 CPUs (1-2,5-6)"));
+	assert_non_null(
+		strstr(err_msg(), "Asked for 6 vCPUs but the Nitro Enclaves CPU pool has 4 CPUs (1-2,5-6)"));
 	assert_non_null(strstr(err_msg(), "ask for 2 or 4"));
 }
 
 static void explicit_ids(void **state)
 {
 	enum hv_fault fault = HV_FAULT_NONE;
-	const uint32_t good[] = { 1, 5 }, half[] = { 1 }, twice[] = { 1, 1 }, outside[] = { 3, 7 };
+	const uint32_t good[] = {1, 5}, half[] = {1}, twice[] = {1, 1}, outside[] = {3, 7};
 
 	(void)state;
 	make_cpus(8);
@@ -243,7 +244,7 @@ static void pools_that_break_the_driver_rules(void **state)
 static void offline_pool_cpus_have_no_topology(void **state)
 {
 	enum hv_fault fault = HV_FAULT_NONE;
-	const uint32_t half[] = { 1 };
+	const uint32_t half[] = {1};
 	char cmd[2 * PATH_MAX];
 
 	(void)state;
@@ -285,7 +286,8 @@ static void missing_parameter_names_the_driver(void **state)
 
 /* ---- huge pages ---- */
 
-static void hugepages_on(const char *dir, unsigned long long kib, unsigned long long free, unsigned long long nr)
+static void hugepages_on(const char *dir, unsigned long long kib, unsigned long long free,
+			 unsigned long long nr)
 {
 	char rel[PATH_MAX];
 
@@ -295,7 +297,7 @@ static void hugepages_on(const char *dir, unsigned long long kib, unsigned long 
 	put(rel, "%llu\n", nr);
 }
 
-#define NODE0 "/sys/devices/system/node/node0/hugepages"
+#define NODE0  "/sys/devices/system/node/node0/hugepages"
 #define GLOBAL "/sys/kernel/mm/hugepages"
 
 static struct hugepage_plan plan;
@@ -353,8 +355,9 @@ static void shortage_prints_the_command(void **state)
 	assert_int_equal(hugepages_read(0, &plan), 0);
 	assert_int_equal(hugepages_plan(&plan, 64 * MiB), -ENOMEM);
 	/* 44 MiB short = 22 more pages on top of the 12 reserved */
-	assert_non_null(strstr(err_msg(), "`echo 34 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
-					  "nr_hugepages`"));
+	assert_non_null(strstr(err_msg(),
+			       "`echo 34 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
+			       "nr_hugepages`"));
 	assert_non_null(strstr(err_msg(), "needs 64 MiB but NUMA node 0 has 20 MiB free"));
 }
 
@@ -365,7 +368,8 @@ static void node_without_counts_uses_the_global_ones(void **state)
 	assert_int_equal(hugepages_read(3, &plan), 0);
 	assert_int_equal(plan.node, -1);
 	assert_int_equal(hugepages_plan(&plan, 8 * MiB), -ENOMEM);
-	assert_non_null(strstr(err_msg(), "`echo 4 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages`"));
+	assert_non_null(
+		strstr(err_msg(), "`echo 4 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages`"));
 	assert_non_null(strstr(err_msg(), "this instance has 2 MiB free"));
 }
 

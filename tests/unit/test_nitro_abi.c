@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The driver ABI we use against <linux/nitro_enclaves.h> (reference C.7: numbers verified by computation there),
- * and a sentence for every error the driver can return.
+ * The driver ABI we use against <linux/nitro_enclaves.h> (reference C.7: numbers verified by computation
+ * there), and a sentence for every error the driver can return.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,26 +63,26 @@ static const struct {
 	const char *name;
 	const char *advice;
 } expected[] = {
-	{ 256, "NE_ERR_VCPU_ALREADY_USED", "give each CPU id once" },
-	{ 257, "NE_ERR_VCPU_NOT_IN_CPU_POOL", "use CPUs of the pool" },
-	{ 258, "NE_ERR_VCPU_INVALID_CPU_CORE", "use another CPU" },
-	{ 259, "NE_ERR_INVALID_MEM_REGION_SIZE", "multiples of 2 MiB" },
-	{ 260, "NE_ERR_INVALID_MEM_REGION_ADDR", "mapped by the process" },
-	{ 261, "NE_ERR_UNALIGNED_MEM_REGION_ADDR", "huge pages" },
-	{ 262, "NE_ERR_MEM_REGION_ALREADY_USED", "give each range of memory once" },
-	{ 263, "NE_ERR_MEM_NOT_HUGE_PAGE", "nr_hugepages" },
-	{ 264, "NE_ERR_MEM_DIFFERENT_NUMA_NODE", "reserve them on that node" },
-	{ 265, "NE_ERR_MEM_MAX_REGIONS", "1 GiB huge pages" },
-	{ 266, "NE_ERR_NO_MEM_REGIONS_ADDED", "give it memory" },
-	{ 267, "NE_ERR_NO_VCPUS_ADDED", "give it CPUs" },
-	{ 268, "NE_ERR_ENCLAVE_MEM_MIN_SIZE", "at least 64 MiB" },
-	{ 269, "NE_ERR_FULL_CORES_NOT_USED", "multiple of the threads per core" },
-	{ 270, "NE_ERR_NOT_IN_INIT_STATE", "start a new enclave" },
-	{ 271, "NE_ERR_INVALID_VCPU", "use CPU ids from the pool" },
-	{ 272, "NE_ERR_NO_CPUS_AVAIL_IN_POOL", "grow the pool" },
-	{ 273, "NE_ERR_INVALID_PAGE_SIZE", "2 MiB or 1 GiB huge pages" },
-	{ 274, "NE_ERR_INVALID_FLAG_VALUE", "update the kernel" },
-	{ 275, "NE_ERR_INVALID_ENCLAVE_CID", "from 4 to 4294967294" },
+	{256, "NE_ERR_VCPU_ALREADY_USED", "give each CPU id once"},
+	{257, "NE_ERR_VCPU_NOT_IN_CPU_POOL", "use CPUs of the pool"},
+	{258, "NE_ERR_VCPU_INVALID_CPU_CORE", "use another CPU"},
+	{259, "NE_ERR_INVALID_MEM_REGION_SIZE", "multiples of 2 MiB"},
+	{260, "NE_ERR_INVALID_MEM_REGION_ADDR", "mapped by the process"},
+	{261, "NE_ERR_UNALIGNED_MEM_REGION_ADDR", "huge pages"},
+	{262, "NE_ERR_MEM_REGION_ALREADY_USED", "give each range of memory once"},
+	{263, "NE_ERR_MEM_NOT_HUGE_PAGE", "nr_hugepages"},
+	{264, "NE_ERR_MEM_DIFFERENT_NUMA_NODE", "reserve them on that node"},
+	{265, "NE_ERR_MEM_MAX_REGIONS", "1 GiB huge pages"},
+	{266, "NE_ERR_NO_MEM_REGIONS_ADDED", "give it memory"},
+	{267, "NE_ERR_NO_VCPUS_ADDED", "give it CPUs"},
+	{268, "NE_ERR_ENCLAVE_MEM_MIN_SIZE", "at least 64 MiB"},
+	{269, "NE_ERR_FULL_CORES_NOT_USED", "multiple of the threads per core"},
+	{270, "NE_ERR_NOT_IN_INIT_STATE", "start a new enclave"},
+	{271, "NE_ERR_INVALID_VCPU", "use CPU ids from the pool"},
+	{272, "NE_ERR_NO_CPUS_AVAIL_IN_POOL", "grow the pool"},
+	{273, "NE_ERR_INVALID_PAGE_SIZE", "2 MiB or 1 GiB huge pages"},
+	{274, "NE_ERR_INVALID_FLAG_VALUE", "update the kernel"},
+	{275, "NE_ERR_INVALID_ENCLAVE_CID", "from 4 to 4294967294"},
 };
 
 static void every_driver_error_has_a_sentence(void **state)

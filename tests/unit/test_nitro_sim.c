@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The simulated driver's rules, ioctl by ioctl, against the driver's codes (ne_misc_dev.c): driven directly
- * through its ne_driver_ops, the way nitro.c drives it.  Nothing here starts a machine, so no /dev/kvm is needed.
+ * through its ne_driver_ops, the way nitro.c drives it.  Nothing here starts a machine, so no /dev/kvm is
+ * needed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,7 +93,7 @@ static int teardown(void **state)
 
 static int sim_open(struct sim *s, const char *pool)
 {
-	struct hv_slot_config cfg = { 0 };
+	struct hv_slot_config cfg = {0};
 
 	setenv("NITROVM_SIM_CPU_POOL", pool, 1);
 	s->d = ne_sim_driver_ops.create(&cfg);
@@ -118,14 +119,14 @@ static int add_vcpu(struct sim *s, uint32_t *id)
 
 static int add_region(struct sim *s, void *addr, uint64_t size, uint64_t flags)
 {
-	struct ne_user_memory_region r = { flags, size, (uint64_t)(uintptr_t)addr };
+	struct ne_user_memory_region r = {flags, size, (uint64_t)(uintptr_t)addr};
 
 	return ne_sim_driver_ops.ioctl(s->d, s->enc, NE_IOCTL_SET_USER_MEMORY_REGION, &r);
 }
 
 static int start(struct sim *s, uint64_t flags, uint64_t cid)
 {
-	struct ne_enclave_start_info i = { flags, cid };
+	struct ne_enclave_start_info i = {flags, cid};
 
 	return ne_sim_driver_ops.ioctl(s->d, s->enc, NE_IOCTL_START_ENCLAVE, &i);
 }
@@ -160,7 +161,7 @@ static void create_vm_needs_a_pool(void **state)
 
 static void image_load_info_flags(void **state)
 {
-	struct ne_image_load_info info = { 0 };
+	struct ne_image_load_info info = {0};
 	struct sim s;
 
 	(void)state;
@@ -214,7 +215,8 @@ static void ordinary_pages_are_not_huge(void **state)
 
 static void huge_pages_are_accepted_when_reserved(void **state)
 {
-	void *mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	void *mem =
+		mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	struct sim s;
 
 	(void)state;
@@ -311,7 +313,7 @@ static void start_rules_in_the_drivers_order(void **state)
 
 static void injected_failures(void **state)
 {
-	struct ne_image_load_info info = { .flags = NE_EIF_IMAGE };
+	struct ne_image_load_info info = {.flags = NE_EIF_IMAGE};
 	struct sim s;
 
 	(void)state;
