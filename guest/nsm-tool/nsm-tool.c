@@ -486,22 +486,33 @@ static int cmd_extend(int fd, int argc, char **argv)
 	return transact(fd, &req, true, NULL);
 }
 
+/*
+ * The byte string that ends a response of the form {"Request": {"key": bstr}}: prefix is the CBOR up to the
+ * byte string's head.  Nothing may follow it.
+ */
+static int response_bytes(const uint8_t *p, size_t n, const uint8_t *prefix, size_t prefix_len,
+			  const uint8_t **out, size_t *len)
+{
+	struct rd r = {p + prefix_len, p + n};
+	unsigned int major;
+	uint64_t v;
+	bool indef;
+
+	if (n < prefix_len || memcmp(p, prefix, prefix_len) || rd_head(&r, &major, &v, &indef) || major != 2 ||
+	    indef || v != (uint64_t)(r.end - r.p))
+		return -1;
+	*out = r.p;
+	*len = (size_t)v;
+	return 0;
+}
+
 /* The random bytes of a GetRandom response: {"GetRandom": {"random": bstr}}. */
 static int random_bytes(const uint8_t *p, size_t n, const uint8_t **out, size_t *len)
 {
 	static const uint8_t prefix[] = {0xa1, 0x69, 'G',  'e', 't', 'R', 'a', 'n', 'd', 'o',
 					 'm',  0xa1, 0x66, 'r', 'a', 'n', 'd', 'o', 'm'};
-	struct rd r = {p + sizeof(prefix), p + n};
-	unsigned int major;
-	uint64_t v;
-	bool indef;
 
-	if (n < sizeof(prefix) || memcmp(p, prefix, sizeof(prefix)) || rd_head(&r, &major, &v, &indef) ||
-	    major != 2 || indef || v != (uint64_t)(r.end - r.p))
-		return -1;
-	*out = r.p;
-	*len = (size_t)v;
-	return 0;
+	return response_bytes(p, n, prefix, sizeof(prefix), out, len);
 }
 
 static int cmd_random(int fd, int argc, char **argv)
@@ -543,17 +554,8 @@ static int attestation_document(const uint8_t *p, size_t n, const uint8_t **doc,
 {
 	static const uint8_t prefix[] = {0xa1, 0x6b, 'A',  't', 't', 'e', 's', 't', 'a', 't', 'i', 'o',
 					 'n',  0xa1, 0x68, 'd', 'o', 'c', 'u', 'm', 'e', 'n', 't'};
-	struct rd r = {p + sizeof(prefix), p + n};
-	unsigned int major;
-	uint64_t v;
-	bool indef;
 
-	if (n < sizeof(prefix) || memcmp(p, prefix, sizeof(prefix)) || rd_head(&r, &major, &v, &indef) ||
-	    major != 2 || indef || v != (uint64_t)(r.end - r.p))
-		return -1;
-	*doc = r.p;
-	*len = (size_t)v;
-	return 0;
+	return response_bytes(p, n, prefix, sizeof(prefix), doc, len);
 }
 
 /* The payload of a COSE_Sign1 (tagged or not): its third item, a byte string. */

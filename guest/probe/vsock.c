@@ -17,42 +17,16 @@
  *   probe.vsock.ping=P:N  figures: N times connect to 3:P, one byte there and back (a host echo), close
  * probe.vsock.nohb=1 skips the heartbeat (with probe.hold=1: the missing-heartbeat test).
  */
-#include "probe.h"
+#include "virtio_mmio.h"
 
 #define VS_BASE	    0xd0000000UL
 #define VS_CID_HOST 3 /* the parent */
 #define HB_PORT	    9000
 #define HB_BYTE	    0xb7
-
-#define R_DEVICE_ID    0x008
-#define R_DEV_FEAT     0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT     0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL    0x030
-#define R_QUEUE_MAX    0x034
-#define R_QUEUE_NUM    0x038
-#define R_QUEUE_READY  0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INT_STATUS   0x060
-#define R_INT_ACK      0x064
-#define R_STATUS       0x070
-#define R_DESC_LO      0x080
-#define R_DRIVER_LO    0x090
-#define R_DEVICE_LO    0x0a0
-#define R_CONFIG       0x100
-#define ST_ACK	       0x01
-#define ST_DRIVER      0x02
-#define ST_DRIVER_OK   0x04
-#define ST_FEATURES_OK 0x08
-#define ST_NEEDS_RESET 0x40
-#define F_VERSION_1    32
-#define DESC_F_WRITE   2
 #define VIRTIO_ID_VSOCK 19
 
 enum { Q_RX, Q_TX, Q_EVENT, NQ };
 
-#define QSIZE	    8
 #define RX_PAYLOAD  16384 /* per rx buffer: a packet's payload is cut to what the buffer holds */
 #define TX_PAYLOAD  32768 /* per packet we send */
 #define HDR	    44
@@ -76,27 +50,6 @@ struct hdr {
 	uint32_t flags, buf_alloc, fwd_cnt;
 } __attribute__((packed));
 
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-} __attribute__((packed));
-
-struct vq {
-	struct desc desc[QSIZE];
-	struct {
-		uint16_t flags, idx, ring[QSIZE], used_event;
-	} __attribute__((packed, aligned(16))) avail;
-	struct {
-		uint16_t flags, idx;
-		struct {
-			uint32_t id, len;
-		} __attribute__((packed)) ring[QSIZE];
-		uint16_t avail_event;
-	} __attribute__((packed, aligned(16))) used;
-	uint16_t avail_idx, last_used;
-};
-
 enum vc_state { VC_FREE, VC_CONNECTING, VC_OPEN, VC_CLOSED };
 
 struct vconn {
@@ -112,16 +65,16 @@ struct vconn {
 
 static struct {
 	struct vq q[NQ];
-	uint8_t rxbuf[QSIZE][HDR + RX_PAYLOAD] __attribute__((aligned(64)));
-	uint8_t txbuf[QSIZE][HDR + TX_PAYLOAD] __attribute__((aligned(64)));
-	uint8_t evbuf[QSIZE][8];
+	uint8_t rxbuf[VQ_SIZE][HDR + RX_PAYLOAD] __attribute__((aligned(64)));
+	uint8_t txbuf[VQ_SIZE][HDR + TX_PAYLOAD] __attribute__((aligned(64)));
+	uint8_t evbuf[VQ_SIZE][8];
 	struct vconn vc[VC_MAX];
 } vs __attribute__((aligned(4096), section(".noinit.vsock")));
 
 static uint64_t my_cid;
 static uint32_t next_port = EPHEMERAL;
 static uint32_t listen_port; /* 0: none */
-static bool tx_busy[QSIZE];
+static bool tx_busy[VQ_SIZE];
 static uint64_t proto_errors;
 
 /* ---- options (probe.vsock.*) ---- */
@@ -199,91 +152,39 @@ static void parse_opts(struct vs_opt *o)
 
 /* ---- the device ---- */
 
-static uint32_t rd(uint32_t r)
-{
-	return mmio_read32(VS_BASE + r);
-}
-
-static void wr(uint32_t r, uint32_t v)
-{
-	mmio_write32(VS_BASE + r, v);
-}
-
-static void wr64(uint32_t r, uint64_t v)
-{
-	wr(r, (uint32_t)v);
-	wr(r + 4, (uint32_t)(v >> 32));
-}
-
 static void vq_add(int qi, uint16_t id, uint64_t addr, uint32_t len, uint16_t flags)
 {
 	struct vq *q = &vs.q[qi];
 
-	q->desc[id] = (struct desc){ addr, len, flags, 0 };
-	q->avail.ring[q->avail_idx % QSIZE] = id;
+	q->desc[id] = (struct vq_desc){ addr, len, flags, 0 };
+	q->avail.ring[q->avail_idx % VQ_SIZE] = id;
 	barrier();
 	q->avail_idx++;
 	*(volatile uint16_t *)&q->avail.idx = q->avail_idx;
 }
 
-static void vq_kick(int qi)
-{
-	barrier();
-	wr(R_QUEUE_NOTIFY, (uint32_t)qi);
-}
-
 static bool vs_init(void)
 {
-	uint32_t max;
-
-	if (rd(0) != 0x74726976 || rd(R_DEVICE_ID) != VIRTIO_ID_VSOCK) {
-		report_fail_machine("vsock", "no virtio-vsock device at %#lx", VS_BASE);
+	if (!vmmio_identify(VS_BASE, "vsock", VIRTIO_ID_VSOCK) || !vmmio_negotiate(VS_BASE, "vsock", NULL))
 		return false;
-	}
-	wr(R_STATUS, 0);
-	wr(R_STATUS, ST_ACK);
-	wr(R_STATUS, ST_ACK | ST_DRIVER);
-	wr(R_DEV_FEAT_SEL, 1);
-	if (!(rd(R_DEV_FEAT) & (1U << (F_VERSION_1 - 32)))) {
-		report_fail_machine("vsock", "no VIRTIO_F_VERSION_1");
-		return false;
-	}
-	wr(R_DRV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT, 0);
-	wr(R_DRV_FEAT_SEL, 1);
-	wr(R_DRV_FEAT, 1U << (F_VERSION_1 - 32));
-	wr(R_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-	if (!(rd(R_STATUS) & ST_FEATURES_OK)) {
-		report_fail_machine("vsock", "FEATURES_OK refused");
-		return false;
-	}
-	memset(&vs.q, 0, sizeof(vs.q));
-	memset(&vs.vc, 0, sizeof(vs.vc));
-	for (int qi = 0; qi < NQ; qi++) {
-		wr(R_QUEUE_SEL, (uint32_t)qi);
-		max = rd(R_QUEUE_MAX);
-		if (max < QSIZE) {
-			report_fail_machine("vsock", "queue %d holds %u buffers, the probe needs %d", qi, max, QSIZE);
+	/* Every queue full size: the rx and tx slots below are indexed modulo VQ_SIZE. */
+	for (uint32_t qi = 0; qi < NQ; qi++)
+		if (!vmmio_queue_setup(VS_BASE, "vsock", qi, &vs.q[qi], VQ_SIZE))
 			return false;
-		}
-		wr(R_QUEUE_NUM, QSIZE);
-		wr64(R_DESC_LO, (uint64_t)vs.q[qi].desc);
-		wr64(R_DRIVER_LO, (uint64_t)&vs.q[qi].avail);
-		wr64(R_DEVICE_LO, (uint64_t)&vs.q[qi].used);
-		wr(R_QUEUE_READY, 1);
-	}
+	memset(&vs.vc, 0, sizeof(vs.vc));
 	/* The spec wants receive buffers (and event buffers) there before DRIVER_OK. */
-	for (uint16_t i = 0; i < QSIZE; i++) {
-		vq_add(Q_RX, i, (uint64_t)vs.rxbuf[i], sizeof(vs.rxbuf[i]), DESC_F_WRITE);
-		vq_add(Q_EVENT, i, (uint64_t)vs.evbuf[i], sizeof(vs.evbuf[i]), DESC_F_WRITE);
+	for (uint16_t i = 0; i < VQ_SIZE; i++) {
+		vq_add(Q_RX, i, (uint64_t)vs.rxbuf[i], sizeof(vs.rxbuf[i]), VIRTQ_DESC_F_WRITE);
+		vq_add(Q_EVENT, i, (uint64_t)vs.evbuf[i], sizeof(vs.evbuf[i]), VIRTQ_DESC_F_WRITE);
 	}
-	wr(R_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
-	vq_kick(Q_RX);
-	vq_kick(Q_EVENT);
-	my_cid = (uint64_t)rd(R_CONFIG) | (uint64_t)rd(R_CONFIG + 4) << 32;
-	for (int i = 0; i < QSIZE; i++)
+	vmmio_driver_ok(VS_BASE);
+	vmmio_notify(VS_BASE, Q_RX);
+	vmmio_notify(VS_BASE, Q_EVENT);
+	my_cid = (uint64_t)vmmio_read(VS_BASE, VMMIO_CONFIG) |
+		 (uint64_t)vmmio_read(VS_BASE, VMMIO_CONFIG + 4) << 32;
+	for (int i = 0; i < VQ_SIZE; i++)
 		tx_busy[i] = false;
-	return !(rd(R_STATUS) & ST_NEEDS_RESET);
+	return !(vmmio_read(VS_BASE, VMMIO_STATUS) & VMMIO_ST_NEEDS_RESET);
 }
 
 /* ---- packets ---- */
@@ -302,7 +203,7 @@ static void reclaim_tx(void)
 	struct vq *q = &vs.q[Q_TX];
 
 	while (q->last_used != *(volatile uint16_t *)&q->used.idx) {
-		tx_busy[q->used.ring[q->last_used % QSIZE].id % QSIZE] = false;
+		tx_busy[q->used.ring[q->last_used % VQ_SIZE].id % VQ_SIZE] = false;
 		q->last_used++;
 	}
 }
@@ -319,7 +220,7 @@ static bool send_pkt(struct vconn *c, uint16_t op, uint32_t flags, const uint8_t
 
 	while (slot < 0) {
 		reclaim_tx();
-		for (int i = 0; i < QSIZE && slot < 0; i++)
+		for (int i = 0; i < VQ_SIZE && slot < 0; i++)
 			if (!tx_busy[i])
 				slot = i;
 		if (slot < 0) {
@@ -340,7 +241,7 @@ static bool send_pkt(struct vconn *c, uint16_t op, uint32_t flags, const uint8_t
 		copy(vs.txbuf[slot] + HDR, data, len);
 	tx_busy[slot] = true;
 	vq_add(Q_TX, (uint16_t)slot, (uint64_t)vs.txbuf[slot], HDR + len, 0);
-	vq_kick(Q_TX);
+	vmmio_notify(VS_BASE, Q_TX);
 	return true;
 }
 
@@ -443,10 +344,10 @@ static void poll(void)
 	struct vq *q = &vs.q[Q_RX];
 	bool reposted = false;
 
-	wr(R_INT_ACK, rd(R_INT_STATUS));
+	vmmio_ack(VS_BASE);
 	while (q->last_used != *(volatile uint16_t *)&q->used.idx) {
-		uint16_t id = (uint16_t)(q->used.ring[q->last_used % QSIZE].id % QSIZE);
-		uint32_t len = q->used.ring[q->last_used % QSIZE].len;
+		uint16_t id = (uint16_t)(q->used.ring[q->last_used % VQ_SIZE].id % VQ_SIZE);
+		uint32_t len = q->used.ring[q->last_used % VQ_SIZE].len;
 		const struct hdr *h = (const struct hdr *)vs.rxbuf[id];
 
 		q->last_used++;
@@ -454,11 +355,11 @@ static void poll(void)
 			handle(h, vs.rxbuf[id] + HDR, h->len);
 		else
 			proto_errors++;
-		vq_add(Q_RX, id, (uint64_t)vs.rxbuf[id], sizeof(vs.rxbuf[id]), DESC_F_WRITE);
+		vq_add(Q_RX, id, (uint64_t)vs.rxbuf[id], sizeof(vs.rxbuf[id]), VIRTQ_DESC_F_WRITE);
 		reposted = true;
 	}
 	if (reposted)
-		vq_kick(Q_RX);
+		vmmio_notify(VS_BASE, Q_RX);
 	reclaim_tx();
 }
 
@@ -732,7 +633,7 @@ void check_vsock(void)
 		return;
 	if (!vs_init())
 		return;
-	report_ok("vsock", "device ready, guest CID %lu, %d-entry queues", my_cid, QSIZE);
+	report_ok("vsock", "device ready, guest CID %lu, %d-entry queues", my_cid, VQ_SIZE);
 	if (!o.nohb)
 		step_heartbeat((uint8_t)o.hb);
 	if (o.echo_port)

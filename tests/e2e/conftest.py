@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import sys
+import time
 
 import pytest
 
@@ -58,6 +59,46 @@ def nitrovm():
 def workdir(tmp_path_factory):
     """A directory the nested guest may write to (it is shared with it at the same path)."""
     return tmp_path_factory.mktemp("e2e")
+
+
+class Steps(dict):
+    """nested.run_steps' results by step name, and the console of the boot that ran them."""
+
+    def __init__(self, results, log):
+        super().__init__(results)
+        self.log = log
+
+    def step(self, name):
+        """The result of step name; a step the guest never got to fails the test."""
+        r = self[name]
+        if r.status is None:
+            pytest.fail(f"step {name} never ran: the guest stopped before it; console in {self.log}")
+        return r
+
+
+@pytest.fixture(scope="session")
+def run_steps(mode, workdir):
+    """run_steps(label, [(name, command, limit s)], steps_dir=None) runs the steps in one boot (nested.run_steps:
+    an outer boot costs 20-30 s, so a module's steps share one) and returns Steps.  The console goes to
+    workdir/<label>-console.log, the steps' files to steps_dir (workdir/<label>-steps by default; the guest may
+    write under it).  A boot that cannot run or does not finish fails the test."""
+    def run(label, steps, steps_dir=None):
+        log = workdir / f"{label}-console.log"
+        start = time.monotonic()
+        with open(log, "w") as stream:
+            try:
+                res = nested.run_steps(steps, str(steps_dir or workdir / f"{label}-steps"), mode=mode,
+                                       stream=stream)
+            except nested.NestedTimeout as e:
+                pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
+            except nested.NestedError as e:
+                pytest.fail(f"the nested tier could not run: {e}")
+        width = max((len(name) for name, _, _ in steps), default=0)
+        print(f"\ne2e {label} ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
+        for r in res.values():
+            print(f"  {r.name:{width}} status {r.status}  {r.seconds:6.1f} s")
+        return Steps(res, log)
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,18 @@
-"""Test images of the e2e tier: the static hello /init and EIFs of Debian's kernels around it."""
+"""Test images of the e2e tier: the static hello /init and EIFs of Debian's kernels around it, and the pieces
+of a `build-enclave --rootfs` image (the kernel's modules, a busybox root filesystem)."""
 
 import os
+import shutil
 import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 HELLO_SOURCE = os.path.join(HERE, "hello_init.c")
+BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
 
 # Like the command line nitro-cli's blobs carry (reboot=k: the i8042 reset ends the enclave), without the
 # options a 6.12 kernel does not know ("nomodules"). No "quiet": the tests look for the kernel banner.
-HELLO_CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
+CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
 
 
 def build_hello_init(ramdisk_dir):
@@ -22,12 +26,38 @@ def build_hello_init(ramdisk_dir):
     return ramdisk_dir
 
 
-def build_eif(nitrovm, kernel, ramdisk_dir, output, cmdline=HELLO_CMDLINE, name="hello"):
-    """Pack kernel + the ramdisk directory into an EIF with nitrovm build-enclave; return output."""
+def build_enclave(nitrovm, *args):
+    """Run nitrovm build-enclave with args, reproducibly (SOURCE_DATE_EPOCH)."""
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
-    proc = subprocess.run([nitrovm, "build-enclave", "--kernel", kernel, "--cmdline", cmdline,
-                           "--ramdisk-dir", ramdisk_dir, "--name", name, "--output-file", output],
+    proc = subprocess.run([nitrovm, "build-enclave", *map(str, args)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"nitrovm build-enclave failed ({proc.returncode}):\n{proc.stdout}")
+        raise RuntimeError(f"nitrovm build-enclave {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                           f"{proc.stdout}")
+
+
+def build_eif(nitrovm, kernel, ramdisk_dir, output, cmdline=CMDLINE, name="hello"):
+    """Pack kernel + the ramdisk directory into an EIF with nitrovm build-enclave; return output."""
+    build_enclave(nitrovm, "--kernel", kernel, "--cmdline", cmdline, "--ramdisk-dir", ramdisk_dir, "--name", name,
+                  "--output-file", output)
     return output
+
+
+def kernel_modules(kernel, out):
+    """Gather the modules an enclave image needs from kernel's Debian package into out (scripts/kernel-modules);
+    return out."""
+    package = os.path.dirname(os.path.dirname(kernel))  # …/cloud/boot/vmlinuz → …/cloud
+    proc = subprocess.run([os.path.join(REPO, "scripts", "kernel-modules"), package, str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripts/kernel-modules failed:\n{proc.stderr}")
+    return out
+
+
+def busybox_rootfs(root, tools):
+    """A root filesystem of the static busybox alone: root/bin/busybox and a link to it per tool; return root."""
+    os.makedirs(os.path.join(root, "bin"))
+    shutil.copy(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    for tool in tools:
+        os.symlink("busybox", os.path.join(root, "bin", tool))
+    return root

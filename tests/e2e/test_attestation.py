@@ -29,14 +29,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-import nested
+import images
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
-BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
-CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
+CMDLINE = images.CMDLINE
 PARENT_ID = "i-0a9f2a8b8dd31c7c8"
 # Reference B.3: SHA384(0^48 || "i-0a9f2a8b8dd31c7c8"), as a real AWS document carries it.
 PCR4 = "f8e8fc387257438667dc453ccde507690656c27e1abd42f5b6746a609697b0b227fdbd345b5133b9eac8248d718ad75b"
@@ -66,24 +63,16 @@ def image(nitrovm, kernels, workdir):
     help_text = run_enclave_help(nitrovm)
     if "--parent-id" not in help_text:
         pytest.skip("run-enclave has no --parent-id yet (the NSM device is not in): attestation is not run")
-    if not os.access(BUSYBOX, os.X_OK):
-        pytest.fail(f"{BUSYBOX} is needed as the app's shell (install busybox-static)")
+    if not os.access(images.BUSYBOX, os.X_OK):
+        pytest.fail(f"{images.BUSYBOX} is needed as the app's shell (install busybox-static)")
     nsm_tool = os.path.join(os.path.dirname(os.path.realpath(nitrovm)), "guest", "nsm-tool", "nsm-tool")
     if not os.access(nsm_tool, os.X_OK):
         pytest.fail(f"{nsm_tool} is not built (ninja -C build)")
     d = workdir / "attestation"
     d.mkdir()
     kernel = kernels["NITROVM_CLOUD_KERNEL"]
-    package = os.path.dirname(os.path.dirname(kernel))  # …/cloud/boot/vmlinuz → …/cloud
-    mods = d / "modules"
-    p = subprocess.run([os.path.join(REPO, "scripts", "kernel-modules"), package, str(mods)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"scripts/kernel-modules failed:\n{p.stderr}")
-    rootfs = d / "rootfs"
-    os.makedirs(rootfs / "bin")
-    shutil.copy(BUSYBOX, rootfs / "bin" / "busybox")
-    os.symlink("busybox", rootfs / "bin" / "sh")
+    mods = images.kernel_modules(kernel, d / "modules")
+    rootfs = images.busybox_rootfs(d / "rootfs", ("sh",))
     shutil.copy(nsm_tool, rootfs / "nsm-tool")
     # Without the heartbeat responder (issue 4) the init must not wait for one.
     cmdline = CMDLINE if "--no-heartbeat" in help_text else CMDLINE + " nitrovm.heartbeat=0"
@@ -95,32 +84,19 @@ def image(nitrovm, kernels, workdir):
 
 
 @pytest.fixture(scope="module")
-def run(mode, nitrovm, image, workdir):
+def run(run_steps, nitrovm, image):
     # The state directory must be under the steps' directory: that is what the nested guest shares writable.
     steps = image["dir"] / "steps"
     state = steps / "state"
     state.mkdir(parents=True)
     cmd = (f"NITROVM_STATE_DIR={state} {nitrovm} run-enclave --cpu-count 1 --memory 256 "
            f"--eif-path {image['eif']} --parent-id {PARENT_ID}")
-    log = workdir / "attestation-console.log"
-    start = time.monotonic()
-    with open(log, "w") as stream:
-        try:
-            res = nested.run_steps([("attest", cmd, BOOT_LIMIT)], str(steps), mode=mode,
-                                   stream=stream)
-        except nested.NestedTimeout as e:
-            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
-        except nested.NestedError as e:
-            pytest.fail(f"the nested tier could not run: {e}")
-    r = res["attest"]
-    print(f"\ne2e attestation ({mode}): {time.monotonic() - start:.1f} s in all, enclave step "
-          f"{r.seconds:.1f} s, status {r.status}")
-    if r.status is None:
-        pytest.fail(f"the enclave step never ran; console in {log}")
+    res = run_steps("attestation", [("attest", cmd, BOOT_LIMIT)], steps_dir=steps)
+    r = res.step("attest")
     # The root that signed the document, exported on the host from the state directory the enclave used.
     root = image["dir"] / "root.pem"
     root.write_text(tool(nitrovm, "ca", "export", env={"NITROVM_STATE_DIR": str(state)}).stdout)
-    return {"out": r.output, "status": r.status, "root": root, "log": log}
+    return {"out": r.output, "status": r.status, "root": root, "log": res.log}
 
 
 def tail(text, n=40):

@@ -17,36 +17,21 @@ the kernel's own decompressor), and a root filesystem holding only the static bu
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-import nested
+import images
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
-BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
-CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
+CMDLINE = images.CMDLINE
 APP = "sh -c 'echo APP-OK; echo GREETING=$GREETING PATH=$PATH; ls /; exit 3'"
 RUN = "run-enclave --cpu-count 1 --memory 256 --eif-path {eif}"
 MODULES = ["virtio_mmio", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport", "nsm"]
 
 
-def build(nitrovm, *args):
-    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
-    p = subprocess.run([nitrovm, "build-enclave", *map(str, args)], capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        pytest.fail(f"nitrovm build-enclave {' '.join(map(str, args))} failed:\n{p.stderr}")
-
-
 def make_rootfs(root):
-    os.makedirs(os.path.join(root, "bin"))
-    shutil.copy(BUSYBOX, os.path.join(root, "bin", "busybox"))
-    for tool in ("sh", "ls", "echo"):
-        os.symlink("busybox", os.path.join(root, "bin", tool))
-    return root
+    return images.busybox_rootfs(root, ("sh", "ls", "echo"))
 
 
 def heartbeat_answered(nitrovm):
@@ -56,24 +41,20 @@ def heartbeat_answered(nitrovm):
 
 
 @pytest.fixture(scope="module")
-def images(nitrovm, kernels, workdir):
-    if not os.access(BUSYBOX, os.X_OK):
-        pytest.fail(f"{BUSYBOX} is needed as the app (install busybox-static)")
+def eifs(nitrovm, kernels, workdir):
+    if not os.access(images.BUSYBOX, os.X_OK):
+        pytest.fail(f"{images.BUSYBOX} is needed as the app (install busybox-static)")
     d = workdir / "init"
     d.mkdir()
     kernel = kernels["NITROVM_CLOUD_KERNEL"]
-    package = os.path.dirname(os.path.dirname(kernel))  # …/cloud/boot/vmlinuz → …/cloud
-    mods = d / "modules"
-    p = subprocess.run([os.path.join(REPO, "scripts", "kernel-modules"), package, str(mods)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"scripts/kernel-modules failed:\n{p.stderr}")
+    mods = images.kernel_modules(kernel, d / "modules")
     rootfs = make_rootfs(str(d / "rootfs"))
     common = ["--kernel", kernel, "--rootfs", rootfs, "--cmd", APP, "--env", "GREETING=hello enclave",
               "--kernel-modules", mods]
     out = {"app": d / "app.eif", "heartbeat": d / "heartbeat.eif", "no-cmd": d / "no-cmd.eif"}
-    build(nitrovm, *common, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--output-file", out["app"])
-    build(nitrovm, *common, "--cmdline", CMDLINE, "--output-file", out["heartbeat"])
+    images.build_enclave(nitrovm, *common, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--output-file",
+                         out["app"])
+    images.build_enclave(nitrovm, *common, "--cmdline", CMDLINE, "--output-file", out["heartbeat"])
 
     # Without /cmd: a bootstrap ramdisk in AWS's layout (init, and the NSM driver as /nsm.ko: here Debian's
     # xz-compressed one under that name, which the init must recognise by its bytes), and a customer ramdisk
@@ -85,40 +66,20 @@ def images(nitrovm, kernels, workdir):
     cust = d / "no-cmd-customer"
     make_rootfs(str(cust / "rootfs"))
     (cust / "env").write_text("A=1\n")
-    build(nitrovm, "--kernel", kernel, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--ramdisk-dir", boot,
-          "--ramdisk-dir", cust, "--output-file", out["no-cmd"])
+    images.build_enclave(nitrovm, "--kernel", kernel, "--cmdline", CMDLINE + " nitrovm.heartbeat=0",
+                         "--ramdisk-dir", boot, "--ramdisk-dir", cust, "--output-file", out["no-cmd"])
     return out
 
 
 @pytest.fixture(scope="module")
-def results(mode, nitrovm, images, workdir):
+def results(run_steps, nitrovm, eifs):
     steps = [
-        ("init-app", f"{nitrovm} " + RUN.format(eif=images["app"]), BOOT_LIMIT),
-        ("init-no-cmd", f"{nitrovm} " + RUN.format(eif=images["no-cmd"]), BOOT_LIMIT),
+        ("init-app", f"{nitrovm} " + RUN.format(eif=eifs["app"]), BOOT_LIMIT),
+        ("init-no-cmd", f"{nitrovm} " + RUN.format(eif=eifs["no-cmd"]), BOOT_LIMIT),
     ]
     if heartbeat_answered(nitrovm):
-        steps.append(("init-heartbeat", f"{nitrovm} " + RUN.format(eif=images["heartbeat"]), BOOT_LIMIT))
-    log = workdir / "init-console.log"
-    start = time.monotonic()
-    with open(log, "w") as stream:
-        try:
-            res = nested.run_steps(steps, str(workdir / "init-steps"), mode=mode, stream=stream)
-        except nested.NestedTimeout as e:
-            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
-        except nested.NestedError as e:
-            pytest.fail(f"the nested tier could not run: {e}")
-    print(f"\ne2e init ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
-    for r in res.values():
-        print(f"  {r.name:16} status {r.status}  {r.seconds:6.1f} s")
-    res["_log"] = log
-    return res
-
-
-def step(results, name):
-    r = results[name]
-    if r.status is None:
-        pytest.fail(f"step {name} never ran: the guest stopped before it; console in {results['_log']}")
-    return r
+        steps.append(("init-heartbeat", f"{nitrovm} " + RUN.format(eif=eifs["heartbeat"]), BOOT_LIMIT))
+    return run_steps("init", steps)
 
 
 def tail(text, n=40):
@@ -151,11 +112,11 @@ def check_app_ran(r, heartbeat):
 
 
 def test_init_runs_app(results):
-    check_app_ran(step(results, "init-app"), heartbeat=False)
+    check_app_ran(results.step("init-app"), heartbeat=False)
 
 
 def test_init_missing_cmd_is_a_clear_message(results):
-    r = step(results, "init-no-cmd")
+    r = results.step("init-no-cmd")
     out = r.output
     assert "cannot load module" not in out, tail(out)
     assert "nitrovm-init: /cmd is missing from the image" in out, tail(out)
@@ -168,4 +129,4 @@ def test_init_heartbeat(results):
     if "init-heartbeat" not in results:
         pytest.skip("run-enclave does not answer the heartbeat yet (no --no-heartbeat option): the image with "
                     "the heartbeat on is not run")
-    check_app_ran(step(results, "init-heartbeat"), heartbeat=True)
+    check_app_ran(results.step("init-heartbeat"), heartbeat=True)

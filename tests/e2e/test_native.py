@@ -13,14 +13,11 @@ vsock CID 0 port CID + 10000, and the end is the enclave descriptor hanging up.
                -smp 2 -m 512M -kernel enclave.eif (NITROVM_HYPERVISOR=nitro-sim)
 """
 import os
-import shutil
-import subprocess
 import sys
-import time
 
 import pytest
 
-import nested
+import images
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -29,8 +26,6 @@ import fake_sysfs  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
-BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
-CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
 APP = "sh -c 'echo APP-OK; exit 0'"
 HUGE = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 PAGES = 300  # 600 MiB: -m 512M and room
@@ -44,33 +39,22 @@ def with_huge_pages(cmd):
 
 @pytest.fixture(scope="module")
 def image(nitrovm, kernels, workdir):
-    if not os.access(BUSYBOX, os.X_OK):
-        pytest.fail(f"{BUSYBOX} is needed as the app (install busybox-static)")
+    if not os.access(images.BUSYBOX, os.X_OK):
+        pytest.fail(f"{images.BUSYBOX} is needed as the app (install busybox-static)")
     d = workdir / "native"
     d.mkdir()
     kernel = kernels["NITROVM_CLOUD_KERNEL"]
-    mods = d / "modules"
-    p = subprocess.run([os.path.join(REPO, "scripts", "kernel-modules"), os.path.dirname(os.path.dirname(kernel)),
-                        str(mods)], capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"scripts/kernel-modules failed:\n{p.stderr}")
-    rootfs = d / "rootfs"
-    os.makedirs(rootfs / "bin")
-    shutil.copy(BUSYBOX, rootfs / "bin" / "busybox")
-    for tool in ("sh", "echo"):
-        os.symlink("busybox", rootfs / "bin" / tool)
+    mods = images.kernel_modules(kernel, d / "modules")
+    rootfs = images.busybox_rootfs(d / "rootfs", ("sh", "echo"))
     eif = d / "enclave.eif"
-    p = subprocess.run([nitrovm, "build-enclave", "--kernel", kernel, "--rootfs", str(rootfs), "--cmd", APP,
-                        "--kernel-modules", str(mods), "--cmdline", CMDLINE, "--output-file", str(eif)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"build-enclave failed:\n{p.stderr}")
+    images.build_enclave(nitrovm, "--kernel", kernel, "--rootfs", rootfs, "--cmd", APP, "--kernel-modules", mods,
+                         "--cmdline", images.CMDLINE, "--output-file", eif)
     sysfs = fake_sysfs.make(d / "sysfs", pool="1-2,5-6", hugepages_2m=(PAGES, PAGES))
     return {"eif": str(eif), "env": f"NITROVM_SYSFS_ROOT={sysfs} NITROVM_HYPERVISOR=nitro-sim"}
 
 
 @pytest.fixture(scope="module")
-def results(mode, nitrovm, image, workdir):
+def results(run_steps, nitrovm, image):
     env, eif = image["env"], image["eif"]
     steps = [
         ("native-run", with_huge_pages(f"env {env} {nitrovm} run-enclave --hypervisor nitro-sim --cpu-count 2 "
@@ -78,20 +62,7 @@ def results(mode, nitrovm, image, workdir):
         ("native-qemu", with_huge_pages(f"env {env} {nitrovm} -accel nitro,debug-mode=on -M nitro -nographic "
                                         f"-smp 2 -m 512M -kernel {eif}"), BOOT_LIMIT),
     ]
-    log = workdir / "native-console.log"
-    start = time.monotonic()
-    with open(log, "w") as stream:
-        try:
-            res = nested.run_steps(steps, str(workdir / "native-steps"), mode=mode, stream=stream)
-        except nested.NestedTimeout as e:
-            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
-        except nested.NestedError as e:
-            pytest.fail(f"the nested tier could not run: {e}")
-    print(f"\ne2e native ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
-    for r in res.values():
-        print(f"  {r.name:16} status {r.status}  {r.seconds:6.1f} s")
-    res["_log"] = log
-    return res
+    return run_steps("native", steps)
 
 
 def tail(text, n=40):
@@ -99,9 +70,7 @@ def tail(text, n=40):
 
 
 def check(results, name):
-    r = results[name]
-    if r.status is None:
-        pytest.fail(f"step {name} never ran: the guest stopped before it; console in {results['_log']}")
+    r = results.step(name)
     out = r.output
     assert r.status == 0, f"{name}: nitrovm exited {r.status} (124: killed after {BOOT_LIMIT} s):\n{tail(out)}"
     for want in ("Linux version 6.12", "nitrovm-init: heartbeat acknowledged by the parent", "APP-OK"):

@@ -43,7 +43,7 @@ def probe_env():
 
 
 @pytest.fixture(scope="module")
-def results(request, mode, nitrovm, kernels, workdir):
+def results(request, run_steps, nitrovm, kernels):
     steps = [
         ("kvm-check", f"/usr/bin/python3 {HERE}/kvm_check.py", int(60 * SCALE)),
         ("selftest", probe_env() + f"{nitrovm} selftest", int(120 * SCALE)),
@@ -51,27 +51,7 @@ def results(request, mode, nitrovm, kernels, workdir):
     for name, (args, eif_fixture, _) in SCENARIOS.items():
         eif = request.getfixturevalue(eif_fixture)
         steps.append((name, f"{nitrovm} " + args.format(eif=eif), BOOT_LIMIT))
-    log = workdir / "console.log"
-    start = time.monotonic()
-    with open(log, "w") as stream:
-        try:
-            res = nested.run_steps(steps, str(workdir / "steps"), mode=mode, stream=stream)
-        except nested.NestedTimeout as e:
-            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
-        except nested.NestedError as e:
-            pytest.fail(f"the nested tier could not run: {e}")
-    print(f"\ne2e ({mode}): {time.monotonic() - start:.1f} s in all; per step:")
-    for r in res.values():
-        print(f"  {r.name:28} status {r.status}  {r.seconds:6.1f} s")
-    res["_log"] = log
-    return res
-
-
-def step(results, name):
-    r = results[name]
-    if r.status is None:
-        pytest.fail(f"step {name} never ran: the guest stopped before it; console in {results['_log']}")
-    return r
+    return run_steps("boot", steps)
 
 
 KERNEL_LINE = re.compile(r"\[ *\d+\.\d+\] [^\n]*\n")
@@ -88,20 +68,20 @@ def tail(text, n=40):
 
 
 def test_kvm_works_where_scenarios_run(results):
-    r = step(results, "kvm-check")
+    r = results.step("kvm-check")
     assert r.status == 0 and "KVM-CHECK OK" in r.output, \
         f"/dev/kvm does not run a guest where the e2e scenarios run:\n{r.output}"
 
 
 def test_selftest_passes(results):
-    r = step(results, "selftest")
+    r = results.step("selftest")
     assert r.status == 0, f"nitrovm selftest exited {r.status}:\n{tail(r.output)}"
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_hello_boots(results, name):
     args, _, cpus = SCENARIOS[name]
-    r = step(results, name)
+    r = results.step(name)
     out = r.output
     why = None
     if r.status == 124:

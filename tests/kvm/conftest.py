@@ -45,6 +45,23 @@ def probe():
     return PROBE
 
 
+@pytest.fixture(scope="module")
+def probe_eif(nitrovm, probe, tmp_path_factory):
+    """probe_eif(name, cmdline): the probe packed by build-enclave as <name>.eif, with "console=ttyS0 " + cmdline
+    and a ramdisk of one small file; returns its path."""
+    d = tmp_path_factory.mktemp("probe-eif")
+    (d / "rd").mkdir()
+    (d / "rd" / "x").write_text("x\n")
+
+    def build(name, cmdline):
+        eif = d / f"{name}.eif"
+        r = run([nitrovm, "build-enclave", "--kernel", probe, "--cmdline", "console=ttyS0 " + cmdline,
+                 "--ramdisk-dir", str(d / "rd"), "--output-file", str(eif)])
+        assert r.returncode == 0, r.stderr
+        return str(eif)
+    return build
+
+
 def run(args, env=None, input=None, timeout=TIMEOUT):
     e = dict(os.environ)
     e.update(env or {})

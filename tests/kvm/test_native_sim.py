@@ -74,21 +74,6 @@ def sim_env(tmp_path, huge_pages):
     return env
 
 
-@pytest.fixture(scope="module")
-def probe_eif(nitrovm, probe, tmp_path_factory):
-    d = tmp_path_factory.mktemp("native-probe")
-    (d / "rd").mkdir()
-    (d / "rd" / "x").write_text("x\n")
-
-    def build(name, cmdline):
-        eif = d / f"{name}.eif"
-        r = run([nitrovm, "build-enclave", "--kernel", probe, "--cmdline", "console=ttyS0 " + cmdline,
-                 "--ramdisk-dir", str(d / "rd"), "--output-file", str(eif)])
-        assert r.returncode == 0, r.stderr
-        return str(eif)
-    return build
-
-
 def split_json(stdout):
     end = stdout.index("\n}\n") + 3
     return json.loads(stdout[:end]), stdout[end:]
