@@ -3,15 +3,14 @@
  * The EIF signature section, byte for byte as nitro-cli writes it (serde_cbor of Vec<PcrSignature>, with the
  * awslabs COSE crate's untagged COSE_Sign1 inside), and its verification.
  *
- * Encoding uses libcbor's item encoders, which always pick the shortest head like serde_cbor does.  Decoding
- * uses libcbor's streaming decoder one head at a time, with our own cursor on top: it never allocates on the
- * strength of a length it has not checked against the bytes left, never recurses deeper than SIG_MAX_DEPTH,
- * and names the byte where the input stops making sense.  The section comes from an untrusted file (and the
- * fuzzer).
+ * The CBOR is common/cbor.h's: shortest heads like serde_cbor's, and a bounded decoder that never allocates
+ * on the strength of a length it has not checked against the bytes left, never recurses deeper than
+ * SIG_MAX_DEPTH, and names the byte where the input stops making sense.  The section comes from an untrusted
+ * file (and the fuzzer), so the decoder takes nothing beyond what nitro-cli writes: no indefinite lengths, no
+ * unassigned simple values.
  */
 #include "signature.h"
 
-#include <cbor.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/cbor.h"
 #include "common/util.h"
 #include "eif/eif.h"
 
@@ -34,135 +34,48 @@ static const char ctx_signature1[] = "Signature1";
 
 /* ---- encoding ---- */
 
-struct cbuf {
-	uint8_t *p;
-	size_t len, cap;
-	bool failed;
-};
-
-/* Room for n more bytes, or NULL once allocation has failed (checked once, at the end). */
-static uint8_t *cbuf_room(struct cbuf *b, size_t n)
-{
-	if (b->failed)
-		return NULL;
-	if (n > b->cap - b->len) {
-		size_t cap = MAX(b->cap * 2, b->len + n + 256);
-		uint8_t *q = realloc(b->p, cap);
-
-		if (!q) {
-			b->failed = true;
-			return NULL;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-	return b->p + b->len;
-}
-
-/* The longest CBOR head: initial byte plus an 8-byte argument. */
-#define HEAD_MAX 9
-
-static void put_uint(struct cbuf *b, uint64_t v)
-{
-	uint8_t *d = cbuf_room(b, HEAD_MAX);
-
-	if (d)
-		b->len += cbor_encode_uint(v, d, HEAD_MAX);
-}
-
-/* The integer -1 - v. */
-static void put_negint(struct cbuf *b, uint64_t v)
-{
-	uint8_t *d = cbuf_room(b, HEAD_MAX);
-
-	if (d)
-		b->len += cbor_encode_negint(v, d, HEAD_MAX);
-}
-
-static void put_array(struct cbuf *b, size_t n)
-{
-	uint8_t *d = cbuf_room(b, HEAD_MAX);
-
-	if (d)
-		b->len += cbor_encode_array_start(n, d, HEAD_MAX);
-}
-
-static void put_map(struct cbuf *b, size_t n)
-{
-	uint8_t *d = cbuf_room(b, HEAD_MAX);
-
-	if (d)
-		b->len += cbor_encode_map_start(n, d, HEAD_MAX);
-}
-
-static void put_bytes(struct cbuf *b, const void *data, size_t n)
-{
-	uint8_t *d = cbuf_room(b, HEAD_MAX + n);
-	size_t h;
-
-	if (!d)
-		return;
-	h = cbor_encode_bytestring_start(n, d, HEAD_MAX);
-	if (n)
-		memcpy(d + h, data, n);
-	b->len += h + n;
-}
-
-static void put_text(struct cbuf *b, const char *s)
-{
-	size_t n = strlen(s);
-	uint8_t *d = cbuf_room(b, HEAD_MAX + n);
-	size_t h;
-
-	if (!d)
-		return;
-	h = cbor_encode_string_start(n, d, HEAD_MAX);
-	memcpy(d + h, s, n);
-	b->len += h + n;
-}
-
 /* What serde_cbor makes of a Vec<u8> without serde_bytes: an array with one unsigned integer per byte. */
-static void put_byte_array(struct cbuf *b, const uint8_t *data, size_t n)
+static void put_byte_array(struct cbor_enc *b, const uint8_t *data, size_t n)
 {
-	put_array(b, n);
+	cbor_enc_array(b, n);
 	for (size_t i = 0; i < n; i++)
-		put_uint(b, data[i]);
+		cbor_enc_uint(b, data[i]);
 }
 
 /* PcrInfo {register_index: 0, register_value: PCR0}, the COSE payload. */
-static void put_pcr_payload(struct cbuf *b, const uint8_t pcr0[SHA384_LEN])
+static void put_pcr_payload(struct cbor_enc *b, const uint8_t pcr0[SHA384_LEN])
 {
-	put_map(b, 2);
-	put_text(b, "register_index");
-	put_uint(b, 0);
-	put_text(b, "register_value");
+	cbor_enc_map(b, 2);
+	cbor_enc_text(b, "register_index");
+	cbor_enc_uint(b, 0);
+	cbor_enc_text(b, "register_value");
 	put_byte_array(b, pcr0, SHA384_LEN);
 }
 
 /* The protected header {1: alg}; COSE algorithms here are all negative. */
-static void put_protected(struct cbuf *b, int alg)
+static void put_protected(struct cbor_enc *b, int alg)
 {
-	put_map(b, 1);
-	put_uint(b, 1);
-	put_negint(b, (uint64_t)(-1 - (long long)alg));
+	cbor_enc_map(b, 1);
+	cbor_enc_uint(b, 1);
+	cbor_enc_negint(b, (uint64_t)(-1 - (long long)alg));
 }
 
 /* Sig_structure = ["Signature1", protected, external_aad = h'', payload] (RFC 8152 section 4.4). */
-static void put_sig_structure(struct cbuf *b, const uint8_t *prot, size_t prot_len, const uint8_t *payload,
-			      size_t payload_len)
+static void put_sig_structure(struct cbor_enc *b, const uint8_t *prot, size_t prot_len,
+			      const uint8_t *payload, size_t payload_len)
 {
-	put_array(b, 4);
-	put_text(b, ctx_signature1);
-	put_bytes(b, prot, prot_len);
-	put_bytes(b, NULL, 0);
-	put_bytes(b, payload, payload_len);
+	cbor_enc_array(b, 4);
+	cbor_enc_text(b, ctx_signature1);
+	cbor_enc_bytes(b, prot, prot_len);
+	cbor_enc_bytes(b, NULL, 0);
+	cbor_enc_bytes(b, payload, payload_len);
 }
 
-static int cbuf_check(struct cbuf *b)
+/* A heap encoder that ran out of memory gives its buffer back. */
+static int enc_check(struct cbor_enc *b)
 {
 	if (b->failed) {
-		free(b->p);
-		memset(b, 0, sizeof(*b));
+		cbor_enc_release(b);
 		return err_set(ENOMEM, "out of memory encoding the signature");
 	}
 	return 0;
@@ -173,21 +86,22 @@ static int sig_structure_digest(enum ec_curve curve, const uint8_t *prot, size_t
 				const uint8_t *payload, size_t payload_len, uint8_t digest[EC_MAX_DIGEST_LEN],
 				size_t *digest_len)
 {
-	struct cbuf s = {0};
+	struct cbor_enc s;
 	int ret;
 
+	cbor_enc_init_heap(&s);
 	put_sig_structure(&s, prot, prot_len, payload, payload_len);
-	ret = cbuf_check(&s);
+	ret = enc_check(&s);
 	if (!ret)
-		ret = ec_curve_digest(curve, s.p, s.len, digest, digest_len);
-	free(s.p);
+		ret = ec_curve_digest(curve, s.buf, s.len, digest, digest_len);
+	cbor_enc_release(&s);
 	return ret;
 }
 
 int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert_pem, size_t cert_len,
 			     const uint8_t *key_pem, size_t key_len, uint8_t **section, size_t *len)
 {
-	struct cbuf payload = {0}, prot = {0}, cose = {0}, out = {0};
+	struct cbor_enc payload, prot, cose, out;
 	struct evp_pkey_st *key = NULL, *pub = NULL;
 	struct x509_st *cert = NULL;
 	uint8_t digest[EC_MAX_DIGEST_LEN], sig[EC_MAX_SIG_LEN];
@@ -197,6 +111,10 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 
 	*section = NULL;
 	*len = 0;
+	cbor_enc_init_heap(&payload);
+	cbor_enc_init_heap(&prot);
+	cbor_enc_init_heap(&cose);
+	cbor_enc_init_heap(&out);
 	ret = cert_load_pem(cert_pem, cert_len, &cert);
 	if (ret)
 		return err_wrap(-ret, "signing certificate");
@@ -218,11 +136,11 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 
 	put_pcr_payload(&payload, pcr0);
 	put_protected(&prot, ec_curve_cose_alg(curve));
-	ret = cbuf_check(&payload);
+	ret = enc_check(&payload);
 	if (!ret)
-		ret = cbuf_check(&prot);
+		ret = enc_check(&prot);
 	if (!ret)
-		ret = sig_structure_digest(curve, prot.p, prot.len, payload.p, payload.len, digest,
+		ret = sig_structure_digest(curve, prot.buf, prot.len, payload.buf, payload.len, digest,
 					   &digest_len);
 	if (!ret)
 		ret = ecdsa_sign_raw(key, curve, digest, digest_len, sig);
@@ -231,22 +149,22 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 	sig_len = 2 * ec_curve_field_len(curve);
 
 	/* COSE_Sign1 = [protected, unprotected = {}, payload, signature], untagged like nitro-cli's. */
-	put_array(&cose, 4);
-	put_bytes(&cose, prot.p, prot.len);
-	put_map(&cose, 0);
-	put_bytes(&cose, payload.p, payload.len);
-	put_bytes(&cose, sig, sig_len);
-	ret = cbuf_check(&cose);
+	cbor_enc_array(&cose, 4);
+	cbor_enc_bytes(&cose, prot.buf, prot.len);
+	cbor_enc_map(&cose, 0);
+	cbor_enc_bytes(&cose, payload.buf, payload.len);
+	cbor_enc_bytes(&cose, sig, sig_len);
+	ret = enc_check(&cose);
 	if (ret)
 		goto out;
 
-	put_array(&out, 1);
-	put_map(&out, 2);
-	put_text(&out, "signing_certificate");
+	cbor_enc_array(&out, 1);
+	cbor_enc_map(&out, 2);
+	cbor_enc_text(&out, "signing_certificate");
 	put_byte_array(&out, cert_pem, cert_len);
-	put_text(&out, "signature");
-	put_byte_array(&out, cose.p, cose.len);
-	ret = cbuf_check(&out);
+	cbor_enc_text(&out, "signature");
+	put_byte_array(&out, cose.buf, cose.len);
+	ret = enc_check(&out);
 	if (ret)
 		goto out;
 	if (out.len > EIF_SIGNATURE_MAX_SIZE) {
@@ -255,15 +173,16 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 			"the signature section would be %zu bytes, more than the %u bytes an EIF allows "
 			"(the certificate file is %zu bytes; give only the signing certificate)",
 			out.len, EIF_SIGNATURE_MAX_SIZE, cert_len);
-		free(out.p);
+		cbor_enc_release(&out);
 		goto out;
 	}
-	*section = out.p;
+	/* The section is the encoder's heap buffer, handed over. */
+	*section = out.buf;
 	*len = out.len;
 out:
-	free(payload.p);
-	free(prot.p);
-	free(cose.p);
+	cbor_enc_release(&payload);
+	cbor_enc_release(&prot);
+	cbor_enc_release(&cose);
 	eckey_free(pub);
 	eckey_free(key);
 	cert_free(cert);
@@ -295,208 +214,17 @@ int eif_signature_create(const uint8_t pcr0[SHA384_LEN], const char *cert_path, 
 
 /* ---- decoding ---- */
 
-enum tok_kind {
-	TK_NONE,
-	TK_UINT,
-	TK_NEGINT, /* value is -1 - val */
-	TK_BYTES,
-	TK_TEXT,
-	TK_ARRAY,
-	TK_MAP,
-	TK_TAG,
-	TK_FLOAT,
-	TK_SIMPLE,
-	TK_INDEF, /* any indefinite-length start, or a stray break */
-};
-
-/* One CBOR head as the streaming decoder reports it. */
-struct tok {
-	enum tok_kind kind;
-	uint64_t val;	     /* integer, array/map count, tag number */
-	const uint8_t *data; /* byte or text string contents, inside the input */
-	size_t len;
-};
-
-static void tok_set(void *ctx, enum tok_kind kind, uint64_t val)
-{
-	struct tok *t = ctx;
-
-	t->kind = kind;
-	t->val = val;
-}
-
-static void on_u8(void *c, uint8_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u16(void *c, uint16_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u32(void *c, uint32_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u64(void *c, uint64_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_n8(void *c, uint8_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n16(void *c, uint16_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n32(void *c, uint32_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n64(void *c, uint64_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_array(void *c, size_t n)
-{
-	tok_set(c, TK_ARRAY, n);
-}
-
-static void on_map(void *c, size_t n)
-{
-	tok_set(c, TK_MAP, n);
-}
-
-static void on_tag(void *c, uint64_t v)
-{
-	tok_set(c, TK_TAG, v);
-}
-
-static void on_indef(void *c)
-{
-	tok_set(c, TK_INDEF, 0);
-}
-
-static void on_simple(void *c)
-{
-	tok_set(c, TK_SIMPLE, 0);
-}
-
-static void on_bool(void *c, bool v)
-{
-	tok_set(c, TK_SIMPLE, v);
-}
-
-static void on_float(void *c, float v)
-{
-	(void)v;
-	tok_set(c, TK_FLOAT, 0);
-}
-
-static void on_double(void *c, double v)
-{
-	(void)v;
-	tok_set(c, TK_FLOAT, 0);
-}
-
-static void on_string(void *ctx, enum tok_kind kind, cbor_data data, size_t len)
-{
-	struct tok *t = ctx;
-
-	t->kind = kind;
-	t->data = data;
-	t->len = len;
-}
-
-static void on_bytes(void *c, cbor_data d, size_t n)
-{
-	on_string(c, TK_BYTES, d, n);
-}
-
-static void on_text(void *c, cbor_data d, size_t n)
-{
-	on_string(c, TK_TEXT, d, n);
-}
-
-/* Every callback is set: the streaming decoder calls them without checking for NULL. */
-static const struct cbor_callbacks tok_callbacks = {
-	.uint8 = on_u8,
-	.uint16 = on_u16,
-	.uint32 = on_u32,
-	.uint64 = on_u64,
-	.negint8 = on_n8,
-	.negint16 = on_n16,
-	.negint32 = on_n32,
-	.negint64 = on_n64,
-	.byte_string_start = on_indef,
-	.byte_string = on_bytes,
-	.string = on_text,
-	.string_start = on_indef,
-	.indef_array_start = on_indef,
-	.array_start = on_array,
-	.indef_map_start = on_indef,
-	.map_start = on_map,
-	.tag = on_tag,
-	.float2 = on_float,
-	.float4 = on_float,
-	.float8 = on_double,
-	.undefined = on_simple,
-	.null = on_simple,
-	.boolean = on_bool,
-	.indef_break = on_indef,
-};
-
-static const char *kind_name(enum tok_kind k)
-{
-	switch (k) {
-	case TK_UINT:
-		return "an unsigned integer";
-	case TK_NEGINT:
-		return "a negative integer";
-	case TK_BYTES:
-		return "a byte string";
-	case TK_TEXT:
-		return "a text string";
-	case TK_ARRAY:
-		return "an array";
-	case TK_MAP:
-		return "a map";
-	case TK_TAG:
-		return "a tag";
-	case TK_FLOAT:
-		return "a float";
-	case TK_SIMPLE:
-		return "a simple value";
-	default:
-		return "nothing";
-	}
-}
-
+/* A decoder over one structure, and that structure's name for messages. */
 struct cur {
-	const uint8_t *base, *p, *end;
-	const char *what; /* the structure being read, for messages */
-	size_t at;	  /* offset of the head read last */
+	struct cbor_dec d;
+	const char *what;
 };
 
 static void cur_init(struct cur *c, const uint8_t *buf, size_t len, const char *what)
 {
-	c->base = c->p = buf;
-	c->end = buf + len;
+	/* Only what serde_cbor writes: definite lengths, no unassigned simple values. */
+	cbor_dec_init(&c->d, buf, len, CBOR_DEC_KNOWN_SIMPLE, SIG_MAX_DEPTH);
 	c->what = what;
-	c->at = 0;
-}
-
-static size_t cur_left(const struct cur *c)
-{
-	return (size_t)(c->end - c->p);
 }
 
 static int cur_fail(const struct cur *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -508,147 +236,103 @@ static int cur_fail(const struct cur *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	return err_set(EINVAL, "%s is malformed at byte %zu: %s", c->what, c->at, detail);
+	return err_set(EINVAL, "%s is malformed at byte %zu: %s", c->what, c->d.at, detail);
 }
 
-static int cur_next(struct cur *c, struct tok *t)
+/* The decoder's own failure, at the byte it names. */
+static int cur_dec_fail(const struct cur *c)
 {
-	size_t left = cur_left(c);
-	struct cbor_decoder_result r;
+	char detail[128];
 
-	c->at = (size_t)(c->p - c->base);
-	if (!left)
-		return cur_fail(c, "the data ends where another item was expected");
-	memset(t, 0, sizeof(*t));
-	/*
-	 * libcbor 0.8 rejects the one-byte heads of tags 6..20 as "unassigned", yet 0xd2 is how tag 18,
-	 * COSE_Sign1, is written.  Those heads carry no argument bytes, so decode them here.
-	 */
-	if (c->p[0] >= 0xc6 && c->p[0] <= 0xd4) {
-		tok_set(t, TK_TAG, (uint64_t)(c->p[0] - 0xc0));
-		c->p++;
-		return 0;
-	}
-	r = cbor_stream_decode(c->p, left, &tok_callbacks, t);
-	if (r.status == CBOR_DECODER_NEDATA)
-		return cur_fail(c, "an item runs past the end of the data");
-	if (r.status != CBOR_DECODER_FINISHED || t->kind == TK_NONE || !r.read || r.read > left)
-		return cur_fail(c, "byte 0x%02x does not start a valid CBOR item", c->p[0]);
-	if (t->kind == TK_INDEF)
+	if (c->d.err == CBOR_ERR_INDEFINITE)
 		return cur_fail(c, "indefinite-length items are not used in EIF signatures");
-	/* The decoder checked this already; a string outside the bytes it consumed would be read out of
-	 * bounds. */
-	if ((t->kind == TK_BYTES || t->kind == TK_TEXT) &&
-	    (t->data < c->p || t->len > r.read || (size_t)(t->data - c->p) > r.read - t->len))
-		return cur_fail(c, "a string's length does not match its bytes");
-	c->p += r.read;
-	return 0;
+	cbor_dec_describe(&c->d, NULL, detail, sizeof(detail));
+	return cur_fail(c, "%s", detail);
 }
 
-static int cur_expect(struct cur *c, struct tok *t, enum tok_kind kind, const char *what)
+static int cur_next(struct cur *c, struct cbor_head *h)
 {
-	int ret = cur_next(c, t);
+	return cbor_dec_head(&c->d, h) ? cur_dec_fail(c) : 0;
+}
+
+/* Skip one whole item, at depth depth. */
+static int skip_item(struct cur *c, unsigned int depth)
+{
+	return cbor_dec_skip_item(&c->d, depth) ? cur_dec_fail(c) : 0;
+}
+
+/* Booleans, null and undefined are all "a simple value" here: no field of a section is one. */
+static const char *kind_name(const struct cbor_head *h)
+{
+	if (h->major == CBOR_SIMPLE && !cbor_head_is_float(h))
+		return cbor_major_name(CBOR_SIMPLE);
+	return cbor_head_name(h);
+}
+
+static int cur_expect(struct cur *c, struct cbor_head *h, uint8_t major, const char *what)
+{
+	int ret = cur_next(c, h);
 
 	if (ret)
 		return ret;
-	if (t->kind != kind)
-		return cur_fail(c, "expected %s (%s), found %s", kind_name(kind), what, kind_name(t->kind));
+	if (h->major != major)
+		return cur_fail(c, "expected %s (%s), found %s", cbor_major_name(major), what, kind_name(h));
 	return 0;
 }
 
 /* Every item takes at least one byte, so a count above the bytes left is a lie: refuse it before looping. */
 static int cur_check_count(const struct cur *c, uint64_t n, const char *what)
 {
-	if (n > cur_left(c))
+	if (n > cbor_dec_left(&c->d))
 		return cur_fail(c, "%s claims %llu items but only %zu bytes are left", what,
-				(unsigned long long)n, cur_left(c));
+				(unsigned long long)n, cbor_dec_left(&c->d));
 	return 0;
 }
 
 static int cur_check_end(struct cur *c, const char *after)
 {
-	if (c->p == c->end)
+	if (!cbor_dec_finish(&c->d))
 		return 0;
-	c->at = (size_t)(c->p - c->base);
-	return cur_fail(c, "%zu bytes follow %s", cur_left(c), after);
-}
-
-static int skip_item(struct cur *c, unsigned int depth)
-{
-	struct tok t;
-	uint64_t n;
-	int ret;
-
-	if (depth > SIG_MAX_DEPTH)
-		return cur_fail(c, "items are nested more than %d deep", SIG_MAX_DEPTH);
-	ret = cur_next(c, &t);
-	if (ret)
-		return ret;
-	switch (t.kind) {
-	case TK_ARRAY:
-		n = t.val;
-		break;
-	case TK_MAP:
-		n = t.val > UINT64_MAX / 2 ? UINT64_MAX : 2 * t.val;
-		break;
-	case TK_TAG:
-		n = 1;
-		break;
-	default:
-		return 0;
-	}
-	ret = cur_check_count(c, n, kind_name(t.kind));
-	for (uint64_t i = 0; !ret && i < n; i++)
-		ret = skip_item(c, depth + 1);
-	return ret;
+	return cur_fail(c, "%zu bytes follow %s", cbor_dec_left(&c->d), after);
 }
 
 /* An array of integers 0..255, one per byte (serde's Vec<u8>), into a heap buffer. */
 static int read_byte_array(struct cur *c, const char *what, uint8_t **out, size_t *len)
 {
-	struct tok t;
+	struct cbor_head h;
 	uint8_t *buf;
 	size_t n;
-	int ret = cur_next(c, &t);
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
-	if (t.kind == TK_BYTES)
+	if (h.major == CBOR_BYTES)
 		return cur_fail(c, "%s is a byte string; nitro-cli stores it as an array of integers", what);
-	if (t.kind != TK_ARRAY)
-		return cur_fail(c, "expected an array of byte values (%s), found %s", what,
-				kind_name(t.kind));
-	ret = cur_check_count(c, t.val, what);
+	if (h.major != CBOR_ARRAY)
+		return cur_fail(c, "expected an array of byte values (%s), found %s", what, kind_name(&h));
+	ret = cur_check_count(c, h.arg, what);
 	if (ret)
 		return ret;
-	n = (size_t)t.val;
+	n = (size_t)h.arg;
 	buf = malloc(n ? n : 1);
 	if (!buf)
 		return err_set(ENOMEM, "out of memory reading %s", what);
 	for (size_t i = 0; i < n; i++) {
-		ret = cur_next(c, &t);
-		if (!ret && t.kind != TK_UINT)
-			ret = cur_fail(c, "item %zu of %s is %s, not a byte value", i, what,
-				       kind_name(t.kind));
-		if (!ret && t.val > 255)
+		ret = cur_next(c, &h);
+		if (!ret && h.major != CBOR_UINT)
+			ret = cur_fail(c, "item %zu of %s is %s, not a byte value", i, what, kind_name(&h));
+		if (!ret && h.arg > UINT8_MAX)
 			ret = cur_fail(c, "item %zu of %s is %llu, more than a byte holds", i, what,
-				       (unsigned long long)t.val);
+				       (unsigned long long)h.arg);
 		if (ret) {
 			free(buf);
 			return ret;
 		}
-		buf[i] = (uint8_t)t.val;
+		buf[i] = (uint8_t)h.arg;
 	}
 	*out = buf;
 	*len = n;
 	return 0;
-}
-
-static bool tok_is_text(const struct tok *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	return t->kind == TK_TEXT && t->len == n && !memcmp(t->data, s, n);
 }
 
 /* One PcrSignature: {"signing_certificate": [bytes], "signature": [bytes]}, keys in any order like serde. */
@@ -666,25 +350,25 @@ static void sig_entry_free(struct sig_entry *e)
 
 static int read_entry(struct cur *c, struct sig_entry *e)
 {
-	struct tok t;
+	struct cbor_head h;
 	uint64_t n;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = cur_expect(c, &t, TK_MAP, "a signature entry");
+	ret = cur_expect(c, &h, CBOR_MAP, "a signature entry");
 	if (!ret)
-		ret = cur_check_count(c, t.val, "the signature entry");
+		ret = cur_check_count(c, h.arg, "the signature entry");
 	if (ret)
 		return ret;
-	n = t.val;
+	n = h.arg;
 	for (uint64_t i = 0; i < n && !ret; i++) {
-		ret = cur_expect(c, &t, TK_TEXT, "a field name of the signature entry");
+		ret = cur_expect(c, &h, CBOR_TEXT, "a field name of the signature entry");
 		if (ret)
 			break;
-		if (tok_is_text(&t, "signing_certificate")) {
+		if (cbor_head_is_text(&h, "signing_certificate")) {
 			ret = e->cert ? cur_fail(c, "\"signing_certificate\" appears twice")
 				      : read_byte_array(c, "\"signing_certificate\"", &e->cert, &e->cert_len);
-		} else if (tok_is_text(&t, "signature")) {
+		} else if (cbor_head_is_text(&h, "signature")) {
 			ret = e->cose ? cur_fail(c, "\"signature\" appears twice")
 				      : read_byte_array(c, "\"signature\"", &e->cose, &e->cose_len);
 		} else {
@@ -704,20 +388,20 @@ static int read_entry(struct cur *c, struct sig_entry *e)
 /* The section: a non-empty array of entries; nitro-cli uses (and writes) only the first, PCR0's. */
 static int parse_section(const uint8_t *sec, size_t len, struct sig_entry *first)
 {
+	struct cbor_head h;
 	struct cur c;
-	struct tok t;
 	int ret;
 
 	cur_init(&c, sec, len, "the signature section");
-	ret = cur_expect(&c, &t, TK_ARRAY, "the list of signatures");
-	if (!ret && !t.val)
+	ret = cur_expect(&c, &h, CBOR_ARRAY, "the list of signatures");
+	if (!ret && !h.arg)
 		ret = cur_fail(&c, "the list of signatures is empty");
 	if (!ret)
-		ret = cur_check_count(&c, t.val, "the list of signatures");
+		ret = cur_check_count(&c, h.arg, "the list of signatures");
 	if (ret)
 		return ret;
 	ret = read_entry(&c, first);
-	for (uint64_t i = 1; i < t.val && !ret; i++) {
+	for (uint64_t i = 1; i < h.arg && !ret; i++) {
 		struct sig_entry other;
 
 		ret = read_entry(&c, &other);
@@ -739,8 +423,8 @@ struct cose {
 
 static int parse_protected(struct cose *s)
 {
+	struct cbor_head k, v;
 	struct cur c;
-	struct tok k, v;
 	uint64_t n;
 	int ret;
 
@@ -748,21 +432,21 @@ static int parse_protected(struct cose *s)
 	if (!s->prot_len)
 		return 0;
 	cur_init(&c, s->prot, s->prot_len, "the COSE protected header");
-	ret = cur_expect(&c, &k, TK_MAP, "the header map");
+	ret = cur_expect(&c, &k, CBOR_MAP, "the header map");
 	if (!ret)
-		ret = cur_check_count(&c, k.val, "the header map");
+		ret = cur_check_count(&c, k.arg, "the header map");
 	if (ret)
 		return ret;
-	n = k.val;
+	n = k.arg;
 	for (uint64_t i = 0; i < n && !ret; i++) {
 		ret = cur_next(&c, &k);
 		if (ret)
 			break;
-		if (k.kind != TK_UINT && k.kind != TK_NEGINT && k.kind != TK_TEXT) {
-			ret = cur_fail(&c, "a header label is %s, not an integer or text", kind_name(k.kind));
+		if (k.major != CBOR_UINT && k.major != CBOR_NEGINT && k.major != CBOR_TEXT) {
+			ret = cur_fail(&c, "a header label is %s, not an integer or text", kind_name(&k));
 			break;
 		}
-		if (k.kind != TK_UINT || k.val != 1) {
+		if (k.major != CBOR_UINT || k.arg != 1) {
 			ret = skip_item(&c, 1);
 			continue;
 		}
@@ -774,14 +458,14 @@ static int parse_protected(struct cose *s)
 		if (ret)
 			break;
 		s->has_alg = true;
-		if (v.kind == TK_NEGINT)
-			s->alg = v.val > (uint64_t)LLONG_MAX ? LLONG_MIN : -1 - (long long)v.val;
-		else if (v.kind == TK_UINT)
-			s->alg = v.val > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v.val;
-		else if (v.kind == TK_TEXT)
+		if (v.major == CBOR_NEGINT)
+			s->alg = v.arg > (uint64_t)LLONG_MAX ? LLONG_MIN : -1 - (long long)v.arg;
+		else if (v.major == CBOR_UINT)
+			s->alg = v.arg > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v.arg;
+		else if (v.major == CBOR_TEXT)
 			s->alg_is_text = true;
 		else
-			ret = cur_fail(&c, "the algorithm is %s, not an integer or text", kind_name(v.kind));
+			ret = cur_fail(&c, "the algorithm is %s, not an integer or text", kind_name(&v));
 	}
 	if (!ret)
 		ret = cur_check_end(&c, "the header map");
@@ -791,35 +475,35 @@ static int parse_protected(struct cose *s)
 /* COSE_Sign1 = [protected: bstr, unprotected: map, payload: bstr, signature: bstr], optionally tag 18. */
 static int parse_cose(const uint8_t *buf, size_t len, struct cose *s)
 {
+	struct cbor_head h;
 	struct cur c;
-	struct tok t;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	cur_init(&c, buf, len, "the COSE_Sign1 signature");
-	ret = cur_next(&c, &t);
-	if (!ret && t.kind == TK_TAG) {
-		if (t.val != 18)
-			return cur_fail(&c, "tag %llu is not COSE_Sign1's (18)", (unsigned long long)t.val);
-		ret = cur_next(&c, &t);
+	ret = cur_next(&c, &h);
+	if (!ret && h.major == CBOR_TAG) {
+		if (h.arg != 18)
+			return cur_fail(&c, "tag %llu is not COSE_Sign1's (18)", (unsigned long long)h.arg);
+		ret = cur_next(&c, &h);
 	}
 	if (ret)
 		return ret;
-	if (t.kind != TK_ARRAY)
-		return cur_fail(&c, "expected an array (COSE_Sign1), found %s", kind_name(t.kind));
-	if (t.val != 4)
-		return cur_fail(&c, "COSE_Sign1 is an array of 4 items, not %llu", (unsigned long long)t.val);
+	if (h.major != CBOR_ARRAY)
+		return cur_fail(&c, "expected an array (COSE_Sign1), found %s", kind_name(&h));
+	if (h.arg != 4)
+		return cur_fail(&c, "COSE_Sign1 is an array of 4 items, not %llu", (unsigned long long)h.arg);
 
-	ret = cur_expect(&c, &t, TK_BYTES, "the protected header");
+	ret = cur_expect(&c, &h, CBOR_BYTES, "the protected header");
 	if (ret)
 		return ret;
-	s->prot = t.data;
-	s->prot_len = t.len;
+	s->prot = h.data;
+	s->prot_len = (size_t)h.arg;
 
-	ret = cur_expect(&c, &t, TK_MAP, "the unprotected header");
+	ret = cur_expect(&c, &h, CBOR_MAP, "the unprotected header");
 	if (!ret)
-		ret = cur_check_count(&c, t.val, "the unprotected header");
-	for (uint64_t i = 0; !ret && i < t.val; i++) {
+		ret = cur_check_count(&c, h.arg, "the unprotected header");
+	for (uint64_t i = 0; !ret && i < h.arg; i++) {
 		ret = skip_item(&c, 1);
 		if (!ret)
 			ret = skip_item(&c, 1);
@@ -827,17 +511,17 @@ static int parse_cose(const uint8_t *buf, size_t len, struct cose *s)
 	if (ret)
 		return ret;
 
-	ret = cur_expect(&c, &t, TK_BYTES, "the payload");
+	ret = cur_expect(&c, &h, CBOR_BYTES, "the payload");
 	if (ret)
 		return ret;
-	s->payload = t.data;
-	s->payload_len = t.len;
+	s->payload = h.data;
+	s->payload_len = (size_t)h.arg;
 
-	ret = cur_expect(&c, &t, TK_BYTES, "the signature");
+	ret = cur_expect(&c, &h, CBOR_BYTES, "the signature");
 	if (ret)
 		return ret;
-	s->sig = t.data;
-	s->sig_len = t.len;
+	s->sig = h.data;
+	s->sig_len = (size_t)h.arg;
 
 	ret = cur_check_end(&c, "the COSE_Sign1 array");
 	if (!ret)
@@ -954,22 +638,22 @@ static void check_validity(const struct x509_st *cert, struct eif_signature_chec
 static bool read_pcr_payload(const uint8_t *buf, size_t len, uint64_t *index, uint8_t value[SHA384_LEN])
 {
 	bool have_index = false, have_value = false;
+	struct cbor_head h;
 	struct cur c;
-	struct tok t;
 	int ret;
 
 	cur_init(&c, buf, len, "the signed payload");
-	if (cur_expect(&c, &t, TK_MAP, "the payload") || cur_check_count(&c, t.val, "the payload"))
+	if (cur_expect(&c, &h, CBOR_MAP, "the payload") || cur_check_count(&c, h.arg, "the payload"))
 		return false;
-	for (uint64_t i = 0, n = t.val; i < n; i++) {
-		if (cur_next(&c, &t))
+	for (uint64_t i = 0, n = h.arg; i < n; i++) {
+		if (cur_next(&c, &h))
 			return false;
-		if (tok_is_text(&t, "register_index")) {
-			if (cur_expect(&c, &t, TK_UINT, "register_index"))
+		if (cbor_head_is_text(&h, "register_index")) {
+			if (cur_expect(&c, &h, CBOR_UINT, "register_index"))
 				return false;
-			*index = t.val;
+			*index = h.arg;
 			have_index = true;
-		} else if (tok_is_text(&t, "register_value")) {
+		} else if (cbor_head_is_text(&h, "register_value")) {
 			uint8_t *v;
 			size_t vlen;
 
@@ -994,21 +678,22 @@ static void check_payload(const struct cose *s, const uint8_t pcr0[SHA384_LEN],
 {
 	char signed_hex[2 * SHA384_LEN + 1], image_hex[2 * SHA384_LEN + 1];
 	uint8_t value[SHA384_LEN];
-	struct cbuf want = {0};
+	struct cbor_enc want;
 	uint64_t index = 0;
 
+	cbor_enc_init_heap(&want);
 	put_pcr_payload(&want, pcr0);
-	if (cbuf_check(&want)) {
+	if (enc_check(&want)) {
 		problem(out, "%s", err_msg());
 		return;
 	}
 	/* nitro-cli compares the encoded payloads byte for byte; so do we, for the same verdicts. */
-	if (want.len == s->payload_len && !memcmp(want.p, s->payload, want.len)) {
+	if (want.len == s->payload_len && !memcmp(want.buf, s->payload, want.len)) {
 		out->payload_matches = true;
-		free(want.p);
+		cbor_enc_release(&want);
 		return;
 	}
-	free(want.p);
+	cbor_enc_release(&want);
 	if (!read_pcr_payload(s->payload, s->payload_len, &index, value)) {
 		problem(out,
 			"the signed payload is not {register_index: 0, register_value: PCR0} as nitro-cli "

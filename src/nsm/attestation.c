@@ -27,7 +27,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cbor.h"
+#include "common/cbor.h"
 #include "common/util.h"
 
 #define COSE_ALG_ES384	   (-35)
@@ -191,15 +191,15 @@ struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s)
 	return s->ca;
 }
 
-static void nsm_enc_opt_bytes(struct nsm_enc *e, const uint8_t *p, size_t n)
+static void enc_opt_bytes(struct cbor_enc *e, const uint8_t *p, size_t n)
 {
 	if (p)
-		nsm_enc_bytes(e, p, n);
+		cbor_enc_bytes(e, p, n);
 	else
-		nsm_enc_null(e);
+		cbor_enc_null(e);
 }
 
-static void encode_payload(struct nsm_enc *e, const struct nsm_signer *s, const struct nsm_doc_input *in)
+static void encode_payload(struct cbor_enc *e, const struct nsm_signer *s, const struct nsm_doc_input *in)
 {
 	static const uint8_t zero[NSM_PCR_LEN];
 	const uint8_t *der;
@@ -207,54 +207,54 @@ static void encode_payload(struct nsm_enc *e, const struct nsm_signer *s, const 
 
 	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
 		nlocked += in->pcrs->locked[i];
-	nsm_enc_map(e, 9);
-	nsm_enc_text(e, "module_id");
-	nsm_enc_text(e, in->module_id);
-	nsm_enc_text(e, "digest");
-	nsm_enc_text(e, "SHA384");
-	nsm_enc_text(e, "timestamp");
-	nsm_enc_uint(e, in->timestamp_ms);
-	nsm_enc_text(e, "pcrs");
-	nsm_enc_map(e, nlocked);
+	cbor_enc_map(e, 9);
+	cbor_enc_text(e, "module_id");
+	cbor_enc_text(e, in->module_id);
+	cbor_enc_text(e, "digest");
+	cbor_enc_text(e, "SHA384");
+	cbor_enc_text(e, "timestamp");
+	cbor_enc_uint(e, in->timestamp_ms);
+	cbor_enc_text(e, "pcrs");
+	cbor_enc_map(e, nlocked);
 	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++) {
 		if (!in->pcrs->locked[i])
 			continue;
-		nsm_enc_uint(e, i);
-		nsm_enc_bytes(e, in->zero_pcrs ? zero : in->pcrs->value[i], NSM_PCR_LEN);
+		cbor_enc_uint(e, i);
+		cbor_enc_bytes(e, in->zero_pcrs ? zero : in->pcrs->value[i], NSM_PCR_LEN);
 	}
-	nsm_enc_text(e, "certificate");
-	nsm_enc_bytes(e, s->leaf_der, s->leaf_len);
-	nsm_enc_text(e, "cabundle");
-	nsm_enc_array(e, 2);
+	cbor_enc_text(e, "certificate");
+	cbor_enc_bytes(e, s->leaf_der, s->leaf_len);
+	cbor_enc_text(e, "cabundle");
+	cbor_enc_array(e, 2);
 	nsm_ca_root_der(s->ca, &der, &len);
-	nsm_enc_bytes(e, der, len);
+	cbor_enc_bytes(e, der, len);
 	nsm_ca_intermediate_der(s->ca, &der, &len);
-	nsm_enc_bytes(e, der, len);
-	nsm_enc_text(e, "public_key");
-	nsm_enc_opt_bytes(e, in->public_key, in->public_key_len);
-	nsm_enc_text(e, "user_data");
-	nsm_enc_opt_bytes(e, in->user_data, in->user_data_len);
-	nsm_enc_text(e, "nonce");
-	nsm_enc_opt_bytes(e, in->nonce, in->nonce_len);
+	cbor_enc_bytes(e, der, len);
+	cbor_enc_text(e, "public_key");
+	enc_opt_bytes(e, in->public_key, in->public_key_len);
+	cbor_enc_text(e, "user_data");
+	enc_opt_bytes(e, in->user_data, in->user_data_len);
+	cbor_enc_text(e, "nonce");
+	enc_opt_bytes(e, in->nonce, in->nonce_len);
 }
 
 /* SHA-384 of Sig_structure, fed in pieces so the payload is not copied. */
 static int sig_structure_digest(const uint8_t *payload, size_t len, uint8_t digest[SHA384_LEN])
 {
 	uint8_t head[64];
-	struct nsm_enc e;
+	struct cbor_enc e;
 	struct sha384_ctx c;
 
-	nsm_enc_init(&e, head, sizeof(head));
-	nsm_enc_array(&e, 4);
-	nsm_enc_text(&e, sig_context);
-	nsm_enc_bytes(&e, cose_protected_es384, sizeof(cose_protected_es384));
-	nsm_enc_bytes(&e, NULL, 0);
+	cbor_enc_init(&e, head, sizeof(head));
+	cbor_enc_array(&e, 4);
+	cbor_enc_text(&e, sig_context);
+	cbor_enc_bytes(&e, cose_protected_es384, sizeof(cose_protected_es384));
+	cbor_enc_bytes(&e, NULL, 0);
 	/* The payload's head only: its bytes follow separately. */
-	nsm_enc_bytes_head(&e, len);
-	if (e.overflow || sha384_init(&c))
+	cbor_enc_bytes_head(&e, len);
+	if (e.failed || sha384_init(&c))
 		return err_set(ENOMEM, "out of memory hashing the document");
-	sha384_update(&c, e.p, e.len);
+	sha384_update(&c, e.buf, e.len);
 	sha384_update(&c, payload, len);
 	sha384_final(&c, digest);
 	return 0;
@@ -265,7 +265,7 @@ int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *i
 {
 	uint8_t digest[SHA384_LEN], sig[EC_MAX_SIG_LEN];
 	time_t now = (time_t)(in->timestamp_ms / 1000);
-	struct nsm_enc payload, doc;
+	struct cbor_enc payload, doc;
 	uint8_t *buf;
 	int ret;
 
@@ -277,19 +277,19 @@ int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *i
 	buf = malloc(NSM_DOCUMENT_MAX);
 	if (!buf)
 		return err_set(ENOMEM, "out of memory building the document");
-	nsm_enc_init(&payload, buf, NSM_DOCUMENT_MAX);
+	cbor_enc_init(&payload, buf, NSM_DOCUMENT_MAX);
 	encode_payload(&payload, s, in);
-	ret = payload.overflow ? -ENOSPC : sig_structure_digest(payload.p, payload.len, digest);
+	ret = payload.failed ? -ENOSPC : sig_structure_digest(payload.buf, payload.len, digest);
 	if (!ret)
 		ret = ecdsa_sign_raw(s->key, EC_CURVE_P384, digest, sizeof(digest), sig);
 	if (!ret) {
-		nsm_enc_init(&doc, out, cap);
-		nsm_enc_array(&doc, 4);
-		nsm_enc_bytes(&doc, cose_protected_es384, sizeof(cose_protected_es384));
-		nsm_enc_map(&doc, 0);
-		nsm_enc_bytes(&doc, payload.p, payload.len);
-		nsm_enc_bytes(&doc, sig, COSE_ES384_SIG_LEN);
-		ret = doc.overflow ? -ENOSPC : 0;
+		cbor_enc_init(&doc, out, cap);
+		cbor_enc_array(&doc, 4);
+		cbor_enc_bytes(&doc, cose_protected_es384, sizeof(cose_protected_es384));
+		cbor_enc_map(&doc, 0);
+		cbor_enc_bytes(&doc, payload.buf, payload.len);
+		cbor_enc_bytes(&doc, sig, COSE_ES384_SIG_LEN);
+		ret = doc.failed ? -ENOSPC : 0;
 		*len = doc.len;
 	}
 	free(buf);
@@ -309,34 +309,35 @@ struct doc_fields {
 
 static int parse_payload(const uint8_t *p, size_t len, struct doc_fields *f)
 {
-	struct nsm_dec d;
+	struct cbor_dec d;
 	struct cbor_head h, k, v;
 
-	nsm_dec_init(&d, p, len);
-	if (nsm_dec_head(&d, &h) || h.major != CBOR_MAP || h.arg > len)
+	cbor_dec_init(&d, p, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
+	if (cbor_dec_head(&d, &h) || h.major != CBOR_MAP || h.arg > len)
 		return err_set(EBADMSG, "the document's payload is not a map");
 	for (uint64_t i = 0; i < h.arg; i++) {
-		if (nsm_dec_head(&d, &k) || k.major != CBOR_TEXT || nsm_dec_head(&d, &v))
+		if (cbor_dec_head(&d, &k) || k.major != CBOR_TEXT || cbor_dec_head(&d, &v))
 			return err_set(EBADMSG, "the document's payload has a malformed entry");
-		if (nsm_head_is_text(&k, "certificate", 11) && v.major == CBOR_BYTES) {
+		if (cbor_head_is_text(&k, "certificate") && v.major == CBOR_BYTES) {
 			f->cert = v.data;
 			f->cert_len = v.arg;
-		} else if (nsm_head_is_text(&k, "timestamp", 9) && v.major == CBOR_UINT) {
+		} else if (cbor_head_is_text(&k, "timestamp") && v.major == CBOR_UINT) {
 			f->timestamp_ms = v.arg;
-		} else if (nsm_head_is_text(&k, "cabundle", 8) && v.major == CBOR_ARRAY && v.arg <= DOC_MAX_CABUNDLE) {
+		} else if (cbor_head_is_text(&k, "cabundle") && v.major == CBOR_ARRAY &&
+			   v.arg <= DOC_MAX_CABUNDLE) {
 			for (uint64_t j = 0; j < v.arg; j++) {
 				struct cbor_head b;
 
-				if (nsm_dec_head(&d, &b) || b.major != CBOR_BYTES)
+				if (cbor_dec_head(&d, &b) || b.major != CBOR_BYTES)
 					return err_set(EBADMSG, "the document's cabundle holds a non-bstr");
 				f->bundle[f->nbundle] = b.data;
 				f->bundle_len[f->nbundle++] = b.arg;
 			}
-		} else if (nsm_dec_skip_rest(&d, &v, 1)) {
+		} else if (cbor_dec_skip(&d, &v, 1)) {
 			return err_set(EBADMSG, "the document's payload has a malformed value");
 		}
 	}
-	if (nsm_dec_left(&d) || !f->cert || !f->nbundle || !f->timestamp_ms)
+	if (cbor_dec_left(&d) || !f->cert || !f->nbundle || !f->timestamp_ms)
 		return err_set(EBADMSG, "the document's payload lacks certificate, cabundle or timestamp");
 	return 0;
 }
@@ -387,21 +388,21 @@ int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, 
 {
 	struct doc_fields f = { 0 };
 	struct cbor_head h, prot, unprot, pl, sig;
-	struct nsm_dec d;
+	struct cbor_dec d;
 	uint8_t digest[SHA384_LEN];
 	EVP_PKEY *key;
 	X509 *leaf;
 	int ret;
 
-	nsm_dec_init(&d, doc, len);
-	if (nsm_dec_head(&d, &h))
+	cbor_dec_init(&d, doc, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
+	if (cbor_dec_head(&d, &h))
 		return err_set(EBADMSG, "the document is empty or malformed");
-	if (h.major == CBOR_TAG && h.arg == COSE_SIGN1_TAG && nsm_dec_head(&d, &h))
+	if (h.major == CBOR_TAG && h.arg == COSE_SIGN1_TAG && cbor_dec_head(&d, &h))
 		return err_set(EBADMSG, "the document ends after its tag");
-	if (h.major != CBOR_ARRAY || h.arg != 4 || nsm_dec_head(&d, &prot) || prot.major != CBOR_BYTES ||
-	    nsm_dec_head(&d, &unprot) || unprot.major != CBOR_MAP || nsm_dec_skip_rest(&d, &unprot, 1) ||
-	    nsm_dec_head(&d, &pl) || pl.major != CBOR_BYTES || nsm_dec_head(&d, &sig) || sig.major != CBOR_BYTES ||
-	    nsm_dec_left(&d))
+	if (h.major != CBOR_ARRAY || h.arg != 4 || cbor_dec_head(&d, &prot) || prot.major != CBOR_BYTES ||
+	    cbor_dec_head(&d, &unprot) || unprot.major != CBOR_MAP || cbor_dec_skip(&d, &unprot, 1) ||
+	    cbor_dec_head(&d, &pl) || pl.major != CBOR_BYTES || cbor_dec_head(&d, &sig) ||
+	    sig.major != CBOR_BYTES || cbor_dec_left(&d))
 		return err_set(EBADMSG, "the document is not a COSE_Sign1 [protected, {}, payload, signature]");
 	if (prot.arg != sizeof(cose_protected_es384) || memcmp(prot.data, cose_protected_es384, prot.arg))
 		return err_set(EBADMSG, "the document's protected header is not {1: -35} (ES384)");

@@ -48,6 +48,13 @@ struct eif;
 #define NSM_PARENT_ROLE_MAX 2048 /* the longest IAM ARN */
 /* The whole document, as the nsm-api spec bounds it; ours are 2-6 KiB. */
 #define NSM_DOCUMENT_MAX 16384
+/*
+ * How the NSM reads CBOR (common/cbor.h's decoder): definite lengths only, as nsm-api's serde_cbor writes,
+ * and containers nested at most 8 deep, more than any request needs ({name: {field: value}} is depth 2) so
+ * that unknown values may nest a little.  The bound counts containers, empty or not, as it always has.
+ */
+#define NSM_CBOR_MAX_DEPTH 8
+#define NSM_CBOR_FLAGS	   CBOR_DEC_DEPTH_COUNTS_CONTAINERS
 
 /*
  * The parent instance id when none is given and the host is not an EC2 instance: the id nitro-cli puts in

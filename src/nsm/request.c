@@ -30,7 +30,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "cbor.h"
+#include "common/cbor.h"
 #include "common/util.h"
 
 struct nsm {
@@ -150,14 +150,14 @@ void nsm_get_stats(const struct nsm *n, struct nsm_stats *s)
 
 size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap)
 {
-	struct nsm_enc enc;
+	struct cbor_enc enc;
 	const char *name = nsm_error_name(e);
 
-	nsm_enc_init(&enc, out, cap);
-	nsm_enc_map(&enc, 1);
-	nsm_enc_text(&enc, "Error");
-	nsm_enc_text(&enc, name ? name : "InternalError");
-	return enc.overflow ? 0 : enc.len;
+	cbor_enc_init(&enc, out, cap);
+	cbor_enc_map(&enc, 1);
+	cbor_enc_text(&enc, "Error");
+	cbor_enc_text(&enc, name ? name : "InternalError");
+	return enc.failed ? 0 : enc.len;
 }
 
 /* ---- request fields ---- */
@@ -177,28 +177,29 @@ struct field {
  * The fields map of a request: {name: value, ...}.  Returns NSM_E_SUCCESS with every field filled, or the error
  * the request earns.  Malformed CBOR anywhere is InvalidOperation; well-formed but wrong fields InvalidArgument.
  */
-static enum nsm_error parse_fields(struct nsm_dec *d, struct field *f, unsigned int nf)
+static enum nsm_error parse_fields(struct cbor_dec *d, struct field *f, unsigned int nf)
 {
 	enum nsm_error bad = NSM_E_SUCCESS;
 	struct cbor_head h, k, v;
 
-	if (nsm_dec_head(d, &h))
+	if (cbor_dec_head(d, &h))
 		return NSM_E_INVALID_OPERATION;
 	if (h.major != CBOR_MAP)
 		return NSM_E_INVALID_OPERATION;
-	if (h.arg > nsm_dec_left(d) / 2)
+	if (h.arg > cbor_dec_left(d) / 2)
 		return NSM_E_INVALID_OPERATION;
 	for (uint64_t i = 0; i < h.arg; i++) {
 		struct field *hit = NULL;
 
-		if (nsm_dec_head(d, &k) || nsm_dec_skip_rest(d, &k, 2) || nsm_dec_head(d, &v) || nsm_dec_skip_rest(d, &v, 2))
+		if (cbor_dec_head(d, &k) || cbor_dec_skip(d, &k, 2) || cbor_dec_head(d, &v) ||
+		    cbor_dec_skip(d, &v, 2))
 			return NSM_E_INVALID_OPERATION;
 		if (k.major != CBOR_TEXT) {
 			bad = NSM_E_INVALID_ARGUMENT;
 			continue;
 		}
 		for (unsigned int j = 0; j < nf; j++)
-			if (nsm_head_is_text(&k, f[j].name, strlen(f[j].name)))
+			if (cbor_head_is_text(&k, f[j].name))
 				hit = &f[j];
 		if (!hit)
 			continue; /* serde ignores fields it does not know */
@@ -238,41 +239,41 @@ static enum nsm_error parse_fields(struct nsm_dec *d, struct field *f, unsigned 
 /* ---- responses ---- */
 
 /* {"Name": {  -- the caller adds n fields */
-static void begin_response(struct nsm_enc *e, const char *name, size_t n)
+static void begin_response(struct cbor_enc *e, const char *name, size_t n)
 {
-	nsm_enc_map(e, 1);
-	nsm_enc_text(e, name);
-	nsm_enc_map(e, n);
+	cbor_enc_map(e, 1);
+	cbor_enc_text(e, name);
+	cbor_enc_map(e, n);
 }
 
-static enum nsm_error describe_nsm(struct nsm *n, struct nsm_enc *e)
+static enum nsm_error describe_nsm(struct nsm *n, struct cbor_enc *e)
 {
 	unsigned int nlocked = 0;
 
 	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
 		nlocked += n->pcrs.locked[i];
 	begin_response(e, "DescribeNSM", 7);
-	nsm_enc_text(e, "version_major");
-	nsm_enc_uint(e, NSM_VERSION_MAJOR);
-	nsm_enc_text(e, "version_minor");
-	nsm_enc_uint(e, NSM_VERSION_MINOR);
-	nsm_enc_text(e, "version_patch");
-	nsm_enc_uint(e, NSM_VERSION_PATCH);
-	nsm_enc_text(e, "module_id");
-	nsm_enc_text(e, n->module_id);
-	nsm_enc_text(e, "max_pcrs");
-	nsm_enc_uint(e, NSM_MAX_PCRS);
-	nsm_enc_text(e, "locked_pcrs");
-	nsm_enc_array(e, nlocked);
+	cbor_enc_text(e, "version_major");
+	cbor_enc_uint(e, NSM_VERSION_MAJOR);
+	cbor_enc_text(e, "version_minor");
+	cbor_enc_uint(e, NSM_VERSION_MINOR);
+	cbor_enc_text(e, "version_patch");
+	cbor_enc_uint(e, NSM_VERSION_PATCH);
+	cbor_enc_text(e, "module_id");
+	cbor_enc_text(e, n->module_id);
+	cbor_enc_text(e, "max_pcrs");
+	cbor_enc_uint(e, NSM_MAX_PCRS);
+	cbor_enc_text(e, "locked_pcrs");
+	cbor_enc_array(e, nlocked);
 	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
 		if (n->pcrs.locked[i])
-			nsm_enc_uint(e, i);
-	nsm_enc_text(e, "digest");
-	nsm_enc_text(e, "SHA384");
+			cbor_enc_uint(e, i);
+	cbor_enc_text(e, "digest");
+	cbor_enc_text(e, "SHA384");
 	return NSM_E_SUCCESS;
 }
 
-static enum nsm_error get_random(struct nsm *n, struct nsm_enc *e)
+static enum nsm_error get_random(struct nsm *n, struct cbor_enc *e)
 {
 	uint8_t buf[NSM_RANDOM_BYTES];
 
@@ -280,13 +281,13 @@ static enum nsm_error get_random(struct nsm *n, struct nsm_enc *e)
 		return NSM_E_INTERNAL_ERROR;
 	/* Exactly A1 69 "GetRandom" A1 66 "random" 59 01 00: the Linux hwrng reader parses this prefix. */
 	begin_response(e, "GetRandom", 1);
-	nsm_enc_text(e, "random");
-	nsm_enc_bytes(e, buf, sizeof(buf));
+	cbor_enc_text(e, "random");
+	cbor_enc_bytes(e, buf, sizeof(buf));
 	explicit_bzero(buf, sizeof(buf));
 	return NSM_E_SUCCESS;
 }
 
-static enum nsm_error describe_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+static enum nsm_error describe_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
 	struct field f[] = { { .name = "index", .type = F_U16 } };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
@@ -296,14 +297,14 @@ static enum nsm_error describe_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_
 	if (f[0].u16 >= NSM_MAX_PCRS)
 		return NSM_E_INVALID_INDEX;
 	begin_response(e, "DescribePCR", 2);
-	nsm_enc_text(e, "lock");
-	nsm_enc_bool(e, n->pcrs.locked[f[0].u16]);
-	nsm_enc_text(e, "data");
-	nsm_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	cbor_enc_text(e, "lock");
+	cbor_enc_bool(e, n->pcrs.locked[f[0].u16]);
+	cbor_enc_text(e, "data");
+	cbor_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
 	return NSM_E_SUCCESS;
 }
 
-static enum nsm_error extend_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+static enum nsm_error extend_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
 	struct field f[] = { { .name = "index", .type = F_U16 }, { .name = "data", .type = F_BYTES } };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
@@ -313,12 +314,12 @@ static enum nsm_error extend_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_en
 	if (err)
 		return err;
 	begin_response(e, "ExtendPCR", 1);
-	nsm_enc_text(e, "data");
-	nsm_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	cbor_enc_text(e, "data");
+	cbor_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
 	return NSM_E_SUCCESS;
 }
 
-static enum nsm_error lock_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e, bool range)
+static enum nsm_error lock_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e, bool range)
 {
 	struct field f[] = { { .name = range ? "range" : "index", .type = F_U16 } };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
@@ -327,7 +328,7 @@ static enum nsm_error lock_pcr(struct nsm *n, struct nsm_dec *d, struct nsm_enc 
 		err = range ? nsm_pcr_lock_range(&n->pcrs, f[0].u16) : nsm_pcr_lock(&n->pcrs, f[0].u16);
 	if (err)
 		return err;
-	nsm_enc_text(e, range ? "LockPCRs" : "LockPCR");
+	cbor_enc_text(e, range ? "LockPCRs" : "LockPCR");
 	return NSM_E_SUCCESS;
 }
 
@@ -339,7 +340,7 @@ static uint64_t elapsed_ns(const struct timespec *a)
 	return (uint64_t)(b.tv_sec - a->tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec - (uint64_t)a->tv_nsec;
 }
 
-static enum nsm_error attestation(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+static enum nsm_error attestation(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
 	struct field f[] = {
 		{ .name = "user_data", .type = F_OPT_BYTES },
@@ -378,47 +379,47 @@ static enum nsm_error attestation(struct nsm *n, struct nsm_dec *d, struct nsm_e
 		return NSM_E_INTERNAL_ERROR;
 	n->stats.attestations++;
 	begin_response(e, "Attestation", 1);
-	nsm_enc_text(e, "document");
-	nsm_enc_bytes(e, n->doc, len);
+	cbor_enc_text(e, "document");
+	cbor_enc_bytes(e, n->doc, len);
 	return NSM_E_SUCCESS;
 }
 
 /* The request's root: a bare name, or {name: fields}. */
-static enum nsm_error dispatch(struct nsm *n, struct nsm_dec *d, struct nsm_enc *e)
+static enum nsm_error dispatch(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
 	struct cbor_head h, name;
 	enum nsm_error err;
 
-	if (nsm_dec_head(d, &h))
+	if (cbor_dec_head(d, &h))
 		return NSM_E_INVALID_OPERATION;
 	if (h.major == CBOR_TEXT) {
-		if (nsm_dec_left(d))
+		if (cbor_dec_left(d))
 			return NSM_E_INVALID_OPERATION;
-		if (nsm_head_is_text(&h, "DescribeNSM", 11))
+		if (cbor_head_is_text(&h, "DescribeNSM"))
 			return describe_nsm(n, e);
-		if (nsm_head_is_text(&h, "GetRandom", 9))
+		if (cbor_head_is_text(&h, "GetRandom"))
 			return get_random(n, e);
 		return NSM_E_INVALID_OPERATION;
 	}
-	if (h.major != CBOR_MAP || h.arg != 1 || nsm_dec_head(d, &name) || name.major != CBOR_TEXT)
+	if (h.major != CBOR_MAP || h.arg != 1 || cbor_dec_head(d, &name) || name.major != CBOR_TEXT)
 		return NSM_E_INVALID_OPERATION;
 	/* The whole request must be well-formed before any of it acts: check the end first. */
 	{
-		struct nsm_dec probe = *d;
+		struct cbor_dec probe = *d;
 		struct cbor_head v;
 
-		if (nsm_dec_head(&probe, &v) || nsm_dec_skip_rest(&probe, &v, 1) || nsm_dec_left(&probe))
+		if (cbor_dec_head(&probe, &v) || cbor_dec_skip(&probe, &v, 1) || cbor_dec_left(&probe))
 			return NSM_E_INVALID_OPERATION;
 	}
-	if (nsm_head_is_text(&name, "DescribePCR", 11))
+	if (cbor_head_is_text(&name, "DescribePCR"))
 		err = describe_pcr(n, d, e);
-	else if (nsm_head_is_text(&name, "ExtendPCR", 9))
+	else if (cbor_head_is_text(&name, "ExtendPCR"))
 		err = extend_pcr(n, d, e);
-	else if (nsm_head_is_text(&name, "LockPCR", 7))
+	else if (cbor_head_is_text(&name, "LockPCR"))
 		err = lock_pcr(n, d, e, false);
-	else if (nsm_head_is_text(&name, "LockPCRs", 8))
+	else if (cbor_head_is_text(&name, "LockPCRs"))
 		err = lock_pcr(n, d, e, true);
-	else if (nsm_head_is_text(&name, "Attestation", 11))
+	else if (cbor_head_is_text(&name, "Attestation"))
 		err = attestation(n, d, e);
 	else
 		err = NSM_E_INVALID_OPERATION;
@@ -428,16 +429,16 @@ static enum nsm_error dispatch(struct nsm *n, struct nsm_dec *d, struct nsm_enc 
 size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
 {
 	enum nsm_error err = NSM_E_INPUT_TOO_LARGE;
-	struct nsm_dec d;
-	struct nsm_enc e;
+	struct cbor_dec d;
+	struct cbor_enc e;
 
 	n->stats.requests++;
-	nsm_enc_init(&e, resp, cap);
+	cbor_enc_init(&e, resp, cap);
 	if (len <= NSM_REQUEST_MAX) {
-		nsm_dec_init(&d, req, len);
+		cbor_dec_init(&d, req, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
 		err = dispatch(n, &d, &e);
 	}
-	if (!err && e.overflow)
+	if (!err && e.failed)
 		err = NSM_E_BUFFER_TOO_SMALL;
 	if (!err)
 		return e.len;

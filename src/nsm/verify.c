@@ -2,9 +2,9 @@
 /*
  * Verification of NSM attestation documents (verify.h; reference E.3 and AWS's attestation_process.md).
  *
- * The document is untrusted input from start to end: the CBOR is read one head at a time with libcbor's
- * streaming decoder under our own cursor, which never trusts a length before checking it against the bytes
- * left, never recurses deeper than ATT_MAX_DEPTH and names the byte where the input stops making sense.
+ * The document is untrusted input from start to end: the CBOR is read one head at a time by common/cbor.h's
+ * decoder, which never trusts a length before checking it against the bytes left, never recurses deeper than
+ * ATT_MAX_DEPTH and names the byte where the input stops making sense.
  * Byte and text strings are not copied; struct att_doc points into the caller's buffer.
  *
  * The chain is validated by OpenSSL's X509_verify_cert against a store that holds the pinned root only, with
@@ -15,7 +15,6 @@
  */
 #include "verify.h"
 
-#include <cbor.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -25,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cbor.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
 
@@ -45,244 +45,19 @@ static const char sig_context[] = "Signature1";
 
 /* ---- CBOR reading ---- */
 
-enum tok_kind {
-	TK_NONE,
-	TK_UINT,
-	TK_NEGINT, /* value is -1 - val */
-	TK_BYTES,
-	TK_TEXT,
-	TK_ARRAY,
-	TK_MAP,
-	TK_INDEF_ARRAY,
-	TK_INDEF_MAP,
-	TK_INDEF_STRING, /* an indefinite-length byte or text string: not used by NSM */
-	TK_BREAK,
-	TK_TAG,
-	TK_FLOAT,
-	TK_NULL,
-	TK_UNDEFINED,
-	TK_BOOL,
-};
-
-struct tok {
-	enum tok_kind kind;
-	uint64_t val;	     /* integer, count, tag number, boolean */
-	const uint8_t *data; /* string contents, inside the input */
-	size_t len;
-};
-
-static void tok_set(void *ctx, enum tok_kind kind, uint64_t val)
-{
-	struct tok *t = ctx;
-
-	t->kind = kind;
-	t->val = val;
-}
-
-static void on_u8(void *c, uint8_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u16(void *c, uint16_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u32(void *c, uint32_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_u64(void *c, uint64_t v)
-{
-	tok_set(c, TK_UINT, v);
-}
-
-static void on_n8(void *c, uint8_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n16(void *c, uint16_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n32(void *c, uint32_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_n64(void *c, uint64_t v)
-{
-	tok_set(c, TK_NEGINT, v);
-}
-
-static void on_array(void *c, size_t n)
-{
-	tok_set(c, TK_ARRAY, n);
-}
-
-static void on_map(void *c, size_t n)
-{
-	tok_set(c, TK_MAP, n);
-}
-
-static void on_indef_array(void *c)
-{
-	tok_set(c, TK_INDEF_ARRAY, 0);
-}
-
-static void on_indef_map(void *c)
-{
-	tok_set(c, TK_INDEF_MAP, 0);
-}
-
-static void on_indef_string(void *c)
-{
-	tok_set(c, TK_INDEF_STRING, 0);
-}
-
-static void on_break(void *c)
-{
-	tok_set(c, TK_BREAK, 0);
-}
-
-static void on_tag(void *c, uint64_t v)
-{
-	tok_set(c, TK_TAG, v);
-}
-
-static void on_null(void *c)
-{
-	tok_set(c, TK_NULL, 0);
-}
-
-static void on_undefined(void *c)
-{
-	tok_set(c, TK_UNDEFINED, 0);
-}
-
-static void on_bool(void *c, bool v)
-{
-	tok_set(c, TK_BOOL, v);
-}
-
-static void on_float(void *c, float v)
-{
-	(void)v;
-	tok_set(c, TK_FLOAT, 0);
-}
-
-static void on_double(void *c, double v)
-{
-	(void)v;
-	tok_set(c, TK_FLOAT, 0);
-}
-
-static void on_string(void *ctx, enum tok_kind kind, cbor_data data, size_t len)
-{
-	struct tok *t = ctx;
-
-	t->kind = kind;
-	t->data = data;
-	t->len = len;
-}
-
-static void on_bytes(void *c, cbor_data d, size_t n)
-{
-	on_string(c, TK_BYTES, d, n);
-}
-
-static void on_text(void *c, cbor_data d, size_t n)
-{
-	on_string(c, TK_TEXT, d, n);
-}
-
-/* Every callback is set: the streaming decoder calls them without checking for NULL. */
-static const struct cbor_callbacks tok_callbacks = {
-	.uint8 = on_u8,
-	.uint16 = on_u16,
-	.uint32 = on_u32,
-	.uint64 = on_u64,
-	.negint8 = on_n8,
-	.negint16 = on_n16,
-	.negint32 = on_n32,
-	.negint64 = on_n64,
-	.byte_string_start = on_indef_string,
-	.byte_string = on_bytes,
-	.string = on_text,
-	.string_start = on_indef_string,
-	.indef_array_start = on_indef_array,
-	.array_start = on_array,
-	.indef_map_start = on_indef_map,
-	.map_start = on_map,
-	.tag = on_tag,
-	.float2 = on_float,
-	.float4 = on_float,
-	.float8 = on_double,
-	.undefined = on_undefined,
-	.null = on_null,
-	.boolean = on_bool,
-	.indef_break = on_break,
-};
-
-static const char *kind_name(enum tok_kind k)
-{
-	switch (k) {
-	case TK_UINT:
-		return "an unsigned integer";
-	case TK_NEGINT:
-		return "a negative integer";
-	case TK_BYTES:
-		return "a byte string";
-	case TK_TEXT:
-		return "a text string";
-	case TK_ARRAY:
-	case TK_INDEF_ARRAY:
-		return "an array";
-	case TK_MAP:
-	case TK_INDEF_MAP:
-		return "a map";
-	case TK_INDEF_STRING:
-		return "an indefinite-length string";
-	case TK_BREAK:
-		return "a break";
-	case TK_TAG:
-		return "a tag";
-	case TK_FLOAT:
-		return "a float";
-	case TK_NULL:
-		return "null";
-	case TK_UNDEFINED:
-		return "undefined";
-	case TK_BOOL:
-		return "a boolean";
-	default:
-		return "nothing";
-	}
-}
-
+/* A decoder over one structure of the document, its name and where it starts, for messages. */
 struct cur {
-	const uint8_t *base, *p, *end;
-	const char *what; /* the structure being read, for messages */
-	size_t off;	  /* where the structure starts in the whole document, for messages */
-	size_t at;	  /* offset of the head read last, relative to base */
+	struct cbor_dec d;
+	const char *what;
+	size_t off;
 };
 
 static void cur_init(struct cur *c, const uint8_t *buf, size_t len, const char *what, size_t off)
 {
-	c->base = c->p = buf;
-	c->end = buf + len;
+	/* Real NSM hardware writes the payload as an indefinite-length map; no one writes chunked strings. */
+	cbor_dec_init(&c->d, buf, len, CBOR_DEC_INDEF_CONTAINERS | CBOR_DEC_KNOWN_SIMPLE, ATT_MAX_DEPTH);
 	c->what = what;
 	c->off = off;
-	c->at = 0;
-}
-
-static size_t cur_left(const struct cur *c)
-{
-	return (size_t)(c->end - c->p);
 }
 
 static int cur_fail(const struct cur *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -294,7 +69,7 @@ static int cur_fail(const struct cur *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	return err_set(EINVAL, "%s is not valid CBOR at byte %zu: %s", c->what, c->off + c->at, detail);
+	return err_set(EINVAL, "%s is not valid CBOR at byte %zu: %s", c->what, c->off + c->d.at, detail);
 }
 
 /* A document well formed as CBOR but not as an attestation document. */
@@ -307,139 +82,53 @@ static int cur_schema(const struct cur *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	return err_set(EINVAL, "%s (at byte %zu)", detail, c->off + c->at);
+	return err_set(EINVAL, "%s (at byte %zu)", detail, c->off + c->d.at);
 }
 
-static int cur_next(struct cur *c, struct tok *t)
+/* The decoder's own failure; what names the container whose count was a lie (NULL: its type). */
+static int cur_dec_fail(const struct cur *c, const char *what)
 {
-	size_t left = cur_left(c);
-	struct cbor_decoder_result r;
+	char detail[128];
 
-	c->at = (size_t)(c->p - c->base);
-	memset(t, 0, sizeof(*t));
-	if (!left)
-		return cur_fail(c, "the data ends where another item was expected");
-	/*
-	 * libcbor 0.8 rejects the one-byte heads of tags 6..20 as "unassigned", yet 0xd2 is how tag 18,
-	 * COSE_Sign1, is written.  Those heads carry no argument bytes, so decode them here.
-	 */
-	if (c->p[0] >= 0xc6 && c->p[0] <= 0xd4) {
-		tok_set(t, TK_TAG, (uint64_t)(c->p[0] - 0xc0));
-		c->p++;
-		return 0;
-	}
-	r = cbor_stream_decode(c->p, left, &tok_callbacks, t);
-	if (r.status == CBOR_DECODER_NEDATA)
-		return cur_fail(c, "an item runs past the end of the data");
-	if (r.status != CBOR_DECODER_FINISHED || t->kind == TK_NONE || !r.read || r.read > left)
-		return cur_fail(c, "byte 0x%02x does not start a valid CBOR item", c->p[0]);
-	/* The decoder checked this already; a string outside the bytes it consumed would be read out of
-	 * bounds. */
-	if ((t->kind == TK_BYTES || t->kind == TK_TEXT) &&
-	    (t->data < c->p || t->len > r.read || (size_t)(t->data - c->p) > r.read - t->len))
-		return cur_fail(c, "a string's length does not match its bytes");
-	c->p += r.read;
-	if (t->kind == TK_INDEF_STRING)
+	/* Containers of indefinite length are allowed, so only strings can be refused for it. */
+	if (c->d.err == CBOR_ERR_INDEFINITE)
 		return cur_fail(c, "indefinite-length strings are not used in attestation documents");
-	return 0;
+	cbor_dec_describe(&c->d, what, detail, sizeof(detail));
+	return cur_fail(c, "%s", detail);
 }
 
-/* Every item takes at least one byte, so a count above the bytes left is a lie: refuse it before looping. */
-static int cur_check_count(const struct cur *c, uint64_t n, const char *what)
+static int cur_next(struct cur *c, struct cbor_head *h)
 {
-	if (n > cur_left(c))
-		return cur_fail(c, "%s claims %llu items but only %zu bytes are left", what,
-				(unsigned long long)n, cur_left(c));
-	return 0;
+	return cbor_dec_head(&c->d, h) ? cur_dec_fail(c, NULL) : 0;
 }
 
 static int cur_check_end(struct cur *c, const char *after)
 {
-	if (c->p == c->end)
+	if (!cbor_dec_finish(&c->d))
 		return 0;
-	c->at = (size_t)(c->p - c->base);
-	return cur_fail(c, "%zu bytes follow %s", cur_left(c), after);
+	return cur_fail(c, "%zu bytes follow %s", cbor_dec_left(&c->d), after);
 }
 
-/* True (and the break consumed) when the next head is the break that ends an indefinite-length item. */
-static bool cur_at_break(struct cur *c)
+/* Containers of either length: begin with the container's head, then more() before each item (or pair). */
+static int container_begin(struct cur *c, const struct cbor_head *h, const char *what, struct cbor_iter *it)
 {
-	if (c->p < c->end && *c->p == 0xff) {
-		c->at = (size_t)(c->p - c->base);
-		c->p++;
-		return true;
-	}
-	return false;
+	return cbor_dec_enter(&c->d, h, it) ? cur_dec_fail(c, what) : 0;
 }
 
-/*
- * Containers of either length: call begin with the container's head, then more() before each item (each
- * key/value pair for maps); more() consumes the break of an indefinite container.
- */
-struct container {
-	bool indefinite;
-	uint64_t left;
-};
-
-static int container_begin(struct cur *c, const struct tok *t, const char *what, struct container *k)
+static bool container_more(struct cur *c, struct cbor_iter *it)
 {
-	k->indefinite = t->kind == TK_INDEF_ARRAY || t->kind == TK_INDEF_MAP;
-	k->left = t->val;
-	if (k->indefinite)
-		return 0;
-	/* A map of n pairs holds 2n items. */
-	return cur_check_count(
-		c, t->kind == TK_MAP ? (t->val > UINT64_MAX / 2 ? UINT64_MAX : 2 * t->val) : t->val, what);
+	return cbor_dec_more(&c->d, it);
 }
 
-static bool container_more(struct cur *c, struct container *k)
-{
-	if (k->indefinite)
-		return !cur_at_break(c);
-	if (!k->left)
-		return false;
-	k->left--;
-	return true;
-}
-
+/* Skip one whole item, at depth depth. */
 static int skip_item(struct cur *c, unsigned int depth)
 {
-	struct container k;
-	struct tok t;
-	int ret;
-
-	if (depth > ATT_MAX_DEPTH)
-		return cur_fail(c, "items are nested more than %d deep", ATT_MAX_DEPTH);
-	ret = cur_next(c, &t);
-	if (ret)
-		return ret;
-	switch (t.kind) {
-	case TK_TAG:
-		return skip_item(c, depth + 1);
-	case TK_BREAK:
-		return cur_fail(c, "a break outside an indefinite-length item");
-	case TK_ARRAY:
-	case TK_INDEF_ARRAY:
-	case TK_MAP:
-	case TK_INDEF_MAP:
-		break;
-	default:
-		return 0;
-	}
-	ret = container_begin(c, &t, kind_name(t.kind), &k);
-	while (!ret && container_more(c, &k)) {
-		ret = skip_item(c, depth + 1);
-		if (!ret && (t.kind == TK_MAP || t.kind == TK_INDEF_MAP))
-			ret = skip_item(c, depth + 1);
-	}
-	return ret;
+	return cbor_dec_skip_item(&c->d, depth) ? cur_dec_fail(c, NULL) : 0;
 }
 
-static bool tok_is_text(const struct tok *t, const char *s)
+static bool is_null(const struct cbor_head *h)
 {
-	size_t n = strlen(s);
-
-	return t->kind == TK_TEXT && t->len == n && !memcmp(t->data, s, n);
+	return h->major == CBOR_SIMPLE && h->info == CBOR_NULL;
 }
 
 /* ---- the COSE_Sign1 envelope ---- */
@@ -447,9 +136,9 @@ static bool tok_is_text(const struct tok *t, const char *s)
 /* The protected header must say ES384 and nothing we would have to understand ("crit", label 2). */
 static int parse_protected(const struct att_doc *d, size_t off)
 {
-	struct container k;
+	struct cbor_iter k;
 	struct cur c;
-	struct tok t;
+	struct cbor_head h;
 	bool have_alg = false;
 	int ret;
 
@@ -458,23 +147,23 @@ static int parse_protected(const struct att_doc *d, size_t off)
 			       "the COSE protected header is empty; attestation documents carry {1: -35} "
 			       "(ES384)");
 	cur_init(&c, d->protected_hdr.data, d->protected_hdr.len, "the COSE protected header", off);
-	ret = cur_next(&c, &t);
+	ret = cur_next(&c, &h);
 	if (ret)
 		return ret;
-	if (t.kind != TK_MAP && t.kind != TK_INDEF_MAP)
-		return cur_schema(&c, "the COSE protected header is %s, not a map", kind_name(t.kind));
-	ret = container_begin(&c, &t, "the COSE protected header", &k);
+	if (h.major != CBOR_MAP)
+		return cur_schema(&c, "the COSE protected header is %s, not a map", cbor_head_name(&h));
+	ret = container_begin(&c, &h, "the COSE protected header", &k);
 	while (!ret && container_more(&c, &k)) {
-		ret = cur_next(&c, &t);
+		ret = cur_next(&c, &h);
 		if (ret)
 			break;
-		if (t.kind == TK_UINT && t.val == 2) {
+		if (h.major == CBOR_UINT && h.arg == 2) {
 			ret = cur_schema(&c,
 					 "the COSE protected header lists critical headers (label 2), which "
 					 "attestation documents do not use");
 			break;
 		}
-		if (t.kind != TK_UINT || t.val != COSE_LABEL_ALG) {
+		if (h.major != CBOR_UINT || h.arg != COSE_LABEL_ALG) {
 			ret = skip_item(&c, 1);
 			continue;
 		}
@@ -484,19 +173,19 @@ static int parse_protected(const struct att_doc *d, size_t off)
 			break;
 		}
 		have_alg = true;
-		ret = cur_next(&c, &t);
+		ret = cur_next(&c, &h);
 		if (ret)
 			break;
-		if (t.kind == TK_NEGINT && t.val == (uint64_t)(-1 - COSE_ALG_ES384))
+		if (h.major == CBOR_NEGINT && h.arg == (uint64_t)(-1 - COSE_ALG_ES384))
 			continue;
-		if (t.kind == TK_NEGINT && t.val < (uint64_t)LLONG_MAX)
+		if (h.major == CBOR_NEGINT && h.arg < (uint64_t)LLONG_MAX)
 			ret = cur_schema(&c, "the COSE algorithm is %lld, not ES384 (-35)",
-					 -1 - (long long)t.val);
-		else if (t.kind == TK_UINT)
+					 -1 - (long long)h.arg);
+		else if (h.major == CBOR_UINT)
 			ret = cur_schema(&c, "the COSE algorithm is %llu, not ES384 (-35)",
-					 (unsigned long long)t.val);
+					 (unsigned long long)h.arg);
 		else
-			ret = cur_schema(&c, "the COSE algorithm is %s, not ES384 (-35)", kind_name(t.kind));
+			ret = cur_schema(&c, "the COSE algorithm is %s, not ES384 (-35)", cbor_head_name(&h));
 	}
 	if (!ret)
 		ret = cur_check_end(&c, "the header map");
@@ -508,15 +197,15 @@ static int parse_protected(const struct att_doc *d, size_t off)
 
 static int expect_bytes(struct cur *c, const char *what, struct att_bytes *out)
 {
-	struct tok t;
-	int ret = cur_next(c, &t);
+	struct cbor_head h;
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
-	if (t.kind != TK_BYTES)
-		return cur_schema(c, "the COSE_Sign1 %s is %s, not a byte string", what, kind_name(t.kind));
-	out->data = t.data;
-	out->len = t.len;
+	if (h.major != CBOR_BYTES)
+		return cur_schema(c, "the COSE_Sign1 %s is %s, not a byte string", what, cbor_head_name(&h));
+	out->data = h.data;
+	out->len = (size_t)h.arg;
 	out->present = true;
 	return 0;
 }
@@ -525,37 +214,37 @@ static int expect_bytes(struct cur *c, const char *what, struct att_bytes *out)
 static int parse_cose(const uint8_t *buf, size_t len, struct att_doc *d)
 {
 	struct cur c;
-	struct tok t;
+	struct cbor_head h;
 	int ret;
 
 	cur_init(&c, buf, len, "the document", 0);
-	ret = cur_next(&c, &t);
-	if (!ret && t.kind == TK_TAG) {
-		if (t.val != COSE_SIGN1_TAG)
+	ret = cur_next(&c, &h);
+	if (!ret && h.major == CBOR_TAG) {
+		if (h.arg != COSE_SIGN1_TAG)
 			return cur_schema(&c, "the document is tagged %llu, not COSE_Sign1 (18)",
-					  (unsigned long long)t.val);
+					  (unsigned long long)h.arg);
 		d->tagged = true;
-		ret = cur_next(&c, &t);
+		ret = cur_next(&c, &h);
 	}
 	if (ret)
 		return ret;
-	if (t.kind != TK_ARRAY)
-		return cur_schema(&c, "the document is %s, not a COSE_Sign1 array", kind_name(t.kind));
-	if (t.val != 4)
+	/* A COSE_Sign1 is an array of four, said so up front. */
+	if (h.major != CBOR_ARRAY || h.indefinite)
+		return cur_schema(&c, "the document is %s, not a COSE_Sign1 array", cbor_head_name(&h));
+	if (h.arg != 4)
 		return cur_schema(&c, "the document is an array of %llu items; a COSE_Sign1 has 4",
-				  (unsigned long long)t.val);
+				  (unsigned long long)h.arg);
 	ret = expect_bytes(&c, "protected header", &d->protected_hdr);
 	if (ret)
 		return ret;
 	/* Unprotected header: any map (AWS's is empty); nothing in it is trusted or used. */
-	ret = cur_next(&c, &t);
+	ret = cur_next(&c, &h);
 	if (ret)
 		return ret;
-	if (t.kind != TK_MAP && t.kind != TK_INDEF_MAP)
+	if (h.major != CBOR_MAP)
 		return cur_schema(&c, "the COSE_Sign1 unprotected header is %s, not a map",
-				  kind_name(t.kind));
-	c.p = c.base + c.at;
-	ret = skip_item(&c, 0);
+				  cbor_head_name(&h));
+	ret = cbor_dec_skip(&c.d, &h, 0) ? cur_dec_fail(&c, NULL) : 0;
 	if (!ret)
 		ret = expect_bytes(&c, "payload", &d->payload);
 	if (!ret)
@@ -595,15 +284,15 @@ static bool field_optional(enum field f)
 
 static int read_text_field(struct cur *c, const char *name, const char **s, size_t *len)
 {
-	struct tok t;
-	int ret = cur_next(c, &t);
+	struct cbor_head h;
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
-	if (t.kind != TK_TEXT)
-		return cur_schema(c, "the payload's %s is %s, not text", name, kind_name(t.kind));
-	*s = (const char *)t.data;
-	*len = t.len;
+	if (h.major != CBOR_TEXT)
+		return cur_schema(c, "the payload's %s is %s, not text", name, cbor_head_name(&h));
+	*s = (const char *)h.data;
+	*len = (size_t)h.arg;
 	return 0;
 }
 
@@ -611,22 +300,24 @@ static int read_text_field(struct cur *c, const char *name, const char **s, size
 static int read_bytes_field(struct cur *c, const char *name, size_t min, size_t max, bool nullable,
 			    struct att_bytes *out)
 {
-	struct tok t;
-	int ret = cur_next(c, &t);
+	struct cbor_head h;
+	size_t len;
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
 	memset(out, 0, sizeof(*out));
-	if (nullable && t.kind == TK_NULL)
+	if (nullable && is_null(&h))
 		return 0;
-	if (t.kind != TK_BYTES)
-		return cur_schema(c, "the payload's %s is %s, not a byte string%s", name, kind_name(t.kind),
+	if (h.major != CBOR_BYTES)
+		return cur_schema(c, "the payload's %s is %s, not a byte string%s", name, cbor_head_name(&h),
 				  nullable ? " or null" : "");
-	if (t.len < min || t.len > max)
-		return cur_schema(c, "the payload's %s is %zu bytes long; it must be %zu to %zu", name, t.len,
+	len = (size_t)h.arg; /* no longer than the input */
+	if (len < min || len > max)
+		return cur_schema(c, "the payload's %s is %zu bytes long; it must be %zu to %zu", name, len,
 				  min, max);
-	out->data = t.data;
-	out->len = t.len;
+	out->data = h.data;
+	out->len = len;
 	out->present = true;
 	return 0;
 }
@@ -634,53 +325,55 @@ static int read_bytes_field(struct cur *c, const char *name, size_t min, size_t 
 static int read_pcrs(struct cur *c, struct att_doc *d)
 {
 	uint32_t seen = 0;
-	struct container k;
-	struct tok t;
-	int ret = cur_next(c, &t);
+	struct cbor_iter k;
+	struct cbor_head h;
+	size_t len;
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
-	if (t.kind != TK_MAP && t.kind != TK_INDEF_MAP)
-		return cur_schema(c, "the payload's pcrs is %s, not a map", kind_name(t.kind));
-	ret = container_begin(c, &t, "pcrs", &k);
+	if (h.major != CBOR_MAP)
+		return cur_schema(c, "the payload's pcrs is %s, not a map", cbor_head_name(&h));
+	ret = container_begin(c, &h, "pcrs", &k);
 	while (!ret && container_more(c, &k)) {
 		struct att_pcr *p;
 
-		ret = cur_next(c, &t);
+		ret = cur_next(c, &h);
 		if (ret)
 			break;
-		if (t.kind != TK_UINT || t.val >= ATT_MAX_PCRS) {
-			ret = t.kind == TK_UINT
+		if (h.major != CBOR_UINT || h.arg >= ATT_MAX_PCRS) {
+			ret = h.major == CBOR_UINT
 				      ? cur_schema(c,
 						   "the payload's pcrs has index %llu; indexes are 0 to %d",
-						   (unsigned long long)t.val, ATT_MAX_PCRS - 1)
+						   (unsigned long long)h.arg, ATT_MAX_PCRS - 1)
 				      : cur_schema(c, "a key of the payload's pcrs is %s, not an index",
-						   kind_name(t.kind));
+						   cbor_head_name(&h));
 			break;
 		}
-		if (seen & (1u << t.val)) {
+		if (seen & (1u << h.arg)) {
 			ret = cur_schema(c, "the payload's pcrs has PCR%llu twice",
-					 (unsigned long long)t.val);
+					 (unsigned long long)h.arg);
 			break;
 		}
 		/* 32 distinct indexes at most, so pcrs[] cannot overflow. */
-		seen |= 1u << t.val;
+		seen |= 1u << h.arg;
 		p = &d->pcrs[d->npcrs++];
-		p->index = (unsigned int)t.val;
-		ret = cur_next(c, &t);
+		p->index = (unsigned int)h.arg;
+		ret = cur_next(c, &h);
 		if (ret)
 			break;
-		if (t.kind != TK_BYTES) {
+		if (h.major != CBOR_BYTES) {
 			ret = cur_schema(c, "PCR%u in the payload is %s, not a byte string", p->index,
-					 kind_name(t.kind));
+					 cbor_head_name(&h));
 			break;
 		}
-		if (t.len != PCR_LEN_SHA256 && t.len != PCR_LEN_SHA384 && t.len != PCR_LEN_SHA512) {
+		len = (size_t)h.arg;
+		if (len != PCR_LEN_SHA256 && len != PCR_LEN_SHA384 && len != PCR_LEN_SHA512) {
 			ret = cur_schema(c, "PCR%u in the payload is %zu bytes long; PCRs are 32, 48 or 64",
-					 p->index, t.len);
+					 p->index, len);
 			break;
 		}
-		p->value = (struct att_bytes){t.data, t.len, true};
+		p->value = (struct att_bytes){h.data, len, true};
 	}
 	if (!ret && !d->npcrs)
 		ret = cur_schema(c, "the payload's pcrs is empty; it must hold 1 to %d PCRs", ATT_MAX_PCRS);
@@ -689,15 +382,15 @@ static int read_pcrs(struct cur *c, struct att_doc *d)
 
 static int read_cabundle(struct cur *c, struct att_doc *d)
 {
-	struct container k;
-	struct tok t;
-	int ret = cur_next(c, &t);
+	struct cbor_iter k;
+	struct cbor_head h;
+	int ret = cur_next(c, &h);
 
 	if (ret)
 		return ret;
-	if (t.kind != TK_ARRAY && t.kind != TK_INDEF_ARRAY)
-		return cur_schema(c, "the payload's cabundle is %s, not an array", kind_name(t.kind));
-	ret = container_begin(c, &t, "cabundle", &k);
+	if (h.major != CBOR_ARRAY)
+		return cur_schema(c, "the payload's cabundle is %s, not an array", cbor_head_name(&h));
+	ret = container_begin(c, &h, "cabundle", &k);
 	while (!ret && container_more(c, &k)) {
 		char name[32];
 
@@ -719,7 +412,7 @@ static int read_cabundle(struct cur *c, struct att_doc *d)
 static int read_field(struct cur *c, enum field f, struct att_doc *d)
 {
 	const char *name = field_names[f];
-	struct tok t;
+	struct cbor_head h;
 	int ret;
 
 	switch (f) {
@@ -735,13 +428,13 @@ static int read_field(struct cur *c, enum field f, struct att_doc *d)
 					 (int)MIN(d->digest_len, 32), d->digest);
 		return ret;
 	case F_TIMESTAMP:
-		ret = cur_next(c, &t);
-		if (!ret && t.kind != TK_UINT)
+		ret = cur_next(c, &h);
+		if (!ret && h.major != CBOR_UINT)
 			ret = cur_schema(c, "the payload's timestamp is %s, not an unsigned integer",
-					 kind_name(t.kind));
-		if (!ret && !t.val)
+					 cbor_head_name(&h));
+		if (!ret && !h.arg)
 			ret = cur_schema(c, "the payload's timestamp is 0");
-		d->timestamp = t.val;
+		d->timestamp = h.arg;
 		return ret;
 	case F_PCRS:
 		return read_pcrs(c, d);
@@ -764,32 +457,32 @@ static int read_field(struct cur *c, enum field f, struct att_doc *d)
 static int parse_payload(const uint8_t *doc, struct att_doc *d)
 {
 	bool seen[F_COUNT] = {false};
-	struct container k;
+	struct cbor_iter k;
 	struct cur c;
-	struct tok t;
+	struct cbor_head h;
 	int ret;
 
 	cur_init(&c, d->payload.data, d->payload.len, "the document's payload",
 		 (size_t)(d->payload.data - doc));
-	ret = cur_next(&c, &t);
+	ret = cur_next(&c, &h);
 	if (ret)
 		return ret;
-	if (t.kind != TK_MAP && t.kind != TK_INDEF_MAP)
-		return cur_schema(&c, "the document's payload is %s, not a map", kind_name(t.kind));
-	d->indefinite = t.kind == TK_INDEF_MAP;
-	ret = container_begin(&c, &t, "the payload map", &k);
+	if (h.major != CBOR_MAP)
+		return cur_schema(&c, "the document's payload is %s, not a map", cbor_head_name(&h));
+	d->indefinite = h.indefinite;
+	ret = container_begin(&c, &h, "the payload map", &k);
 	while (!ret && container_more(&c, &k)) {
 		enum field f;
 
-		ret = cur_next(&c, &t);
+		ret = cur_next(&c, &h);
 		if (ret)
 			break;
-		if (t.kind != TK_TEXT) {
-			ret = cur_schema(&c, "a key of the payload is %s, not text", kind_name(t.kind));
+		if (h.major != CBOR_TEXT) {
+			ret = cur_schema(&c, "a key of the payload is %s, not text", cbor_head_name(&h));
 			break;
 		}
 		for (f = 0; f < F_COUNT; f++)
-			if (tok_is_text(&t, field_names[f]))
+			if (cbor_head_is_text(&h, field_names[f]))
 				break;
 		if (f == F_COUNT) {
 			/* Fields AWS may add later are not ours to judge; they are neither trusted nor shown.
@@ -1142,31 +835,23 @@ int att_root_load(const uint8_t *buf, size_t len, struct x509_st **root)
 
 /* ---- the COSE signature ---- */
 
-/* The longest CBOR head: initial byte plus an 8-byte argument. */
-#define HEAD_MAX 9
-
 /* Sig_structure = ["Signature1", protected, external_aad = h'', payload] (RFC 8152 section 4.4). */
 static int sig_structure(const struct att_doc *d, uint8_t **out, size_t *len)
 {
-	size_t cap = 4 * HEAD_MAX + sizeof(sig_context) + d->protected_hdr.len + d->payload.len;
-	uint8_t *b = malloc(cap), *p;
+	struct cbor_enc e;
 
-	if (!b)
+	cbor_enc_init_heap(&e);
+	cbor_enc_array(&e, 4);
+	cbor_enc_text(&e, sig_context);
+	cbor_enc_bytes(&e, d->protected_hdr.data, d->protected_hdr.len);
+	cbor_enc_bytes(&e, NULL, 0);
+	cbor_enc_bytes(&e, d->payload.data, d->payload.len);
+	if (e.failed) {
+		cbor_enc_release(&e);
 		return err_set(ENOMEM, "out of memory checking the COSE signature");
-	p = b;
-	p += cbor_encode_array_start(4, p, HEAD_MAX);
-	p += cbor_encode_string_start(strlen(sig_context), p, HEAD_MAX);
-	memcpy(p, sig_context, strlen(sig_context));
-	p += strlen(sig_context);
-	p += cbor_encode_bytestring_start(d->protected_hdr.len, p, HEAD_MAX);
-	memcpy(p, d->protected_hdr.data, d->protected_hdr.len);
-	p += d->protected_hdr.len;
-	p += cbor_encode_bytestring_start(0, p, HEAD_MAX);
-	p += cbor_encode_bytestring_start(d->payload.len, p, HEAD_MAX);
-	memcpy(p, d->payload.data, d->payload.len);
-	p += d->payload.len;
-	*out = b;
-	*len = (size_t)(p - b);
+	}
+	*out = e.buf;
+	*len = e.len;
 	return 0;
 }
 

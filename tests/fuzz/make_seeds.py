@@ -122,7 +122,32 @@ def signed_seed(nitrovm):
         return out.read_bytes()
 
 
-TARGETS = {"fuzz_eif_reader": eif_seeds}
+# ---- attestation document seeds: the shapes att_parse accepts, with stand-in certificates ----
+
+def attestation_payload(indefinite=False):
+    fields = [("module_id", "i-0123456789abcdef0-enc0123456789abcdef"), ("digest", "SHA384"),
+              ("timestamp", 1700000000000), ("pcrs", {i: bytes([i]) * 48 for i in range(4)}),
+              ("certificate", b"\x30" * 64), ("cabundle", [b"\x30" * 48, b"\x30" * 40]),
+              ("public_key", None), ("user_data", b"user"), ("nonce", b"\x01\x02")]
+    body = b"".join(cbor(k) + (b"\xf6" if v is None else cbor(v)) for k, v in fields)
+    # Real NSM hardware writes the payload as an indefinite-length map; nitrovm writes a definite one.
+    return b"\xbf" + body + b"\xff" if indefinite else cbor_head(5, len(fields)) + body
+
+
+def attestation_seeds(nitrovm=None):
+    del nitrovm
+    protected = cbor({1: -35})
+    seeds = {}
+    for name, indefinite in (("definite", False), ("indefinite", True)):
+        cose = cbor([protected, {}, attestation_payload(indefinite), b"\x01" * 96])
+        seeds[f"untagged-{name}"] = cose
+        seeds[f"tagged-{name}"] = b"\xd2" + cose
+    seeds["bad-empty"] = b""
+    seeds["bad-truncated"] = seeds["untagged-definite"][:-10]
+    return seeds
+
+
+TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds}
 
 
 def main():
