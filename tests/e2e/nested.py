@@ -52,6 +52,8 @@ WANTED_MODULES = [
 KERNEL_APPEND = "console=ttyS0 panic=-1 tsc=reliable tsc_early_khz={tsc_khz} lpj=5000000 no_timer_check quiet"
 
 EXIT_MARKER = "NESTED-EXIT"
+# A cached initramfs of another /init or module list is deleted once it is this old (seconds).
+STALE_INITRAMFS_S = 24 * 3600
 
 
 class NestedError(Exception):
@@ -245,6 +247,8 @@ while read -r dir; do
 	i=$((i + 1))
 done < /out/shares
 [ -e /dev/kvm ] || say "no /dev/kvm after loading kvm_amd"
+# The kernel leaves every interface down, loopback too: commands expect 127.0.0.1 to work as on the host.
+ip link set lo up || say "cannot bring up the loopback interface"
 set -o pipefail
 chroot /newroot /bin/sh -c 'cd "$1" && exec /bin/sh "$2/cmd"' sh "$CWD" "$HOSTDIR" </dev/null 2>&1 |
 	tee /out/output > /dev/console
@@ -288,9 +292,16 @@ def build_initramfs():
     with open(tmp, "wb") as f:
         f.write(c.finish())
     os.replace(tmp, path)
-    for old in os.listdir(cache_dir()):  # images of an older /init or module list
+    # Images of an older /init or module list go, but not recent ones: another checkout (a CI run next to a
+    # working tree) may be about to boot its own.
+    for old in os.listdir(cache_dir()):
+        full = os.path.join(cache_dir(), old)
         if old.startswith("nested-initramfs-") and old.endswith(".cpio") and old != os.path.basename(path):
-            os.unlink(os.path.join(cache_dir(), old))
+            try:
+                if time.time() - os.stat(full).st_mtime > STALE_INITRAMFS_S:
+                    os.unlink(full)
+            except FileNotFoundError:
+                pass
     return path
 
 
@@ -403,8 +414,9 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         for line in console.splitlines():
             if line.startswith(EXIT_MARKER + " "):
                 return int(line.split()[1]), output
-        raise NestedError("the nested guest stopped without running the command; its console:\n" +
-                          _tail(console, 40))
+        # QEMU ended by itself: with -no-reboot a reset of the outer guest (a triple fault) ends it too.
+        raise NestedError("the nested guest stopped before the command finished (powered off, reset or "
+                          "killed); its console:\n" + _tail(console, 40))
     finally:
         _rmtree(hostdir)
 
@@ -448,7 +460,8 @@ def _run_qemu(argv, timeout, stream):
         text += "".join(f"[qemu] {l}\n" for l in qemu_msgs)
         if stream:
             stream.write("".join(f"[qemu] {l}\n" for l in qemu_msgs))
-    if proc.returncode not in (0, -signal.SIGKILL) and not timed_out:
+    # Killed from outside (SIGKILL but not by us) is worth saying too: the guest's console just stops.
+    if proc.returncode != 0 and not timed_out:
         text += f"[qemu] exited with status {proc.returncode}\n"
     return text, timed_out
 

@@ -9,7 +9,8 @@ and 5003 (--forward-vsock: an AF_VSOCK echo on the outer guest's CID 1, through 
 (vsock_scenario.py) waits for "enclave booted" from the heartbeat, then reaches port 5000 through
 --forward-listen TCP (100 connections at once), Firecracker's CONNECT on --vsock-uds, and --forward-listen on
 AF_VSOCK.  Every connection carries its own pseudo-random stream both ways, compared byte for byte, and
-half-closes in each direction.  Then the app exits 0, the init reboots and nitrovm exits 0.
+half-closes in each direction.  Then the app exits 0, the init reboots and nitrovm exits 0.  Both sides bound
+every wait (APP_LIMIT, vsock_scenario.py), so a failure ends the run soon after it, with both sides' view.
 
 A wrong or missing heartbeat (E36) is covered on the KVM tier with the probe guest (tests/kvm/test_vsock.py).
 """
@@ -21,26 +22,36 @@ import time
 import pytest
 
 import nested
+import vsock_scenario
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
-STEP_LIMIT = int(900 * SCALE)
 BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
 CMDLINE = "console=ttyS0 reboot=k panic=30 pci=off random.trust_cpu=on"
 # 1 readiness ping + the host's checks in vsock_scenario.HOST_CHECKS
 SERVED = 1 + 100 + 10 + 10
+# The app's waits are bounded, so a failure on either side ends the enclave (and nitrovm) soon after it, with
+# what each side saw on the console, rather than at the step's limit.  Its clients retry connecting for 60 s and
+# give up on a connection that moves nothing for 120 s (vsock_echo.c); CLIENT_LIMIT caps each client as a whole.
+# The server waits for the host's connections for at most APP_LIMIT (vsock_scenario.APP_LIMIT; the host starts
+# them as soon as the heartbeat is reported, just before the app starts).
+APP_LIMIT = int(vsock_scenario.APP_LIMIT * SCALE)
+CLIENT_LIMIT = int(150 * SCALE)
 APP = f"""#!/bin/sh
-vsock_echo serve vsock:0:5000 {SERVED} > /tmp/serve.log 2>&1 &
+timeout {APP_LIMIT} vsock_echo serve vsock:0:5000 {SERVED} > /tmp/serve.log 2>&1 &
 S=$!
-vsock_echo check vsock:3:5001 100 16384; r1=$?
-vsock_echo check vsock:3:5002 10 65536; r2=$?
-vsock_echo check vsock:3:5003 10 65536; r3=$?
+timeout {CLIENT_LIMIT} vsock_echo check vsock:3:5001 100 16384; r1=$?
+timeout {CLIENT_LIMIT} vsock_echo check vsock:3:5002 10 65536; r2=$?
+timeout {CLIENT_LIMIT} vsock_echo check vsock:3:5003 10 65536; r3=$?
 wait $S; r4=$?
 cat /tmp/serve.log
+[ $r4 = 0 ] || echo "APP: the echo server on port 5000 ended with status $r4 (143: still waiting after {APP_LIMIT} s)"
 echo "APP-DONE $r1 $r2 $r3 $r4"
 exit $((r1 + r2 + r3 + r4))
 """
+# The scenario's own limits (boot, then the app), and a margin to report: the step's limit is never what ends it.
+STEP_LIMIT = int((vsock_scenario.BOOT_LIMIT + vsock_scenario.APP_LIMIT + 30 + 60) * SCALE)
 
 
 def build_echo(out):
@@ -66,7 +77,7 @@ def image(nitrovm, kernels, workdir):
     root = d / "rootfs"
     (root / "bin").mkdir(parents=True)
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
-    for tool in ("sh", "cat", "echo"):
+    for tool in ("sh", "cat", "echo", "timeout"):
         os.symlink("busybox", root / "bin" / tool)
     echo = build_echo(str(root / "bin" / "vsock_echo"))
     (root / "bin" / "app.sh").write_text(APP)
@@ -83,7 +94,7 @@ def image(nitrovm, kernels, workdir):
 @pytest.fixture(scope="module")
 def result(mode, nitrovm, image, workdir):
     eif, echo = image
-    cmd = f"/usr/bin/python3 {HERE}/vsock_scenario.py {nitrovm} {eif} {echo} {workdir}/vsock-run"
+    cmd = f"/usr/bin/python3 {HERE}/vsock_scenario.py {nitrovm} {eif} {echo} {workdir}/vsock-run {SCALE}"
     log = workdir / "vsock-console.log"
     start = time.monotonic()
     with open(log, "w") as stream:

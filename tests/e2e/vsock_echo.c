@@ -128,8 +128,12 @@ static int dial(const struct addr *a)
 			return -1;
 		if (a->sa.ss_family == AF_INET)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (!connect(fd, (const struct sockaddr *)&a->sa, a->len) && (!a->uds || !uds_handshake(fd, a->uds_port)))
-			return fd;
+		if (!connect(fd, (const struct sockaddr *)&a->sa, a->len)) {
+			if (!a->uds || !uds_handshake(fd, a->uds_port))
+				return fd;
+			/* The bridge closed without "OK": the enclave refused; say so, not the last errno. */
+			errno = ECONNREFUSED;
+		}
 		close(fd);
 		if (now() > end)
 			return -1;
