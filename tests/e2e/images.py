@@ -54,6 +54,16 @@ def kernel_modules(kernel, out):
     return out
 
 
+def build_vsock_echo(out):
+    """Compile tests/e2e/vsock_echo.c statically to out (the enclave's and the hosts' test tool); return out."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vsock_echo.c")
+    p = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-o", str(out), src],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"cannot build vsock_echo.c statically:\n{p.stderr}")
+    return out
+
+
 def busybox_rootfs(root, tools):
     """A root filesystem of the static busybox alone: root/bin/busybox and a link to it per tool; return root."""
     os.makedirs(os.path.join(root, "bin"))

@@ -13,6 +13,10 @@ the kernel's own decompressor), and a root filesystem holding only the static bu
                  says so and ends the enclave (AWS's init segfaults).
   init-heartbeat the same image with the heartbeat on, once run-enclave answers it (it has --no-heartbeat from
                  then on); skipped, visibly, until it does.
+  hb-wrong-byte  the init skips its heartbeat and the app sends the parent 0x42 on port 9000 instead: nitrovm
+                 ends the enclave with E36 naming the byte.
+  hb-missing     the init skips its heartbeat and the app sleeps: nitrovm gives up after the heartbeat timeout
+                 (shortened with NITROVM_HEARTBEAT_TIMEOUT_MS) and ends the enclave with E36.
 """
 import os
 import shutil
@@ -27,6 +31,8 @@ BOOT_LIMIT = int(300 * SCALE)
 CMDLINE = images.CMDLINE
 APP = "sh -c 'echo APP-OK; echo GREETING=$GREETING PATH=$PATH; ls /; exit 3'"
 RUN = "run-enclave --cpu-count 1 --memory 256 --eif-path {eif}"
+# Past the kernel boot and the app start here (20-40 s nested), far below nitro-cli's 180 s; E36 either way.
+MISSING_HEARTBEAT_MS = int(60000 * SCALE)
 MODULES = ["virtio_mmio", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport", "nsm"]
 
 
@@ -51,10 +57,21 @@ def eifs(nitrovm, kernels, workdir):
     rootfs = make_rootfs(str(d / "rootfs"))
     common = ["--kernel", kernel, "--rootfs", rootfs, "--cmd", APP, "--env", "GREETING=hello enclave",
               "--kernel-modules", mods]
-    out = {"app": d / "app.eif", "heartbeat": d / "heartbeat.eif", "no-cmd": d / "no-cmd.eif"}
+    out = {"app": d / "app.eif", "heartbeat": d / "heartbeat.eif", "no-cmd": d / "no-cmd.eif",
+           "wrong-byte": d / "wrong-byte.eif", "missing": d / "missing.eif"}
     images.build_enclave(nitrovm, *common, "--cmdline", CMDLINE + " nitrovm.heartbeat=0", "--output-file",
                          out["app"])
     images.build_enclave(nitrovm, *common, "--cmdline", CMDLINE, "--output-file", out["heartbeat"])
+
+    # Heartbeats that go wrong: the init skips its own, and the app misbehaves in its place.
+    hb_root = make_rootfs(str(d / "hb-rootfs"))
+    images.build_vsock_echo(os.path.join(hb_root, "bin", "vsock_echo"))
+    os.symlink("busybox", os.path.join(hb_root, "bin", "sleep"))
+    hb = ["--kernel", kernel, "--rootfs", hb_root, "--kernel-modules", mods,
+          "--cmdline", CMDLINE + " nitrovm.heartbeat=0"]
+    images.build_enclave(nitrovm, *hb, "--cmd", "sh -c 'vsock_echo poke vsock:3:9000 42; sleep 600'",
+                         "--output-file", out["wrong-byte"])
+    images.build_enclave(nitrovm, *hb, "--cmd", "sleep 600", "--output-file", out["missing"])
 
     # Without /cmd: a bootstrap ramdisk in AWS's layout (init, and the NSM driver as /nsm.ko: here Debian's
     # xz-compressed one under that name, which the init must recognise by its bytes), and a customer ramdisk
@@ -79,6 +96,9 @@ def results(run_steps, nitrovm, eifs):
     ]
     if heartbeat_answered(nitrovm):
         steps.append(("init-heartbeat", f"{nitrovm} " + RUN.format(eif=eifs["heartbeat"]), BOOT_LIMIT))
+        steps.append(("hb-wrong-byte", f"{nitrovm} " + RUN.format(eif=eifs["wrong-byte"]), BOOT_LIMIT))
+        steps.append(("hb-missing", f"NITROVM_HEARTBEAT_TIMEOUT_MS={MISSING_HEARTBEAT_MS} {nitrovm} "
+                      + RUN.format(eif=eifs["missing"]), BOOT_LIMIT))
     return run_steps("init", steps)
 
 
@@ -130,3 +150,24 @@ def test_init_heartbeat(results):
         pytest.skip("run-enclave does not answer the heartbeat yet (no --no-heartbeat option): the image with "
                     "the heartbeat on is not run")
     check_app_ran(results.step("init-heartbeat"), heartbeat=True)
+
+
+def e36_line(r):
+    lines = [l for l in r.output.splitlines() if l.startswith("[ E36 ] ")]
+    assert r.status == 36, f"nitrovm exited {r.status}, not 36:\n{tail(r.output)}"
+    assert len(lines) == 1, tail(r.output)
+    return lines[0]
+
+
+def test_wrong_heartbeat_byte_ends_the_enclave(results):
+    if "hb-wrong-byte" not in results:
+        pytest.skip("run-enclave does not answer the heartbeat yet")
+    line = e36_line(results.step("hb-wrong-byte"))
+    assert "the heartbeat byte was 0x42, not 0xb7" in line, line
+
+
+def test_missing_heartbeat_ends_the_enclave(results):
+    if "hb-missing" not in results:
+        pytest.skip("run-enclave does not answer the heartbeat yet")
+    line = e36_line(results.step("hb-missing"))
+    assert "VsockTimeoutError: no heartbeat on vsock port 9000" in line, line

@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+import images
+
 import nested
 import vsock_scenario
 
@@ -54,14 +56,6 @@ exit $((r1 + r2 + r3 + r4))
 STEP_LIMIT = int((vsock_scenario.BOOT_LIMIT + vsock_scenario.APP_LIMIT + 30 + 60) * SCALE)
 
 
-def build_echo(out):
-    p = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-o", out, os.path.join(HERE, "vsock_echo.c")],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"cannot build vsock_echo.c statically:\n{p.stderr}")
-    return out
-
-
 @pytest.fixture(scope="module")
 def image(nitrovm, kernels, workdir):
     if not os.access(BUSYBOX, os.X_OK):
@@ -79,7 +73,7 @@ def image(nitrovm, kernels, workdir):
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
     for tool in ("sh", "cat", "echo", "timeout"):
         os.symlink("busybox", root / "bin" / tool)
-    echo = build_echo(str(root / "bin" / "vsock_echo"))
+    echo = images.build_vsock_echo(str(root / "bin" / "vsock_echo"))
     (root / "bin" / "app.sh").write_text(APP)
     eif = d / "vsock.eif"
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")

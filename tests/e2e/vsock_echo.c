@@ -11,6 +11,8 @@
  *   send ADDR MIB             one connection: MIB MiB in 64 KiB writes, half-close, wait for the peer's end;
  *                             prints the rate
  *   ping ADDR N               N times: connect, one byte there and back, close; prints mean and best latency
+ *   poke ADDR HEXBYTE         one connection: send that one byte, print what comes back (a byte, or "EOF");
+ *                             the e2e tests send the parent a wrong heartbeat byte with it
  *
  * A refused connect is retried for CONNECT_RETRY_S (the other side may still be starting).
  */
@@ -364,13 +366,39 @@ static int cmd_ping(const char *text, const struct addr *a, long n)
 	return 0;
 }
 
+static int cmd_poke(const char *text, const struct addr *a, const char *hex)
+{
+	char *end;
+	long v = strtol(hex, &end, 16);
+	uint8_t b = (uint8_t)v, r;
+	int fd;
+	ssize_t n;
+
+	if (*end || v < 0 || v > 0xff) {
+		fprintf(stderr, "vsock_echo: poke needs one byte in hex, not %s\n", hex);
+		return 2;
+	}
+	fd = dial(a);
+	if (fd < 0 || write(fd, &b, 1) != 1) {
+		fprintf(stderr, "vsock_echo: poke %s failed\n", text);
+		return 1;
+	}
+	n = read(fd, &r, 1);
+	if (n == 1)
+		printf("vsock_echo: POKE %s sent 0x%02x, got 0x%02x\n", text, b, r);
+	else
+		printf("vsock_echo: POKE %s sent 0x%02x, got EOF\n", text, b);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct addr a;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4 || parse_addr(argv[2], &a, !strcmp(argv[1], "serve"))) {
-		fprintf(stderr, "usage: vsock_echo serve|check|send|ping vsock:CID:PORT|tcp:IP:PORT ARGS...\n");
+		fprintf(stderr, "usage: vsock_echo serve|check|send|ping|poke vsock:CID:PORT|tcp:IP:PORT ARGS...\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "serve"))
@@ -381,6 +409,8 @@ int main(int argc, char **argv)
 		return cmd_send(argv[2], &a, atol(argv[3]));
 	if (!strcmp(argv[1], "ping"))
 		return cmd_ping(argv[2], &a, atol(argv[3]));
+	if (!strcmp(argv[1], "poke"))
+		return cmd_poke(argv[2], &a, argv[3]);
 	fprintf(stderr, "vsock_echo: unknown command %s\n", argv[1]);
 	return 2;
 }
