@@ -107,8 +107,9 @@ def run_steps(mode, workdir):
         if mode == "nested" and platform_flake(res, why):
             first = workdir / f"{label}-console.first.log"
             os.replace(log, first)
-            print(f"\nWARNING: e2e {label}: the nested platform failed ({why or 'a second-level guest triple '
-                  f'fault'}); booting once more (first console kept in {first})")
+            what = why or "a second-level guest triple fault"
+            print(f"\nWARNING: e2e {label}: the nested platform failed ({what}); booting once more (first "
+                  f"console kept in {first})")
             res, why = boot(label, steps, steps_dir, log)
         if why:
             pytest.fail(why)
