@@ -31,6 +31,9 @@ static void usage(FILE *f)
 		NITROVM_VERSION);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-20s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nQEMU-style front end (nitrovm -M nitro-enclave -help for its options):\n"
+		   "  nitrovm -M nitro-enclave -kernel X.eif -m 512M -smp 2 -nographic [-append \"...\"]\n"
+		   "  nitrovm -accel nitro,debug-mode=on -M nitro -nographic -smp 2 -m 512M -kernel X.eif\n");
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 

@@ -455,6 +455,27 @@ static void native_options(const struct qemu_args *a, struct launch_opts *o)
 	o->slot.extra_cmdline = NULL;
 }
 
+static const char qemu_usage[] =
+	"Usage: nitrovm -M nitro-enclave[,OPTS] -kernel FILE.eif [-append TEXT] [-m SIZE] [-smp N] [-nographic]\n"
+	"       nitrovm -M nitro-enclave[,OPTS] -kernel bzImage -initrd FILE[,FILE...] -append TEXT ...\n"
+	"       nitrovm -accel nitro[,debug-mode=on|off][,enclave-cid=N] -M nitro -kernel FILE.eif -m SIZE -smp N\n\n"
+	"The QEMU-style front end of the source documents. -M nitro-enclave runs the enclave on nitrovm's own\n"
+	"hypervisor (KVM); -accel nitro -M nitro on the Nitro hypervisor through /dev/nitro_enclaves (docs/native.md).\n"
+	"With an EIF, -append is added to its command line at boot and the measurements stay the file's; with a\n"
+	"bzImage an EIF is assembled in memory from -kernel, -initrd and -append first.\n\n"
+	"  -m SIZE                memory (default 128M; suffixes M, G)\n"
+	"  -smp N                 vCPUs (default 1)\n"
+	"  -nographic, -nodefaults, -no-reboot, -serial stdio\n"
+	"                         accepted for compatibility: the console is always on stdout\n"
+	"  -name NAME             the enclave's name\n"
+	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
+	"  -M nitro-enclave options: acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
+	"                         rng=on (virtio-rng test device), hugepages=on, id=ENCLAVE-ID (the NSM module_id),\n"
+	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4)\n"
+	"  Host bridges, as for run-enclave (nitrovm run-enclave --help): --vsock-uds PATH,\n"
+	"                         --forward-listen HOST=vsock:PORT, --forward-connect vsock:PORT=HOST,\n"
+	"                         --forward-vsock PORT, --forward-remote\n";
+
 int qemu_main(int argc, char **argv)
 {
 	struct qemu_args a = { .acpi = true, .cpus = 1 };
@@ -464,6 +485,12 @@ int qemu_main(int argc, char **argv)
 	bool is_eif = false;
 	int ret, fd = -1;
 
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(qemu_usage, stdout);
+			return 0;
+		}
+	}
 	ret = parse_args(argc, argv, &a);
 	if (!ret && a.accel_nitro && a.append && !a.ninitrd && image_is_eif(a.kernel))
 		ret = cli_fail(E_INVALID_ARGUMENT, "-append cannot change the command line of an EIF on the Nitro "

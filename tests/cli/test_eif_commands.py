@@ -234,6 +234,11 @@ def test_help_and_version(nitrovm):
         assert h.returncode == 0, cmd
         assert h.stdout.startswith(b"Usage: nitrovm " + cmd.encode()), cmd
     assert "unknown command 'frobnicate'" in one_error_line(run("frobnicate"), 14)
+    assert b"QEMU-style front end" in p.stdout
+    q = run("-M", "nitro-enclave", "-help")
+    assert q.returncode == 0 and q.stdout.startswith(b"Usage: nitrovm -M nitro-enclave"), q.stderr
+    for opt in (b"acpi=on|off", b"parent-id=", b"-accel nitro", b"--forward-listen"):
+        assert opt in q.stdout
 
 
 def test_directory_is_a_file_error_not_an_image_error(nitrovm, tmp_path):
