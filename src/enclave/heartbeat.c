@@ -70,10 +70,13 @@ static void on_conn(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	/*
+	 * Ended without a byte: an attempt the enclave gave up on (its connect timed out under load, and an init
+	 * that retries, like nitrovm's, is already on its next one).  Drop it and keep waiting; only a wrong byte
+	 * or the timeout ends the boot.
+	 */
 	if (n <= 0) {
-		err_set(ECONNRESET, "Waiting on enclave to boot failed with error VsockReceivingError: the enclave "
-				    "closed the heartbeat connection without sending the heartbeat byte");
-		heartbeat_finish(hb, -ECONNRESET);
+		close_watch(hb, &hb->cfd);
 		return;
 	}
 	if (byte != VSOCK_HEARTBEAT_BYTE) {
@@ -101,8 +104,12 @@ static void on_listen(void *opaque, int fd, uint32_t events)
 
 	(void)events;
 	while ((c = vsock_accept(hb->host, fd, &cid, &port)) >= 0) {
-		/* nitro-cli takes the first connection; later ones are not the init's heartbeat. */
-		if (hb->cfd >= 0 || evloop_add(hb->loop, c, EPOLLIN, on_conn, hb) < 0) {
+		/*
+		 * The newest connection is the live one: an init connects again only after its previous attempt
+		 * failed on its side, whether or not that attempt's end has reached us yet.
+		 */
+		close_watch(hb, &hb->cfd);
+		if (evloop_add(hb->loop, c, EPOLLIN, on_conn, hb) < 0) {
 			close(c);
 			continue;
 		}

@@ -26,8 +26,9 @@ struct heartbeat;
 #define HEARTBEAT_TIMEOUT_ENV "NITROVM_HEARTBEAT_TIMEOUT_MS"
 
 /*
- * err: 0 when the heartbeat was answered; -ETIMEDOUT when none came in time; -EPROTO for a wrong byte (in
- * *byte); -ECONNRESET when the enclave closed the connection before sending one.  err_msg() says it in words.
+ * err: 0 when the heartbeat was answered; -ETIMEDOUT when none came in time; -EPROTO for a wrong byte;
+ * -ECONNRESET when the echo could not be written back (the enclave is gone).  A connection that ends without a
+ * byte is an attempt the enclave abandoned: it is dropped and the next one awaited.  err_msg() says it in words.
  */
 typedef void (*heartbeat_done_fn)(void *opaque, int err);
 

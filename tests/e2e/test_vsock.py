@@ -17,13 +17,11 @@ A wrong or missing heartbeat (E36) is covered on the KVM tier with the probe gue
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
 import images
 
-import nested
 import vsock_scenario
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,22 +84,12 @@ def image(nitrovm, kernels, workdir):
 
 
 @pytest.fixture(scope="module")
-def result(mode, nitrovm, image, workdir):
+def result(run_steps, nitrovm, image, workdir):
+    """The scenario in one boot, through conftest's run_steps (one reboot for the nested platform's own
+    failures, said loudly)."""
     eif, echo = image
     cmd = f"/usr/bin/python3 {HERE}/vsock_scenario.py {nitrovm} {eif} {echo} {workdir}/vsock-run {SCALE}"
-    log = workdir / "vsock-console.log"
-    start = time.monotonic()
-    with open(log, "w") as stream:
-        try:
-            res = nested.run_steps([("vsock", cmd, STEP_LIMIT)], str(workdir / "vsock-steps"), mode=mode,
-                                   stream=stream)
-        except nested.NestedError as e:
-            pytest.fail(f"the {mode} run did not finish: {e}; console in {log}")
-    r = res["vsock"]
-    print(f"\ne2e vsock ({mode}): {time.monotonic() - start:.1f} s in all, scenario {r.seconds:.1f} s")
-    if r.status is None:
-        pytest.fail(f"the scenario never ran; console in {log}")
-    return r
+    return run_steps("vsock", [("vsock", cmd, STEP_LIMIT)]).step("vsock")
 
 
 def tail(text, n=60):
