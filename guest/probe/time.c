@@ -20,6 +20,13 @@
 #define TSC_KHZ_FALLBACK 2000000ULL
 #define TSC_KHZ_MIN    100000ULL    /* 100 MHz */
 #define TSC_KHZ_MAX    10000000ULL  /* 10 GHz */
+/*
+ * A poll takes microseconds (three port exits), a period of the counter 55 ms, so a true wrap between two polls
+ * reads as a step of nearly 65536 from a small count to a large one, and a step of more than half a period is a
+ * counter that went back a little: seen in the nested tier, where the in-kernel PIT is derived from an emulated
+ * clock.  Counting it as a wrap would add 65535 ticks and make the TSC look ten times slower than it is.
+ */
+#define PIT_MAX_STEP   0x8000
 
 static uint64_t tsc_khz = TSC_KHZ_FALLBACK;
 static uint64_t tsc_start;
@@ -37,8 +44,8 @@ static uint16_t pit_read(void)
 void time_init(void)
 {
 	uint64_t elapsed = 0, t0, t1, khz;
-	uint16_t prev, cur;
-	int polls;
+	uint16_t prev, cur, step;
+	int polls, backsteps = 0;
 
 	tsc_start = rdtsc();
 	outb(PIT_CMD, PIT_MODE2_CH0);
@@ -48,7 +55,11 @@ void time_init(void)
 	t0 = rdtsc();
 	for (polls = 0; polls < PIT_POLL_LIMIT && elapsed < CALIBRATE_TICKS; polls++) {
 		cur = pit_read();
-		elapsed += (uint16_t)(prev - cur); /* counts down, wraps at 65536 */
+		step = (uint16_t)(prev - cur); /* counts down, wraps at 65536 */
+		if (step > PIT_MAX_STEP)
+			backsteps++;
+		else
+			elapsed += step;
 		prev = cur;
 		if (polls == PIT_DEAD_POLLS && elapsed == 0)
 			break;
@@ -65,12 +76,14 @@ void time_init(void)
 	}
 	khz = (t1 - t0) * PIT_HZ / elapsed / 1000;
 	if (khz < TSC_KHZ_MIN || khz > TSC_KHZ_MAX) {
-		report_fail_machine("tsc", "implausible TSC rate %lu kHz, assuming %lu MHz", khz,
+		report_fail_machine("tsc", "implausible TSC rate %lu kHz (%lu ticks, %lu TSC cycles, %d polls, %d "
+				    "backward steps), assuming %lu MHz", khz, elapsed, t1 - t0, polls, backsteps,
 				    tsc_khz / 1000);
 		return;
 	}
 	tsc_khz = khz;
-	report_ok("tsc", "%lu MHz, calibrated against PIT channel 0 in %d polls", khz / 1000, polls);
+	report_ok("tsc", "%lu MHz, calibrated against PIT channel 0 in %d polls (%d backward steps ignored)",
+		  khz / 1000, polls, backsteps);
 }
 
 uint64_t time_us(void)

@@ -61,15 +61,71 @@ static int find_probe(char *out, size_t len)
 	return 0;
 }
 
-static const char *kvm_flavour(void)
+enum kvm_flavour { KVM_NONE, KVM_PVM, KVM_INTEL, KVM_AMD, KVM_UNKNOWN };
+
+/* Which KVM answers on the device: asked only once the device opened (a loaded kvm_pvm without a device is none). */
+static enum kvm_flavour kvm_flavour(bool device_ok)
 {
+	if (!device_ok)
+		return KVM_NONE;
 	if (!access(PVM_MODULE, F_OK))
-		return "pvm";
+		return KVM_PVM;
 	if (!access("/sys/module/kvm_intel", F_OK))
-		return "intel";
+		return KVM_INTEL;
 	if (!access("/sys/module/kvm_amd", F_OK))
-		return "amd";
-	return "unknown";
+		return KVM_AMD;
+	return KVM_UNKNOWN;
+}
+
+/* The hypervisor this host itself runs under (CPUID 0x40000000), e.g. "TCGTCGTCGTCG" for QEMU's emulator. */
+static void host_hypervisor(char sig[13])
+{
+	unsigned int a = 0x40000000, b = 0, c = 0, d = 0;
+
+	sig[0] = '\0';
+#if defined(__x86_64__)
+	unsigned int ecx1 = 0, edx1 = 0, eax1 = 1, ebx1 = 0;
+
+	__asm__ volatile("cpuid" : "+a"(eax1), "=b"(ebx1), "+c"(ecx1), "=d"(edx1));
+	if (!(ecx1 & (1u << 31))) /* no hypervisor bit: bare metal */
+		return;
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	sig[12] = '\0';
+	for (int i = 0; i < 12; i++)
+		if (sig[i] && (sig[i] < 0x20 || sig[i] > 0x7e))
+			sig[i] = '?';
+#else
+	(void)a, (void)b, (void)c, (void)d;
+#endif
+}
+
+static void print_flavour(enum kvm_flavour f)
+{
+	char sig[13];
+
+	host_hypervisor(sig);
+	switch (f) {
+	case KVM_NONE:
+		if (!access(PVM_MODULE, F_OK))
+			printf("  KVM flavour:           none: kvm_pvm is loaded but registers no KVM device here\n");
+		else
+			printf("  KVM flavour:           none\n");
+		break;
+	case KVM_PVM:
+		printf("  KVM flavour:           PVM (kvm_pvm), a software hypervisor without hardware virtualization\n");
+		break;
+	case KVM_INTEL:
+	case KVM_AMD:
+		printf("  KVM flavour:           %s%s\n", f == KVM_INTEL ? "intel (kvm_intel)" : "amd (kvm_amd)",
+		       !strcmp(sig, "TCGTCGTCGTCG") ? ", on a CPU that QEMU's TCG emulates (slow, but complete)" : "");
+		break;
+	case KVM_UNKNOWN:
+		printf("  KVM flavour:           unknown\n");
+		break;
+	}
 }
 
 struct probe_run {
@@ -163,7 +219,7 @@ int cmd_selftest(int argc, char **argv)
 {
 	const char *dev = getenv(SELFTEST_KVM_ENV) && getenv(SELFTEST_KVM_ENV)[0] ? getenv(SELFTEST_KVM_ENV)
 										    : "/dev/kvm";
-	const char *flavour = kvm_flavour();
+	enum kvm_flavour flavour;
 	struct probe_run *p;
 	char probe[PATH_MAX];
 	bool kvm_ok, pass;
@@ -181,10 +237,8 @@ int cmd_selftest(int argc, char **argv)
 		return cli_fail(E_INVALID_ARGUMENT, "selftest takes no arguments ('%s')", argv[1]);
 	printf("nitrovm %s selftest\n", NITROVM_VERSION);
 	kvm_ok = check_kvm(dev) == 0;
-	if (!strcmp(flavour, "pvm"))
-		printf("  KVM flavour:           PVM (kvm_pvm), a software hypervisor without hardware virtualization\n");
-	else
-		printf("  KVM flavour:           %s\n", !strcmp(flavour, "unknown") ? "unknown" : flavour);
+	flavour = kvm_flavour(kvm_ok);
+	print_flavour(flavour);
 	e = find_probe(probe, sizeof(probe));
 	if (e < 0)
 		return cli_fail(E_FILE_OPERATION, "the probe guest cannot be read: %s (from $%s, else built in)",
@@ -202,16 +256,23 @@ int cmd_selftest(int argc, char **argv)
 		       p->seconds, p->timed_out ? " - timed out" : "");
 	if (!pass && kvm_ok)
 		print_problems(p->out);
-	printf("  can run enclaves:      %s\n",
-	       pass ? "yes" : kvm_ok ? "no (the probe guest failed, see above)" : "no (no usable KVM device)");
+	if (pass)
+		printf("  can run enclaves:      yes\n");
+	else if (kvm_ok)
+		printf("  can run enclaves:      no (the probe guest failed, see above)\n");
+	else
+		printf("  can run enclaves:      no (no usable KVM device): run nitrovm inside a machine that has one; "
+		       "from a nitrovm checkout, 'scripts/nested -- build/nitrovm selftest' boots a QEMU guest with "
+		       "an emulated AMD SVM and runs it there, as scripts/demo does for its enclave\n");
 	if (!pass)
 		printf("  can run stock kernels: no\n");
-	else if (!strcmp(flavour, "pvm"))
+	else if (flavour == KVM_PVM)
 		printf("  can run stock kernels: no - this host's KVM is PVM: stock Linux kernels do not boot on it "
 		       "(their kernel code needs instructions PVM cannot emulate); run them in the nested tier "
-		       "(tests/e2e)\n");
+		       "('scripts/nested -- build/nitrovm run-enclave ...' from a nitrovm checkout)\n");
 	else
-		printf("  can run stock kernels: yes (%s hardware virtualization)\n", flavour);
+		printf("  can run stock kernels: yes (%s virtualization)\n",
+		       flavour == KVM_INTEL ? "Intel VMX" : flavour == KVM_AMD ? "AMD SVM" : "hardware");
 	free(p);
 	return pass ? 0 : 1;
 }

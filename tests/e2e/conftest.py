@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of the e2e tier: real Linux (Debian 6.12) booted by nitrovm.
 
-On this project's PVM hosts the scenarios run inside the nested tier (tests/e2e/nested.py); where the host's
+On this project's PVM hosts the scenarios run inside the nested tier (tests/lib/nested.py); where the host's
 KVM runs stock kernels they run directly (NITROVM_E2E_MODE=nested|direct forces one). The tier fails loudly
 when it cannot run (no QEMU, no kernel, no nitrovm); only NITROVM_SKIP_E2E=1 skips it.
 """

@@ -4,15 +4,14 @@
 The image is what a user builds: the cloud kernel, the modules scripts/kernel-modules gathers from its package
 (virtio_mmio, vsock, vmw_vsock_virtio_transport_common, vmw_vsock_virtio_transport, nsm; .ko.xz, loaded through
 the kernel's own decompressor), and a root filesystem holding only the static busybox, whose app is
-`sh -c "echo APP-OK; ls /; exit 3"`. All steps share one nested boot (tests/e2e/nested.py).
+`sh -c "echo APP-OK; ls /; exit 3"`. All steps share one nested boot (tests/lib/nested.py).
 
   init-app       nitrovm.heartbeat=0 on the command line: modules load, the heartbeat is skipped, the app runs
                  in the new root with the default PATH and /env's variables, its status is reported, the
                  enclave resets itself and nitrovm exits 0.
   init-no-cmd    AWS's bootstrap layout (/nsm.ko, loaded first) and a customer ramdisk without /cmd: the init
                  says so and ends the enclave (AWS's init segfaults).
-  init-heartbeat the same image with the heartbeat on, once run-enclave answers it (it has --no-heartbeat from
-                 then on); skipped, visibly, until it does.
+  init-heartbeat the same image with the heartbeat on: nitrovm answers it and the app runs.
   hb-wrong-byte  the init skips its heartbeat and the app sends the parent 0x42 on port 9000 instead: nitrovm
                  ends the enclave with E36 naming the byte.
   hb-missing     the init skips its heartbeat and the app sleeps: nitrovm gives up after the heartbeat timeout
@@ -20,7 +19,6 @@ the kernel's own decompressor), and a root filesystem holding only the static bu
 """
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -38,12 +36,6 @@ MODULES = ["virtio_mmio", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vso
 
 def make_rootfs(root):
     return images.busybox_rootfs(root, ("sh", "ls", "echo"))
-
-
-def heartbeat_answered(nitrovm):
-    """True once run-enclave answers the heartbeat (issue 4 adds --no-heartbeat along with the responder)."""
-    p = subprocess.run([nitrovm, "run-enclave", "--help"], capture_output=True, text=True)
-    return "--no-heartbeat" in p.stdout + p.stderr
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +85,11 @@ def results(run_steps, nitrovm, eifs):
     steps = [
         ("init-app", f"{nitrovm} " + RUN.format(eif=eifs["app"]), BOOT_LIMIT),
         ("init-no-cmd", f"{nitrovm} " + RUN.format(eif=eifs["no-cmd"]), BOOT_LIMIT),
+        ("init-heartbeat", f"{nitrovm} " + RUN.format(eif=eifs["heartbeat"]), BOOT_LIMIT),
+        ("hb-wrong-byte", f"{nitrovm} " + RUN.format(eif=eifs["wrong-byte"]), BOOT_LIMIT),
+        ("hb-missing", f"NITROVM_HEARTBEAT_TIMEOUT_MS={MISSING_HEARTBEAT_MS} {nitrovm} "
+         + RUN.format(eif=eifs["missing"]), BOOT_LIMIT),
     ]
-    if heartbeat_answered(nitrovm):
-        steps.append(("init-heartbeat", f"{nitrovm} " + RUN.format(eif=eifs["heartbeat"]), BOOT_LIMIT))
-        steps.append(("hb-wrong-byte", f"{nitrovm} " + RUN.format(eif=eifs["wrong-byte"]), BOOT_LIMIT))
-        steps.append(("hb-missing", f"NITROVM_HEARTBEAT_TIMEOUT_MS={MISSING_HEARTBEAT_MS} {nitrovm} "
-                      + RUN.format(eif=eifs["missing"]), BOOT_LIMIT))
     return run_steps("init", steps)
 
 
@@ -146,9 +137,6 @@ def test_init_missing_cmd_is_a_clear_message(results):
 
 
 def test_init_heartbeat(results):
-    if "init-heartbeat" not in results:
-        pytest.skip("run-enclave does not answer the heartbeat yet (no --no-heartbeat option): the image with "
-                    "the heartbeat on is not run")
     check_app_ran(results.step("init-heartbeat"), heartbeat=True)
 
 
@@ -160,14 +148,10 @@ def e36_line(r):
 
 
 def test_wrong_heartbeat_byte_ends_the_enclave(results):
-    if "hb-wrong-byte" not in results:
-        pytest.skip("run-enclave does not answer the heartbeat yet")
     line = e36_line(results.step("hb-wrong-byte"))
     assert "the heartbeat byte was 0x42, not 0xb7" in line, line
 
 
 def test_missing_heartbeat_ends_the_enclave(results):
-    if "hb-missing" not in results:
-        pytest.skip("run-enclave does not answer the heartbeat yet")
     line = e36_line(results.step("hb-missing"))
     assert "VsockTimeoutError: no heartbeat on vsock port 9000" in line, line

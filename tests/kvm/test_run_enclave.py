@@ -101,7 +101,13 @@ def test_triple_fault_is_an_error_with_registers(nitrovm, tmp_path):
     r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
     assert r.returncode == 36, r.stderr
     assert "triple fault" in r.stderr
-    assert "rip " in r.stderr and "cr3 0000000000009000" in r.stderr
+    if os.path.exists("/sys/module/kvm_amd"):
+        # AMD's KVM INITs the vCPU at the shutdown intercept: the state at the fault is gone, and nitrovm says so
+        # instead of printing the reset vector.
+        assert "registers: not available: this host's KVM reset the vCPU" in r.stderr, r.stderr
+        assert "rip 000000000000fff0" not in r.stderr
+    else:
+        assert "rip " in r.stderr and "cr3 0000000000009000" in r.stderr, r.stderr
     assert r.stderr.rstrip().splitlines()[-1].startswith("[ E36 ] The enclave stopped abnormally")
 
 

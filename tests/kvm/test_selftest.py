@@ -20,7 +20,10 @@ def test_selftest_reports(nitrovm, probe):
 def test_selftest_without_kvm(nitrovm, probe):
     r = run([nitrovm, "selftest"], env={"NITROVM_PROBE": PROBE, "NITROVM_KVM_DEVICE": "/nonexistent"})
     assert r.returncode == 1
-    assert "can run enclaves:      no" in r.stdout
+    assert "can run enclaves:      no (no usable KVM device)" in r.stdout
+    # No device is not PVM, whatever modules are loaded; and the line says where to go instead.
+    assert "KVM flavour:           none" in r.stdout and "PVM" not in r.stdout, r.stdout
+    assert "scripts/nested -- build/nitrovm selftest" in r.stdout
 
 
 def test_selftest_uses_the_built_in_probe(nitrovm, tmp_path):

@@ -100,10 +100,16 @@ def echo_through(connect, data, deadline):
         if s is None:
             time.sleep(0.2)
             continue
+        got = bytearray()
         with s:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-            got = bytearray()
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                # Refused while we were still sending: the bridge closed its end (EPIPE, ECONNRESET, or
+                # ENOTCONN at the shutdown).
+                time.sleep(0.2)
+                continue
             while True:
                 try:
                     b = s.recv(65536)

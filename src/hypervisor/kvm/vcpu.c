@@ -80,6 +80,11 @@ static void seg_line(char *buf, size_t len, size_t *n, const char *name, const s
 			       name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->l, s->db);
 }
 
+/* Where an x86 CPU starts after RESET or INIT: CS selector 0xf000 with base 0xffff0000, IP 0xfff0. */
+#define RESET_VECTOR_IP      0xfff0
+#define RESET_VECTOR_CS      0xf000
+#define RESET_VECTOR_CS_BASE 0xffff0000
+
 void kvm_vcpu_dump_regs(struct kvm_vcpu *vcpu, char *buf, size_t len)
 {
 	struct kvm_regs r;
@@ -88,6 +93,18 @@ void kvm_vcpu_dump_regs(struct kvm_vcpu *vcpu, char *buf, size_t len)
 
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
 		snprintf(buf, len, "vCPU %u: registers unavailable: %s\n", vcpu->index, strerror(errno));
+		return;
+	}
+	/*
+	 * On AMD hosts KVM answers a shutdown intercept by INITing the vCPU (the VMCB is undefined after it), so the
+	 * registers read back are the reset state.  Our guests never execute at the reset vector (there is no
+	 * firmware), so that state is the signature: printing it would send the reader to 0xfff0 for nothing.
+	 */
+	if (r.rip == RESET_VECTOR_IP && s.cs.selector == RESET_VECTOR_CS && s.cs.base == RESET_VECTOR_CS_BASE) {
+		snprintf(buf, len,
+			 "vCPU %u registers: not available: this host's KVM reset the vCPU when it stopped (AMD SVM "
+			 "does at a triple fault), so its state at the fault is lost\n",
+			 vcpu->index);
 		return;
 	}
 	n += (size_t)snprintf(buf + n, len - MIN(n, len),

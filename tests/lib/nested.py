@@ -16,7 +16,9 @@ Use from a shell:  scripts/nested [--timeout S] [--smp N] [-v] -- COMMAND...
 """
 
 import argparse
+import contextlib
 import ctypes
+import fcntl
 import hashlib
 import io
 import lzma
@@ -52,6 +54,10 @@ WANTED_MODULES = [
 KERNEL_APPEND = "console=ttyS0 panic=-1 tsc=reliable tsc_early_khz={tsc_khz} lpj=5000000 no_timer_check quiet"
 
 EXIT_MARKER = "NESTED-EXIT"
+# One outer boot at a time on this machine: two TCG guests of two vCPUs each on a 2-core host starve each other
+# into timeouts (two checkouts, or a test run beside the demo). NITROVM_NESTED_LOCK names another lock file, or
+# "none" for no lock.
+LOCK_PATH = os.environ.get("NITROVM_NESTED_LOCK", "/tmp/nitrovm-nested.lock")
 # A cached initramfs of another /init or module list is deleted once it is this old (seconds).
 STALE_INITRAMFS_S = 24 * 3600
 
@@ -401,7 +407,8 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         with open(os.path.join(hostdir, "shares"), "w") as f:
             f.write("".join(d + "\n" for d in shares))
         argv = qemu_command(k["NITROVM_GENERIC_KERNEL"], initrd, hostdir, smp, memory, shares)
-        console, timed_out = _run_qemu(argv, timeout, stream)
+        with _one_boot_at_a_time(stream):
+            console, timed_out = _run_qemu(argv, timeout, stream)
         if console_log:
             with open(console_log, "w") as f:
                 f.write(console)
@@ -418,7 +425,25 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         raise NestedError("the nested guest stopped before the command finished (powered off, reset or "
                           "killed); its console:\n" + _tail(console, 40))
     finally:
-        _rmtree(hostdir)
+        rmtree(hostdir)
+
+
+@contextlib.contextmanager
+def _one_boot_at_a_time(stream):
+    """Hold the machine-wide nested lock (LOCK_PATH) while QEMU runs; the time limit starts once it is held."""
+    if LOCK_PATH == "none":
+        yield
+        return
+    with open(LOCK_PATH, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            t0 = time.monotonic()
+            print(f"nested: waiting for another nested boot on this machine to end ({LOCK_PATH})",
+                  file=stream or sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            print(f"nested: waited {time.monotonic() - t0:.0f} s", file=stream or sys.stderr, flush=True)
+        yield
 
 
 # QEMU's TCG says this once per CPUID bit of the EPYC model it does not emulate; none matters here.
@@ -478,7 +503,7 @@ def _tail(text, n):
     return "\n".join(text.splitlines()[-n:])
 
 
-def _rmtree(path):
+def rmtree(path):
     for root, dirs, files in os.walk(path, topdown=False):
         for f in files:
             os.unlink(os.path.join(root, f))
