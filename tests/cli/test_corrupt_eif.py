@@ -8,18 +8,17 @@ line on stderr, and a message of its own that says what is wrong.
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import eiflib
+from clicheck import ERROR_LINE, error_line
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section
 
 REPO = Path(__file__).resolve().parents[2]
 NITROVM = os.environ.get("NITROVM", str(REPO / "build" / "nitrovm"))
-ERROR_LINE = re.compile(r"^\[ E(\d\d) \] (.+)$")
 
 
 def run(*args):
@@ -231,11 +230,7 @@ CRC_FRAGMENT = "does not match the contents"
 def check_error(rc, out, err, fragment):
     """Non-zero exit, one `[ Exx ]` line naming the problem, exit status = xx, nothing on stdout."""
     assert rc != 0, f"accepted: {out}"
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    m = ERROR_LINE.match(lines[0])
-    assert m, f"not an `[ Exx ] message` line: {lines[0]!r}"
-    assert rc == (int(m.group(1)) or 1)
+    m = ERROR_LINE.match(error_line(err, returncode=rc))
     assert fragment in m.group(2), f"{fragment!r} not in {m.group(2)!r}"
     assert out == ""
     return m.group(2)

@@ -7,7 +7,8 @@ import zlib
 
 import pytest
 
-from conftest import fake_bzimage, run
+from clicheck import error_line
+from conftest import run
 
 ZERO = bytes(48)
 
@@ -22,12 +23,7 @@ def build(inputs, out, *extra, env=None, cmdline="console=ttyS0 reboot=k"):
 
 
 def one_error_line(p, code):
-    err = p.stderr.decode()
-    assert p.returncode == code, (p.returncode, err)
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"[ E{code:02d} ] "), err
-    return lines[0]
+    return error_line(p.stderr, code=code, returncode=p.returncode)
 
 
 def test_build_prints_measurements_and_matches_independent_pcrs(nitrovm, inputs, tmp_path):

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from conftest import run, fake_bzimage
+import clicheck
 import fake_sysfs
 
 SIM = {"NITROVM_HYPERVISOR": "nitro-sim"}
@@ -39,12 +40,8 @@ def launch(eif, *extra, env=None, memory="128", cpus=("--cpu-count", "2")):
 
 
 def error_line(p):
-    """The one `[ Exx ] sentence` line of a refused launch (progress lines aside)."""
-    lines = [l for l in p.stderr.decode().splitlines()
-             if l.strip() and not l.startswith(("Start allocating memory", "Using the "))]
-    assert len(lines) == 1, p.stderr.decode()
-    assert lines[0].startswith("[ E"), lines[0]
-    return lines[0]
+    """The one `[ Exx ] sentence` line of a refused launch (progress lines aside), its number the exit status."""
+    return clicheck.error_line(p.stderr, returncode=p.returncode)
 
 
 # ---- choosing the hypervisor ----

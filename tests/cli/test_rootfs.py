@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import eiflib
+from clicheck import error_line
 from conftest import fake_bzimage, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,12 +112,7 @@ def default_init():
 
 
 def one_error_line(p, code):
-    err = p.stderr.decode()
-    assert p.returncode == code, (p.returncode, err)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"[ E{code:02d} ] "), err
-    return lines[0]
+    return error_line(p.stderr, code=code, returncode=p.returncode)
 
 
 def test_two_ramdisk_layout(nitrovm, env, tmp_path):

@@ -3,11 +3,7 @@
  * Device-tier harness for virtio devices: a fake guest memory with guard pages and a canary hole, and a test
  * driver that talks to a virtio-mmio transport the way Linux's virtio_mmio.c and virtio_ring.c do.
  *
- * Host layout of the fake memory:
- *   [guard, PROT_NONE] [region 0: gpa 0, 64 KiB] [canary hole, 4 KiB of 0xa5] [region 1: gpa 1 MiB, 64 KiB]
- *   [guard, PROT_NONE]
- * The canary hole is host memory right between the two regions but not guest memory: a device that trusted a
- * buffer running off the end of region 0 would write into it, and one running off either end hits a guard.
+ * The fake memory (guard pages, canary hole) is fake_mem.h's.
  */
 #ifndef NITROVM_TESTS_DEVICE_VIRTIO_HARNESS_H
 #define NITROVM_TESTS_DEVICE_VIRTIO_HARNESS_H
@@ -16,18 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fake_mem.h"
 #include "hw/virtio/virtio.h"
-
-#define FAKE_PAGE        4096
-#define FAKE_R0_GPA      0x0ULL
-#define FAKE_R0_SIZE     0x10000ULL
-#define FAKE_R1_GPA      0x100000ULL
-#define FAKE_R1_SIZE     0x10000ULL
-#define FAKE_CANARY      0xa5
-#define FAKE_CANARY_SIZE FAKE_PAGE
-/* Optional large region, reserved but never touched unless a device misbehaves (length-overflow cases). */
-#define FAKE_BIG_GPA     0x100000000ULL
-#define FAKE_BIG_SIZE    0x80000000ULL
 
 /* Where the test driver puts queue 0 (region 0); other queues follow at FAKE_QUEUE_STRIDE. */
 #define FAKE_DESC_GPA     0x0000ULL
@@ -37,19 +23,8 @@
 #define FAKE_QUEUE_STRIDE 0x4000ULL
 #define FAKE_BUF_GPA      0x8000ULL /* buffers from here to the end of region 0 */
 
-struct fake_mem {
-	struct guest_mem gm;
-	uint8_t *map;
-	size_t map_size;
-	uint8_t *canary;
-	uint8_t *big;
-};
-
-int fake_mem_init(struct fake_mem *m, bool with_big);
-void fake_mem_free(struct fake_mem *m);
 /* Host pointer for a guest range; the test fails if it is not guest memory. */
 void *fake_gpa(struct fake_mem *m, uint64_t gpa, uint64_t len);
-bool fake_canary_intact(const struct fake_mem *m);
 
 /* The driver's view of one queue. */
 struct drv_queue {

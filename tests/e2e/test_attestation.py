@@ -66,10 +66,8 @@ def image(nitrovm, kernels, workdir):
     mods = images.kernel_modules(kernel, d / "modules")
     rootfs = images.busybox_rootfs(d / "rootfs", ("sh",))
     shutil.copy(nsm_tool, rootfs / "nsm-tool")
-    # Without the heartbeat responder (issue 4) the init must not wait for one.
-    cmdline = CMDLINE if "--no-heartbeat" in help_text else CMDLINE + " nitrovm.heartbeat=0"
     eif = d / "attest.eif"
-    tool(nitrovm, "build-enclave", "--kernel", kernel, "--cmdline", cmdline, "--rootfs", rootfs, "--cmd", APP,
+    tool(nitrovm, "build-enclave", "--kernel", kernel, "--cmdline", CMDLINE, "--rootfs", rootfs, "--cmd", APP,
          "--kernel-modules", mods, "--output-file", eif)
     measurements = json.loads(tool(nitrovm, "describe-eif", "--eif-path", eif).stdout)["Measurements"]
     return {"eif": eif, "measurements": measurements, "dir": d}

@@ -23,6 +23,7 @@ import shutil
 import pytest
 
 import images
+from clicheck import error_lines
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
@@ -141,7 +142,7 @@ def test_init_heartbeat(results):
 
 
 def e36_line(r):
-    lines = [l for l in r.output.splitlines() if l.startswith("[ E36 ] ")]
+    lines = error_lines(r.output, 36)
     assert r.status == 36, f"nitrovm exited {r.status}, not 36:\n{tail(r.output)}"
     assert len(lines) == 1, tail(r.output)
     return lines[0]

@@ -13,16 +13,11 @@ vsock CID 0 port CID + 10000, and the end is the enclave descriptor hanging up.
                -smp 2 -m 512M -kernel enclave.eif (NITROVM_HYPERVISOR=nitro-sim)
 """
 import os
-import sys
 
 import pytest
 
+import fake_sysfs
 import images
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.append(os.path.join(REPO, "tests", "cli"))
-import fake_sysfs  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)

@@ -15,10 +15,13 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "fake_mem.h"
+#include "fuzz_input.h"
 #include "hw/virtio/virtio.h"
 #include "vsock/conn.h"
 
-#define MEM_SIZE    0x10000ULL
+/* Guest memory is the device tier's fake memory (fake_mem.h); everything lives in its region 0 at gpa 0. */
+#define MEM_SIZE    FAKE_R0_SIZE
 #define QSIZE	    16
 #define RING_STRIDE 0x1000ULL
 #define AVAIL_OFF   0x400ULL
@@ -30,32 +33,6 @@
 #define MAX_OPS	    2048
 #define MAX_EPS	    32
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t take8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->left) {
-		v = *in->p++;
-		in->left--;
-	}
-	return v;
-}
-
-static uint16_t take16(struct input *in)
-{
-	return take8(in) | (uint16_t)take8(in) << 8;
-}
-
-static uint32_t take32(struct input *in)
-{
-	return take16(in) | (uint32_t)take16(in) << 16;
-}
-
 struct ep {
 	bool used;
 	struct vsock_conn *conn;
@@ -65,8 +42,7 @@ struct ep {
 };
 
 struct vm {
-	uint8_t *mem;
-	struct guest_mem gm;
+	uint8_t *mem; /* region 0 */
 	struct virtio_mmio_dev *t;
 	struct virtio_vsock *dev;
 	struct vsock_mux *mux;
@@ -325,21 +301,31 @@ static void quiet(const char *line)
 	(void)line;
 }
 
+static struct fake_mem mem;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	vsock_set_log(quiet);
+	virtio_set_log(quiet);
+	if (fake_mem_init(&mem, false))
+		abort();
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
 	struct vm vm = { 0 };
 
-	vsock_set_log(quiet);
-	virtio_set_log(quiet);
-	vm.mem = calloc(1, MEM_SIZE);
-	vm.gm.regions[0] = (struct guest_mem_region){ 0, MEM_SIZE, vm.mem };
-	vm.gm.nregions = 1;
+	fake_mem_clear(&mem);
+	vm.mem = fake_r0(&mem);
 	vm.mux = vsock_mux_create();
 	vsock_mux_set_guest_cid(vm.mux, GUEST_CID);
 	vsock_mux_listen(vm.mux, VSOCK_CID_PARENT, 5000, accept_ep, &vm);
 	vm.dev = virtio_vsock_new(vm.mux);
-	vm.t = virtio_mmio_create(&vm.gm, virtio_vsock_ops(), vm.dev, noirq, NULL);
+	vm.t = virtio_mmio_create(&mem.gm, virtio_vsock_ops(), vm.dev, noirq, NULL);
 	virtio_vsock_attach(vm.dev, vm.t);
 	bring_up(&vm);
 	for (unsigned int i = 0; i < MAX_OPS && in.left; i++)
@@ -349,6 +335,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtio_mmio_destroy(vm.t);
 	virtio_vsock_free(vm.dev);
 	vsock_mux_destroy(vm.mux);
-	free(vm.mem);
+	if (!fake_canary_intact(&mem))
+		abort();
 	return 0;
 }

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import eiflib  # noqa: E402
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
 

@@ -10,8 +10,11 @@ import os
 import struct
 import subprocess
 import tempfile
-import zlib
 
+import cpio
+import eiflib
+
+BUILD_TIME = "2024-01-01T00:00:00+00:00"
 SETUP_SECTS = 1
 HDR_END = 0x268  # end of a 2.15 setup header
 ENTRY64 = 0x200
@@ -98,37 +101,16 @@ def mini_bzimage(action: str = "exit", message: str = "mini guest up\n", code: i
     return bytes(setup + pm)
 
 
-EIF_KERNEL, EIF_CMDLINE, EIF_RAMDISK, EIF_METADATA = 1, 2, 3, 5
-METADATA = (b'{"ImageName":"test","ImageVersion":"1.0","BuildMetadata":{"BuildTime":"2024-01-01T00:00:00+00:00",'
-            b'"BuildTool":"tests","BuildToolVersion":"0","OperatingSystem":"","KernelVersion":""},'
-            b'"DockerInfo":null,"CustomMetadata":null}')
-
-
 def write_eif(path: str, kernel: bytes, cmdline: str = "console=ttyS0", ramdisks=(b"",), version: int = 4):
-    """A small EIF (kernel, cmdline, metadata, ramdisks; unsigned), CRC as nitro-cli computes it."""
-    sections = [(EIF_KERNEL, kernel), (EIF_CMDLINE, cmdline.encode()), (EIF_METADATA, METADATA)]
-    sections += [(EIF_RAMDISK, r) for r in ramdisks]
-    offsets, sizes, blob, off = [], [], b"", 548
-    for kind, data in sections:
-        offsets.append(off)
-        sizes.append(len(data))
-        blob += struct.pack(">HHQ", kind, 0, len(data)) + data
-        off += 12 + len(data)
-    hdr = b".eif" + struct.pack(">HHQQ", version, 0, 1 << 30, 2) + b"\0" * 2
-    hdr += struct.pack(">H", len(sections))
-    hdr += b"".join(struct.pack(">Q", o) for o in offsets + [0] * (32 - len(offsets)))
-    hdr += b"".join(struct.pack(">Q", s) for s in sizes + [0] * (32 - len(sizes)))
-    hdr += b"\0" * 4
-    crc = zlib.crc32(hdr)
-    crc = zlib.crc32(blob, crc)
+    """A small EIF (kernel, cmdline, metadata, ramdisks; unsigned), CRC as nitro-cli computes it (eiflib)."""
+    image = eiflib.Image(eiflib.standard_sections(kernel=kernel, cmdline=cmdline.encode(), ramdisks=list(ramdisks),
+                                                  metadata=eiflib.metadata_json(build_time=BUILD_TIME)),
+                         version=version)
     with open(path, "wb") as f:
-        f.write(hdr + struct.pack(">I", crc) + blob)
+        f.write(image.pack())
     return path
 
 
 def empty_cpio() -> bytes:
     """A newc archive holding only its trailer."""
-    name = b"TRAILER!!!\0"
-    hdr = b"070701" + b"00000000" * 4 + b"00000001" + b"00000000" * 6 + b"%08X" % len(name) + b"00000000"
-    data = hdr + name
-    return data + b"\0" * (-len(data) % 4)
+    return cpio.Writer().finish(pad=4)

@@ -10,20 +10,16 @@ NITROVM_SIM_SMALL_PAGES=1 (ordinary pages accepted, every other rule kept).
 """
 import json
 import os
-import pathlib
 import signal
 import subprocess
-import sys
 import time
 import warnings
 
 import pytest
 
 from conftest import run
+import fake_sysfs
 from guests import mini_bzimage, write_eif
-
-sys.path.append(str(pathlib.Path(__file__).resolve().parents[1] / "cli"))
-import fake_sysfs  # noqa: E402
 
 HUGE_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 PAGES_WANTED = 320  # 640 MiB: the source document's -m 512M plus room

@@ -11,11 +11,11 @@ import socket
 import subprocess
 import threading
 import time
-import zlib
 
 import pytest
 
 from conftest import run
+from net import free_port
 from guests import mini_bzimage, write_eif, empty_cpio
 
 
@@ -54,12 +54,6 @@ def test_attach_console_reads_the_vsock_console(nitrovm, tmp_path):
 
 
 # ---- the probe guest through the host bridges ----
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def serve_echo(sock, accept_n=None):
     """Echo every connection of a listening socket until its peer half-closes, then half-close back."""

@@ -36,8 +36,9 @@ PLATFORM_RETRIES = 2
 # The tier takes about a minute nested on a quiet 2-core machine; this bounds a hang, boot included.
 NESTED_LIMIT_S = int(900 * float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1")))
 KVM_CHECK_LIMIT_S = 30
+OUTER_SMP = int(os.environ.get("NITROVM_KVM_TIER_SMP", "1"))
 # Variables of this environment that the tier reads; the nested guest gets them (it inherits nothing else).
-PASSED_ON = ("NITROVM", "NITROVM_PROBE", "NITROVM_SKIP_KVM", "NITROVM_E2E_TIMEOUT_SCALE")
+PASSED_ON = ("NITROVM", "NITROVM_PROBE", "NITROVM_E2E_TIMEOUT_SCALE")
 
 
 def direct_kvm_problem():
@@ -84,7 +85,8 @@ def run_nested(junitxml, extra):
         env = {k: os.environ[k] for k in PASSED_ON if k in os.environ}
         for attempt in range(PLATFORM_RETRIES + 1):
             try:
-                status, _ = nested.run_nested(cmd, NESTED_LIMIT_S, env=env, shares=[share], stream=sys.stdout)
+                status, _ = nested.run_nested(cmd, NESTED_LIMIT_S, smp=OUTER_SMP, env=env, shares=[share],
+                                              stream=sys.stdout)
             except nested.NestedTimeout as e:
                 print(f"kvm tier: {e}", flush=True)
                 return 124

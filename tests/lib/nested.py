@@ -20,8 +20,6 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
-import io
-import lzma
 import os
 import shlex
 import signal
@@ -31,6 +29,9 @@ import sys
 import tempfile
 import threading
 import time
+
+import cpio
+import kmod
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FETCH_KERNEL = os.path.join(REPO, "scripts", "fetch-kernel")
@@ -101,107 +102,6 @@ def cache_dir():
 
 # ---------------------------------------------------------------------------------------------------------------
 # Initramfs
-
-
-def _modinfo(data):
-    """The key=value strings of an ELF module's .modinfo section."""
-    if data[:4] != b"\x7fELF" or data[4] != 2:
-        raise NestedError("not an ELF64 kernel module")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-
-    def section(i):
-        name, _, _, _, off, size = struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
-        return name, off, size
-
-    _, stroff, _ = section(shstrndx)
-    for i in range(shnum):
-        name, off, size = section(i)
-        end = data.index(b"\0", stroff + name)
-        if data[stroff + name:end] == b".modinfo":
-            info = {}
-            for item in data[off:off + size].split(b"\0"):
-                if b"=" in item:
-                    k, v = item.decode(errors="replace").split("=", 1)
-                    info.setdefault(k, v)
-            return info
-    return {}
-
-
-def _module_index(moddir):
-    """Map module name (underscores) → path of its .ko / .ko.xz / .ko.zst under moddir/kernel."""
-    index = {}
-    for root, _, files in os.walk(os.path.join(moddir, "kernel")):
-        for f in files:
-            for ext in (".ko.xz", ".ko.zst", ".ko"):
-                if f.endswith(ext):
-                    index[f[: -len(ext)].replace("-", "_")] = os.path.join(root, f)
-    return index
-
-
-def _read_module(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if path.endswith(".xz"):
-        return lzma.decompress(data)
-    if path.endswith(".zst"):
-        return subprocess.run(["zstd", "-dc", path], stdout=subprocess.PIPE, check=True).stdout
-    return data
-
-
-def resolve_modules(moddir, wanted=WANTED_MODULES):
-    """[(name, uncompressed bytes)] for the wanted modules and their dependencies, dependencies first."""
-    index = _module_index(moddir)
-    order, loaded = [], {}
-
-    def visit(name, stack):
-        name = name.replace("-", "_")
-        if name in loaded or name not in index:
-            return
-        if name in stack:
-            raise NestedError(f"module dependency cycle through {name}")
-        data = _read_module(index[name])
-        deps = [d for d in _modinfo(data).get("depends", "").split(",") if d]
-        for d in deps:
-            visit(d, stack + [name])
-        loaded[name] = data
-        order.append(name)
-
-    for m in wanted:
-        visit(m, [])
-    return [(n, loaded[n]) for n in order]
-
-
-class _Cpio:
-    """A newc archive writer (what the kernel unpacks as an initramfs)."""
-
-    def __init__(self):
-        self.buf = io.BytesIO()
-        self.ino = 1
-
-    def _entry(self, name, mode, data=b"", nlink=1):
-        name_b = name.encode() + b"\0"
-        hdr = "070701" + "".join(
-            f"{v:08X}" for v in (self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
-        self.ino += 1
-        self.buf.write(hdr.encode() + name_b)
-        self.buf.write(b"\0" * (-(110 + len(name_b)) % 4))
-        self.buf.write(data)
-        self.buf.write(b"\0" * (-len(data) % 4))
-
-    def dir(self, name):
-        self._entry(name, 0o040755, nlink=2)
-
-    def file(self, name, data, mode=0o644):
-        self._entry(name, 0o100000 | mode, data)
-
-    def symlink(self, name, target):
-        self._entry(name, 0o120777, target.encode())
-
-    def finish(self):
-        self._entry("TRAILER!!!", 0)
-        self.buf.write(b"\0" * (-self.buf.tell() % 512))
-        return self.buf.getvalue()
 
 
 # /init of the outer guest (busybox ash). Paths it reads from the result share (mounted at /out):
@@ -280,12 +180,13 @@ def build_initramfs():
         return path
     if not _is_static(busybox):
         raise NestedError(f"{BUSYBOX} is not a static busybox (install busybox-static)")
-    mods = resolve_modules(moddir)
+    mods = [(name, data) for name, _, data in kmod.resolve(moddir, WANTED_MODULES, missing_ok=True)]
     names = [n for n, _ in mods]
+    builtin = kmod.builtin_modules(moddir)
     for need in ("virtio_mmio", "9p", "9pnet_virtio", "kvm_amd"):
-        if need not in names and not _builtin(moddir, need):
+        if need not in names and need not in builtin:
             raise NestedError(f"the generic kernel has no {need} module")
-    c = _Cpio()
+    c = cpio.Writer()
     for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "modules", "etc"):
         c.dir(d)
     c.file("bin/busybox", busybox, 0o755)
@@ -318,14 +219,6 @@ def _is_static(elf):
     phoff, = struct.unpack_from("<Q", elf, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
     return all(struct.unpack_from("<I", elf, phoff + i * phentsize)[0] != 3 for i in range(phnum))
-
-
-def _builtin(moddir, name):
-    try:
-        with open(os.path.join(moddir, "modules.builtin")) as f:
-            return any(os.path.basename(l.strip()).split(".ko")[0].replace("-", "_") == name for l in f)
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------------------
