@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_pretty.h"
 #include "common/util.h"
 #include "eif/eif.h"
 
@@ -28,6 +29,23 @@ int cli_fail(enum cli_error e, const char *fmt, ...)
 int cli_fail_err(enum cli_error e)
 {
 	return cli_fail(e, "%s", err_msg());
+}
+
+int cli_fail_text(char *out, size_t len, enum cli_error e, const char *fmt, ...)
+{
+	size_t n = (size_t)snprintf(out, len, "[ E%02d ] ", (int)e);
+	va_list ap;
+
+	if (n < len) {
+		va_start(ap, fmt);
+		n += (size_t)vsnprintf(out + n, len - n, fmt, ap);
+		va_end(ap);
+	}
+	if (n + 1 < len) {
+		out[n] = '\n';
+		out[n + 1] = '\0';
+	}
+	return e == E_UNSPECIFIED ? 1 : (int)e;
 }
 
 static char bad_option[128];
@@ -74,129 +92,9 @@ bool cli_help_requested(int argc, char **argv)
 	return false;
 }
 
-/* ---- serde_json-compatible pretty printer ---- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = MAX(b->cap * 2, b->len + n + 64);
-		char *q = realloc(b->p, cap);
-
-		if (!q)
-			abort();
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_indent(struct sbuf *b, int depth)
-{
-	for (int i = 0; i < depth; i++)
-		sb_add(b, "  ", 2);
-}
-
-static void sb_json_string(struct sbuf *b, const char *s, size_t n)
-{
-	sb_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[8];
-
-		switch (c) {
-		case '"': sb_add(b, "\\\"", 2); break;
-		case '\\': sb_add(b, "\\\\", 2); break;
-		case '\n': sb_add(b, "\\n", 2); break;
-		case '\r': sb_add(b, "\\r", 2); break;
-		case '\t': sb_add(b, "\\t", 2); break;
-		case '\b': sb_add(b, "\\b", 2); break;
-		case '\f': sb_add(b, "\\f", 2); break;
-		default:
-			if (c < 0x20) {
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
-				sb_str(b, esc);
-			} else {
-				sb_add(b, (const char *)&c, 1);
-			}
-		}
-	}
-	sb_add(b, "\"", 1);
-}
-
-static void sb_json(struct sbuf *b, struct json_object *o, int depth)
-{
-	switch (json_object_get_type(o)) {
-	case json_type_null:
-		sb_str(b, "null");
-		break;
-	case json_type_boolean:
-		sb_str(b, json_object_get_boolean(o) ? "true" : "false");
-		break;
-	case json_type_int:
-	case json_type_double:
-		sb_str(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		break;
-	case json_type_string:
-		sb_json_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-		break;
-	case json_type_array: {
-		size_t n = json_object_array_length(o);
-
-		if (!n) {
-			sb_str(b, "[]");
-			break;
-		}
-		sb_str(b, "[\n");
-		for (size_t i = 0; i < n; i++) {
-			sb_indent(b, depth + 1);
-			sb_json(b, json_object_array_get_idx(o, i), depth + 1);
-			sb_str(b, i + 1 < n ? ",\n" : "\n");
-		}
-		sb_indent(b, depth);
-		sb_str(b, "]");
-		break;
-	}
-	case json_type_object: {
-		int n = json_object_object_length(o), i = 0;
-
-		if (!n) {
-			sb_str(b, "{}");
-			break;
-		}
-		sb_str(b, "{\n");
-		json_object_object_foreach(o, key, val)
-		{
-			sb_indent(b, depth + 1);
-			sb_json_string(b, key, strlen(key));
-			sb_str(b, ": ");
-			sb_json(b, val, depth + 1);
-			sb_str(b, ++i < n ? ",\n" : "\n");
-		}
-		sb_indent(b, depth);
-		sb_str(b, "}");
-		break;
-	}
-	}
-}
-
 char *cli_json_pretty(struct json_object *o)
 {
-	struct sbuf b = { 0 };
-
-	sb_json(&b, o, 0);
-	return b.p;
+	return json_pretty(o);
 }
 
 void cli_print_json(struct json_object *o)

@@ -24,8 +24,10 @@ enum cli_error {
 	E_MISSING_ARGUMENT = 1,
 	E_CONFLICTING_ARGUMENT = 2,
 	E_INVALID_ARGUMENT = 3,
+	E_SOCKET = 11,
 	E_EPOLL = 12,
 	E_INVALID_COMMAND = 14,
+	E_SERDE = 17,
 	E_FILE_OPERATION = 19,
 	E_INVALID_CPU_CONFIGURATION = 20,
 	E_NO_SUCH_CPU_AVAILABLE_IN_POOL = 21,
@@ -40,8 +42,15 @@ enum cli_error {
 	E_IOCTL_ENCLAVE_START = 33,
 	E_EIF_PARSING = 35,
 	E_ENCLAVE_BOOT = 36,
+	E_ENCLAVE_PROCESS_COMMAND = 38,
+	E_ENCLAVE_PROCESS_CONNECTION = 39,
+	E_SOCKET_PATH_NOT_FOUND = 40,
+	E_ENCLAVE_CONSOLE_CONNECTION = 44,
+	E_ENCLAVE_CONSOLE_READ = 45,
+	E_ENCLAVE_CONSOLE_WRITE = 46,
 	E_INTEGER_PARSING = 47,
 	E_EIF_BUILDING = 48,
+	E_ENCLAVE_NAMING = 58,
 	E_HASHER = 57,
 	E_EIF_SIGNATURE_CHECK = 59,
 	E_EIF_SIGNING = 60,
@@ -53,6 +62,8 @@ enum cli_error {
 int cli_fail(enum cli_error e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with err_msg() as the message. */
 int cli_fail_err(enum cli_error e);
+/* The "[ Exx ] message" line (with its newline) into out instead of stderr; returns the same exit status. */
+int cli_fail_text(char *out, size_t len, enum cli_error e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * getopt_long for a subcommand: returns the option value, -1 at the end, or '?' after printing one clear line
@@ -87,12 +98,27 @@ int cmd_run_enclave(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
+int cmd_describe_enclaves(int argc, char **argv);
+int cmd_terminate_enclave(int argc, char **argv);
+int cmd_console(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);
 
 /* Launches shared by run-enclave, the QEMU front end and selftest (run_enclave.c). */
 struct launch_result;
+struct enclave_proc_opts;
 /* The exit status for a launch that ended or failed; prints the error line or "enclave ran for X s". */
 int cli_launch_status(int ret, const struct launch_result *r);
+/* The same into text (what to print on stderr: a register dump, then that line), without printing. */
+int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len);
+/*
+ * Run an enclave in this process to its end (run-enclave --foreground, the QEMU front end): nitro-cli's progress
+ * lines and the run JSON when print_json, the console to console_out (-1: nowhere).  Returns the exit status.
+ */
+int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console_out);
+
+/* Enclaves by id or name (enclaves.c). */
+/* Attach to an enclave's console (its history first) until it ends or timeout_s passes (0: never). */
+int cli_console(const char *enclave_id, uint64_t cid, uint64_t timeout_s);
 
 #endif

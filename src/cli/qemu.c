@@ -23,6 +23,7 @@
 #include "eif/cpio.h"
 #include "eif/eif.h"
 #include "enclave/launch.h"
+#include "enclave/proc.h"
 #include "nsm/nsm.h"
 #include "vsock/bridge.h"
 
@@ -450,7 +451,6 @@ static void native_options(const struct qemu_args *a, struct launch_opts *o)
 	o->cid = a->enclave_cid;
 	o->debug_mode = a->debug_mode;
 	o->attach_console = a->debug_mode;
-	o->console_out = -1;
 	o->console_in = -1;
 	o->slot.extra_cmdline = NULL;
 }
@@ -479,8 +479,8 @@ static const char qemu_usage[] =
 int qemu_main(int argc, char **argv)
 {
 	struct qemu_args a = { .acpi = true, .cpus = 1 };
-	struct launch_result r;
-	struct launch_opts o;
+	struct enclave_proc_opts p = { .report_fd = -1 };
+	struct launch_opts *o = &p.launch;
 	uint64_t size = 0;
 	bool is_eif = false;
 	int ret, fd = -1;
@@ -504,7 +504,7 @@ int qemu_main(int argc, char **argv)
 		free(a.machine_spec);
 		return ret;
 	}
-	o = (struct launch_opts){
+	*o = (struct launch_opts){
 		.eif_path = is_eif ? a.kernel : "nitro-enclave",
 		.eif_fd = fd,
 		.eif_size = size,
@@ -515,19 +515,18 @@ int qemu_main(int argc, char **argv)
 		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages,
 			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
 			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
-		.console_out = STDOUT_FILENO,
 		.console_in = STDIN_FILENO,
-		.quiet = true,
 		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
 		.no_heartbeat = a.no_heartbeat,
 		.heartbeat_no_timeout = true,
 		.bridges = &a.bridges,
 	};
 	if (a.accel_nitro)
-		native_options(&a, &o);
-	ret = enclave_launch(&o, &r);
+		native_options(&a, o);
+	/* QEMU's foreground: the console on stdout, no JSON, no progress lines. */
+	ret = cli_run_foreground(&p, false, STDOUT_FILENO);
 	close(fd);
 	free(a.initrd_list);
 	free(a.machine_spec);
-	return cli_launch_status(ret, &r);
+	return ret;
 }

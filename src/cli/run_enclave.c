@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * nitrovm run-enclave: start an enclave from an EIF in the foreground, print nitro-cli's run-enclave JSON once it
- * runs, stream its console to stdout, and exit when it ends.
+ * nitrovm run-enclave: start an enclave from an EIF, as nitro-cli does.  By default a detached enclave process
+ * (enclave/proc.h) owns it and the command returns once the enclave answered the heartbeat, printing nitro-cli's
+ * run-enclave JSON; --attach-console then shows its console.  --foreground keeps the enclave in this process:
+ * the JSON once it runs, its console on stdout, and the exit status of how it ended.  --config takes
+ * nitro-cli's JSON file instead of the options.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +17,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/json_pretty.h"
 #include "common/util.h"
+#include "enclave/console_ring.h"
 #include "enclave/launch.h"
+#include "enclave/proc.h"
+#include "enclave/registry.h"
 #include "hypervisor/nitro.h"
 #include "nsm/nsm.h"
 #include "vsock/bridge.h"
@@ -23,6 +30,8 @@
 #define CID_RESERVED_MAX 3	     /* 0-2 hypervisor/local/host, 3 the parent */
 #define CID_INVALID	 0xffffffffULL /* VMADDR_CID_ANY */
 #define OPT_BRIDGE	 0x1000	       /* long-only bridge options: OPT_BRIDGE + index in bridge_opts */
+#define CONFIG_FILE_MAX	 (64 * 1024)   /* a run configuration is a handful of keys */
+#define CONSOLE_TAIL_LINES 20	       /* of a debug enclave's console, shown when it failed to boot */
 
 static const char *const bridge_opts[] = { "vsock-uds", "forward-listen", "forward-connect", "forward-vsock",
 					   "forward-remote" };
@@ -48,24 +57,34 @@ static const struct option run_opts[] = {
 	{ "forward-remote", no_argument, NULL, OPT_BRIDGE + 4 },
 	{ "hypervisor", required_argument, NULL, 'Y' },
 	{ "cpu-ids", required_argument, NULL, 'I' },
+	{ "config", required_argument, NULL, 'F' },
+	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static void run_usage(void)
 {
-	printf("Usage: nitrovm run-enclave --eif-path FILE --cpu-count N --memory MIB [options]\n\n"
-	       "Start an enclave in the foreground, on the Nitro Enclaves driver or this host's KVM (--hypervisor):\n"
-	       "prints the run-enclave JSON once it runs, "
-	       "streams its console to stdout and exits when it ends.\n\n"
+	printf("Usage: nitrovm run-enclave --eif-path FILE --cpu-count N --memory MIB [options]\n"
+	       "       nitrovm run-enclave --config FILE.json [--attach-console] [options]\n\n"
+	       "Start an enclave on the Nitro Enclaves driver or this host's KVM (--hypervisor).  A detached enclave\n"
+	       "process owns it; the command returns once the enclave answered the boot heartbeat, printing the\n"
+	       "run-enclave JSON.  describe-enclaves, console and terminate-enclave find it afterwards, as do\n"
+	       "nitro-cli's.\n\n"
 	       "  --eif-path FILE       the enclave image\n"
 	       "  --cpu-count N         vCPUs (at least 1)\n"
 	       "  --memory SIZE         memory in MiB (suffixes M, G, T); at least 64, a multiple of 2 and 4x the EIF\n"
 	       "  --enclave-cid CID     the enclave's vsock CID (4 or more; default: chosen)\n"
 	       "  --enclave-name NAME   its name (default: the EIF's file name)\n"
 	       "  --debug-mode          debug mode (attestation documents carry zero PCRs)\n"
-	       "  --attach-console      attach the console through vsock (CID 0, port CID + 10000) like nitro-cli\n"
-	       "                        (implies --debug-mode); without it the serial console goes to stdout\n"
+	       "  --attach-console      show the console once the enclave booted, its history first (implies\n"
+	       "                        --debug-mode); with --foreground, read it through vsock (CID 0, port\n"
+	       "                        CID + 10000) as nitro-cli does instead of from the serial port\n"
+	       "  --config FILE.json    nitro-cli's run configuration: eif_path, memory_mib, cpu_count or cpu_ids,\n"
+	       "                        enclave_cid, debug_mode, attach_console, enclave_name (instead of those\n"
+	       "                        options)\n"
+	       "  --foreground          keep the enclave in this process: the JSON once it runs, the console on\n"
+	       "                        stdout, and the exit status of how it ended (0: powered off or reset)\n"
 	       "  --no-heartbeat        do not answer the boot heartbeat: vsock port 9000 is left to your service\n"
 	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
 	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
@@ -90,26 +109,44 @@ struct run_args {
 	const char *eif_path;
 	const char *name;
 	const char *parent_role, *parent_id;
+	const char *config;
 	uint64_t memory_mib;
 	uint64_t cpus;
 	uint64_t cid;
-	bool have_cpus, have_memory;
+	bool have_cpus, have_memory, have_cid;
 	bool debug, rng, no_acpi, hugepages;
-	bool attach, no_heartbeat;
+	bool attach, no_heartbeat, foreground;
 	const char *hypervisor;
 	uint32_t cpu_ids[HV_MAX_VCPUS];
 	unsigned int ncpu_ids;
 	bool have_cpu_ids;
 	struct bridge_config bridges;
+	struct json_object *config_json; /* keeps --config's strings alive */
+	const char *nitro_cli_option;	 /* one of nitro-cli's own options, given with --config */
 };
+
+static int check_cid(uint64_t cid, const char *s)
+{
+	if ((cid && cid <= CID_RESERVED_MAX) || cid >= CID_INVALID)
+		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid %s is reserved: use 4 up to 4294967294 (0 lets "
+						    "nitrovm choose)", s);
+	return 0;
+}
 
 static int parse_cid(const char *s, uint64_t *cid)
 {
 	if (cli_parse_u64(s, cid) < 0)
 		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid '%s' is not a number", s);
-	if ((*cid && *cid <= CID_RESERVED_MAX) || *cid >= CID_INVALID)
-		return cli_fail(E_INVALID_ARGUMENT, "--enclave-cid %s is reserved: use 4 up to 4294967294 (0 lets "
-						    "nitrovm choose)", s);
+	return check_cid(*cid, s);
+}
+
+/* One CPU id of --cpu-ids (or cpu_ids). */
+static int add_cpu_id(struct run_args *a, unsigned int c)
+{
+	if (a->ncpu_ids == HV_MAX_VCPUS)
+		return cli_fail(E_INVALID_ARGUMENT, "--cpu-ids: at most %d CPUs", HV_MAX_VCPUS);
+	a->cpu_ids[a->ncpu_ids++] = c;
+	a->have_cpu_ids = true;
 	return 0;
 }
 
@@ -117,6 +154,7 @@ static int parse_cid(const char *s, uint64_t *cid)
 static int add_cpu_ids(struct run_args *a, const char *word)
 {
 	struct cpu_set set;
+	int ret;
 
 	if (cpu_list_parse(word, &set) < 0 || !cpu_set_count(&set))
 		return cli_fail(E_MALFORMED_CPU_ID, "--cpu-ids '%s' is not a CPU id or a list of them (like 1 3, or "
@@ -124,11 +162,130 @@ static int add_cpu_ids(struct run_args *a, const char *word)
 	for (unsigned int c = 0; c < NE_MAX_CPUS; c++) {
 		if (!cpu_set_has(&set, c))
 			continue;
-		if (a->ncpu_ids == HV_MAX_VCPUS)
-			return cli_fail(E_INVALID_ARGUMENT, "--cpu-ids: at most %d CPUs", HV_MAX_VCPUS);
-		a->cpu_ids[a->ncpu_ids++] = c;
+		ret = add_cpu_id(a, c);
+		if (ret)
+			return ret;
 	}
-	a->have_cpu_ids = true;
+	return 0;
+}
+
+/* ---- --config: nitro-cli's RunEnclavesArgs as JSON ---- */
+
+/* A serde error in nitro-cli's words: E17 (SerdeError). */
+static int config_error(const char *path, const char *what)
+{
+	return cli_fail(E_SERDE, "Invalid JSON format for config file %s: %s", path, what);
+}
+
+static int config_u64(struct json_object *v, uint64_t *out)
+{
+	int64_t n;
+
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	errno = 0;
+	n = json_object_get_int64(v);
+	if (n < 0 || errno)
+		return -EINVAL;
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* A field that may be absent or null (serde's Option). */
+static struct json_object *config_field(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	json_object_object_get_ex(o, key, &v);
+	return v && !json_object_is_type(v, json_type_null) ? v : NULL;
+}
+
+static int config_bool(struct json_object *o, const char *key, const char *path, bool *out)
+{
+	struct json_object *v = config_field(o, key);
+	char what[128];
+
+	if (!v)
+		return 0; /* serde(default): false */
+	if (!json_object_is_type(v, json_type_boolean)) {
+		snprintf(what, sizeof(what), "%s must be true or false", key);
+		return config_error(path, what);
+	}
+	*out = *out || json_object_get_boolean(v);
+	return 0;
+}
+
+static int read_config(struct run_args *a)
+{
+	const char *path = a->config;
+	struct json_object *o, *v;
+	uint8_t *buf;
+	size_t len;
+	char what[160];
+	int ret;
+
+	ret = file_read_all(path, &buf, &len, CONFIG_FILE_MAX);
+	if (ret < 0)
+		return cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", path, err_msg());
+	o = json_tokener_parse((const char *)buf);
+	free(buf);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return config_error(path, "it is not a JSON object");
+	}
+	a->config_json = o;
+	v = config_field(o, "eif_path");
+	if (!v || !json_object_is_type(v, json_type_string))
+		return config_error(path, "eif_path (a string) is missing");
+	a->eif_path = json_object_get_string(v);
+	v = config_field(o, "memory_mib");
+	if (!v || config_u64(v, &a->memory_mib))
+		return config_error(path, "memory_mib (a number of MiB) is missing");
+	a->have_memory = true;
+	if ((v = config_field(o, "enclave_cid"))) {
+		if (config_u64(v, &a->cid))
+			return config_error(path, "enclave_cid must be a number");
+		snprintf(what, sizeof(what), "%llu", (unsigned long long)a->cid);
+		ret = check_cid(a->cid, what);
+		if (ret)
+			return ret;
+		a->have_cid = true;
+	}
+	if ((v = config_field(o, "cpu_count"))) {
+		if (config_u64(v, &a->cpus) || a->cpus > UINT32_MAX)
+			return config_error(path, "cpu_count must be a number");
+		a->have_cpus = true;
+	}
+	if ((v = config_field(o, "cpu_ids"))) {
+		if (!json_object_is_type(v, json_type_array))
+			return config_error(path, "cpu_ids must be a list of CPU ids");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			uint64_t c;
+
+			if (config_u64(json_object_array_get_idx(v, i), &c) || c >= NE_MAX_CPUS)
+				return config_error(path, "cpu_ids must be a list of CPU ids");
+			ret = add_cpu_id(a, (unsigned int)c);
+			if (ret)
+				return ret;
+		}
+		a->have_cpu_ids = true;
+	}
+	if ((v = config_field(o, "enclave_name"))) {
+		if (!json_object_is_type(v, json_type_string))
+			return config_error(path, "enclave_name must be a string");
+		a->name = json_object_get_string(v);
+	}
+	ret = config_bool(o, "debug_mode", path, &a->debug);
+	if (!ret)
+		ret = config_bool(o, "attach_console", path, &a->attach);
+	if (ret)
+		return ret;
+	if (a->attach)
+		a->debug = true; /* nitro-cli: attach_console implies debug_mode */
+	if (!a->have_cpus && !a->have_cpu_ids)
+		return cli_fail(E_MISSING_ARGUMENT, "Missing both `cpu-count` and `cpu-ids` in %s", path);
+	if (a->have_cpus && a->have_cpu_ids)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "`cpu-count` and `cpu-ids` cannot be used together (%s)", path);
 	return 0;
 }
 
@@ -143,25 +300,31 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		switch (c) {
 		case 'e':
 			a->eif_path = optarg;
+			a->nitro_cli_option = "--eif-path";
 			break;
 		case 'c':
 			if (cli_parse_u64(optarg, &a->cpus) < 0)
 				return cli_fail(E_INVALID_ARGUMENT, "--cpu-count '%s' is not a number", optarg);
 			a->have_cpus = true;
+			a->nitro_cli_option = "--cpu-count";
 			break;
 		case 'm':
 			if (cli_parse_size(optarg, MiB, &bytes) < 0)
 				return cli_fail(E_INVALID_ARGUMENT, "--memory '%s' is not a size in MiB", optarg);
 			a->memory_mib = bytes / MiB;
 			a->have_memory = true;
+			a->nitro_cli_option = "--memory";
 			break;
 		case 'C':
 			ret = parse_cid(optarg, &a->cid);
 			if (ret)
 				return ret;
+			a->have_cid = true;
+			a->nitro_cli_option = "--enclave-cid";
 			break;
 		case 'n':
 			a->name = optarg;
+			a->nitro_cli_option = "--enclave-name";
 			break;
 		case 'a':
 			a->attach = true;
@@ -169,6 +332,13 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'd':
 			a->debug = true;
+			a->nitro_cli_option = "--debug-mode";
+			break;
+		case 'F':
+			a->config = optarg;
+			break;
+		case 'f':
+			a->foreground = true;
 			break;
 		case 'B':
 			a->no_heartbeat = true;
@@ -197,6 +367,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 				ret = add_cpu_ids(a, argv[optind++]);
 			if (ret)
 				return ret;
+			a->nitro_cli_option = "--cpu-ids";
 			break;
 		case 'P':
 			if (nsm_check_parent_string("--parent-id", optarg, NSM_PARENT_ID_MAX) < 0)
@@ -216,6 +387,13 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	if (optind < argc)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for run-enclave", argv[optind]);
+	if (a->config) {
+		/* nitro-cli: --config conflicts with every option of its own but --attach-console. */
+		if (a->nitro_cli_option)
+			return cli_fail(E_CONFLICTING_ARGUMENT, "--config gives the whole run configuration: drop %s "
+								"(or put it in the file)", a->nitro_cli_option);
+		return read_config(a);
+	}
 	if (!a->eif_path)
 		return cli_fail(E_MISSING_ARGUMENT, "run-enclave needs --eif-path");
 	if (a->have_cpus && a->have_cpu_ids)
@@ -233,11 +411,12 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 	return 0;
 }
 
-static void print_run_info(void *opaque, const struct enclave_info *info)
+/* nitro-cli's EnclaveRunInfo, pretty. */
+static char *run_info_json(const struct enclave_info *info)
 {
 	struct json_object *o = json_object_new_object(), *ids = json_object_new_array();
+	char *text;
 
-	(void)opaque;
 	json_object_object_add(o, "EnclaveName", json_object_new_string(info->name));
 	json_object_object_add(o, "EnclaveID", json_object_new_string(info->id));
 	json_object_object_add(o, "ProcessID", json_object_new_int64(info->pid));
@@ -247,9 +426,9 @@ static void print_run_info(void *opaque, const struct enclave_info *info)
 		json_object_array_add(ids, json_object_new_int64(info->cpu_ids[i]));
 	json_object_object_add(o, "CPUIDs", ids);
 	json_object_object_add(o, "MemoryMiB", json_object_new_int64((int64_t)info->memory_mib));
-	cli_print_json(o);
-	fflush(stdout);
+	text = json_pretty(o);
 	json_object_put(o);
+	return text;
 }
 
 static enum cli_error launch_error(enum launch_failure f)
@@ -291,39 +470,240 @@ static enum cli_error launch_error(enum launch_failure f)
 	return E_UNSPECIFIED;
 }
 
-int cli_launch_status(int ret, const struct launch_result *r)
+int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len)
 {
 	const struct hv_exit *e = &r->exit;
 
 	if (ret < 0 || r->failure != LAUNCH_OK)
-		return cli_fail_err(launch_error(r->failure));
+		return cli_fail_text(text, len, launch_error(r->failure), "%s", err_msg());
 	switch (e->reason) {
 	case HV_EXIT_POWEROFF:
 	case HV_EXIT_RESET:
-		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
+		snprintf(text, len, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
 		return 0;
 	case HV_EXIT_DEBUG_PORT:
 	case HV_EXIT_HANGUP: /* native: the driver says only that it stopped (nitro-sim passes a status on) */
-		fprintf(stderr, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
+		snprintf(text, len, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
 		return e->status;
 	case HV_EXIT_TERMINATED:
-		fprintf(stderr, "enclave ran for %.3f s (terminated on %s)\n", e->seconds,
-			r->signal ? strsignal(r->signal) : "request");
+		snprintf(text, len, "enclave ran for %.3f s (terminated on %s)\n", e->seconds,
+			 r->signal ? strsignal(r->signal) : "request");
 		return 0;
-	default:
-		if (e->regs[0])
-			fputs(e->regs, stderr);
-		return cli_fail(E_ENCLAVE_BOOT, "The enclave stopped abnormally after %.3f s: %s", e->seconds,
-				e->detail);
+	default: {
+		size_t n = (size_t)snprintf(text, len, "%s", e->regs);
+
+		return cli_fail_text(text + MIN(n, len), len - MIN(n, len), E_ENCLAVE_BOOT,
+				     "The enclave stopped abnormally after %.3f s: %s", e->seconds, e->detail);
 	}
+	}
+}
+
+int cli_launch_status(int ret, const struct launch_result *r)
+{
+	char text[HV_EXIT_REGS_MAX + 1024];
+	int status = cli_launch_outcome(ret, r, text, sizeof(text));
+
+	fputs(text, stderr);
+	return status;
+}
+
+/* ---- foreground: this process is the enclave process ---- */
+
+static void fg_progress(void *opaque, const char *line)
+{
+	(void)opaque;
+	fprintf(stderr, "%s\n", line);
+}
+
+static void fg_running(void *opaque, const struct enclave_info *info)
+{
+	char *json = run_info_json(info);
+
+	(void)opaque;
+	printf("%s\n", json);
+	fflush(stdout);
+	free(json);
+}
+
+static void fg_console(void *opaque, const uint8_t *buf, size_t len)
+{
+	int *out = opaque;
+
+	/* stdout went away: keep the enclave running, drop its console. */
+	if (*out >= 0 && write_full(*out, buf, len) < 0)
+		*out = -1;
+}
+
+int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console_out)
+{
+	struct launch_result r;
+	int out = console_out, ret;
+
+	o->report_fd = -1;
+	o->view.opaque = &out;
+	o->view.progress = print_json ? fg_progress : NULL;
+	o->view.notice = fg_progress;
+	o->view.running = print_json ? fg_running : NULL;
+	o->view.console = fg_console;
+	ret = enclave_proc_run(o, &r);
+	return cli_launch_status(ret, &r);
+}
+
+/* ---- detached: a new enclave process; this one returns once it booted ---- */
+
+struct detached {
+	struct enclave_proc_opts *o;
+	int report;
+	bool booted;
+};
+
+static void det_line(void *opaque, const char *line)
+{
+	struct detached *d = opaque;
+	char *text;
+
+	if (asprintf(&text, "%s\n", line) < 0)
+		return;
+	enclave_report_text(d->report, false, text);
+	fputs(text, stderr); /* the log */
+	free(text);
+}
+
+static void det_booted(void *opaque, const struct enclave_info *info, double seconds)
+{
+	struct detached *d = opaque;
+	char *json = run_info_json(info), *line;
+
+	(void)seconds;
+	d->booted = true;
+	if (json && asprintf(&line, "%s\n", json) >= 0) {
+		enclave_report_text(d->report, true, line);
+		free(line);
+	}
+	free(json);
+	enclave_report_status(d->report, 0);
+	fprintf(stderr, "nitrovm: enclave %s booted; the command that started it has returned\n", info->id);
+}
+
+/* The last lines of a debug enclave's console, for a launch that failed before the heartbeat. */
+static void report_console_tail(struct detached *d, const char *enclave_id)
+{
+	struct registry_dirs dirs;
+	struct console_ring ring;
+	char path[PATH_MAX], *tail;
+	const uint8_t *a, *b;
+	size_t alen, blen, total, start, lines = 0;
+
+	if (!d->o->launch.debug_mode) {
+		enclave_report_text(d->report, false, "(run it with --debug-mode to see its console here)\n");
+		return;
+	}
+	if (registry_dirs(&dirs, false) < 0 ||
+	    registry_record_path(&dirs, enclave_id, ".console", path, sizeof(path)) < 0 ||
+	    console_ring_open(&ring, path) < 0)
+		return;
+	total = console_ring_pieces(&ring, &a, &alen, &b, &blen);
+	tail = malloc(total + 1);
+	if (tail && total) {
+		memcpy(tail, a, alen);
+		memcpy(tail + alen, b, blen);
+		tail[total] = '\0';
+		for (start = total; start > 0 && lines <= CONSOLE_TAIL_LINES; start--)
+			if (tail[start - 1] == '\n' && start != total)
+				lines++;
+		enclave_report_text(d->report, false, "The enclave's console ended with:\n");
+		enclave_report_text(d->report, false, tail + start + (start ? 1 : 0));
+		if (tail[total - 1] != '\n')
+			enclave_report_text(d->report, false, "\n");
+	}
+	free(tail);
+	console_ring_close(&ring);
+}
+
+static int detached_child(void *opaque, int report)
+{
+	struct detached *d = opaque;
+	struct launch_result r;
+	char text[HV_EXIT_REGS_MAX + 1024], log[PATH_MAX];
+	int ret, status;
+
+	d->report = report;
+	if (enclave_proc_log_to_file(log, sizeof(log)) < 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
+	d->o->report_fd = report;
+	d->o->view = (struct enclave_view){
+		.opaque = d,
+		.progress = det_line,
+		.notice = det_line,
+		.booted = det_booted,
+	};
+	ret = enclave_proc_run(d->o, &r);
+	status = cli_launch_outcome(ret, &r, text, sizeof(text));
+	fputs(text, stderr);
+	if (d->booted)
+		return status;
+	/* It never booted: the command is still waiting to hear why. */
+	if (!status && ret == 0) {
+		status = cli_fail_text(text, sizeof(text), E_ENCLAVE_BOOT, "The enclave ended before it answered the "
+				       "heartbeat: it ran for %.3f s (%s)", r.exit.seconds, r.exit.detail);
+	}
+	if (r.info.id[0] && (r.failure == LAUNCH_HEARTBEAT || r.failure == LAUNCH_OK))
+		report_console_tail(d, r.info.id);
+	enclave_report_text(report, false, text);
+	enclave_report_status(report, status);
+	return status;
+}
+
+/* The JSON's EnclaveID and EnclaveCID, for --attach-console after a detached start. */
+static int run_info_ids(const char *json, char *id, size_t len, uint64_t *cid)
+{
+	struct json_object *o = json_tokener_parse(json), *v;
+	int ret = -EINVAL;
+
+	if (o && json_object_object_get_ex(o, "EnclaveID", &v) && json_object_is_type(v, json_type_string)) {
+		snprintf(id, len, "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(o, "EnclaveCID", &v))
+			*cid = (uint64_t)json_object_get_int64(v);
+		ret = 0;
+	}
+	json_object_put(o);
+	return ret;
+}
+
+static int run_detached(struct enclave_proc_opts *o, bool attach)
+{
+	struct detached d = { .o = o };
+	char *out = NULL, id[ENCLAVE_ID_MAX];
+	uint64_t cid = 0;
+	int status = enclave_proc_detach(detached_child, &d, attach ? &out : NULL);
+
+	if (status < 0) {
+		free(out);
+		return cli_fail(E_ENCLAVE_PROCESS_CONNECTION, "%s", err_msg());
+	}
+	if (!status && attach) {
+		if (out && run_info_ids(out, id, sizeof(id), &cid) == 0)
+			status = cli_console(id, cid, 0);
+		else
+			status = cli_fail(E_ENCLAVE_CONSOLE_CONNECTION, "the enclave process did not say which enclave "
+									"it started");
+	}
+	free(out);
+	return status;
 }
 
 int cmd_run_enclave(int argc, char **argv)
 {
 	struct run_args a = { 0 };
-	struct launch_result r;
-	struct launch_opts o;
+	struct enclave_proc_opts o = { .report_fd = -1 };
 	const struct hypervisor_ops *backend;
+	enum launch_failure failure;
 	const char *why;
 	struct stat st;
 	int ret, fd;
@@ -334,22 +714,32 @@ int cmd_run_enclave(int argc, char **argv)
 	}
 	ret = parse_run_args(argc, argv, &a);
 	if (ret)
-		return ret;
+		goto out;
 	backend = hv_select(a.hypervisor, &why);
-	if (!backend)
-		return cli_fail_err(E_INVALID_ARGUMENT);
-	if (a.have_cpu_ids && backend == &hv_kvm_ops)
-		return cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
-						    "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
+	ret = !backend ? cli_fail_err(E_INVALID_ARGUMENT) : 0;
+	if (!ret && a.have_cpu_ids && backend == &hv_kvm_ops)
+		ret = cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
+						   "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
+	if (ret)
+		goto out;
 	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a.eif_path,
 			       fd < 0 ? strerror(errno) : "not a regular file");
 		if (fd >= 0)
 			close(fd);
-		return ret;
+		goto out;
 	}
-	o = (struct launch_opts){
+	if (why)
+		fprintf(stderr, "Using the %s hypervisor (%s; --hypervisor nitro|kvm|nitro-sim chooses)\n",
+			backend->name, why);
+	/* Before anything is forked: a size the launch would refuse is refused here, at once. */
+	if (enclave_check_resources(a.memory_mib, (unsigned int)a.cpus, (uint64_t)st.st_size, &failure) < 0) {
+		ret = cli_fail_err(launch_error(failure));
+		close(fd);
+		goto out;
+	}
+	o.launch = (struct launch_opts){
 		.eif_path = a.eif_path,
 		.eif_fd = fd,
 		.eif_size = (uint64_t)st.st_size,
@@ -362,18 +752,18 @@ int cmd_run_enclave(int argc, char **argv)
 		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
 			  .parent_role = a.parent_role, .parent_id = a.parent_id,
 			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
-		/* --attach-console reads the console through vsock instead, as nitro-cli does. */
-		.console_out = a.attach ? -1 : STDOUT_FILENO,
-		.attach_console = a.attach,
+		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */
+		.attach_console = a.attach && a.foreground,
 		.no_heartbeat = a.no_heartbeat,
 		.bridges = &a.bridges,
-		.console_in = STDIN_FILENO,
-		.on_running = print_run_info,
+		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};
-	if (why)
-		fprintf(stderr, "Using the %s hypervisor (%s; --hypervisor nitro|kvm|nitro-sim chooses)\n",
-			backend->name, why);
-	ret = enclave_launch(&o, &r);
+	if (a.foreground)
+		ret = cli_run_foreground(&o, true, STDOUT_FILENO);
+	else
+		ret = run_detached(&o, a.attach);
 	close(fd);
-	return cli_launch_status(ret, &r);
+out:
+	json_object_put(a.config_json);
+	return ret;
 }

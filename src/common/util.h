@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers every layer uses: one thread-local error message, file mapping, all-or-nothing output files,
- * hex, and big-endian accessors.
+ * hex, and big- and little-endian accessors.
  *
  * Errors: a function that fails calls err_set("...") to record one sentence saying what is wrong (and where), and
  * returns the negative errno-style value err_set returns.  The command that called it prints err_msg() once.
@@ -103,6 +103,39 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, v >> 32);
 	put_be32(p + 4, v & 0xffffffff);
+}
+
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)get_le16(p) | (uint32_t)get_le16(p + 2) << 16;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = v >> 8;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	put_le16(p, v & 0xffff);
+	put_le16(p + 2, v >> 16);
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, v & 0xffffffff);
+	put_le32(p + 4, v >> 32);
 }
 
 #endif

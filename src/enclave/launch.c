@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -77,7 +78,7 @@ static void enclave_name(char *out, size_t len, const struct launch_opts *o)
 
 /* ---- running ---- */
 
-struct runner {
+struct launch_run {
 	struct evloop *loop;
 	struct hypervisor *hv;
 	const struct launch_opts *o;
@@ -87,12 +88,48 @@ struct runner {
 	struct heartbeat *hb;
 	struct console_client *vsock_console;
 	struct bridge_set *bridges;
+	int console_pair[2]; /* the vsock console's bytes, when it is the console (attach_console, native) */
+	bool slot_ready;     /* the slot_ready hook ran: the ended hook will */
 	struct timespec t_start;
 	bool hb_failed;
 	char hb_error[256];
 };
 
-static void copy_console(struct runner *run)
+struct evloop *launch_loop(struct launch_run *run)
+{
+	return run->loop;
+}
+
+void launch_terminate(struct launch_run *run)
+{
+	run->hv->ops->terminate(run->hv);
+}
+
+static void progress(struct launch_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void progress(struct launch_run *run, const char *fmt, ...)
+{
+	const struct launch_hooks *h = &run->o->hooks;
+	char line[512];
+	va_list ap;
+
+	if (!h->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	h->progress(h->opaque, line);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void copy_console(struct launch_run *run)
 {
 	uint8_t buf[ENCLAVE_CONSOLE_CHUNK];
 
@@ -101,14 +138,14 @@ static void copy_console(struct runner *run)
 
 		if (n <= 0)
 			return;
-		if (run->o->console_out >= 0 && write_full(run->o->console_out, buf, (size_t)n) < 0)
-			return; /* stdout went away: keep the enclave running, drop its console */
+		if (run->o->hooks.console)
+			run->o->hooks.console(run->o->hooks.opaque, buf, (size_t)n);
 	}
 }
 
 static void on_console(void *opaque, int fd, uint32_t events)
 {
-	struct runner *run = opaque;
+	struct launch_run *run = opaque;
 
 	(void)fd;
 	if (events & EPOLLIN) {
@@ -120,7 +157,7 @@ static void on_console(void *opaque, int fd, uint32_t events)
 
 static void on_input(void *opaque, int fd, uint32_t events)
 {
-	struct runner *run = opaque;
+	struct launch_run *run = opaque;
 	uint8_t buf[ENCLAVE_CONSOLE_CHUNK];
 	ssize_t n = read(fd, buf, sizeof(buf));
 
@@ -135,7 +172,7 @@ static void on_input(void *opaque, int fd, uint32_t events)
 
 static void on_exit_fd(void *opaque, int fd, uint32_t events)
 {
-	struct runner *run = opaque;
+	struct launch_run *run = opaque;
 
 	(void)fd;
 	(void)events;
@@ -144,7 +181,7 @@ static void on_exit_fd(void *opaque, int fd, uint32_t events)
 
 static void on_signal(void *opaque, int signo)
 {
-	struct runner *run = opaque;
+	struct launch_run *run = opaque;
 
 	if (signo != SIGINT && signo != SIGTERM)
 		return; /* SIGCHLD: no children of ours matter to the enclave */
@@ -153,12 +190,13 @@ static void on_signal(void *opaque, int signo)
 	run->hv->ops->terminate(run->hv);
 }
 
-static int run_enclave(struct runner *run)
+static int run_enclave(struct launch_run *run)
 {
 	const struct hypervisor_ops *ops = run->hv->ops;
 	int ret;
 
-	run->console = ops->console_fd(run->hv);
+	if (run->console_pair[0] < 0)
+		run->console = ops->console_fd(run->hv);
 	ret = evloop_watch_signals(run->loop, on_signal, run);
 	if (!ret)
 		ret = evloop_add(run->loop, ops->exit_fd(run->hv), EPOLLIN, on_exit_fd, run);
@@ -172,11 +210,11 @@ static int run_enclave(struct runner *run)
 	if (ret < 0)
 		ops->terminate(run->hv);
 	ops->wait_exit(run->hv, &run->r->exit);
-	/* The vCPUs are joined: whatever they wrote is in the socket now. */
-	if (run->console >= 0)
-		copy_console(run);
+	/* The vCPUs are joined: whatever they wrote is in the sockets now (the vsock console's, once freed). */
 	console_client_free(run->vsock_console);
 	run->vsock_console = NULL;
+	if (run->console >= 0)
+		copy_console(run);
 	return ret;
 }
 
@@ -184,8 +222,8 @@ static int run_enclave(struct runner *run)
 
 static void on_heartbeat(void *opaque, int err)
 {
-	struct runner *run = opaque;
-	struct timespec now;
+	struct launch_run *run = opaque;
+	double secs = seconds_since(&run->t_start);
 
 	if (err < 0) {
 		/* nitro-cli terminates an enclave whose heartbeat fails (E36). */
@@ -194,14 +232,13 @@ static void on_heartbeat(void *opaque, int err)
 		run->hv->ops->terminate(run->hv);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!run->o->quiet)
-		fprintf(stderr, "enclave booted in %.3f s\n", (double)(now.tv_sec - run->t_start.tv_sec) +
-								 (double)(now.tv_nsec - run->t_start.tv_nsec) / 1e9);
+	progress(run, "enclave booted in %.3f s", secs);
+	if (run->o->hooks.booted)
+		run->o->hooks.booted(run->o->hooks.opaque, secs);
 }
 
 /* Before start, as nitro-cli binds its listener before NE_START_ENCLAVE: an early heartbeat is never refused. */
-static int bind_heartbeat(struct runner *run)
+static int bind_heartbeat(struct launch_run *run)
 {
 	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
 
@@ -214,7 +251,7 @@ static int bind_heartbeat(struct runner *run)
 }
 
 /* Before start too, for the same reason: the bridges' parent ports must not refuse an early connection. */
-static int bind_bridges(struct runner *run)
+static int bind_bridges(struct launch_run *run)
 {
 	const struct bridge_config *c = run->o->bridges;
 	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
@@ -227,26 +264,47 @@ static int bind_bridges(struct runner *run)
 	return run->bridges ? 0 : -EINVAL;
 }
 
-static int start_vsock_services(struct runner *run, uint64_t cid)
+/*
+ * The vsock console (CID 0, port CID + 10000) is the console when asked for (nitro-cli's --attach-console), and
+ * on a backend without a serial console (native) in debug mode: its bytes come through a socket pair and reach
+ * the console hook like the serial port's.
+ */
+static int attach_vsock_console(struct launch_run *run, uint64_t cid)
 {
 	const struct launch_opts *o = run->o;
 	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
+
+	if (!o->attach_console && (run->hv->ops->console_fd(run->hv) >= 0 || !o->debug_mode || !o->hooks.console))
+		return 0;
+	if (!h) {
+		if (!o->attach_console)
+			return 0; /* no console at all: nothing to show */
+		return err_set(ENOTSUP, "the %s hypervisor has no vsock console", run->hv->ops->name);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, run->console_pair) < 0)
+		return err_set(errno, "cannot create the console's socket pair: %s", strerror(errno));
+	run->vsock_console = console_client_attach(h, run->loop, cid, run->console_pair[1]);
+	if (!run->vsock_console)
+		return -EIO;
+	run->console = run->console_pair[0];
+	return 0;
+}
+
+static int start_vsock_services(struct launch_run *run, uint64_t cid)
+{
+	const struct launch_opts *o = run->o;
 	uint64_t timeout = heartbeat_timeout_ms(o->eif_size, o->memory_mib * MiB);
 
-	clock_gettime(CLOCK_MONOTONIC, &run->t_start);
 	if (run->hb && heartbeat_arm(run->hb, o->heartbeat_no_timeout ? 0 : timeout) < 0)
 		return -EIO;
 	if (run->bridges && bridge_set_start(run->bridges, cid) < 0)
 		return -EIO;
-	if (!o->attach_console)
-		return 0;
-	if (!h)
-		return err_set(ENOTSUP, "the %s hypervisor has no vsock console", run->hv->ops->name);
-	run->vsock_console = console_client_attach(h, run->loop, cid, STDOUT_FILENO);
-	return run->vsock_console ? 0 : -EIO;
+	if (!run->hb && o->hooks.booted)
+		o->hooks.booted(o->hooks.opaque, 0); /* nothing to wait for */
+	return attach_vsock_console(run, cid);
 }
 
-static int setup_enclave(struct runner *run, uint64_t *cid)
+static int setup_enclave(struct launch_run *run, uint64_t *cid)
 {
 	const struct launch_opts *o = run->o;
 	const struct hypervisor_ops *ops = o->backend;
@@ -257,8 +315,7 @@ static int setup_enclave(struct runner *run, uint64_t *cid)
 	int ret;
 
 	r->failure = LAUNCH_MEMORY_AVAILABLE;
-	if (!o->quiet)
-		fprintf(stderr, "Start allocating memory...\n");
+	progress(run, "Start allocating memory...");
 	ret = ops->alloc_memory(run->hv, o->memory_mib * MiB, regions, &nregions);
 	if (ret < 0)
 		return ret;
@@ -330,18 +387,20 @@ static void take_fault(struct launch_result *r)
 		r->failure = by_fault[f];
 }
 
-static void print_started(const struct enclave_info *info)
+static void print_started(struct launch_run *run, const struct enclave_info *info)
 {
-	fprintf(stderr, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [",
-		(unsigned long long)info->cid, (unsigned long long)info->memory_mib);
-	for (unsigned int i = 0; i < info->ncpus; i++)
-		fprintf(stderr, "%s%u", i ? ", " : "", info->cpu_ids[i]);
-	fprintf(stderr, "]\n");
+	char ids[HV_MAX_VCPUS * 12] = "";
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < info->ncpus && n < sizeof(ids); i++)
+		n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%u", i ? ", " : "", info->cpu_ids[i]);
+	progress(run, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [%s]",
+		 (unsigned long long)info->cid, (unsigned long long)info->memory_mib, ids);
 }
 
 int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 {
-	struct runner run = { .o = o, .r = r, .console = -1 };
+	struct launch_run run = { .o = o, .r = r, .console = -1, .console_pair = { -1, -1 } };
 	struct hv_slot_config slot = o->slot;
 	uint64_t slot_uid = 0, cid = 0;
 	int ret;
@@ -368,21 +427,29 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 		take_fault(r);
 		goto out_loop;
 	}
+	enclave_name(r->info.name, sizeof(r->info.name), o);
+	enclave_id(r->info.id, sizeof(r->info.id), &o->slot, slot_uid);
+	r->info.pid = getpid();
+	r->info.cid = o->cid;
+	if (o->hooks.slot_ready) {
+		r->failure = LAUNCH_RUN;
+		run.slot_ready = true;
+		ret = o->hooks.slot_ready(o->hooks.opaque, &run, &r->info);
+		if (ret < 0)
+			goto out_hv;
+	}
 	ret = setup_enclave(&run, &cid);
 	if (ret < 0) {
 		if (r->failure != LAUNCH_IMAGE && r->failure != LAUNCH_MEMORY_REQUESTED)
 			take_fault(r);
 		goto out_hv;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &run.t_start);
 	r->failure = LAUNCH_OK;
-	enclave_name(r->info.name, sizeof(r->info.name), o);
-	enclave_id(r->info.id, sizeof(r->info.id), &o->slot, slot_uid);
-	r->info.pid = getpid();
 	r->info.cid = cid;
-	if (!o->quiet)
-		print_started(&r->info);
-	if (o->on_running)
-		o->on_running(o->opaque, &r->info);
+	print_started(&run, &r->info);
+	if (o->hooks.running)
+		o->hooks.running(o->hooks.opaque, &r->info);
 	ret = start_vsock_services(&run, cid);
 	if (ret < 0) {
 		r->failure = LAUNCH_RUN;
@@ -398,12 +465,17 @@ out_hv:
 	bridge_set_free(run.bridges);
 	heartbeat_free(run.hb);
 	console_client_free(run.vsock_console);
+	for (int i = 0; i < 2; i++)
+		if (run.console_pair[i] >= 0)
+			close(run.console_pair[i]);
 	o->backend->destroy(run.hv);
 out_loop:
-	evloop_destroy(run.loop);
 	if (!ret && run.hb_failed) {
 		r->failure = LAUNCH_HEARTBEAT;
 		ret = err_set(EPROTO, "%s", run.hb_error);
 	}
+	if (run.slot_ready && o->hooks.ended)
+		o->hooks.ended(o->hooks.opaque, r, ret);
+	evloop_destroy(run.loop);
 	return ret;
 }

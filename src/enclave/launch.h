@@ -9,6 +9,7 @@
 #define NITROVM_ENCLAVE_LAUNCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -54,6 +55,41 @@ struct enclave_info {
 	uint64_t memory_mib;
 };
 
+/* A launch in progress, for the hooks: its event loop and a way to end it. */
+struct launch_run;
+struct launch_result;
+
+struct evloop *launch_loop(struct launch_run *run);
+/* Ask the enclave to end (from the loop's thread); the launch then returns with HV_EXIT_TERMINATED. */
+void launch_terminate(struct launch_run *run);
+
+/*
+ * What the caller learns along the way, all on the launch's thread.  Lower layers print nothing: what a user
+ * sees (nitro-cli's progress lines, the JSON, the console) is the hooks' business.
+ */
+struct launch_hooks {
+	void *opaque;
+	/* A progress line, without its newline: "Start allocating memory...", "Started enclave with ...". */
+	void (*progress)(void *opaque, const char *line);
+	/*
+	 * The slot exists and has its id (info: name, id, pid; the CID is the one asked for, 0 when the backend
+	 * picks).  The enclave does not run yet; run's loop takes descriptors from now on.  A negative return ends
+	 * the launch with err_msg().
+	 */
+	int (*slot_ready)(void *opaque, struct launch_run *run, const struct enclave_info *info);
+	/* The enclave runs; info is complete. */
+	void (*running)(void *opaque, const struct enclave_info *info);
+	/* It answered the heartbeat, seconds after the start (or runs, when no heartbeat is awaited: 0). */
+	void (*booted)(void *opaque, double seconds);
+	/* Console bytes: the serial console, or the vsock console (CID 0) where that is the only one. */
+	void (*console)(void *opaque, const uint8_t *buf, size_t len);
+	/*
+	 * The launch is over (r as enclave_launch will return it, ret its return value), the loop still exists
+	 * but runs no more.  Called once slot_ready has been, whatever happened after.
+	 */
+	void (*ended)(void *opaque, const struct launch_result *r, int ret);
+};
+
 struct launch_opts {
 	const char *eif_path; /* for the default name */
 	int eif_fd;	      /* the image, read straight into enclave memory (a file, or a memfd built in memory) */
@@ -65,16 +101,13 @@ struct launch_opts {
 	const char *name; /* NULL: the EIF's file name without .eif */
 	const struct hypervisor_ops *backend;
 	struct hv_slot_config slot; /* loop is filled in by the pipeline */
-	int console_out;	    /* console bytes go here (-1: dropped) */
 	int console_in;		    /* read and fed to the console when it can be watched (-1: none) */
-	bool quiet;		    /* no nitro-cli progress lines on stderr */
 	bool no_heartbeat;	    /* leave vsock port 9000 to the user's own service */
 	bool heartbeat_no_timeout;  /* answer the heartbeat but never give up waiting (QEMU front end) */
-	bool attach_console;	    /* copy the vsock console (CID 0, port CID + 10000) to stdout, as nitro-cli */
+	/* Read the console through vsock (CID 0, port CID + 10000) as nitro-cli does, not from the serial port. */
+	bool attach_console;
 	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
-	/* Called once the enclave runs, before any console byte is copied (prints the run-enclave JSON). */
-	void (*on_running)(void *opaque, const struct enclave_info *info);
-	void *opaque;
+	struct launch_hooks hooks;
 };
 
 struct launch_result {

@@ -119,7 +119,7 @@ void nsm_parent_id(const char *given, char *out, size_t len)
 
 void nsm_enclave_id(const char *parent_id, uint64_t slot_uid, char *out, size_t len)
 {
-	snprintf(out, len, "%s-enc%016llx", parent_id, (unsigned long long)slot_uid);
+	snprintf(out, len, "%s-enc%llx", parent_id, (unsigned long long)slot_uid); /* nitro-cli: {:x}, no padding */
 }
 
 void nsm_launch_ids(const char *given_id, const char *parent_id, uint64_t slot_uid, char *pid, size_t pid_len,

@@ -79,7 +79,7 @@ def run(run_steps, nitrovm, image):
     steps = image["dir"] / "steps"
     state = steps / "state"
     state.mkdir(parents=True)
-    cmd = (f"NITROVM_STATE_DIR={state} {nitrovm} run-enclave --cpu-count 1 --memory 256 "
+    cmd = (f"NITROVM_STATE_DIR={state} {nitrovm} run-enclave --foreground --cpu-count 1 --memory 256 "
            f"--eif-path {image['eif']} --parent-id {PARENT_ID}")
     res = run_steps("attestation", [("attest", cmd, BOOT_LIMIT)], steps_dir=steps)
     r = res.step("attest")

@@ -29,7 +29,7 @@ SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
 CMDLINE = images.CMDLINE
 APP = "sh -c 'echo APP-OK; echo GREETING=$GREETING PATH=$PATH; ls /; exit 3'"
-RUN = "run-enclave --cpu-count 1 --memory 256 --eif-path {eif}"
+RUN = "run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {eif}"
 # Past the kernel boot and the app start here (20-40 s nested), far below nitro-cli's 180 s; E36 either way.
 MISSING_HEARTBEAT_MS = int(60000 * SCALE)
 MODULES = ["virtio_mmio", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport", "nsm"]

@@ -52,7 +52,7 @@ def image(nitrovm, kernels, workdir):
 def results(run_steps, nitrovm, image):
     env, eif = image["env"], image["eif"]
     steps = [
-        ("native-run", with_huge_pages(f"env {env} {nitrovm} run-enclave --hypervisor nitro-sim --cpu-count 2 "
+        ("native-run", with_huge_pages(f"env {env} {nitrovm} run-enclave --foreground --hypervisor nitro-sim --cpu-count 2 "
                                        f"--memory 256 --eif-path {eif} --attach-console"), BOOT_LIMIT),
         ("native-qemu", with_huge_pages(f"env {env} {nitrovm} -accel nitro,debug-mode=on -M nitro -nographic "
                                         f"-smp 2 -m 512M -kernel {eif}"), BOOT_LIMIT),

@@ -27,9 +27,9 @@ BOOT_LIMIT = int(180 * SCALE)  # one second-level Linux boot: 25-62 s measured o
 # The cloud kernel has no CONFIG_X86_MPPARSE: without ACPI (no MADT) it cannot find a second CPU, so with
 # acpi=off and 2 vCPUs it runs on one; the generic kernel reads nitrovm's MP table and brings up both.
 SCENARIOS = {
-    "hello-acpi-1cpu": ("run-enclave --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
-    "hello-acpi-2cpu": ("run-enclave --cpu-count 2 --memory 256 --eif-path {eif}", "hello_eif", 2),
-    "hello-noacpi-1cpu": ("run-enclave --no-acpi --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
+    "hello-acpi-1cpu": ("run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
+    "hello-acpi-2cpu": ("run-enclave --foreground --cpu-count 2 --memory 256 --eif-path {eif}", "hello_eif", 2),
+    "hello-noacpi-1cpu": ("run-enclave --foreground --no-acpi --cpu-count 1 --memory 256 --eif-path {eif}", "hello_eif", 1),
     "hello-noacpi-2cpu": ("-M nitro-enclave,acpi=off -kernel {eif} -m 256M -smp 2 -nographic", "hello_eif", 1),
     "hello-generic-noacpi-2cpu": ("-M nitro-enclave,acpi=off -kernel {eif} -m 256M -smp 2 -nographic",
                                   "hello_generic_eif", 2),

@@ -86,7 +86,7 @@ def main():
     else:
         print("scenario: no /dev/vsock in the outer guest: the AF_VSOCK bridge cannot be tested", flush=True)
     time.sleep(0.5)
-    cmd = [nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "2", "--memory", "512",
+    cmd = [nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "2", "--memory", "512",
            "--forward-connect", "vsock:5001=tcp:127.0.0.1:9101", "--vsock-uds", uds, "--forward-vsock", "5003",
            "--forward-listen", "tcp:127.0.0.1:9100=vsock:5000", "--forward-listen", "vsock:5004=vsock:5000"]
     print("scenario: " + " ".join(cmd), flush=True)

@@ -10,6 +10,15 @@ import subprocess
 
 import pytest
 
+
+def pytest_configure(config):
+    """Enclaves this tier starts register in a directory of the session's own, not in the host's
+    /run/nitro_enclaves (tests that are about those directories set their own)."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="nitrovm-tier-")
+    os.environ.setdefault("NITRO_CLI_SOCKETS_PATH", os.path.join(base, "sockets"))
+    os.environ.setdefault("NITROVM_RUN_DIR", os.path.join(base, "run"))
+
 from clicheck import error_line
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

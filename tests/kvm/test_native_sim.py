@@ -77,7 +77,7 @@ def split_json(stdout):
 
 def test_probe_through_the_native_path(nitrovm, probe_eif, sim_env):
     eif = probe_eif("hb", "probe.vsock=1")
-    r = run([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
+    r = run([nitrovm, "run-enclave", "--foreground", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
              "--memory", "128", "--attach-console"], env=sim_env)
     assert r.returncode == 0, r.stderr
     info, console = split_json(r.stdout)
@@ -117,7 +117,7 @@ def test_kernel_initrd_append_form(nitrovm, probe, sim_env, tmp_path):
 
 def test_enclave_cid_and_cpu_ids(nitrovm, probe_eif, sim_env):
     eif = probe_eif("cid", "probe.vsock=1")
-    r = run([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-ids", "2", "6",
+    r = run([nitrovm, "run-enclave", "--foreground", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-ids", "2", "6",
              "--memory", "64", "--enclave-cid", "77", "--attach-console"], env=sim_env)
     assert r.returncode == 0, r.stderr
     info, console = split_json(r.stdout)
@@ -129,7 +129,7 @@ def test_enclave_cid_and_cpu_ids(nitrovm, probe_eif, sim_env):
 def test_production_mode_has_no_console(nitrovm, probe_eif, sim_env):
     """Without debug mode the Nitro hypervisor serves no console: nothing after the JSON."""
     eif = probe_eif("prod", "probe.vsock=1")
-    r = run([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
+    r = run([nitrovm, "run-enclave", "--foreground", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
              "--memory", "64"], env=sim_env)
     assert r.returncode == 0, r.stderr
     _, console = split_json(r.stdout)
@@ -139,7 +139,7 @@ def test_production_mode_has_no_console(nitrovm, probe_eif, sim_env):
 
 def test_missing_heartbeat_terminates(nitrovm, probe_eif, sim_env):
     eif = probe_eif("nohb", "probe.vsock=1 probe.vsock.nohb=1 probe.hold=1")
-    r = run([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
+    r = run([nitrovm, "run-enclave", "--foreground", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
              "--memory", "64"], env=dict(sim_env, NITROVM_HEARTBEAT_TIMEOUT_MS="2000"))
     assert r.returncode == 36, r.stderr
     assert "VsockTimeoutError" in r.stderr.rstrip().splitlines()[-1], r.stderr
@@ -149,7 +149,7 @@ def test_signal_closes_the_enclave(nitrovm, tmp_path, sim_env):
     eif = tmp_path / "hang.eif"
     write_eif(str(eif), mini_bzimage("hang"))
     env = dict(os.environ, **sim_env)
-    p = subprocess.Popen([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", str(eif),
+    p = subprocess.Popen([nitrovm, "run-enclave", "--foreground", "--hypervisor", "nitro-sim", "--eif-path", str(eif),
                           "--cpu-count", "2", "--memory", "64", "--no-heartbeat"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
     try:

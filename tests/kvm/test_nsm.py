@@ -133,7 +133,7 @@ def boot(nitrovm, args, state_dir, timeout=60):
 
 def test_attestation_verifies(nitrovm, signed_eif, root, state_dir):
     eif, measurements = signed_eif
-    r = boot(nitrovm, [nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
+    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
                        "--parent-id", PARENT_ID, "--parent-role", PARENT_ROLE], state_dir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "probe: result PASS" in r.stdout, r.stdout
@@ -168,7 +168,7 @@ def test_attestation_verifies(nitrovm, signed_eif, root, state_dir):
 
 def test_debug_mode_zero_pcrs(nitrovm, signed_eif, root, state_dir):
     eif, _ = signed_eif
-    r = boot(nitrovm, [nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
+    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
                        "--debug-mode"], state_dir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "probe: nsm: ok Attestation" in r.stdout, r.stdout

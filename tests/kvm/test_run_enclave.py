@@ -35,7 +35,7 @@ def probe_eif(nitrovm, probe, tmp_path_factory):
 
 @pytest.mark.parametrize("cpus", [1, 2])
 def test_probe_passes(nitrovm, probe_eif, cpus):
-    r = run([nitrovm, "run-enclave", "--eif-path", probe_eif, "--cpu-count", str(cpus), "--memory", "64",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", probe_eif, "--cpu-count", str(cpus), "--memory", "64",
              "--test-rng", "--enclave-cid", "21"])
     info, console = split_json(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -56,7 +56,7 @@ def test_probe_passes(nitrovm, probe_eif, cpus):
 
 
 def test_json_is_pretty_like_serde(nitrovm, probe_eif):
-    r = run([nitrovm, "run-enclave", "--eif-path", probe_eif, "--cpu-count", "1", "--memory", "64",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", probe_eif, "--cpu-count", "1", "--memory", "64",
              "--enclave-name", "named", "--test-rng"])
     assert r.returncode == 0, r.stderr
     head = r.stdout.splitlines()
@@ -65,7 +65,7 @@ def test_json_is_pretty_like_serde(nitrovm, probe_eif):
 
 
 def test_no_acpi_declares_devices_on_cmdline(nitrovm, probe_eif):
-    r = run([nitrovm, "run-enclave", "--eif-path", probe_eif, "--cpu-count", "1", "--memory", "64",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", probe_eif, "--cpu-count", "1", "--memory", "64",
              "--test-rng", "--no-acpi"])
     assert r.returncode == 1  # the probe insists on ACPI unless told probe.acpi=0
     assert "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 " \
@@ -80,7 +80,7 @@ def mini_eif(tmp_path, action, **kw):
 @pytest.mark.parametrize("code", [0, 7, 42])
 def test_debug_exit_code_is_exit_status(nitrovm, tmp_path, code):
     eif = mini_eif(tmp_path, "exit", code=code, message="bye\n")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
     assert r.returncode == code, r.stderr
     assert split_json(r.stdout)[1] == "bye\n"
     assert "enclave ran for" in r.stderr
@@ -89,7 +89,7 @@ def test_debug_exit_code_is_exit_status(nitrovm, tmp_path, code):
 @pytest.mark.parametrize("action,why", [("reset", "i8042"), ("poweroff", "powered off")])
 def test_orderly_ends_exit_zero(nitrovm, tmp_path, action, why):
     eif = mini_eif(tmp_path, action)
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "2", "--memory", "64"])
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "2", "--memory", "64"])
     assert r.returncode == 0, r.stderr
     assert why in r.stderr
     ran = [l for l in r.stderr.splitlines() if l.startswith("enclave ran for ")]
@@ -98,7 +98,7 @@ def test_orderly_ends_exit_zero(nitrovm, tmp_path, action, why):
 
 def test_triple_fault_is_an_error_with_registers(nitrovm, tmp_path):
     eif = mini_eif(tmp_path, "triple")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
     assert r.returncode == 36, r.stderr
     assert "triple fault" in r.stderr
     if os.path.exists("/sys/module/kvm_amd"):
@@ -113,7 +113,7 @@ def test_triple_fault_is_an_error_with_registers(nitrovm, tmp_path):
 
 def test_console_input_reaches_the_guest(nitrovm, tmp_path):
     eif = mini_eif(tmp_path, "echo", message="ready\n")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
             input="abc q")
     assert r.returncode == 0, r.stderr
     assert split_json(r.stdout)[1] == "ready\nabc q"
@@ -122,7 +122,7 @@ def test_console_input_reaches_the_guest(nitrovm, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_tears_down(nitrovm, tmp_path, sig):
     eif = mini_eif(tmp_path, "hang", message="hanging\n")
-    p = subprocess.Popen([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "2", "--memory", "64"],
+    p = subprocess.Popen([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "2", "--memory", "64"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 30

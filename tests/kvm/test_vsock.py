@@ -26,7 +26,7 @@ def mini_eif(tmp_path, action, **kw):
 def test_missing_heartbeat_is_e36(nitrovm, tmp_path):
     eif = mini_eif(tmp_path, "hang")
     t0 = time.monotonic()
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
             env={"NITROVM_HEARTBEAT_TIMEOUT_MS": "300"})
     assert r.returncode == 36, r.stderr
     assert time.monotonic() - t0 < 20
@@ -38,7 +38,7 @@ def test_missing_heartbeat_is_e36(nitrovm, tmp_path):
 def test_no_heartbeat_leaves_the_enclave_alone(nitrovm, tmp_path):
     eif = mini_eif(tmp_path, "exit", code=0, message="bye\n")
     # The guest takes a moment to exit; with --no-heartbeat no timer runs at all, so even 1 ms cannot fire.
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64", "--no-heartbeat"],
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64", "--no-heartbeat"],
             env={"NITROVM_HEARTBEAT_TIMEOUT_MS": "1"})
     assert r.returncode == 0, r.stderr
     assert "E36" not in r.stderr
@@ -46,7 +46,7 @@ def test_no_heartbeat_leaves_the_enclave_alone(nitrovm, tmp_path):
 
 def test_attach_console_reads_the_vsock_console(nitrovm, tmp_path):
     eif = mini_eif(tmp_path, "exit", code=0, message="through the vsock console\n")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64", "--enclave-cid", "42",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64", "--enclave-cid", "42",
              "--attach-console"])
     assert r.returncode == 0, r.stderr
     # Exactly once: the serial console is not also copied straight to stdout.
@@ -170,7 +170,7 @@ def test_probe_heartbeat_and_echo_both_ways(nitrovm, probe_eif, tmp_path):
     fwd = free_port()
     uds = str(tmp_path / "v.sock")
     eif = probe_eif("echo", "probe.vsock=1 probe.vsock.echo=5001:300000 probe.vsock.serve=5002:2")
-    proc = subprocess.Popen([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
+    proc = subprocess.Popen([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
                              "--forward-connect", f"vsock:5001=tcp:127.0.0.1:{echo.getsockname()[1]}",
                              "--forward-listen", f"tcp:127.0.0.1:{fwd}=vsock:5002", "--vsock-uds", uds],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -194,7 +194,7 @@ def test_probe_heartbeat_and_echo_both_ways(nitrovm, probe_eif, tmp_path):
 
 def test_probe_wrong_heartbeat_byte_is_e36(nitrovm, probe_eif):
     eif = probe_eif("badhb", "probe.vsock=1 probe.vsock.hb=0x42 probe.hold=1")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"])
     assert r.returncode == 36, r.stderr
     last = r.stderr.rstrip().splitlines()[-1]
     assert last.startswith("[ E36 ] Waiting on enclave to boot failed with error VsockReceivingError"), r.stderr
@@ -203,7 +203,7 @@ def test_probe_wrong_heartbeat_byte_is_e36(nitrovm, probe_eif):
 
 def test_probe_missing_heartbeat_is_e36(nitrovm, probe_eif):
     eif = probe_eif("nohb", "probe.vsock=1 probe.vsock.nohb=1 probe.hold=1")
-    r = run([nitrovm, "run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64"],
             env={"NITROVM_HEARTBEAT_TIMEOUT_MS": "2000"})
     assert r.returncode == 36, r.stderr
     assert "VsockTimeoutError" in r.stderr.rstrip().splitlines()[-1], r.stderr
@@ -225,11 +225,11 @@ def test_qemu_front_end_uds_guest_to_host(nitrovm, probe, tmp_path):
 
 
 def test_bridge_options_are_checked(nitrovm, probe):
-    r = run([nitrovm, "run-enclave", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
              "--forward-listen", "tcp:10.1.2.3:8000=vsock:8000"])
     assert r.returncode == 3, r.stderr
     assert "not a loopback address" in r.stderr and "--forward-remote" in r.stderr, r.stderr
-    r = run([nitrovm, "run-enclave", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
+    r = run([nitrovm, "run-enclave", "--foreground", "--eif-path", probe, "--cpu-count", "1", "--memory", "64",
              "--forward-connect", "vsock:x=tcp:127.0.0.1:1"])
     assert r.returncode == 3, r.stderr
     assert "not a port number" in r.stderr, r.stderr

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+#include "ctl_proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cbor.h"
+#include "common/util.h"
+
+/* Requests and replies are flat: a string, or a map of one or two scalars. */
+#define CTL_CBOR_DEPTH 4
+
+/* The Rust variant names of nitro-cli's EnclaveProcessCommandType, as ciborium writes a unit variant. */
+static const char *const cmd_names[CTL_CMD_COUNT] = {
+	[CTL_RUN] = "Run",
+	[CTL_TERMINATE] = "Terminate",
+	[CTL_TERMINATE_COMPLETE] = "TerminateComplete",
+	[CTL_DESCRIBE] = "Describe",
+	[CTL_GET_CID] = "GetEnclaveCID",
+	[CTL_GET_FLAGS] = "GetEnclaveFlags",
+	[CTL_GET_NAME] = "GetEnclaveName",
+	[CTL_GET_ID_BY_NAME] = "GetIDbyName",
+	[CTL_LISTENER_STOP] = "ConnectionListenerStop",
+	[CTL_NOT_PERMITTED] = "NotPermitted",
+	[CTL_CONNECT_CONSOLE] = "ConnectConsole",
+};
+
+static const char *const reply_names[] = {
+	[CTL_REPLY_STDOUT] = "StdOutMessage",
+	[CTL_REPLY_STDERR] = "StdErrMessage",
+	[CTL_REPLY_STATUS] = "Status",
+};
+
+const char *ctl_cmd_name(enum ctl_cmd c)
+{
+	return c < CTL_CMD_COUNT ? cmd_names[c] : NULL;
+}
+
+bool ctl_cmd_has_args(enum ctl_cmd c)
+{
+	/* Run's arguments are read only by a process that has no enclave yet; ours always has one. */
+	return c == CTL_DESCRIBE || c == CTL_GET_ID_BY_NAME;
+}
+
+/* Prefix the encoded CBOR with its length; consumes e. */
+static uint8_t *frame(struct cbor_enc *e, size_t *len)
+{
+	uint8_t *out;
+
+	if (e->failed || !e->buf) {
+		cbor_enc_release(e);
+		return NULL;
+	}
+	out = malloc(CTL_LEN_SIZE + e->len);
+	if (out) {
+		put_le64(out, e->len);
+		memcpy(out + CTL_LEN_SIZE, e->buf, e->len);
+		*len = CTL_LEN_SIZE + e->len;
+	}
+	cbor_enc_release(e);
+	return out;
+}
+
+uint8_t *ctl_frame_cmd(enum ctl_cmd c, size_t *len)
+{
+	struct cbor_enc e;
+
+	if (c >= CTL_CMD_COUNT)
+		return NULL;
+	cbor_enc_init_heap(&e);
+	cbor_enc_text(&e, cmd_names[c]);
+	return frame(&e, len);
+}
+
+uint8_t *ctl_frame_describe_args(bool metadata, size_t *len)
+{
+	struct cbor_enc e;
+
+	cbor_enc_init_heap(&e);
+	cbor_enc_map(&e, 1);
+	cbor_enc_text(&e, "metadata");
+	cbor_enc_bool(&e, metadata);
+	return frame(&e, len);
+}
+
+uint8_t *ctl_frame_string(const char *s, size_t *len)
+{
+	struct cbor_enc e;
+
+	cbor_enc_init_heap(&e);
+	cbor_enc_text(&e, s);
+	return frame(&e, len);
+}
+
+uint8_t *ctl_frame_reply_text(enum ctl_reply_kind kind, const char *text, size_t *len)
+{
+	struct cbor_enc e;
+
+	if (kind == CTL_REPLY_STATUS)
+		return NULL;
+	cbor_enc_init_heap(&e);
+	cbor_enc_map(&e, 1);
+	cbor_enc_text(&e, reply_names[kind]);
+	cbor_enc_text(&e, text);
+	return frame(&e, len);
+}
+
+uint8_t *ctl_frame_reply_status(int32_t status, size_t *len)
+{
+	struct cbor_enc e;
+
+	cbor_enc_init_heap(&e);
+	cbor_enc_map(&e, 1);
+	cbor_enc_text(&e, reply_names[CTL_REPLY_STATUS]);
+	if (status >= 0)
+		cbor_enc_uint(&e, (uint64_t)status);
+	else
+		cbor_enc_negint(&e, (uint64_t)(-(int64_t)status - 1));
+	return frame(&e, len);
+}
+
+/* ---- decoding ---- */
+
+static int bad(const struct cbor_dec *d, const char *what)
+{
+	char why[160];
+
+	cbor_dec_describe(d, what, why, sizeof(why));
+	return err_set(EBADMSG, "%s: %s at byte %zu", what, why, d->at);
+}
+
+static int expect_text(struct cbor_dec *d, struct cbor_head *h, const char *what)
+{
+	if (cbor_dec_head(d, h) < 0)
+		return bad(d, what);
+	if (h->major != CBOR_TEXT || h->indefinite)
+		return err_set(EBADMSG, "%s: expected a text string, found %s", what, cbor_head_name(h));
+	return 0;
+}
+
+static int finish(struct cbor_dec *d, const char *what)
+{
+	return cbor_dec_finish(d) < 0 ? bad(d, what) : 0;
+}
+
+int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c)
+{
+	struct cbor_dec d;
+	struct cbor_head h;
+	int ret;
+
+	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
+	ret = expect_text(&d, &h, "the command");
+	if (ret)
+		return ret;
+	ret = finish(&d, "the command");
+	if (ret)
+		return ret;
+	*c = CTL_CMD_UNKNOWN;
+	for (unsigned int i = 0; i < CTL_CMD_COUNT; i++)
+		if (cbor_head_is_text(&h, cmd_names[i]))
+			*c = (enum ctl_cmd)i;
+	return 0;
+}
+
+int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata)
+{
+	struct cbor_dec d;
+	struct cbor_head h, k, v;
+	struct cbor_iter it;
+	bool seen = false;
+	int ret;
+
+	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
+	if (cbor_dec_head(&d, &h) < 0)
+		return bad(&d, "the describe arguments");
+	if (h.major != CBOR_MAP)
+		return err_set(EBADMSG, "the describe arguments: expected a map, found %s", cbor_head_name(&h));
+	if (cbor_dec_enter(&d, &h, &it) < 0)
+		return bad(&d, "the describe arguments");
+	while (cbor_dec_more(&d, &it)) {
+		ret = expect_text(&d, &k, "a describe argument's name");
+		if (ret)
+			return ret;
+		if (cbor_dec_head(&d, &v) < 0)
+			return bad(&d, "a describe argument");
+		if (!cbor_head_is_text(&k, "metadata")) {
+			/* A newer client's extra field: skip it, as serde does for unknown fields. */
+			if (cbor_dec_skip(&d, &v, 1) < 0)
+				return bad(&d, "a describe argument");
+			continue;
+		}
+		if (v.major != CBOR_SIMPLE || (v.arg != CBOR_TRUE && v.arg != CBOR_FALSE) || v.indefinite)
+			return err_set(EBADMSG, "the describe argument metadata: expected a boolean, found %s",
+				       cbor_head_name(&v));
+		*metadata = v.arg == CBOR_TRUE;
+		seen = true;
+	}
+	if (d.err != CBOR_OK)
+		return bad(&d, "the describe arguments");
+	if (!seen)
+		return err_set(EBADMSG, "the describe arguments have no metadata field");
+	return finish(&d, "the describe arguments");
+}
+
+int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap)
+{
+	struct cbor_dec d;
+	struct cbor_head h;
+	int ret;
+
+	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
+	ret = expect_text(&d, &h, "the string argument");
+	if (ret)
+		return ret;
+	ret = finish(&d, "the string argument");
+	if (ret)
+		return ret;
+	if (h.arg >= cap || memchr(h.data, '\0', h.arg))
+		return err_set(EBADMSG, "the string argument is longer than %zu bytes or holds a NUL byte", cap - 1);
+	memcpy(out, h.data, h.arg);
+	out[h.arg] = '\0';
+	return 0;
+}
+
+int ctl_decode_reply(const uint8_t *msg, size_t len, struct ctl_reply *r)
+{
+	struct cbor_dec d;
+	struct cbor_head h, k, v;
+	int ret;
+
+	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
+	if (cbor_dec_head(&d, &h) < 0)
+		return bad(&d, "the reply");
+	if (h.major != CBOR_MAP || h.indefinite || h.arg != 1)
+		return err_set(EBADMSG, "the reply: expected a map of one entry, found %s", cbor_head_name(&h));
+	ret = expect_text(&d, &k, "the reply's kind");
+	if (ret)
+		return ret;
+	if (cbor_dec_head(&d, &v) < 0)
+		return bad(&d, "the reply");
+	if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STATUS])) {
+		if (v.major == CBOR_UINT && v.arg <= INT32_MAX)
+			r->status = (int32_t)v.arg;
+		else if (v.major == CBOR_NEGINT && v.arg <= INT32_MAX)
+			r->status = (int32_t)(-(int64_t)v.arg - 1);
+		else
+			return err_set(EBADMSG, "the reply's status is not a 32-bit integer (%s)", cbor_head_name(&v));
+		r->kind = CTL_REPLY_STATUS;
+		return finish(&d, "the reply");
+	}
+	if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STDOUT]))
+		r->kind = CTL_REPLY_STDOUT;
+	else if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STDERR]))
+		r->kind = CTL_REPLY_STDERR;
+	else
+		return err_set(EBADMSG, "the reply's kind is not StdOutMessage, StdErrMessage or Status");
+	if (v.major != CBOR_TEXT || v.indefinite)
+		return err_set(EBADMSG, "the reply's message is %s, not a text string", cbor_head_name(&v));
+	r->text = (const char *)v.data;
+	r->len = (size_t)v.arg;
+	return finish(&d, "the reply");
+}
