@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/json_pretty.h"
 #include "common/util.h"
 #include "eif/eif.h"
+#include "nsm/nsm.h"
 
 int cli_fail(enum cli_error e, const char *fmt, ...)
 {
@@ -131,6 +133,15 @@ struct json_object *cli_measurements_json(const struct eif_measurements *m, cons
 	if (pcr8)
 		json_object_object_add(o, "PCR8", cli_hex_json(pcr8, SHA384_LEN));
 	return o;
+}
+
+void cli_note_state_dir(void)
+{
+	char dir[PATH_MAX];
+
+	if (nsm_state_dir(NULL, dir, sizeof(dir)) == 0 && access(dir, F_OK))
+		fprintf(stderr, "nitrovm: the attestation CA of emulated enclaves is kept in %s from now on "
+				"(`nitrovm ca export` prints its root)\n", dir);
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)

@@ -84,6 +84,9 @@ char *cli_json_pretty(struct json_object *o);
 struct json_object *cli_measurements_json(const struct eif_measurements *m, const uint8_t *pcr8);
 struct json_object *cli_hex_json(const uint8_t *buf, size_t len);
 
+/* Say where the attestation CA will be kept when the first launch is about to create it (said once). */
+void cli_note_state_dir(void);
+
 /* Parse a size with an optional suffix (K, M, G, T; none = default_unit bytes). */
 int cli_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);

@@ -268,12 +268,21 @@ static int terminate_one(const struct registry_dirs *d, const char *id)
 	close(fd);
 	if (ret < 0)
 		return cli_fail_err(E_ENCLAVE_PROCESS_CONNECTION);
-	fputs(a.err, stderr);
-	fputs(a.out, stdout);
-	fflush(stdout);
-	ret = a.has_status && !a.status && a.out_len ? 0
-		: cli_fail(a.status == EACCES ? E_ENCLAVE_PROCESS_COMMAND : E_ENCLAVE_PROCESS_CONNECTION,
-			   "the enclave process of %s did not terminate it (status %d)", id, a.has_status ? a.status : -1);
+	if (a.has_status && !a.status && a.out_len) {
+		fputs(a.err, stderr);
+		fputs(a.out, stdout);
+		fflush(stdout);
+	} else if (a.has_status) {
+		/* It said why (EACCES: not the owner): that sentence is the error line. */
+		char *why = a.err_len ? a.err : NULL;
+
+		if (why && why[a.err_len - 1] == '\n')
+			why[a.err_len - 1] = '\0';
+		ret = cli_fail(E_ENCLAVE_PROCESS_COMMAND, "%s", why ? why : "the enclave process refused to terminate it");
+	} else {
+		ret = cli_fail(E_ENCLAVE_PROCESS_CONNECTION, "the enclave process of %s ended without saying whether it "
+							     "terminated the enclave", id);
+	}
 	ctl_answer_free(&a);
 	if (!ret)
 		registry_remove_records(d, id);

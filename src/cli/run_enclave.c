@@ -758,6 +758,8 @@ int cmd_run_enclave(int argc, char **argv)
 		.bridges = &a.bridges,
 		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};
+	if (backend == &hv_kvm_ops)
+		cli_note_state_dir();
 	if (a.foreground)
 		ret = cli_run_foreground(&o, true, STDOUT_FILENO);
 	else

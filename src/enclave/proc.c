@@ -634,7 +634,7 @@ static int prepare(struct proc *p)
 	if (p->dirs.fell_back && p->dirs.created && p->o->view.notice) {
 		char line[PATH_MAX + 200];
 
-		snprintf(line, sizeof(line), "%s is not writable for this user: enclave sockets go to %s (set $%s to "
+		snprintf(line, sizeof(line), "nitrovm: %s is not writable for this user: enclave sockets go to %s (set $%s to "
 					     "choose another place)", REGISTRY_SOCKETS_DEFAULT, p->dirs.sockets,
 			 REGISTRY_SOCKETS_ENV);
 		p->o->view.notice(p->o->view.opaque, line);
@@ -750,12 +750,13 @@ int enclave_report_status(int fd, int status)
 
 int enclave_proc_log_to_file(char *path, size_t len)
 {
-	struct registry_dirs d;
-	int fd, ret = registry_dirs(&d, true);
+	char dir[PATH_MAX];
+	int fd, ret = registry_run_dir(dir, sizeof(dir));
 
 	if (ret < 0)
 		return ret;
-	snprintf(path, len, "%s/enclave-%d.log", d.run, (int)getpid());
+	if ((size_t)snprintf(path, len, "%s/enclave-%d.log", dir, (int)getpid()) >= len)
+		return err_set(ENAMETOOLONG, "the log path is too long");
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_set(errno, "cannot open the enclave process's log %s: %s", path, strerror(errno));

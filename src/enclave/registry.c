@@ -125,6 +125,20 @@ int registry_dirs(struct registry_dirs *d, bool create)
 	return run_dir(d, create);
 }
 
+int registry_run_dir(char *out, size_t len)
+{
+	struct registry_dirs *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return err_set(ENOMEM, "out of memory");
+	ret = run_dir(d, true);
+	if (!ret)
+		snprintf(out, len, "%s", d->run);
+	free(d);
+	return ret;
+}
+
 void registry_slot_of(const char *enclave_id, char *out, size_t len)
 {
 	const char *p = enclave_id, *q;

@@ -48,6 +48,8 @@ struct registry_dirs {
 
 /* Find (and, with create, make) the directories.  0 or -errno with err_msg() set. */
 int registry_dirs(struct registry_dirs *d, bool create);
+/* Only the records directory (made when missing): for an enclave process's log, before anything else. */
+int registry_run_dir(char *out, size_t len);
 
 /* "<slot>" of an enclave id ("i-...-enc<slot>", or the whole id when it has no "-enc"). */
 void registry_slot_of(const char *enclave_id, char *out, size_t len);

@@ -70,9 +70,22 @@ static int ossl_fail(const char *what)
 	return err_set(EIO, "OpenSSL could not %s: %s", what, buf);
 }
 
+/* A home directory nitrovm may keep state under: absolute, and writable (or already holding our state). */
+static bool home_usable(const char *home)
+{
+	char p[PATH_MAX];
+
+	if (!home || home[0] != '/')
+		return false;
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", home, NSM_STATE_HOME_SUBDIR) >= sizeof(p))
+		return false;
+	return !access(p, W_OK) || !access(home, W_OK);
+}
+
 int nsm_state_dir(const char *override, char *out, size_t len)
 {
 	const char *env = getenv(NSM_STATE_DIR_ENV), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *run = getenv("XDG_RUNTIME_DIR");
 	int n;
 
 	if (override && override[0])
@@ -81,11 +94,14 @@ int nsm_state_dir(const char *override, char *out, size_t len)
 		n = snprintf(out, len, "%s", env);
 	else if (xdg && xdg[0] == '/')
 		n = snprintf(out, len, "%s/nitrovm", xdg);
-	else if (home && home[0] == '/')
-		n = snprintf(out, len, "%s/.local/state/nitrovm", home);
+	else if (geteuid() == 0)
+		n = snprintf(out, len, "%s", NSM_STATE_SYSTEM_DIR); /* a service's HOME may be / and read-only */
+	else if (home_usable(home))
+		n = snprintf(out, len, "%s/%s", home, NSM_STATE_HOME_SUBDIR);
+	else if (run && run[0] == '/')
+		n = snprintf(out, len, "%s/nitrovm/state", run);
 	else
-		return err_set(ENOENT, "no state directory for the attestation CA: set $%s (or $HOME)",
-			       NSM_STATE_DIR_ENV);
+		n = snprintf(out, len, "/tmp/nitrovm-%u/state", (unsigned int)getuid());
 	if (n < 0 || (size_t)n >= len)
 		return err_set(ENAMETOOLONG, "the state directory path is too long");
 	return 0;

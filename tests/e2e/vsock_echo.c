@@ -13,6 +13,9 @@
  *   ping ADDR N               N times: connect, one byte there and back, close; prints mean and best latency
  *   poke ADDR HEXBYTE         one connection: send that one byte, print what comes back (a byte, or "EOF");
  *                             the e2e tests send the parent a wrong heartbeat byte with it
+ *   exec ADDR COUNT CMD ARG.. accept COUNT connections (0: forever), each running CMD with its stdin and
+ *                             stdout on the connection, as inetd does (the demo's attestation service)
+ *   cat ADDR                  one connection: stdin to it, half-close, then what comes back to stdout
  *
  * A refused connect is retried for CONNECT_RETRY_S (the other side may still be starting).
  */
@@ -177,7 +180,18 @@ static int echo_one(int fd, int sink)
 	return 0;
 }
 
-static int cmd_serve(const struct addr *a, long count, int sink)
+static int exec_one(int fd, char **cmd)
+{
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
+		return 1;
+	close(fd);
+	execv(cmd[0], cmd);
+	perror("vsock_echo exec");
+	return 127;
+}
+
+/* cmd NULL: echo (or sink); else run cmd on each connection. */
+static int cmd_serve(const struct addr *a, long count, int sink, char **cmd)
 {
 	int l = socket(a->sa.ss_family, SOCK_STREAM, 0), one = 1, failed = 0;
 	long served = 0, running = 0;
@@ -197,7 +211,7 @@ static int cmd_serve(const struct addr *a, long count, int sink)
 		running++;
 		if (!fork()) {
 			close(l);
-			_exit(echo_one(fd, sink));
+			_exit(cmd ? exec_one(fd, cmd) : echo_one(fd, sink));
 		}
 		close(fd);
 		while (waitpid(-1, &st, WNOHANG) > 0) {
@@ -392,17 +406,56 @@ static int cmd_poke(const char *text, const struct addr *a, const char *hex)
 	return 0;
 }
 
+/* ---- cat ---- */
+
+static int copy(int from, int to)
+{
+	static uint8_t buf[CHUNK];
+	ssize_t n;
+
+	while ((n = read(from, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+			if (w <= 0)
+				return 1;
+			off += w;
+		}
+	return n < 0;
+}
+
+static int cmd_cat(const char *text, const struct addr *a)
+{
+	int fd = dial(a), ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "vsock_echo: cat %s: cannot connect\n", text);
+		return 1;
+	}
+	ret = copy(STDIN_FILENO, fd);
+	shutdown(fd, SHUT_WR);
+	ret |= copy(fd, STDOUT_FILENO);
+	close(fd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct addr a;
+	int listening = argc > 1 && (!strcmp(argv[1], "serve") || !strcmp(argv[1], "exec"));
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 4 || parse_addr(argv[2], &a, !strcmp(argv[1], "serve"))) {
-		fprintf(stderr, "usage: vsock_echo serve|check|send|ping|poke vsock:CID:PORT|tcp:IP:PORT ARGS...\n");
+	if (argc < 3 || (argc < 4 && strcmp(argv[1], "cat")) || parse_addr(argv[2], &a, listening)) {
+		fprintf(stderr, "usage: vsock_echo serve|check|send|ping|poke|exec|cat vsock:CID:PORT|tcp:IP:PORT "
+				"ARGS...\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "serve"))
-		return cmd_serve(&a, atol(argv[3]), argc > 4 && !strcmp(argv[4], "sink"));
+		return cmd_serve(&a, atol(argv[3]), argc > 4 && !strcmp(argv[4], "sink"), NULL);
+	if (!strcmp(argv[1], "exec") && argc > 4)
+		return cmd_serve(&a, atol(argv[3]), 0, argv + 4);
+	if (!strcmp(argv[1], "cat"))
+		return cmd_cat(argv[2], &a);
 	if (!strcmp(argv[1], "check") && argc > 4)
 		return cmd_check(argv[2], &a, atol(argv[3]), atol(argv[4]));
 	if (!strcmp(argv[1], "send"))

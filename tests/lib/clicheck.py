@@ -3,8 +3,9 @@ stderr (nitrovm's progress lines aside), and the exit status is xx (1 for E00)."
 import re
 
 ERROR_LINE = re.compile(r"^\[ E(\d\d) \] (.+)$")
-# Lines a launch prints on stderr before it can fail: which hypervisor it chose, nitro-cli's progress line.
-PROGRESS = ("Start allocating memory", "Using the ")
+# Lines a launch prints on stderr before it can fail: which hypervisor it chose, nitro-cli's progress line,
+# and notices said once ("nitrovm: ..."), such as where state is kept.
+PROGRESS = ("Start allocating memory", "Using the ", "nitrovm: ")
 
 
 def error_line(stderr, code=None, returncode=None):
