@@ -51,15 +51,20 @@ static int parse_metadata(struct eif_report *r)
 	return 0;
 }
 
-/* Open, measure and check an image; the returned value is the exit status to use on failure, 0 on success. */
-static int report_load(struct eif_report *r, const char *path)
+/*
+ * Open, measure and check an image; the returned value is the exit status to use on failure, 0 on success.
+ * open_error is the number for a file that cannot be opened or read at all: nitro-cli's describe-eif reports
+ * every failure of its EIF reader, opening the file included, as E35, while its run-enclave opens the image
+ * itself and reports E19.
+ */
+static int report_load(struct eif_report *r, const char *path, enum cli_error open_error)
 {
 	int ret;
 
 	memset(r, 0, sizeof(*r));
 	ret = eif_open(&r->f, path);
 	if (ret)
-		return cli_fail_err(ret == -EINVAL ? E_EIF_PARSING : E_FILE_OPERATION);
+		return cli_fail_err(ret == -EINVAL ? E_EIF_PARSING : open_error);
 	if (eif_measure(&r->f.eif, &r->m)) {
 		report_free(r);
 		return cli_fail_err(E_HASHER);
@@ -126,7 +131,8 @@ static const char describe_usage[] =
 	"Usage: nitrovm describe-eif --eif-path FILE\n\n"
 	"Print an enclave image's version, measurements (PCR0, PCR1, PCR2 and, when signed, PCR8), signing\n"
 	"certificate and signature check, CRC check and metadata as JSON, as nitro-cli describe-eif does.\n"
-	"A CRC mismatch is reported as \"CheckCRC\": false; a structurally broken image is an error (E35).\n";
+	"A CRC mismatch is reported as \"CheckCRC\": false; a structurally broken image, or a file that cannot be\n"
+	"opened or read, is an error (E35, as nitro-cli reports it).\n";
 
 static const char validate_usage[] =
 	"Usage: nitrovm validate-eif --eif-path FILE\n\n"
@@ -168,7 +174,7 @@ int cmd_describe_eif(int argc, char **argv)
 	ret = parse_eif_path(argc, argv, "describe-eif", describe_usage, &path);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	ret = report_load(&r, path);
+	ret = report_load(&r, path, E_EIF_PARSING);
 	if (ret)
 		return ret;
 	o = json_object_new_object();
@@ -207,7 +213,7 @@ int cmd_validate_eif(int argc, char **argv)
 	ret = parse_eif_path(argc, argv, "validate-eif", validate_usage, &path);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	ret = report_load(&r, path);
+	ret = report_load(&r, path, E_FILE_OPERATION);
 	if (ret)
 		return ret;
 	if (r.m.crc != r.f.eif.crc_stored) {
