@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "eif/describe.h"
 #include "eif/eif.h"
 #include "eif/signature.h"
 
@@ -21,7 +22,10 @@ struct eif_report {
 	struct eif_measurements m;
 	bool signed_image;
 	struct eif_signature_check sig;
-	struct json_object *metadata; /* parsed metadata section, or NULL before v4 */
+	/* {"ImageName", "ImageVersion", "Metadata"} as nitro-cli shows them (eif/describe.h), or NULL for none */
+	struct json_object *metadata;
+	/* why describe-eif cannot show the custom metadata (E17; a launch does not mind), or "" */
+	char metadata_unshowable[256];
 };
 
 static void report_free(struct eif_report *r)
@@ -32,23 +36,16 @@ static void report_free(struct eif_report *r)
 	eif_close(&r->f);
 }
 
-static int parse_metadata(struct eif_report *r)
+/* The section read and laid out as nitro-cli does (eif/describe.h). */
+static int load_metadata(struct eif_report *r)
 {
-	const struct eif_section *s = r->f.eif.metadata;
-	struct json_tokener *tok;
+	int ret = eif_describe_metadata(&r->f.eif, &r->metadata);
 
-	if (!s)
+	if (ret == -EDOM) {
+		snprintf(r->metadata_unshowable, sizeof(r->metadata_unshowable), "%s", err_msg());
 		return 0;
-	tok = json_tokener_new();
-	r->metadata = json_tokener_parse_ex(tok, (const char *)s->data, (int)s->size);
-	if (!r->metadata || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(r->metadata, json_type_object)) {
-		json_tokener_free(tok);
-		return err_set(EINVAL, "the metadata section at byte %llu is not a JSON object",
-			       (unsigned long long)s->offset);
 	}
-	json_tokener_free(tok);
-	return 0;
+	return ret;
 }
 
 /*
@@ -69,7 +66,7 @@ static int report_load(struct eif_report *r, const char *path, enum cli_error op
 		report_free(r);
 		return cli_fail_err(E_HASHER);
 	}
-	if (parse_metadata(r)) {
+	if (load_metadata(r)) {
 		report_free(r);
 		return cli_fail(E_EIF_PARSING, "%s: %s", path, err_msg());
 	}
@@ -96,34 +93,6 @@ static struct json_object *cert_json(const struct eif_cert_info *c)
 	json_object_object_add(o, "NotBefore", json_object_new_string(c->not_before));
 	json_object_object_add(o, "NotAfter", json_object_new_string(c->not_after));
 	json_object_object_add(o, "Signature", json_object_new_string(c->signature_hex ? c->signature_hex : ""));
-	return o;
-}
-
-static struct json_object *get_ref(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (o && json_object_object_get_ex(o, key, &v))
-		return json_object_get(v);
-	return json_object_new_string("");
-}
-
-/* "Metadata": the build metadata, DockerInfo, and the custom metadata's keys flattened in (nitro-cli's shape). */
-static struct json_object *metadata_json(struct json_object *md)
-{
-	static const char *const build_keys[] = { "BuildTime", "BuildTool", "BuildToolVersion", "OperatingSystem",
-						  "KernelVersion" };
-	struct json_object *o = json_object_new_object(), *bm = NULL, *docker = NULL, *custom = NULL;
-
-	json_object_object_get_ex(md, "BuildMetadata", &bm);
-	for (size_t i = 0; i < ARRAY_SIZE(build_keys); i++)
-		json_object_object_add(o, build_keys[i], get_ref(bm, build_keys[i]));
-	json_object_object_get_ex(md, "DockerInfo", &docker);
-	json_object_object_add(o, "DockerInfo", json_object_get(docker));
-	if (json_object_object_get_ex(md, "CustomMetadata", &custom) && json_object_is_type(custom, json_type_object)) {
-		json_object_object_foreach(custom, key, val)
-			json_object_object_add(o, key, json_object_get(val));
-	}
 	return o;
 }
 
@@ -167,7 +136,7 @@ static int parse_eif_path(int argc, char **argv, const char *cmd, const char *us
 int cmd_describe_eif(int argc, char **argv)
 {
 	struct eif_report r;
-	struct json_object *o, *md = NULL;
+	struct json_object *o;
 	const char *path;
 	int ret;
 
@@ -187,11 +156,15 @@ int cmd_describe_eif(int argc, char **argv)
 	if (r.signed_image)
 		json_object_object_add(o, "SignatureCheck",
 				       json_object_new_boolean(r.sig.signature_valid && r.sig.payload_matches));
+	if (r.metadata_unshowable[0]) {
+		ret = cli_fail(E_SERDE, "%s: %s", path, r.metadata_unshowable);
+		json_object_put(o);
+		report_free(&r);
+		return ret;
+	}
 	if (r.metadata) {
-		md = r.metadata;
-		json_object_object_add(o, "ImageName", get_ref(md, "ImageName"));
-		json_object_object_add(o, "ImageVersion", get_ref(md, "ImageVersion"));
-		json_object_object_add(o, "Metadata", metadata_json(md));
+		json_object_object_foreach(r.metadata, key, val)
+			json_object_object_add(o, key, json_object_get(val));
 	}
 	cli_print_json(o);
 	json_object_put(o);

@@ -90,8 +90,9 @@ def test_describe_eif(nitrovm, inputs, tmp_path):
     assert j["IsSigned"] is False and j["CheckCRC"] is True
     assert j["ImageName"] == "hello-img" and j["ImageVersion"] == "2.1"
     md = j["Metadata"]
+    # The custom keys follow, sorted, as nitro-cli's serde_json::Value holds them (test_custom_metadata.py).
     assert list(md) == ["BuildTime", "BuildTool", "BuildToolVersion", "OperatingSystem", "KernelVersion",
-                        "DockerInfo", "team", "build"]
+                        "DockerInfo", "build", "team"]
     assert md["BuildTime"] == "2023-11-14T22:13:20+00:00"
     assert md["BuildTool"] == "nitrovm"
     assert md["OperatingSystem"] == "Linux" and md["KernelVersion"] == "6.12.0"
