@@ -376,6 +376,7 @@ static int make_metadata(const struct build_args *a, struct build_state *s, stru
 		if (file_read_all(a->metadata, &s->custom, &len, EIF_METADATA_MAX_CUSTOM))
 			return cli_fail(E_EIF_BUILDING, "custom metadata: %s", err_msg());
 		in.custom_metadata_json = (const char *)s->custom;
+		in.custom_metadata_len = len;
 	}
 	if (eif_metadata_build(&in, &s->metadata, &len))
 		return cli_fail_err(E_EIF_BUILDING);

@@ -58,6 +58,15 @@ enum cli_error {
 	E_ATTESTATION_VERIFY = 70, /* verify-attestation: the document does not verify */
 };
 
+/* What an error number means, for `nitrovm explain` (error_texts.c): every code above, nitro-cli's others too. */
+struct cli_error_text {
+	int code;	  /* xx of Exx */
+	const char *name; /* nitro-cli's name for it (NitroCliErrorEnum), or ours for E70 */
+	const char *text; /* what it means, the usual causes, what to do: one paragraph */
+};
+extern const struct cli_error_text cli_error_texts[];
+extern const size_t cli_error_texts_count;
+
 /* Print "[ Exx ] message" on stderr; returns the exit status (xx, or 1 for E00). */
 int cli_fail(enum cli_error e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with err_msg() as the message. */
@@ -104,6 +113,7 @@ int cmd_verify_attestation(int argc, char **argv);
 int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);
 int cmd_console(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);
 

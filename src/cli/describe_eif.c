@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "eif/describe.h"
 #include "eif/eif.h"
 #include "eif/signature.h"
 
@@ -21,7 +22,10 @@ struct eif_report {
 	struct eif_measurements m;
 	bool signed_image;
 	struct eif_signature_check sig;
-	struct json_object *metadata; /* parsed metadata section, or NULL before v4 */
+	/* {"ImageName", "ImageVersion", "Metadata"} as nitro-cli shows them (eif/describe.h), or NULL for none */
+	struct json_object *metadata;
+	/* why describe-eif cannot show the custom metadata (E17; a launch does not mind), or "" */
+	char metadata_unshowable[256];
 };
 
 static void report_free(struct eif_report *r)
@@ -32,39 +36,37 @@ static void report_free(struct eif_report *r)
 	eif_close(&r->f);
 }
 
-static int parse_metadata(struct eif_report *r)
+/* The section read and laid out as nitro-cli does (eif/describe.h). */
+static int load_metadata(struct eif_report *r)
 {
-	const struct eif_section *s = r->f.eif.metadata;
-	struct json_tokener *tok;
+	int ret = eif_describe_metadata(&r->f.eif, &r->metadata);
 
-	if (!s)
+	if (ret == -EDOM) {
+		snprintf(r->metadata_unshowable, sizeof(r->metadata_unshowable), "%s", err_msg());
 		return 0;
-	tok = json_tokener_new();
-	r->metadata = json_tokener_parse_ex(tok, (const char *)s->data, (int)s->size);
-	if (!r->metadata || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(r->metadata, json_type_object)) {
-		json_tokener_free(tok);
-		return err_set(EINVAL, "the metadata section at byte %llu is not a JSON object",
-			       (unsigned long long)s->offset);
 	}
-	json_tokener_free(tok);
-	return 0;
+	return ret;
 }
 
-/* Open, measure and check an image; the returned value is the exit status to use on failure, 0 on success. */
-static int report_load(struct eif_report *r, const char *path)
+/*
+ * Open, measure and check an image; the returned value is the exit status to use on failure, 0 on success.
+ * open_error is the number for a file that cannot be opened or read at all: nitro-cli's describe-eif reports
+ * every failure of its EIF reader, opening the file included, as E35, while its run-enclave opens the image
+ * itself and reports E19.
+ */
+static int report_load(struct eif_report *r, const char *path, enum cli_error open_error)
 {
 	int ret;
 
 	memset(r, 0, sizeof(*r));
 	ret = eif_open(&r->f, path);
 	if (ret)
-		return cli_fail_err(ret == -EINVAL ? E_EIF_PARSING : E_FILE_OPERATION);
+		return cli_fail_err(ret == -EINVAL ? E_EIF_PARSING : open_error);
 	if (eif_measure(&r->f.eif, &r->m)) {
 		report_free(r);
 		return cli_fail_err(E_HASHER);
 	}
-	if (parse_metadata(r)) {
+	if (load_metadata(r)) {
 		report_free(r);
 		return cli_fail(E_EIF_PARSING, "%s: %s", path, err_msg());
 	}
@@ -94,39 +96,12 @@ static struct json_object *cert_json(const struct eif_cert_info *c)
 	return o;
 }
 
-static struct json_object *get_ref(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (o && json_object_object_get_ex(o, key, &v))
-		return json_object_get(v);
-	return json_object_new_string("");
-}
-
-/* "Metadata": the build metadata, DockerInfo, and the custom metadata's keys flattened in (nitro-cli's shape). */
-static struct json_object *metadata_json(struct json_object *md)
-{
-	static const char *const build_keys[] = { "BuildTime", "BuildTool", "BuildToolVersion", "OperatingSystem",
-						  "KernelVersion" };
-	struct json_object *o = json_object_new_object(), *bm = NULL, *docker = NULL, *custom = NULL;
-
-	json_object_object_get_ex(md, "BuildMetadata", &bm);
-	for (size_t i = 0; i < ARRAY_SIZE(build_keys); i++)
-		json_object_object_add(o, build_keys[i], get_ref(bm, build_keys[i]));
-	json_object_object_get_ex(md, "DockerInfo", &docker);
-	json_object_object_add(o, "DockerInfo", json_object_get(docker));
-	if (json_object_object_get_ex(md, "CustomMetadata", &custom) && json_object_is_type(custom, json_type_object)) {
-		json_object_object_foreach(custom, key, val)
-			json_object_object_add(o, key, json_object_get(val));
-	}
-	return o;
-}
-
 static const char describe_usage[] =
 	"Usage: nitrovm describe-eif --eif-path FILE\n\n"
 	"Print an enclave image's version, measurements (PCR0, PCR1, PCR2 and, when signed, PCR8), signing\n"
 	"certificate and signature check, CRC check and metadata as JSON, as nitro-cli describe-eif does.\n"
-	"A CRC mismatch is reported as \"CheckCRC\": false; a structurally broken image is an error (E35).\n";
+	"A CRC mismatch is reported as \"CheckCRC\": false; a structurally broken image, or a file that cannot be\n"
+	"opened or read, is an error (E35, as nitro-cli reports it).\n";
 
 static const char validate_usage[] =
 	"Usage: nitrovm validate-eif --eif-path FILE\n\n"
@@ -161,14 +136,14 @@ static int parse_eif_path(int argc, char **argv, const char *cmd, const char *us
 int cmd_describe_eif(int argc, char **argv)
 {
 	struct eif_report r;
-	struct json_object *o, *md = NULL;
+	struct json_object *o;
 	const char *path;
 	int ret;
 
 	ret = parse_eif_path(argc, argv, "describe-eif", describe_usage, &path);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	ret = report_load(&r, path);
+	ret = report_load(&r, path, E_EIF_PARSING);
 	if (ret)
 		return ret;
 	o = json_object_new_object();
@@ -181,11 +156,15 @@ int cmd_describe_eif(int argc, char **argv)
 	if (r.signed_image)
 		json_object_object_add(o, "SignatureCheck",
 				       json_object_new_boolean(r.sig.signature_valid && r.sig.payload_matches));
+	if (r.metadata_unshowable[0]) {
+		ret = cli_fail(E_SERDE, "%s: %s", path, r.metadata_unshowable);
+		json_object_put(o);
+		report_free(&r);
+		return ret;
+	}
 	if (r.metadata) {
-		md = r.metadata;
-		json_object_object_add(o, "ImageName", get_ref(md, "ImageName"));
-		json_object_object_add(o, "ImageVersion", get_ref(md, "ImageVersion"));
-		json_object_object_add(o, "Metadata", metadata_json(md));
+		json_object_object_foreach(r.metadata, key, val)
+			json_object_object_add(o, key, json_object_get(val));
 	}
 	cli_print_json(o);
 	json_object_put(o);
@@ -207,7 +186,7 @@ int cmd_validate_eif(int argc, char **argv)
 	ret = parse_eif_path(argc, argv, "validate-eif", validate_usage, &path);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	ret = report_load(&r, path);
+	ret = report_load(&r, path, E_FILE_OPERATION);
 	if (ret)
 		return ret;
 	if (r.m.crc != r.f.eif.crc_stored) {

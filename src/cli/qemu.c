@@ -245,14 +245,17 @@ static bool takes_value(const char *opt)
 }
 
 /*
- * The host bridges' options, with one dash or two: 1 when opt was one (and *i moved past its value), 0 when
- * not, negative on a bad value.
+ * The host bridges' options, with one dash or two.  Returns the exit status: 0 with *consumed telling whether opt
+ * was one of them (and *i moved past its value), or E03 after its error line.  The status and "consumed" are
+ * kept apart because cli_fail()'s status is positive: read as a count, a refused option was taken as accepted
+ * and the enclave launched anyway.
  */
-static int parse_bridge_option(int argc, char **argv, int *i, struct qemu_args *a)
+static int parse_bridge_option(int argc, char **argv, int *i, struct qemu_args *a, bool *consumed)
 {
 	const char *name = argv[*i] + (argv[*i][1] == '-' ? 2 : 1);
 	int ret;
 
+	*consumed = false;
 	if (!strcmp(name, "forward-remote"))
 		ret = bridge_config_add(&a->bridges, name, NULL);
 	else if (strcmp(name, "vsock-uds") && strncmp(name, "forward-", 8))
@@ -262,23 +265,27 @@ static int parse_bridge_option(int argc, char **argv, int *i, struct qemu_args *
 	else
 		ret = bridge_config_add(&a->bridges, name, argv[++*i]);
 	if (ret == -ENOENT)
-		return qemu_error("unknown option '%s'", argv[*i]);
-	return ret < 0 ? cli_fail_err(E_INVALID_ARGUMENT) : 1;
+		return qemu_error("unknown option '%s'", argv[*i - 1]);
+	if (ret < 0)
+		return cli_fail_err(E_INVALID_ARGUMENT);
+	*consumed = true;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct qemu_args *a)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
+		bool consumed;
 		int ret;
 
 		if (ignored_flag(opt))
 			continue;
-		ret = parse_bridge_option(argc, argv, &i, a);
-		if (ret > 0)
-			continue;
+		ret = parse_bridge_option(argc, argv, &i, a, &consumed);
 		if (ret)
 			return ret;
+		if (consumed)
+			continue;
 		if (!strcmp(opt, "--no-heartbeat") || !strcmp(opt, "-no-heartbeat")) {
 			a->no_heartbeat = true;
 			continue;

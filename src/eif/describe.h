@@ -11,9 +11,13 @@ struct eif;
 struct json_object;
 
 /*
- * {"ImageName", "ImageVersion", "Metadata"} of e's metadata section: NULL when it has none (before version 4),
- * or when the section is not a JSON object (err_msg() says where).
+ * {"ImageName", "ImageVersion", "Metadata"} of e's metadata section, read as nitro-cli's EIF reader reads it
+ * (serde_json: common/sjson.h) and laid out as nitro-cli prints it.  Returns 0 with *out set, or NULL when there
+ * is no metadata (no section before version 4, or a section holding null); -EINVAL when nitro-cli's reader
+ * would refuse the section (not JSON, not an object, a field it requires missing or mistyped); -EDOM when the
+ * custom metadata is JSON but not an object, which nitro-cli cannot flatten into "Metadata" and so fails to
+ * print.  err_msg() says which.
  */
-struct json_object *eif_describe_metadata(const struct eif *e);
+int eif_describe_metadata(const struct eif *e, struct json_object **out);
 
 #endif

@@ -151,9 +151,13 @@ struct eif_metadata_in {
 	const char *kernel_version;
 	const char *docker_info_json;	/* NULL -> null */
 	const char *custom_metadata_json; /* NULL -> null; must be valid JSON */
+	size_t custom_metadata_len;	  /* its length in bytes; 0: up to its NUL */
 };
 
-/* Compact JSON with nitro-cli's keys, in its order. Caller frees *out. */
+/*
+ * The metadata section as nitro-cli writes it: compact JSON with its keys in its order, the Docker information and
+ * custom metadata re-serialised as serde_json does (keys sorted, serde's numbers).  Caller frees *out.
+ */
 int eif_metadata_build(const struct eif_metadata_in *in, char **out, size_t *len);
 /* RFC 3339 time, nanoseconds and "+00:00" as nitro-cli prints it: from SOURCE_DATE_EPOCH if set, else now. */
 int eif_build_time(char *out, size_t len);

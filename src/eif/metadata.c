@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The metadata section: compact JSON with nitro-cli's keys in nitro-cli's order.  BuildTime honours
- * SOURCE_DATE_EPOCH so that two builds of the same inputs give the same bytes.
+ * The metadata section: nitro-cli's serde_json::to_vec of its EifIdentityInfo, compact, fields in declaration
+ * order, and the Docker information and custom metadata as serde_json::Value re-serialises them (keys sorted at
+ * every depth, numbers in serde_json's form: common/sjson.h), so that the section's bytes are the ones
+ * nitro-cli writes for the same inputs.  BuildTime honours SOURCE_DATE_EPOCH so that two builds of the same
+ * inputs give the same bytes.
  */
 #include "eif.h"
 
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/sjson.h"
 #include "common/util.h"
 
 int eif_build_time(char *out, size_t len)
@@ -75,47 +79,24 @@ void eif_kernel_version(const uint8_t *kernel, size_t len, char *os, size_t osle
 	}
 }
 
-static struct json_object *json_or_null(const char *text, const char *what, int *ret)
+/* A JSON text as serde_json::Value holds it (common/sjson.h): NULL for null, with *ret set on error. */
+static struct json_object *json_value(const char *text, size_t len, const char *what, int *ret)
 {
-	struct json_tokener *tok;
 	struct json_object *o;
 
 	if (!text)
 		return NULL;
-	tok = json_tokener_new();
-	if (!tok) {
-		*ret = err_set(ENOMEM, "out of memory parsing %s", what);
-		return NULL;
-	}
-	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
-	if (!o && json_tokener_get_error(tok) == json_tokener_success) {
-		json_tokener_free(tok);
-		return NULL; /* the literal null */
-	}
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    tok->char_offset != (int)strlen(text)) {
-		size_t at = (size_t)tok->char_offset;
-
-		/* Allow trailing whitespace, as JSON does. */
-		while (o && text[at] && strchr(" \t\r\n", text[at]))
-			at++;
-		if (!o || text[at]) {
-			*ret = err_set(EINVAL, "%s is not valid JSON (%s near byte %zu)", what,
-				       json_tokener_error_desc(json_tokener_get_error(tok)), at);
-			json_object_put(o);
-			json_tokener_free(tok);
-			return NULL;
-		}
-	}
-	json_tokener_free(tok);
+	*ret = sjson_parse(text, len, &o);
+	if (*ret)
+		err_wrap(EINVAL, "%s is not valid JSON", what);
 	return o;
 }
 
 int eif_metadata_build(const struct eif_metadata_in *in, char **out, size_t *len)
 {
 	struct json_object *root = json_object_new_object(), *bm = json_object_new_object(), *docker, *custom;
+	size_t custom_len;
 	char now[64];
-	const char *s;
 	int ret = 0;
 
 	if (!in->build_time) {
@@ -123,14 +104,19 @@ int eif_metadata_build(const struct eif_metadata_in *in, char **out, size_t *len
 		if (ret)
 			goto out;
 	}
-	docker = json_or_null(in->docker_info_json, "the Docker information", &ret);
+	docker = json_value(in->docker_info_json, in->docker_info_json ? strlen(in->docker_info_json) : 0,
+			    "the Docker information", &ret);
 	if (ret)
 		goto out;
-	custom = json_or_null(in->custom_metadata_json, "the custom metadata file", &ret);
+	custom_len = in->custom_metadata_len;
+	if (in->custom_metadata_json && !custom_len)
+		custom_len = strlen(in->custom_metadata_json);
+	custom = json_value(in->custom_metadata_json, custom_len, "the custom metadata file", &ret);
 	if (ret) {
 		json_object_put(docker);
 		goto out;
 	}
+	/* nitro-cli's EifIdentityInfo and EifBuildInfo, fields in declaration order. */
 	json_object_object_add(root, "ImageName", json_object_new_string(in->image_name));
 	json_object_object_add(root, "ImageVersion", json_object_new_string(in->image_version));
 	json_object_object_add(bm, "BuildTime", json_object_new_string(in->build_time ? in->build_time : now));
@@ -142,12 +128,7 @@ int eif_metadata_build(const struct eif_metadata_in *in, char **out, size_t *len
 	bm = NULL;
 	json_object_object_add(root, "DockerInfo", docker);
 	json_object_object_add(root, "CustomMetadata", custom);
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	*out = strdup(s);
-	if (!*out)
-		ret = err_set(ENOMEM, "out of memory building metadata");
-	else
-		*len = strlen(s);
+	*out = sjson_write(root, false, len);
 out:
 	json_object_put(bm);
 	json_object_put(root);

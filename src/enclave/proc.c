@@ -407,8 +407,9 @@ static void *measure_thread(void *arg)
 			eif_signature_check_free(&c);
 		}
 	}
-	if (!j->err)
-		j->metadata = eif_describe_metadata(&e);
+	/* Metadata nitro-cli could not show is left out of the description, not an error of the enclave. */
+	if (!j->err && eif_describe_metadata(&e, &j->metadata))
+		j->metadata = NULL;
 	munmap(map, j->eif_size);
 out:
 	j->done = true;

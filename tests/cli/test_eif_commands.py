@@ -2,13 +2,17 @@
 import hashlib
 import json
 import os
+import pathlib
+import shutil
 import struct
+import subprocess
+import tempfile
 import zlib
 
 import pytest
 
 from clicheck import error_line
-from conftest import run
+from conftest import nitrovm_path, run
 
 ZERO = bytes(48)
 
@@ -86,8 +90,9 @@ def test_describe_eif(nitrovm, inputs, tmp_path):
     assert j["IsSigned"] is False and j["CheckCRC"] is True
     assert j["ImageName"] == "hello-img" and j["ImageVersion"] == "2.1"
     md = j["Metadata"]
+    # The custom keys follow, sorted, as nitro-cli's serde_json::Value holds them (test_custom_metadata.py).
     assert list(md) == ["BuildTime", "BuildTool", "BuildToolVersion", "OperatingSystem", "KernelVersion",
-                        "DockerInfo", "team", "build"]
+                        "DockerInfo", "build", "team"]
     assert md["BuildTime"] == "2023-11-14T22:13:20+00:00"
     assert md["BuildTool"] == "nitrovm"
     assert md["OperatingSystem"] == "Linux" and md["KernelVersion"] == "6.12.0"
@@ -237,12 +242,50 @@ def test_help_and_version(nitrovm):
         assert opt in q.stdout
 
 
-def test_directory_is_a_file_error_not_an_image_error(nitrovm, tmp_path):
-    d = tmp_path / "dir.eif"
-    d.mkdir()
-    for cmd in ("describe-eif", "validate-eif"):
-        assert "is a directory" in one_error_line(run(cmd, "--eif-path", d), 19)
-    assert "No such file" in one_error_line(run("describe-eif", "--eif-path", tmp_path / "missing.eif"), 19)
+def run_as_nobody(*args):
+    """Run nitrovm as uid/gid 65534 when we are root, for whom no mode bit makes a file unreadable."""
+    if os.geteuid() != 0:
+        return run(*args)
+    def drop():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    cmd = [nitrovm_path()] + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, preexec_fn=drop, timeout=60)
+
+
+@pytest.fixture
+def unopenable():
+    """A missing file, a directory and a file its reader may not read, in a directory anyone may enter."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="nitrovm-unopenable-"))
+    base.chmod(0o755)
+    (base / "dir.eif").mkdir()
+    unreadable = base / "unreadable.eif"
+    unreadable.write_bytes(b"EIF" * 100)
+    unreadable.chmod(0)
+    yield {"missing": base / "missing.eif", "directory": base / "dir.eif", "unreadable": unreadable}
+    shutil.rmtree(base)
+
+
+UNOPENABLE_WHY = {"missing": "No such file or directory", "directory": "is a directory",
+                  "unreadable": "Permission denied"}
+
+
+@pytest.mark.parametrize("kind", list(UNOPENABLE_WHY))
+def test_describe_eif_on_an_unopenable_file_is_nitro_clis_e35(nitrovm, unopenable, kind):
+    """nitro-cli's describe-eif fails inside its EIF reader, whose every failure it reports as E35
+    (EifParsingError), opening the file included; the sentence still says what is wrong with the file."""
+    path = unopenable[kind]
+    line = one_error_line(run_as_nobody("describe-eif", "--eif-path", path), 35)
+    assert UNOPENABLE_WHY[kind] in line and str(path) in line, line
+
+
+@pytest.mark.parametrize("kind", list(UNOPENABLE_WHY))
+def test_validate_eif_on_an_unopenable_file_is_a_file_error(nitrovm, unopenable, kind):
+    """validate-eif checks what a launch checks, and nitro-cli's run-enclave opens the image itself: E19."""
+    path = unopenable[kind]
+    line = one_error_line(run_as_nobody("validate-eif", "--eif-path", path), 19)
+    assert UNOPENABLE_WHY[kind] in line and str(path) in line, line
 
 
 def test_source_date_epoch_must_be_a_number(nitrovm, inputs, tmp_path):

@@ -310,7 +310,8 @@ static void test_metadata_json(void **state)
 		.build_tool_version = "0.1.0",
 		.operating_system = "Linux",
 		.kernel_version = "6.12.107+deb12",
-		.custom_metadata_json = "{\"team\": \"x\", \"n\": [1, 2]}\n",
+		/* nitro-cli re-serialises it as serde_json::Value: keys sorted, numbers in serde's form. */
+		.custom_metadata_json = "{\"team\": \"x\", \"n\": [1, 2.50, 1e3], \"b\": {\"z\": 0, \"y\": -0}}\n",
 	};
 	char *out, t[64];
 	size_t len;
@@ -324,7 +325,8 @@ static void test_metadata_json(void **state)
 				 "\"BuildTime\":\"2023-11-14T22:13:20+00:00\",\"BuildTool\":\"nitrovm\","
 				 "\"BuildToolVersion\":\"0.1.0\",\"OperatingSystem\":\"Linux\","
 				 "\"KernelVersion\":\"6.12.107+deb12\"},\"DockerInfo\":null,"
-				 "\"CustomMetadata\":{\"team\":\"x\",\"n\":[1,2]}}");
+				 "\"CustomMetadata\":{\"b\":{\"y\":-0.0,\"z\":0},\"n\":[1,2.5,1000.0],"
+				 "\"team\":\"x\"}}");
 	assert_int_equal(len, strlen(out));
 	free(out);
 	in.custom_metadata_json = "{\"team\": ";
