@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/evloop.h"
 #include "common/json_pretty.h"
+#include "common/out_pump.h"
 #include "common/util.h"
 #include "enclave/console_ring.h"
 #include "enclave/launch.h"
@@ -525,27 +527,35 @@ static void fg_running(void *opaque, const struct enclave_info *info)
 	free(json);
 }
 
+/* The console goes out through a thread of its own: a stdout nobody reads never stalls the event loop. */
 static void fg_console(void *opaque, const uint8_t *buf, size_t len)
 {
-	int *out = opaque;
+	struct out_pump *out = opaque;
 
-	/* stdout went away: keep the enclave running, drop its console. */
-	if (*out >= 0 && write_full(*out, buf, len) < 0)
-		*out = -1;
+	if (out)
+		out_pump_put(out, buf, len);
 }
 
 int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console_out)
 {
 	struct launch_result r;
-	int out = console_out, ret;
+	struct out_pump *out = NULL;
+	int ret;
 
+	/* Before the pump's thread exists: signals must reach only the launch's signalfd. */
+	ret = evloop_block_signals();
+	if (!ret && console_out >= 0 && !(out = out_pump_start(console_out)))
+		ret = -ENOMEM;
+	if (ret < 0)
+		return cli_fail_err(E_UNSPECIFIED);
 	o->report_fd = -1;
-	o->view.opaque = &out;
+	o->view.opaque = out;
 	o->view.progress = print_json ? fg_progress : NULL;
 	o->view.notice = fg_progress;
 	o->view.running = print_json ? fg_running : NULL;
 	o->view.console = fg_console;
 	ret = enclave_proc_run(o, &r);
+	out_pump_finish(out); /* the console's last bytes, before how it ended */
 	return cli_launch_status(ret, &r);
 }
 
