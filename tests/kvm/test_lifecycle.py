@@ -111,7 +111,7 @@ def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
+    except OSError:  # gone between the two looks (ENOENT at open, ESRCH at read)
         return False
 
 
