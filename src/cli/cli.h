@@ -112,6 +112,7 @@ int cmd_sign_eif(int argc, char **argv);
 int cmd_run_enclave(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
 int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);
