@@ -8,7 +8,7 @@
  * made 0700, and a file that is not ours, is writable by others or has another size than the payload
  * announces is ignored (and decompressed again).  Files are written to a temporary name and renamed, so two
  * launches at once never see half a kernel; the space is reserved first (a full disk under a shared mapping
- * would be a SIGBUS, not an error).  The total is bounded (KERNEL_CACHE_MAX_BYTES): storing a kernel drops
+ * would be a SIGBUS, not an error) and the data synced before the rename.  The total is bounded (KERNEL_CACHE_MAX_BYTES): storing a kernel drops
  * the least recently used ones past it; a use touches the file's mtime.
  */
 #include "kernel.h"
@@ -138,7 +138,14 @@ static int store(const struct bzimage *bz, const char *dir, const char *path, st
 		atomic_file_abort(&f);
 		return ret;
 	}
-	if (atomic_file_commit(&f) < 0) {
+	/* On disk before it has its name: after a crash a cached kernel is whole or absent, never zeros. */
+	if (fdatasync(f.fd) < 0) {
+		ret = err_set(errno, "cannot write %s: %s", path, strerror(errno));
+		atomic_file_abort(&f);
+	} else {
+		ret = atomic_file_commit(&f);
+	}
+	if (ret < 0) {
 		snprintf(note, note_len, "the kernel cache cannot be written (%s)", err_msg());
 		return 0;
 	}
