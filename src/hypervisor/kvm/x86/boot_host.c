@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -60,6 +61,12 @@ static int place(struct kvm_vm *vm, struct host_kernel *h, const struct x86_boot
 		.randomize = h->randomize,
 	};
 
+	/*
+	 * The decompressor runs from the bzImage's load address (1 MiB) to its output buffer's end (the preferred
+	 * address + init_size) and never places the kernel over itself; neither do we, so the kernel lands where
+	 * the guest's own decompressor could have put it (or at the preferred address when nothing else fits).
+	 */
+	avoid(&in, X86_KERNEL_LOAD, h->bz.pref_address + h->bz.init_size - X86_KERNEL_LOAD);
 	avoid(&in, b->initrd_addr, b->initrd_size);
 	avoid(&in, X86_ZERO_PAGE, X86_PAGE_SIZE);
 	avoid(&in, X86_CMDLINE_ADDR, b->cmdline_len + 1);
@@ -117,6 +124,12 @@ int x86_boot_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, const char
 	if (h.randomize)
 		zp[HDR_LOADFLAGS] |= LOADFLAGS_KASLR;
 	b->entry = h.where.phys + h.v.entry_off;
+	if (getenv(X86_TRACE_BOOT_ENV))
+		fprintf(stderr, "nitrovm: trace-boot: kernel %s, physical %#llx of %llu slots, virtual %#llx of %llu "
+				"slots, image %llu bytes\n", h.img.from_cache ? "from the cache" : "decompressed",
+			(unsigned long long)h.where.phys, (unsigned long long)h.where.phys_slots,
+			(unsigned long long)(KERNEL_START_MAP + h.where.virt), (unsigned long long)h.where.virt_slots,
+			(unsigned long long)h.image_size);
 	b->kernel_phys = h.where.phys;
 	b->kernel_virt = KERNEL_START_MAP + h.where.virt;
 	b->host_path = true;

@@ -65,6 +65,9 @@ struct x86_boot {
 
 /* Lay out the Linux boot of the EIF found at the load offset (kernel, cmdline + extra, initrd, zero page). */
 int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, struct x86_boot *b);
+/* Set: the host path prints where it put the kernel (tests and benchmarks read it; nothing else changes). */
+#define X86_TRACE_BOOT_ENV "NITROVM_TRACE_BOOT"
+
 /*
  * The host path: decompress the kernel section k (or take it from the cache), place it like the decompressor's
  * KASLR (honouring "nokaslr" in cmdline), load and relocate it, and point b->entry at startup_64.  b already
