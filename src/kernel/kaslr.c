@@ -3,8 +3,9 @@
  * Where the kernel goes, chosen as the decompressor's KASLR chooses (arch/x86/boot/compressed/kaslr.c):
  *
  *  - physical: every kernel_alignment-aligned slot in usable RAM from the minimum address up, where the whole
- *    image fits without touching a range to avoid (the initrd, the command line, the zero page), equally
- *    likely; none at all leaves the kernel at its preferred address ("Physical KASLR disabled");
+ *    image fits without touching a range to avoid (the initrd, the command line, the zero page, and the
+ *    decompressor's own code and buffer), equally likely; none at all leaves the kernel at its preferred
+ *    address ("Physical KASLR disabled"), where the decompressor unpacks in place;
  *  - virtual: an offset from the preferred address in steps of kernel_alignment such that the image stays
  *    inside the kernel's 1 GiB mapping (KERNEL_IMAGE_SIZE), independent of the physical choice;
  *  - "nokaslr": both at the preferred address, nothing relocated.
@@ -60,17 +61,26 @@ static void store_slots(const struct kaslr_input *in, struct slot_list *l, uint6
 	l->total += l->a[l->n++].slots;
 }
 
-/* The lowest range to avoid that overlaps [start, end), or NULL. */
-static const struct kaslr_range *first_overlap(const struct kaslr_input *in, uint64_t start, uint64_t end)
+static bool overlaps(const struct kaslr_range *r, uint64_t start, uint64_t end)
+{
+	return r->size && r->start < end && start < r->start + r->size;
+}
+
+/* The lowest range to avoid that overlaps [start, end) (the decompressor's own too, when asked), or NULL. */
+static const struct kaslr_range *first_overlap(const struct kaslr_input *in, uint64_t start, uint64_t end,
+					       bool with_decompressor)
 {
 	const struct kaslr_range *best = NULL;
 
 	for (unsigned int i = 0; i < in->navoid; i++) {
 		const struct kaslr_range *r = &in->avoid[i];
 
-		if (r->size && r->start < end && start < r->start + r->size && (!best || r->start < best->start))
+		if (overlaps(r, start, end) && (!best || r->start < best->start))
 			best = r;
 	}
+	if (with_decompressor && overlaps(&in->decompressor, start, end) &&
+	    (!best || in->decompressor.start < best->start))
+		best = &in->decompressor;
 	return best;
 }
 
@@ -80,7 +90,7 @@ static void process_range(const struct kaslr_input *in, struct slot_list *l, con
 	uint64_t start = MAX(ram->start, in->min_addr), end = MIN(ram->start + ram->size, in->limit);
 
 	while (start < end) {
-		const struct kaslr_range *r = first_overlap(in, start, end);
+		const struct kaslr_range *r = first_overlap(in, start, end, true);
 
 		if (!r) {
 			store_slots(in, l, start, end);
@@ -123,7 +133,7 @@ static void choose_virt(const struct kaslr_input *in, kaslr_random_fn rnd, void 
 
 static bool overlaps_avoid(const struct kaslr_input *in, uint64_t start, uint64_t size)
 {
-	return first_overlap(in, start, start + size) != NULL;
+	return first_overlap(in, start, start + size, false) != NULL;
 }
 
 int kaslr_choose(const struct kaslr_input *in, kaslr_random_fn rnd, void *opaque, struct kaslr_choice *out)

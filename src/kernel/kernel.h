@@ -137,6 +137,11 @@ struct kaslr_input {
 	unsigned int nram;
 	struct kaslr_range avoid[KASLR_MAX_RANGES]; /* what the kernel must not overwrite (initrd, tables...) */
 	unsigned int navoid;
+	/*
+	 * Where the decompressor itself runs (its load address to the end of its buffer): random places avoid it,
+	 * the preferred address may lie in it (the decompressor unpacks there in place).
+	 */
+	struct kaslr_range decompressor;
 	uint64_t min_addr;   /* lowest physical address (the preferred address, as the decompressor's start) */
 	uint64_t limit;	     /* the image must end below this (what the boot page tables identity-map) */
 	uint64_t alignment;  /* kernel_alignment */

@@ -116,6 +116,8 @@ static void fuzz_kaslr(const uint8_t *p, size_t n)
 	in.image_size = take(&p, &n) % (512u << 20) + 1;
 	in.limit = take(&p, &n) % (8ULL << 30);
 	in.randomize = take(&p, &n) & 1;
+	in.decompressor.start = take(&p, &n) % (1ULL << 30);
+	in.decompressor.size = take(&p, &n) % (1ULL << 30);
 	while (n >= 16 && in.nram < KASLR_MAX_RANGES) {
 		in.ram[in.nram].start = take(&p, &n) % (8ULL << 30);
 		in.ram[in.nram++].size = take(&p, &n) % (4ULL << 30);
@@ -134,6 +136,9 @@ static void fuzz_kaslr(const uint8_t *p, size_t n)
 		      in.avoid[i].start + in.avoid[i].size <= c.phys);
 	if (c.phys_randomized) {
 		bool in_ram = false;
+
+		CHECK(!in.decompressor.size || c.phys + in.image_size <= in.decompressor.start ||
+		      in.decompressor.start + in.decompressor.size <= c.phys);
 
 		for (unsigned int i = 0; i < in.nram; i++)
 			in_ram |= c.phys >= in.ram[i].start && c.phys + in.image_size <= in.ram[i].start + in.ram[i].size;

@@ -568,6 +568,17 @@ static void test_kaslr(void **state)
 	assert_int_equal(kaslr_choose(&in, pick_last, NULL, &c), 0);
 	assert_int_equal(c.phys, PREF);
 	assert_int_equal(c.virt, PREF);
+	/* The decompressor's own range: no random place in it, but the preferred address may be. */
+	kaslr_setup(&in);
+	in.decompressor = (struct kaslr_range){ 0x100000, PREF + 56 * MiB - 0x100000 };
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(kaslr_choose(&in, kaslr_getrandom, NULL, &c), 0);
+		assert_true(c.phys >= PREF + 56 * MiB);
+	}
+	assert_int_equal(c.phys_slots, (200 - 16 - 56 - 55) / 2 + 1);
+	in.randomize = false;
+	assert_int_equal(kaslr_choose(&in, pick_last, NULL, &c), 0);
+	assert_int_equal(c.phys, PREF);
 	/* Exactly one place, then none: a sentence, not a kernel over the initrd. */
 	kaslr_setup(&in);
 	in.avoid[0] = (struct kaslr_range){ 71 * MiB, 20 * MiB };

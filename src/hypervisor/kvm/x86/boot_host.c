@@ -59,14 +59,14 @@ static int place(struct kvm_vm *vm, struct host_kernel *h, const struct x86_boot
 		.image_size = h->image_size,
 		.pref_address = h->bz.pref_address,
 		.randomize = h->randomize,
+		/*
+		 * The decompressor runs from the bzImage's load address (1 MiB) to its output buffer's end (the
+		 * preferred address + init_size) and never places the kernel there at random; neither do we, so the
+		 * kernel lands where the guest's own decompressor could have put it.
+		 */
+		.decompressor = { X86_KERNEL_LOAD, h->bz.pref_address + h->bz.init_size - X86_KERNEL_LOAD },
 	};
 
-	/*
-	 * The decompressor runs from the bzImage's load address (1 MiB) to its output buffer's end (the preferred
-	 * address + init_size) and never places the kernel over itself; neither do we, so the kernel lands where
-	 * the guest's own decompressor could have put it (or at the preferred address when nothing else fits).
-	 */
-	avoid(&in, X86_KERNEL_LOAD, h->bz.pref_address + h->bz.init_size - X86_KERNEL_LOAD);
 	avoid(&in, b->initrd_addr, b->initrd_size);
 	avoid(&in, X86_ZERO_PAGE, X86_PAGE_SIZE);
 	avoid(&in, X86_CMDLINE_ADDR, b->cmdline_len + 1);
