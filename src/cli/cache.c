@@ -46,10 +46,16 @@ static int cache_prune(uint64_t keep)
 
 int cmd_cache(int argc, char **argv)
 {
+	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
 	char dir[PATH_MAX];
 	uint64_t keep = 0;
 	int c;
 
+	/* The command first (nitrovm cache prune --keep 1G), its options after it. */
+	if (sub) {
+		argc--;
+		argv++;
+	}
 	while ((c = cli_getopt(argc, argv, cache_opts)) != -1) {
 		switch (c) {
 		case 'k':
@@ -63,12 +69,12 @@ int cmd_cache(int argc, char **argv)
 			return cli_bad_option(argv[0]);
 		}
 	}
-	if (optind != argc - 1)
+	if (!sub || optind != argc)
 		return cli_fail(E_INVALID_ARGUMENT, "nitrovm cache needs one of path or prune (nitrovm cache --help)");
-	if (!strcmp(argv[optind], "prune"))
+	if (!strcmp(sub, "prune"))
 		return cache_prune(keep);
-	if (strcmp(argv[optind], "path"))
-		return cli_fail(E_INVALID_ARGUMENT, "unknown cache command '%s': use path or prune", argv[optind]);
+	if (strcmp(sub, "path"))
+		return cli_fail(E_INVALID_ARGUMENT, "unknown cache command '%s': use path or prune", sub);
 	if (kernel_cache_dir(dir, sizeof(dir)) < 0)
 		return cli_fail_err(E_FILE_OPERATION);
 	printf("%s\n", dir);
