@@ -46,8 +46,7 @@ def results(request, run_steps, nitrovm):
     steps = []
     for name, (fixture, path, cpus) in BOOTS.items():
         eif = request.getfixturevalue(fixture)
-        cmd = (f"NITROVM_CACHE={CACHE} {nitrovm} run-enclave --foreground --cpu-count {cpus} "
-               f"--memory 256 "
+        cmd = (f"NITROVM_CACHE={CACHE} {nitrovm} run-enclave --foreground --cpu-count {cpus} --memory 256 "
                f"--boot-path {path} --eif-path {shlex.quote(eif)}")
         steps.append((name, cmd, BOOT_LIMIT))
     steps.append(("cache", f"ls -l {CACHE}/vmlinux", 30))
