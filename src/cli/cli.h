@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
+#include "hypervisor/hypervisor.h"
 
 struct json_object;
 struct eif_measurements;
@@ -99,6 +100,8 @@ void cli_note_state_dir(void);
 /* Parse a size with an optional suffix (K, M, G, T; none = default_unit bytes). */
 int cli_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
+/* "host" or "decompressor": who unpacks an emulated enclave's kernel (--boot-path, boot-path=). */
+int cli_parse_boot_path(const char *s, enum hv_kernel_boot *out);
 
 /* Commands. */
 int cmd_build_enclave(int argc, char **argv);
@@ -109,6 +112,7 @@ int cmd_sign_eif(int argc, char **argv);
 int cmd_run_enclave(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
 int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);

@@ -194,6 +194,25 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int mkdir_p(const char *path, unsigned int mode)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		return err_set(ENAMETOOLONG, "path %s is too long", path);
+	memcpy(p, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+			return err_set(errno, "cannot create the directory %s: %s", p, strerror(errno));
+		p[i] = i < n ? '/' : '\0';
+	}
+	return 0;
+}
+
 int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode)
 {
 	const char *slash = strrchr(path, '/');

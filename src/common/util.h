@@ -64,6 +64,9 @@ void atomic_file_abort(struct atomic_file *f);
  */
 int source_date_epoch(uint32_t *out);
 
+/* mkdir -p: every missing directory of path is created with mode (existing ones are left as they are). */
+int mkdir_p(const char *path, unsigned int mode);
+
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int write_full(int fd, const void *buf, size_t len);
 

@@ -55,6 +55,11 @@ void sha384(const void *data, size_t len, uint8_t out[SHA384_LEN])
 	SHA384(data, len, out);
 }
 
+void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
+{
+	SHA256(data, len, out);
+}
+
 void pcr_extend(uint8_t pcr[SHA384_LEN], const void *data, size_t len)
 {
 	struct sha384_ctx c;

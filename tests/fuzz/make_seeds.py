@@ -147,7 +147,69 @@ def attestation_seeds(nitrovm=None):
     return seeds
 
 
-TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds}
+# ---- kernel images (fuzz_kernel_image: first byte 0 bzImage, 1 vmlinux, 2 KASLR input) ----
+
+KERNEL_MAP, PREF = 0xFFFFFFFF80000000, 0x1000000
+
+
+def tiny_vmlinux():
+    """An x86_64 ELF with a text and a data segment (bss after it), then the three relocation tables."""
+    def phdr(off, image_off, filesz, memsz):
+        return struct.pack("<IIQQQQQQ", 1, 7, off, KERNEL_MAP + PREF + image_off, PREF + image_off, filesz, memsz,
+                           0x200000)
+
+    def va(image_off):
+        return (KERNEL_MAP + PREF + image_off) & 0xFFFFFFFF
+
+    ehdr = (b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, PREF + 0x40, 64, 0,
+                                                                    0, 64, 56, 2, 64, 0, 0))
+    img = bytearray(0x600)
+    img[:len(ehdr)] = ehdr
+    img[64:64 + 112] = phdr(0x200, 0, 0x200, 0x200) + phdr(0x400, 0x200000, 0x200, 0x1000)
+    img[0x200:0x400] = b"\x90" * 0x200
+    struct.pack_into("<Q", img, 0x410, KERNEL_MAP + PREF + 0x40)
+    struct.pack_into("<I", img, 0x420, va(0x80))
+    struct.pack_into("<I", img, 0x430, 0x1000)
+    relocs = struct.pack("<IIIIII", 0, va(0x200010), 0, va(0x200030), 0, va(0x200020))
+    return bytes(img) + relocs
+
+
+def tiny_bzimage(payload, decompressed_len):
+    """A setup header (protocol 2.15) around a compressed payload with its size appended, and a KASLR string."""
+    k = bytearray(0x800)
+    k[0x1F1] = 3
+    struct.pack_into("<H", k, 0x1FE, 0xAA55)
+    struct.pack_into("<IH", k, 0x202, 0x53726448, 0x020F)
+    struct.pack_into("<IBBH", k, 0x230, 0x200000, 1, 21, 0x7F)
+    struct.pack_into("<II", k, 0x248, 0x100, len(payload) + 4)
+    struct.pack_into("<QI", k, 0x258, PREF, 0x400000)
+    pm = bytearray(0x100) + payload + struct.pack("<I", decompressed_len) + b"KASLR"
+    return bytes(k) + bytes(pm)
+
+
+def kernel_seeds(nitrovm=None):
+    import gzip
+    import lzma
+    v = tiny_vmlinux()
+    seeds = {
+        "bzimage-gzip": b"\0" + tiny_bzimage(gzip.compress(v, mtime=0), len(v)),
+        "bzimage-xz": b"\0" + tiny_bzimage(lzma.compress(v, check=lzma.CHECK_CRC32), len(v)),
+        "bzimage-lzma": b"\0" + tiny_bzimage(lzma.compress(v, format=lzma.FORMAT_ALONE), len(v)),
+        "bzimage-no-payload": b"\0" + tiny_bzimage(b"", 0),
+        "vmlinux": b"\1" + v,
+        "vmlinux-unterminated": b"\1" + v[:-24] + bytes(4),
+        "kaslr": b"\2" + struct.pack("<7Q", 12345, 0, 7, 55 << 20, 256 << 20, 1, 0x100000) +
+                 struct.pack("<3Q", 255 << 20, 200 << 20, 40 << 20),
+    }
+    try:
+        zstd = subprocess.run(["zstd", "-q", "-c"], input=v, capture_output=True, check=True).stdout
+        seeds["bzimage-zstd"] = b"\0" + tiny_bzimage(zstd, len(v))
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return seeds
+
+
+TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds}
 
 
 def main():
