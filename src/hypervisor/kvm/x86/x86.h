@@ -91,6 +91,8 @@ int x86_write_acpi(struct kvm_vm *vm, uint64_t *rsdp);
 
 /* The CPUID the host's KVM supports, fetched once per VM (cpuid.c). */
 int x86_cpuid_init(struct kvm_vm *vm);
+/* Whether this host runs under QEMU's TCG (its hypervisor CPUID signature): the nested test tier. */
+bool x86_host_is_tcg(void);
 void x86_cpuid_free(struct kvm_vm *vm);
 /* This vCPU's CPUID (before its MSRs: KVM checks MSRs against CPUID). */
 int x86_setup_cpuid(struct kvm_vcpu *vcpu);
