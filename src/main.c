@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },
 	{ "verify-attestation", cmd_verify_attestation, "verify an NSM attestation document and print its payload" },
 	{ "explain", cmd_explain, "explain an error number (--error-code Exx): what it means and what to do" },
+	{ "cache", cmd_cache, "the blob cache of registry pulls: prune it, or print its directory" },
 };
 
 static void usage(FILE *f)

@@ -209,7 +209,14 @@ void build_image_free(struct build_image *bi)
 	cpio_free(&bi->bootstrap);
 	progress_free(bi->progress);
 	free(bi->docker_info);
-	if (bi->archive[0])
+	if (bi->archive[0]) {
+		char *slash = strrchr(bi->archive, '/');
+
 		unlink(bi->archive);
+		if (slash) {
+			*slash = '\0';
+			rmdir(bi->archive); /* the temporary directory it was made in */
+		}
+	}
 	memset(bi, 0, sizeof(*bi));
 }
