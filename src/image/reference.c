@@ -171,14 +171,11 @@ static int parse_registry(const char *uri, struct image_ref *r)
 /* ImageName for a local image: the ref's name ("app" of "app:v1"), else the file's name without ".tar". */
 static void local_name(struct image_ref *r)
 {
-	const char *base = strrchr(r->path, '/');
+	const char *base = strrchr(r->path, '/'), *colon = strrchr(r->ref, ':'), *slash = strrchr(r->ref, '/');
 	size_t n;
 
-	if (r->ref[0] && r->ref[0] != '@') {
-		const char *slash = strrchr(r->ref, '/'), *colon = strrchr(r->ref, ':');
-
-		n = colon && (!slash || colon > slash) ? (size_t)(colon - r->ref) : strlen(r->ref);
-		snprintf(r->name, sizeof(r->name), "%.*s", (int)n, r->ref);
+	if (colon && (!slash || colon > slash)) {
+		snprintf(r->name, sizeof(r->name), "%.*s", (int)(colon - r->ref), r->ref);
 		return;
 	}
 	base = base && base[1] ? base + 1 : r->path;
