@@ -24,6 +24,7 @@
 #include "image/internal.h"
 #include "image/spool.h"
 #include "image/tree.h"
+#include "newc_parse.h"
 
 struct tentry {
 	const char *name;
@@ -368,47 +369,6 @@ static void test_digests_and_compression(void **state)
 
 /* ---- the ramdisk ---- */
 
-struct parsed {
-	char name[128];
-	uint32_t f[13]; /* ino mode uid gid nlink mtime size devmaj devmin rmaj rmin namesize check */
-	const uint8_t *data;
-};
-
-static uint32_t hex8(const uint8_t *p)
-{
-	char s[9];
-
-	memcpy(s, p, 8);
-	s[8] = '\0';
-	return (uint32_t)strtoul(s, NULL, 16);
-}
-
-static size_t parse_cpio(const uint8_t *buf, size_t len, struct parsed *out, size_t max)
-{
-	size_t off = 0, n = 0;
-
-	for (;;) {
-		struct parsed *e = &out[n];
-		size_t namesize;
-
-		assert_true(off + 110 <= len);
-		assert_memory_equal(buf + off, "070701", 6);
-		for (int i = 0; i < 13; i++)
-			e->f[i] = hex8(buf + off + 6 + 8 * i);
-		namesize = e->f[11];
-		assert_true(namesize <= sizeof(e->name));
-		memcpy(e->name, buf + off + 110, namesize);
-		off = (off + 110 + namesize + 3) & ~(size_t)3;
-		e->data = buf + off;
-		off = (off + e->f[6] + 3) & ~(size_t)3;
-		if (!strcmp(e->name, "TRAILER!!!"))
-			break;
-		assert_true(++n < max);
-	}
-	assert_int_equal(off, len);
-	return n;
-}
-
 static struct parsed *find(struct parsed *e, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -448,7 +408,7 @@ static void test_ramdisk(void **state)
 	assert_int_equal(image_ramdisk_read(rd, buf + size - 100, 100), 0);
 	assert_int_equal(image_ramdisk_read(rd, buf, 1), -EIO); /* nothing past the size it announced */
 	e = calloc(256, sizeof(*e));
-	n = parse_cpio(buf, (size_t)size, e, 256);
+	n = parse_archive(buf, (size_t)size, e, 256) - 1; /* without the trailer */
 	for (size_t i = 1; i < n; i++)
 		assert_true(strcmp(e[i - 1].name, e[i].name) < 0); /* sorted, byte order */
 	assert_memory_equal(find(e, n, "cmd")->data, "/bin/b\narg one\n", 15);
@@ -458,10 +418,10 @@ static void test_ramdisk(void **state)
 	/* hard links: one inode number, nlink 2, the contents with the last name only */
 	a = find(e, n, "rootfs/bin/a");
 	b = find(e, n, "rootfs/bin/b");
-	assert_int_equal(a->f[0], b->f[0]);
-	assert_int_equal(a->f[4], 2);
-	assert_int_equal(a->f[6], 0);
-	assert_int_equal(b->f[6], 7);
+	assert_int_equal(a->f[F_INO], b->f[F_INO]);
+	assert_int_equal(a->f[F_NLINK], 2);
+	assert_int_equal(a->f[F_SIZE], 0);
+	assert_int_equal(b->f[F_SIZE], 7);
 	assert_memory_equal(b->data, "busybox", 7);
 	/* linuxkit's rewrites and nitro-cli's directories */
 	assert_memory_equal(find(e, n, "rootfs/etc/hosts")->data, "127.0.0.1       localhost\n", 26);
@@ -469,13 +429,13 @@ static void test_ramdisk(void **state)
 	find(e, n, "rootfs/dev/pts");
 	find(e, n, "rootfs/proc");
 	find(e, n, "rootfs/work/dir");
-	assert_true(S_ISLNK(find(e, n, "rootfs/var")->f[1])); /* the image's own var stays as it is */
+	assert_true(S_ISLNK(find(e, n, "rootfs/var")->f[F_MODE])); /* the image's own var stays as it is */
 	for (size_t i = 0; i < n; i++) {
 		assert_null(strstr(e[i].name, "hostname"));
 		assert_null(strstr(e[i].name, "dockerenv"));
 	}
 	/* mtimes are the layer's (1000 + entry index) */
-	assert_int_equal(b->f[5], 1005);
+	assert_int_equal(b->f[F_MTIME], 1005);
 	assert_int_equal(image_ramdisk_rewind(rd), 0);
 	{
 		uint8_t *again = malloc((size_t)size);
