@@ -26,7 +26,7 @@
 #include "tree.h"
 
 /* Bytes read from the blob at a time: large enough that syscalls and hashing calls are cheap per byte. */
-#define LAYER_READ_CHUNK (1 * MiB)
+#define LAYER_READ_CHUNK (256 * KiB)
 
 #define WHITEOUT_PREFIX	 ".wh."
 #define WHITEOUT_META	 ".wh..wh."

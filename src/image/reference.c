@@ -61,6 +61,8 @@ static bool valid_component(const char *s, size_t len)
 
 static bool valid_path(const char *p)
 {
+	if (!*p)
+		return false;
 	while (*p) {
 		size_t n = strcspn(p, "/");
 

@@ -83,12 +83,13 @@ static bool next_line(const char **p, const char *end, char *line, size_t len)
 static int find_passwd(const struct user_db *db, const char *arg, bool numeric, uint32_t want,
 		       struct image_user *u, char *name, size_t namelen)
 {
-	const char *p = db->passwd, *end = db->passwd + db->passwd_len;
+	const char *p = db->passwd, *end;
 	char line[USER_LINE_MAX], *f[PASSWD_FIELDS];
 	uint32_t uid, gid;
 
 	if (!db->passwd)
 		return 0;
+	end = db->passwd + db->passwd_len;
 	while (next_line(&p, end, line, sizeof(line))) {
 		size_t n = split_fields(line, f, PASSWD_FIELDS);
 
@@ -139,7 +140,7 @@ static int add_group(struct image_user *u, uint32_t gid)
 static int scan_groups(const struct user_db *db, const char *group, const char *member, struct image_user *u,
 		       bool *found)
 {
-	const char *p = db->group, *end = db->group + db->group_len;
+	const char *p = db->group, *end;
 	char line[USER_LINE_MAX], *f[GROUP_FIELDS];
 	uint32_t want = 0, gid;
 	bool numeric = group && parse_id(group, &want);
@@ -148,6 +149,7 @@ static int scan_groups(const struct user_db *db, const char *group, const char *
 	*found = false;
 	if (!db->group)
 		return 0;
+	end = db->group + db->group_len;
 	while (next_line(&p, end, line, sizeof(line))) {
 		size_t n = split_fields(line, f, GROUP_FIELDS);
 

@@ -147,7 +147,71 @@ def attestation_seeds(nitrovm=None):
     return seeds
 
 
-TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds}
+
+# ---- container images: layers (tar, tar+gzip) and the JSON around them ----
+
+def tar_layer(entries, compress):
+    """A layer: entries are (name, kind, data) with kind file/dir/symlink/hardlink."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if compress else "w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1000
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                t.addfile(info)
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+                t.addfile(info)
+            else:
+                info.size, info.mode, info.uid = len(data), 0o644, 1000
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def layer_seeds(_nitrovm):
+    base = [("etc", "dir", None), ("etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n"), ("bin", "dir", None),
+            ("bin/busybox", "file", b"\x7fELF" + bytes(200)), ("bin/sh", "symlink", "busybox"),
+            ("bin/ash", "hardlink", "bin/busybox"), ("d", "dir", None), ("d/old", "file", b"old"),
+            ("var/run", "symlink", "../run"), ("lnk", "symlink", "/etc")]
+    top = [("d/new", "file", b"n"), ("d/.wh..wh..opq", "file", b""), ("etc/.wh.passwd", "file", b""),
+           ("lnk/conf", "file", b"c"), ("var/run/pid", "file", b"1"), ("./x/y/z", "file", b"z")]
+    out = {}
+    for name, compress in (("plain", False), ("gzip", True)):
+        a, b = tar_layer(base, compress), tar_layer(top, compress)
+        out[f"layers-{name}"] = struct.pack(">H", len(a)) + a + b
+    out["one-layer"] = struct.pack(">H", 0xFFFF) + tar_layer(base, False)
+    return out
+
+
+def manifest_seeds(_nitrovm):
+    d = "sha256:" + "ab" * 32
+    layer = '{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":10}' % d
+    manifest = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":'
+                '{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":99},"layers":[%s]}'
+                % (d, layer))
+    index = ('{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+             '"digest":"%s","size":7,"platform":{"architecture":"arm64","os":"linux","variant":"v8"},'
+             '"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' % d)
+    config = ('{"architecture":"amd64","os":"linux","config":{"User":"app:grp","Env":["A=1"],"Cmd":["x"],'
+              '"Entrypoint":null,"WorkingDir":"/w","Labels":{"b":"1","a":"2"}},"rootfs":{"type":"layers",'
+              '"diff_ids":["%s"]}}' % d)
+    return {
+        "manifest": b"\x00\x01" + manifest.encode(),
+        "index": b"\x05\x02" + index.encode(),
+        "config": b"\x01" + config.encode(),
+        "user": b"\x02app:grp\0root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n\0grp:x:5:app\n",
+        "challenge": b"\x03Bearer realm=\"https://auth/token\",service=\"reg\",scope=\"repository:a:pull\"",
+        "reference": b"\x04localhost:5000/team/app:v1@" + d.encode(),
+    }
+
+TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds,
+           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds}
 
 
 def main():
