@@ -23,11 +23,6 @@ static const char usage[] =
 	"                        bytes without) the least recently used until at most SIZE remain\n"
 	"  dir                   print the cache's directory\n";
 
-static void mib(uint64_t n, char *buf, size_t len)
-{
-	snprintf(buf, len, "%.1f MiB", (double)n / MiB);
-}
-
 static int prune(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -57,8 +52,8 @@ static int prune(int argc, char **argv)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for cache prune", argv[optind]);
 	if (image_cache_dir(NULL, dir, sizeof(dir)) || image_cache_prune(NULL, max, &st))
 		return cli_fail_err(E_FILE_OPERATION);
-	mib(st.removed_bytes, removed, sizeof(removed));
-	mib(st.bytes, kept, sizeof(kept));
+	size_text(st.removed_bytes, removed, sizeof(removed));
+	size_text(st.bytes, kept, sizeof(kept));
 	printf("removed %llu blobs (%s); %llu blobs (%s) remain in %s\n", (unsigned long long)st.removed, removed,
 	       (unsigned long long)st.blobs, kept, dir);
 	return 0;

@@ -32,11 +32,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void mib(uint64_t n, char *buf, size_t len)
-{
-	snprintf(buf, len, "%.1f MiB", (double)n / MiB);
-}
-
 static void draw(struct progress *p)
 {
 	double secs = now() - p->start;
@@ -46,8 +41,8 @@ static void draw(struct progress *p)
 	memset(bar, '#', filled);
 	memset(bar + filled, '.', BAR_WIDTH - filled);
 	bar[BAR_WIDTH] = '\0';
-	mib(p->done, done, sizeof(done));
-	mib(p->size, size, sizeof(size));
+	size_text(p->done, done, sizeof(done));
+	size_text(p->size, size, sizeof(size));
 	fprintf(stderr, "\r%-6s %u/%u %-12s [%s] %s / %s  %.1f MiB/s\033[K", p->what, p->index, p->total, p->name,
 		bar, done, size, secs > 0 ? (double)p->done / MiB / secs : 0.0);
 	fflush(stderr);
@@ -85,7 +80,7 @@ static void end(void *ctx, const char *summary)
 	double secs = now() - p->start;
 	char size[32];
 
-	mib(p->size, size, sizeof(size));
+	size_text(p->size, size, sizeof(size));
 	if (p->tty)
 		fputs("\r\033[K", stderr);
 	fprintf(stderr, "%s %u/%u %s: %s, %s in %.2f s\n", p->what, p->index, p->total, p->name, size, summary,

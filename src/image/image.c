@@ -75,16 +75,6 @@ int image_fetch(struct image *img)
 	return 0;
 }
 
-static void human_size(uint64_t n, char *buf, size_t len)
-{
-	if (n >= 10 * MiB)
-		snprintf(buf, len, "%.1f MiB", (double)n / MiB);
-	else if (n >= 10 * KiB)
-		snprintf(buf, len, "%.1f KiB", (double)n / KiB);
-	else
-		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
-}
-
 static int unpack_layer(struct image *img, size_t i)
 {
 	const struct image_layer *l = &img->plan.layers[i];
@@ -113,7 +103,7 @@ static int unpack_layer(struct image *img, size_t i)
 	if (ret)
 		return ret;
 	img->file_bytes += st.file_bytes;
-	human_size(st.file_bytes, size, sizeof(size));
+	size_text(st.file_bytes, size, sizeof(size));
 	snprintf(summary, sizeof(summary), "%llu entries, %llu files, %s", (unsigned long long)st.entries,
 		 (unsigned long long)st.files, size);
 	if (p && p->end)

@@ -9,6 +9,7 @@ signature decoder's deep paths are reachable.  `make_seeds.py --list` prints the
 """
 
 import argparse
+import gzip
 import os
 import shutil
 import struct
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import eiflib  # noqa: E402
+import oci_images  # noqa: E402
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
 
 
@@ -150,30 +152,6 @@ def attestation_seeds(nitrovm=None):
 
 # ---- container images: layers (tar, tar+gzip) and the JSON around them ----
 
-def tar_layer(entries, compress):
-    """A layer: entries are (name, kind, data) with kind file/dir/symlink/hardlink."""
-    import io
-    import tarfile
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if compress else "w", format=tarfile.PAX_FORMAT) as t:
-        for name, kind, data in entries:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1000
-            if kind == "dir":
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                t.addfile(info)
-            elif kind == "symlink":
-                info.type, info.linkname = tarfile.SYMTYPE, data
-                t.addfile(info)
-            elif kind == "hardlink":
-                info.type, info.linkname = tarfile.LNKTYPE, data
-                t.addfile(info)
-            else:
-                info.size, info.mode, info.uid = len(data), 0o644, 1000
-                t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def layer_seeds(_nitrovm):
     base = [("etc", "dir", None), ("etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n"), ("bin", "dir", None),
             ("bin/busybox", "file", b"\x7fELF" + bytes(200)), ("bin/sh", "symlink", "busybox"),
@@ -182,10 +160,10 @@ def layer_seeds(_nitrovm):
     top = [("d/new", "file", b"n"), ("d/.wh..wh..opq", "file", b""), ("etc/.wh.passwd", "file", b""),
            ("lnk/conf", "file", b"c"), ("var/run/pid", "file", b"1"), ("./x/y/z", "file", b"z")]
     out = {}
-    for name, compress in (("plain", False), ("gzip", True)):
-        a, b = tar_layer(base, compress), tar_layer(top, compress)
+    for name, compress in (("plain", lambda t: t), ("gzip", gzip.compress)):
+        a, b = compress(oci_images.tar_bytes(base)), compress(oci_images.tar_bytes(top))
         out[f"layers-{name}"] = struct.pack(">H", len(a)) + a + b
-    out["one-layer"] = struct.pack(">H", 0xFFFF) + tar_layer(base, False)
+    out["one-layer"] = struct.pack(">H", 0xFFFF) + oci_images.tar_bytes(base)
     return out
 
 
