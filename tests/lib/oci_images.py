@@ -136,25 +136,31 @@ def export_all(b, name, outdir):
     return refs
 
 
-def layer_members(layout, tag="v1"):
-    """Names in each layer tar of an OCI layout, in order (to check the image has what the tests need)."""
+def manifest(layout, tag="v1"):
+    """The manifest (parsed) of the image tagged tag in an OCI layout."""
     index = json.load(open(os.path.join(layout, "index.json")))
     desc = next(m for m in index["manifests"]
                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
-    manifest = json.loads(blob(layout, desc["digest"]))
+    return json.loads(blob(layout, desc["digest"]))
+
+
+def layer_paths(layout, tag="v1"):
+    """The files of the image's layer blobs, in order."""
+    return [os.path.join(layout, "blobs", *layer["digest"].split(":")) for layer in manifest(layout, tag)["layers"]]
+
+
+def layer_members(layout, tag="v1"):
+    """Names in each layer tar of an OCI layout, in order (to check the image has what the tests need)."""
     out = []
-    for layer in manifest["layers"]:
-        with tarfile.open(fileobj=io.BytesIO(blob(layout, layer["digest"]))) as t:
+    for path in layer_paths(layout, tag):
+        with tarfile.open(path) as t:
             out.append(t.getnames())
     return out
 
 
 def image_config(layout, tag="v1"):
     """The config (parsed) of the image tagged tag in an OCI layout."""
-    index = json.load(open(os.path.join(layout, "index.json")))
-    desc = next(m for m in index["manifests"]
-                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
-    return json.loads(blob(layout, json.loads(blob(layout, desc["digest"]))["config"]["digest"]))
+    return json.loads(blob(layout, manifest(layout, tag)["config"]["digest"]))
 
 
 def blob(layout, digest):
