@@ -281,7 +281,7 @@ static int tar_open(void *arg, const char *name, struct blob_region *out)
 
 		m = find_member(t, cur);
 		if (!m)
-			return err_set(ENOENT, "%s has no member %s", t->where, cur);
+			return err_set(ENODATA, "%s has no member %s", t->where, cur);
 		if (!m->link) {
 			*out = (struct blob_region){ .fd = t->fd, .offset = m->offset, .size = m->size };
 			return 0;
@@ -368,7 +368,7 @@ static int pick_entry(struct docker_source *d, struct json_object *list, struct 
 	size_t n = json_object_array_length(list);
 
 	if (!n)
-		return err_set(ENOENT, "%s holds no image", d->tar->where);
+		return err_set(ENODATA, "%s holds no image", d->tar->where);
 	if (n > IMAGE_MAX_INDEX)
 		return err_set(E2BIG, "%s lists %zu images, more than nitrovm reads", d->tar->where, n);
 	if (ref[0] == '@') {
@@ -395,7 +395,7 @@ static int pick_entry(struct docker_source *d, struct json_object *list, struct 
 			return 0;
 		}
 	}
-	return err_set(ENOENT, "%s has no image tagged '%s'", d->tar->where, ref);
+	return err_set(ENODATA, "%s has no image tagged '%s'", d->tar->where, ref);
 }
 
 static int read_docker_config(struct docker_source *d, struct json_object *entry, struct image_plan *plan)
@@ -453,8 +453,8 @@ static int docker_resolve(struct image_source *s, const char *arch, struct image
 	struct json_object *list, *entry = NULL;
 	int ret = read_json_member(d->tar, DOCKER_MANIFEST, IMAGE_MAX_MANIFEST, json_type_array, &list, NULL, NULL);
 
-	if (ret == -ENOENT)
-		return err_set(ENOENT, "%s is not a docker-archive: it has no %s", d->tar->where, DOCKER_MANIFEST);
+	if (ret == -ENODATA)
+		return err_set(ENODATA, "%s is not a docker-archive: it has no %s", d->tar->where, DOCKER_MANIFEST);
 	if (ret)
 		return ret;
 	ret = pick_entry(d, list, &entry);

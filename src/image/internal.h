@@ -156,11 +156,11 @@ struct image_manifest {
 int image_manifest_parse(const uint8_t *buf, size_t len, const char *media_type, struct image_manifest *m);
 void image_manifest_free(struct image_manifest *m);
 /*
- * The index entry for linux/arch (arm64 also matches variant v8 or none).  No match is -ENOENT with a
+ * The index entry for linux/arch (arm64 also matches variant v8 or none).  No match is -ENODATA with a
  * sentence listing the platforms the index has.
  */
 int image_index_select(const struct image_manifest *idx, const char *arch, const struct image_descriptor **out);
-/* The entry whose ref.name annotation is ref (an OCI layout's tag), or -ENOENT listing the names there are. */
+/* The entry whose ref.name annotation is ref (an OCI layout's tag), or -ENODATA listing the names there are. */
 int image_index_find_ref(const struct image_manifest *idx, const char *ref, const struct image_descriptor **out);
 /* "'v1', 'v2'" (the ref.name annotations of the entries) or "no names", for messages. */
 void image_index_ref_names(const struct image_manifest *idx, char *buf, size_t len);
@@ -274,7 +274,7 @@ int source_open_archive(const struct image_ref *r, const struct image_options *o
 
 /* The files of an OCI image layout wherever they are (a directory, an archive's members), by relative name. */
 struct layout_files {
-	/* A regular file's bytes as a region; -ENOENT (err_msg set) when there is no such file */
+	/* A regular file's bytes as a region; -ENODATA (err_msg set) when there is no such file */
 	int (*open)(void *arg, const char *name, struct blob_region *out);
 	void (*close)(void *arg);
 	void *arg;

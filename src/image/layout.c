@@ -52,8 +52,8 @@ static int check_marker(struct layout_source *l)
 	size_t len;
 	int ret = read_member(l, LAYOUT_MARKER, LAYOUT_MARKER_MAX, &buf, &len);
 
-	if (ret == -ENOENT)
-		return err_set(ENOENT, "%s is not an OCI image layout: it has no %s file", l->files.where,
+	if (ret == -ENODATA)
+		return err_set(ENODATA, "%s is not an OCI image layout: it has no %s file", l->files.where,
 			       LAYOUT_MARKER);
 	if (ret)
 		return ret;
@@ -85,8 +85,8 @@ static int open_blob(struct layout_source *l, const struct image_descriptor *d, 
 
 	if (!ret)
 		ret = l->files.open(l->files.arg, name, r);
-	if (ret == -ENOENT)
-		return err_set(ENOENT, "%s has no blob %s (the image is incomplete)", l->files.where, d->digest.str);
+	if (ret == -ENODATA)
+		return err_set(ENODATA, "%s has no blob %s (the image is incomplete)", l->files.where, d->digest.str);
 	if (!ret && r->size != d->size) {
 		blob_region_close(r);
 		return err_set(EBADMSG, "blob %s in %s is %llu bytes, not the %llu its descriptor says", d->digest.str,
@@ -229,6 +229,8 @@ static int dir_open(void *arg, const char *name, struct blob_region *out)
 
 	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return err_set(ENODATA, "%s has no %s", d->dir, name);
 	if (fd < 0)
 		return err_set(errno, "cannot open %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {

@@ -340,7 +340,7 @@ int image_index_select(const struct image_manifest *idx, const char *arch, const
 		return 0;
 	}
 	list_platforms(idx, have, sizeof(have));
-	return err_set(ENOENT, "the image has no linux/%s variant (it has: %s)", arch,
+	return err_set(ENODATA, "the image has no linux/%s variant (it has: %s)", arch,
 		       have);
 }
 
@@ -367,5 +367,5 @@ int image_index_find_ref(const struct image_manifest *idx, const char *ref, cons
 		}
 	}
 	image_index_ref_names(idx, names, sizeof(names));
-	return err_set(ENOENT, "no image named '%s' in the layout (it has: %s)", ref, names);
+	return err_set(ENODATA, "no image named '%s' in the layout (it has: %s)", ref, names);
 }

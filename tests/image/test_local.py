@@ -65,6 +65,48 @@ def test_docker_archive_checked_by_diff_id(nitrovm, home, kernel, refs, tmp_path
               "uncompressed (its diff_id) does not match")
 
 
+def rewrite_docker_archive(src, dst, style):
+    """src's docker-archive, its manifest.json naming the layers as older or newer tools do: 'legacy' the
+    <id>/layer.tar symlinks (docker save before 25, podman), 'blobs' Docker 25's blobs/sha256/<hex>."""
+    import io
+    import tarfile
+    with tarfile.open(src) as t:
+        members = {m.name: (m, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()}
+    manifest = json.loads(members["manifest.json"][1])
+    links = {m.linkname.split("/")[-1]: name for name, (m, _) in members.items() if m.issym()}
+    out = {}
+    for name, (m, data) in members.items():
+        if style == "blobs" and name.endswith(".tar") and "/" not in name:
+            m = tarfile.TarInfo("blobs/sha256/" + name[:-4])
+            m.size = len(data)
+        out[m.name] = (m, data)
+    for entry in manifest:
+        entry["Layers"] = [links[l] if style == "legacy" else "blobs/sha256/" + l[:-4] for l in entry["Layers"]]
+    body = json.dumps(manifest).encode()
+    info = tarfile.TarInfo("manifest.json")
+    info.size = len(body)
+    out["manifest.json"] = (info, body)
+    with tarfile.open(dst, "w") as t:
+        for m, data in out.values():
+            t.addfile(m, io.BytesIO(data) if data is not None else None)
+
+
+def test_docker_archive_layouts(nitrovm, home, kernel, refs, tmp_path):
+    src = refs["docker-archive"].split(":", 1)[1]
+    check_ok(build(nitrovm, home, refs["oci"], tmp_path / "o.eif", "--name", "app", kernel=kernel))
+    for style in ("legacy", "blobs"):
+        rewrite_docker_archive(src, tmp_path / f"{style}.tar", style)
+        for ref in ("", ":nitrovm-test:v1", ":docker.io/library/nitrovm-test:v1", ":@0"):
+            out = tmp_path / f"{style}.eif"
+            check_ok(build(nitrovm, home, f"docker-archive:{tmp_path}/{style}.tar{ref}", out, "--name", "app",
+                           kernel=kernel))
+            assert out.read_bytes() == (tmp_path / "o.eif").read_bytes(), (style, ref)
+    one_error(build(nitrovm, home, f"docker-archive:{tmp_path}/legacy.tar:other:v9", tmp_path / "x.eif",
+                    kernel=kernel), 50, "no image tagged 'other:v9'")
+    one_error(build(nitrovm, home, f"docker-archive:{tmp_path}/legacy.tar:@3", tmp_path / "x.eif",
+                    kernel=kernel), 50, "'@3' is not one of @0 to @0")
+
+
 def test_compressed_docker_archive(nitrovm, home, kernel, refs, tmp_path):
     src = refs["docker-archive"].split(":", 1)[1]
     (tmp_path / "img.tar.gz").write_bytes(gzip.compress(open(src, "rb").read(), 1))

@@ -74,6 +74,10 @@ static void write_layer(struct layer_file *lf, int filter, const struct tentry *
 			archive_entry_set_filetype(ae, e[i].type);
 			if (e[i].type == AE_IFLNK)
 				archive_entry_set_symlink(ae, e[i].data);
+			if (e[i].type == AE_IFCHR) {
+				archive_entry_set_rdevmajor(ae, 1); /* /dev/null's numbers */
+				archive_entry_set_rdevminor(ae, 3);
+			}
 			archive_entry_set_size(ae, (la_int64_t)len);
 		}
 		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
@@ -384,7 +388,8 @@ static void test_ramdisk(void **state)
 	const struct tentry l1[] = { DIR_("etc"), FILE_("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
 				     FILE_("etc/hostname", "builder"), FILE_(".dockerenv", ""), DIR_("bin"),
 				     FILE_("bin/b", "busybox"), HARD_("bin/a", "bin/b"), LINK_("var", "/tmp"),
-				     FILE_("a-b", "dash") };
+				     FILE_("a-b", "dash"), { "null", AE_IFCHR, NULL, 0666, 0 },
+				     { "fifo", AE_IFIFO, NULL, 0600, 7 } };
 	struct image img = { .tree = &f->t, .spool = &f->s, .unpacked = true };
 	struct image_run run = { .container = true, .uid = 1000, .gid = 1000 };
 	uint32_t groups[] = { 10, 20 };
@@ -434,6 +439,14 @@ static void test_ramdisk(void **state)
 		assert_null(strstr(e[i].name, "hostname"));
 		assert_null(strstr(e[i].name, "dockerenv"));
 	}
+	/* device nodes and fifos keep their numbers, modes and owners */
+	a = find(e, n, "rootfs/null");
+	assert_int_equal(a->f[F_MODE], S_IFCHR | 0666);
+	assert_int_equal(a->f[F_RMAJ], 1);
+	assert_int_equal(a->f[F_RMIN], 3);
+	a = find(e, n, "rootfs/fifo");
+	assert_int_equal(a->f[F_MODE], S_IFIFO | 0600);
+	assert_int_equal(a->f[F_UID], 7);
 	/* mtimes are the layer's (1000 + entry index) */
 	assert_int_equal(b->f[F_MTIME], 1005);
 	assert_int_equal(image_ramdisk_rewind(rd), 0);
