@@ -157,3 +157,22 @@ def test_rootfs_is_umocis(nitrovm, home, kernel, refs, work, tmp_path):
         want = attrs_of_stat(st, os.path.join(unpacked, name))
         got = attrs_of_entry(ours[name], ours[name]["data"])
         assert got == want, f"{name}: nitrovm {got} != umoci {want}"
+
+
+def test_signed_image(nitrovm, home, kernel, refs, tmp_path):
+    """Signing reads the streamed ramdisk twice (measure, then write): the signed EIF's PCR0 is the unsigned
+    one's and its signature checks out."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    oci_images.run(["openssl", "ecparam", "-name", "secp384r1", "-genkey", "-out", key])
+    oci_images.run(["openssl", "req", "-new", "-x509", "-key", key, "-out", cert, "-days", "30", "-subj",
+                    "/CN=nitrovm image test"])
+    plain = json.loads(check_ok(build(nitrovm, home, refs["oci"], tmp_path / "u.eif", kernel=kernel)).stdout)
+    signed = json.loads(check_ok(build(nitrovm, home, refs["oci"], tmp_path / "s.eif", "--signing-certificate",
+                                       cert, "--private-key", key, kernel=kernel)).stdout)
+    assert signed["Measurements"]["PCR0"] == plain["Measurements"]["PCR0"]
+    assert "PCR8" in signed["Measurements"]
+    d = json.loads(subprocess.run([nitrovm, "describe-eif", "--eif-path", str(tmp_path / "s.eif")],
+                                  capture_output=True, text=True, check=True).stdout)
+    assert d["IsSigned"] and d["SignatureCheck"] and d["CheckCRC"], d
+    assert subprocess.run([nitrovm, "validate-eif", "--eif-path", str(tmp_path / "s.eif")],
+                          capture_output=True).returncode == 0
