@@ -23,6 +23,8 @@ import threading
 import time
 import urllib.parse
 
+import eiflib
+from cpio import read as read_newc  # noqa: F401 (re-exported)
 from fake_kernel import fake_arm64_image, fake_bzimage, fake_static_elf  # noqa: F401 (re-exported)
 
 BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
@@ -247,39 +249,12 @@ class Layout:
                            "manifests": self.manifests}))
 
 
-# ---- newc archives and EIFs ----
+# ---- EIFs ----
 
 def eif_ramdisks(path):
     """The ramdisk sections of an EIF, in order."""
-    data = open(path, "rb").read()
-    n = struct.unpack(">H", data[0x1a:0x1c])[0]
-    out = []
-    for i in range(n):
-        off = struct.unpack(">Q", data[0x1c + 8 * i:0x24 + 8 * i])[0]
-        kind, _, size = struct.unpack(">HHQ", data[off:off + 12])
-        if kind == 3:
-            out.append(data[off + 12:off + 12 + size])
-    return out
-
-
-def read_newc(data):
-    """{name: entry} of a newc archive; entry has ino, mode, uid, gid, nlink, mtime, rdev and data."""
-    entries, off = {}, 0
-    while True:
-        if data[off:off + 6] != b"070701":
-            raise ValueError(f"no newc header at {off}")
-        f = [int(data[off + 6 + 8 * i:off + 14 + 8 * i], 16) for i in range(13)]
-        namesize = f[11]
-        name = data[off + 110:off + 110 + namesize - 1].decode("utf-8", "surrogateescape")
-        off = (off + 110 + namesize + 3) & ~3
-        body = data[off:off + f[6]]
-        off = (off + f[6] + 3) & ~3
-        if name == "TRAILER!!!":
-            if off != len(data):
-                raise ValueError("data after the trailer")
-            return entries
-        entries[name] = {"ino": f[0], "mode": f[1], "uid": f[2], "gid": f[3], "nlink": f[4], "mtime": f[5],
-                         "rdev": (f[9], f[10]), "data": body}
+    with open(path, "rb") as f:
+        return [sec.data for sec in eiflib.read_sections(f.read()) if sec.type == eiflib.RAMDISK]
 
 
 # ---- a registry on loopback, with token authentication ----
