@@ -171,6 +171,9 @@ int build_image_ramdisks(const struct build_image_options *o, struct build_image
 	if (ret)
 		return fail_image(ret, E_DOCKER_IMAGE_PULL);
 	ret = image_unpack(bi->img);
+	/* Unpacking writes only the temporary file beside the output: a refusal there is the directory's. */
+	if (ret == -EACCES || ret == -EPERM)
+		return cli_fail_err(E_FILE_OPERATION);
 	if (ret)
 		return fail_image(ret, E_EIF_BUILDING);
 	ret = resolve_run(o, bi, &run);
