@@ -59,10 +59,11 @@ static int find_blobs(struct build_image *bi, bool need_kernel, bool need_cmdlin
 		return 0;
 	snprintf(bi->kernel, sizeof(bi->kernel), "%s/%s", dir, arm64 ? "Image" : "bzImage");
 	if (!is_file(bi->kernel))
-		return cli_fail(E_BLOBS_PATH_NOT_SET,
-				"no kernel for the enclave: there is no %s; pass --kernel FILE (a%s) and --cmdline, "
-				"or install nitro-cli's blobs there or where %s points",
-				bi->kernel, arm64 ? "n arm64 Image" : " bzImage", BLOBS_ENV);
+		return cli_fail(
+			E_BLOBS_PATH_NOT_SET,
+			"no kernel for the enclave: there is no %s; pass --kernel FILE (a%s) and --cmdline, "
+			"or install nitro-cli's blobs there or where %s points",
+			bi->kernel, arm64 ? "n arm64 Image" : " bzImage", BLOBS_ENV);
 	if (need_cmdline)
 		snprintf(bi->cmdline, sizeof(bi->cmdline), "%s/cmdline", dir);
 	snprintf(bi->nsm, sizeof(bi->nsm), "%s/nsm.ko", dir);
@@ -71,7 +72,8 @@ static int find_blobs(struct build_image *bi, bool need_kernel, bool need_cmdlin
 	return 0;
 }
 
-static int build_dockerfile(const struct build_image_options *o, struct build_image *bi, char *uri, size_t len)
+static int build_dockerfile(const struct build_image_options *o, struct build_image *bi, char *uri,
+			    size_t len)
 {
 	const char *tag = o->uri ? o->uri : DEFAULT_BUILD_TAG;
 	int ret = image_build_dockerfile(o->docker_dir, tag, bi->work_dir, o->quiet, uri, len);
@@ -120,10 +122,11 @@ static int check_arch(struct build_image *bi, const struct eif_build *b)
 	const char *image = image_arch(bi->img), *kernel = b->flags & EIF_FLAG_ARM64 ? "arm64" : "amd64";
 
 	if (strcmp(image, kernel))
-		return cli_fail(E_EIF_BUILDING,
-				"the image is for %s but the kernel is an %s one: give a kernel of the image's "
-				"architecture, or choose the image's %s variant with --arch",
-				image, kernel, kernel);
+		return cli_fail(
+			E_EIF_BUILDING,
+			"the image is for %s but the kernel is an %s one: give a kernel of the image's "
+			"architecture, or choose the image's %s variant with --arch",
+			image, kernel, kernel);
 	return 0;
 }
 
@@ -141,11 +144,13 @@ static int resolve_run(const struct build_image_options *o, struct build_image *
 	int ret = image_run_resolve(bi->img, &ov, run);
 
 	if (ret == -ENOEXEC)
-		return cli_fail(E_EIF_BUILDING, "%s: give the app's command with --cmd or --entrypoint", err_msg());
+		return cli_fail(E_EIF_BUILDING, "%s: give the app's command with --cmd or --entrypoint",
+				err_msg());
 	return ret ? fail_image(ret, E_EIF_BUILDING) : 0;
 }
 
-static int make_bootstrap(const struct build_image_options *o, struct build_image *bi, const struct eif_build *b)
+static int make_bootstrap(const struct build_image_options *o, struct build_image *bi,
+			  const struct eif_build *b)
 {
 	struct rootfs_spec spec = {
 		.kernel_modules = o->kernel_modules,
@@ -161,7 +166,7 @@ static int make_bootstrap(const struct build_image_options *o, struct build_imag
 
 int build_image_ramdisks(const struct build_image_options *o, struct build_image *bi, struct eif_build *b)
 {
-	struct image_run run = { 0 };
+	struct image_run run = {0};
 	uint64_t size;
 	int ret = check_arch(bi, b);
 
@@ -188,8 +193,8 @@ int build_image_ramdisks(const struct build_image_options *o, struct build_image
 		ret = cli_fail_err(E_EIF_BUILDING);
 	if (ret)
 		return ret;
-	bi->stream = (struct eif_stream){ size, image_ramdisk_read, image_ramdisk_rewind, bi->rd };
-	b->ramdisks[0] = (struct eif_blob){ .data = bi->bootstrap.buf, .size = bi->bootstrap.len };
+	bi->stream = (struct eif_stream){size, image_ramdisk_read, image_ramdisk_rewind, bi->rd};
+	b->ramdisks[0] = (struct eif_blob){.data = bi->bootstrap.buf, .size = bi->bootstrap.len};
 	b->ramdisk_streams[1] = &bi->stream;
 	b->nramdisks = 2;
 	return 0;

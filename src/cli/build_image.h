@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * build-enclave --docker-uri / --docker-dir: the EIF's ramdisks from a container image (src/image), in
- * nitro-cli's layout: the bootstrap ramdisk (nitrovm's init, kernel modules, nitro-cli's nsm.ko when the kernel
- * is nitro-cli's) and the customer ramdisk, streamed from the unpacked image.  The kernel is --kernel, else
- * the one in nitro-cli's blobs directory for the image's architecture.
+ * nitro-cli's layout: the bootstrap ramdisk (nitrovm's init, kernel modules, nitro-cli's nsm.ko when the
+ * kernel is nitro-cli's) and the customer ramdisk, streamed from the unpacked image.  The kernel is --kernel,
+ * else the one in nitro-cli's blobs directory for the image's architecture.
  *
  * Each step returns 0 or the exit status after printing the error line: nitro-cli's numbers, E50 for getting
- * the image (registry, archive, digests), E49 for a Dockerfile build, E48 for making the EIF from it, E52 when
- * there is no kernel, E19 for files and full disks.
+ * the image (registry, archive, digests), E49 for a Dockerfile build, E48 for making the EIF from it, E52
+ * when there is no kernel, E19 for files and full disks.
  */
 #ifndef NITROVM_CLI_BUILD_IMAGE_H
 #define NITROVM_CLI_BUILD_IMAGE_H

@@ -17,18 +17,20 @@
 static const char usage[] =
 	"Usage: nitrovm cache prune [--max-size SIZE]\n"
 	"       nitrovm cache dir\n\n"
-	"The blobs that build-enclave --docker-uri pulls from registries, by digest, under $XDG_CACHE_HOME/nitrovm\n"
+	"The blobs that build-enclave --docker-uri pulls from registries, by digest, under "
+	"$XDG_CACHE_HOME/nitrovm\n"
 	"(else ~/.cache/nitrovm).  Every pull prunes it back to 8 GiB, least recently used first.\n\n"
-	"  prune                 remove cached blobs: all of them, or with --max-size SIZE (K, M, G, T suffixes;\n"
+	"  prune                 remove cached blobs: all of them, or with --max-size SIZE (K, M, G, T "
+	"suffixes;\n"
 	"                        bytes without) the least recently used until at most SIZE remain\n"
 	"  dir                   print the cache's directory\n";
 
 static int prune(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "max-size", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"max-size", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	struct image_cache_stats st;
 	char dir[PATH_MAX], removed[32], kept[32];
@@ -39,7 +41,8 @@ static int prune(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			if (cli_parse_size(optarg, 1, &max))
-				return cli_fail(E_INVALID_ARGUMENT, "--max-size '%s' is not a size (e.g. 2G)", optarg);
+				return cli_fail(E_INVALID_ARGUMENT, "--max-size '%s' is not a size (e.g. 2G)",
+						optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -54,8 +57,8 @@ static int prune(int argc, char **argv)
 		return cli_fail_err(E_FILE_OPERATION);
 	size_text(st.removed_bytes, removed, sizeof(removed));
 	size_text(st.bytes, kept, sizeof(kept));
-	printf("removed %llu blobs (%s); %llu blobs (%s) remain in %s\n", (unsigned long long)st.removed, removed,
-	       (unsigned long long)st.blobs, kept, dir);
+	printf("removed %llu blobs (%s); %llu blobs (%s) remain in %s\n", (unsigned long long)st.removed,
+	       removed, (unsigned long long)st.blobs, kept, dir);
 	return 0;
 }
 
@@ -71,7 +74,8 @@ int cmd_cache(int argc, char **argv)
 		return prune(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dir")) {
 		if (argc > 2)
-			return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for cache dir", argv[2]);
+			return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for cache dir",
+					argv[2]);
 		if (image_cache_dir(NULL, dir, sizeof(dir)))
 			return cli_fail_err(E_FILE_OPERATION);
 		printf("%s\n", dir);

@@ -43,8 +43,8 @@ static void draw(struct progress *p)
 	bar[BAR_WIDTH] = '\0';
 	size_text(p->done, done, sizeof(done));
 	size_text(p->size, size, sizeof(size));
-	fprintf(stderr, "\r%-6s %u/%u %-12s [%s] %s / %s  %.1f MiB/s\033[K", p->what, p->index, p->total, p->name,
-		bar, done, size, secs > 0 ? (double)p->done / MiB / secs : 0.0);
+	fprintf(stderr, "\r%-6s %u/%u %-12s [%s] %s / %s  %.1f MiB/s\033[K", p->what, p->index, p->total,
+		p->name, bar, done, size, secs > 0 ? (double)p->done / MiB / secs : 0.0);
 	fflush(stderr);
 	p->last_draw = now();
 }
@@ -83,8 +83,8 @@ static void end(void *ctx, const char *summary)
 	size_text(p->size, size, sizeof(size));
 	if (p->tty)
 		fputs("\r\033[K", stderr);
-	fprintf(stderr, "%s %u/%u %s: %s, %s in %.2f s\n", p->what, p->index, p->total, p->name, size, summary,
-		secs);
+	fprintf(stderr, "%s %u/%u %s: %s, %s in %.2f s\n", p->what, p->index, p->total, p->name, size,
+		summary, secs);
 }
 
 struct progress *progress_new(bool quiet)
@@ -97,7 +97,7 @@ struct progress *progress_new(bool quiet)
 	if (!p)
 		return NULL;
 	p->tty = isatty(STDERR_FILENO);
-	p->hooks = (struct image_progress){ .ctx = p, .begin = begin, .advance = advance, .end = end };
+	p->hooks = (struct image_progress){.ctx = p, .begin = begin, .advance = advance, .end = end};
 	return p;
 }
 

@@ -30,7 +30,7 @@ int strv_push(struct strv *s, const char *str, size_t len)
 
 int strv_copy(struct strv *dst, const struct strv *src)
 {
-	struct strv out = { 0 };
+	struct strv out = {0};
 
 	for (size_t i = 0; i < src->n; i++) {
 		if (strv_push(&out, src->v[i], strlen(src->v[i]))) {

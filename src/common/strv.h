@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A growable, NULL-terminated array of heap strings: argv and envp lists, as commands and images carry them. */
+/* A growable, NULL-terminated array of heap strings: argv and envp lists, as commands and images carry them.
+ */
 #ifndef NITROVM_COMMON_STRV_H
 #define NITROVM_COMMON_STRV_H
 

@@ -20,7 +20,8 @@
 #include "eif.h"
 #include "measure_internal.h"
 
-/* Big enough that a piece costs little in locking, small enough that the ring stays in cache-friendly MiBs. */
+/* Big enough that a piece costs little in locking, small enough that the ring stays in cache-friendly MiBs.
+ */
 #define STREAM_CHUNK (1 * MiB)
 /* Four pieces: the producer can run a little ahead while the consumer writes. */
 #define STREAM_SLOTS 4
@@ -161,7 +162,7 @@ static int produce_section(struct producer *pr, const struct measure_section *s)
 	if (slot < 0)
 		return r->error;
 	memcpy(r->bufs[slot], sh, sizeof(sh));
-	publish(r, slot, &(struct piece){ .p = r->bufs[slot], .len = sizeof(sh) });
+	publish(r, slot, &(struct piece){.p = r->bufs[slot], .len = sizeof(sh)});
 	for (uint64_t off = 0; off < s->size;) {
 		size_t n = (size_t)MIN(s->size - off, (uint64_t)STREAM_CHUNK);
 		const uint8_t *p = s->data + off;
@@ -177,8 +178,10 @@ static int produce_section(struct producer *pr, const struct measure_section *s)
 			p = r->bufs[slot];
 		}
 		hash_piece(pr, s->type, p, n);
-		publish(r, slot, &(struct piece){ .p = p, .len = n, .pcr2 = pr->ramdisks >= 2 &&
-							       s->type == EIF_SECTION_RAMDISK });
+		publish(r, slot,
+			&(struct piece){.p = p,
+					.len = n,
+					.pcr2 = pr->ramdisks >= 2 && s->type == EIF_SECTION_RAMDISK});
 		off += n;
 	}
 	return 0;
@@ -198,7 +201,7 @@ static int produce(struct producer *pr, const struct eif_layout *l, struct eif_m
 	slot = acquire(pr->r);
 	if (slot < 0)
 		return pr->r->error;
-	publish(pr->r, slot, &(struct piece){ .end = true });
+	publish(pr->r, slot, &(struct piece){.end = true});
 	if (!pr->c1.md && sha384_copy(&pr->c1, &pr->c0))
 		return err_set(ENOMEM, "out of memory");
 	sha384_final(&pr->c0, d);
@@ -219,8 +222,8 @@ static void ring_free(struct ring *r)
 
 int eif_stream_write(const struct eif_layout *l, int fd, const char *path, struct eif_measurements *m)
 {
-	struct ring r = { .fd = fd, .path = path, .header = l->header };
-	struct producer pr = { .r = &r };
+	struct ring r = {.fd = fd, .path = path, .header = l->header};
+	struct producer pr = {.r = &r};
 	uint8_t d[SHA384_LEN], crc[4];
 	pthread_t t;
 	int ret = 0;
@@ -249,7 +252,8 @@ int eif_stream_write(const struct eif_layout *l, int fd, const char *path, struc
 	m->crc = r.crc;
 	put_be32(crc, r.crc);
 	if (fd >= 0 && pwrite(fd, crc, 4, EIF_CRC_OFFSET) != 4)
-		ret = err_set(errno ? errno : EIO, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+		ret = err_set(errno ? errno : EIO, "cannot write %s: %s", path,
+			      strerror(errno ? errno : EIO));
 out:
 	sha384_free(&pr.c0);
 	sha384_free(&pr.c1);

@@ -5,8 +5,8 @@
  * blobs/sha256/ ones).
  *
  * The archive is read once for its member headers only (libarchive seeks over the data), and every blob is
- * then read in place as a region of the file: nothing is extracted.  A compressed archive (docker save | gzip)
- * is first decompressed into an unnamed temporary file, since members must be read in any order.
+ * then read in place as a region of the file: nothing is extracted.  A compressed archive (docker save |
+ * gzip) is first decompressed into an unnamed temporary file, since members must be read in any order.
  *
  * docker-archive layers have no blob digests: each is checked against the config's diff_id as it is applied.
  * Its ref is a name:tag from RepoTags (docker.io/library/ spelled or not) or @N, the N-th image (from 0).
@@ -32,7 +32,7 @@
 #define ARCHIVE_MAX_LINKS 8
 /* Bytes copied at a time when a compressed archive is decompressed to a temporary file. */
 #define ARCHIVE_COPY_CHUNK (1 * MiB)
-#define DOCKER_MANIFEST "manifest.json"
+#define DOCKER_MANIFEST	   "manifest.json"
 
 struct member {
 	char *name;
@@ -126,7 +126,8 @@ static int index_members(struct tar_index *t)
 	if (!ret && fstat(t->fd, &st))
 		ret = err_set(errno, "cannot stat %s: %s", t->where, strerror(errno));
 	for (size_t i = 0; !ret && i < t->n; i++)
-		if (t->m[i].offset > (uint64_t)st.st_size || t->m[i].size > (uint64_t)st.st_size - t->m[i].offset)
+		if (t->m[i].offset > (uint64_t)st.st_size ||
+		    t->m[i].size > (uint64_t)st.st_size - t->m[i].offset)
 			ret = err_set(EINVAL, "%s is truncated: member %.256s ends past its end", t->where,
 				      t->m[i].name);
 out:
@@ -180,7 +181,8 @@ static int is_compressed(struct tar_index *t, bool *yes)
 		return err_set(ENOMEM, "out of memory");
 	archive_read_support_format_raw(a);
 	archive_read_support_filter_all(a);
-	if (archive_read_open_fd(a, t->fd, 64 * 1024) != ARCHIVE_OK || archive_read_next_header(a, &e) != ARCHIVE_OK)
+	if (archive_read_open_fd(a, t->fd, 64 * 1024) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK)
 		ret = err_set(EINVAL, "cannot read %s: %s", t->where, archive_error_string(a));
 	else
 		*yes = archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE;
@@ -283,7 +285,7 @@ static int tar_open(void *arg, const char *name, struct blob_region *out)
 		if (!m)
 			return err_set(ENODATA, "%s has no member %s", t->where, cur);
 		if (!m->link) {
-			*out = (struct blob_region){ .fd = t->fd, .offset = m->offset, .size = m->size };
+			*out = (struct blob_region){.fd = t->fd, .offset = m->offset, .size = m->size};
 			return 0;
 		}
 		slash = strrchr(cur, '/');
@@ -295,7 +297,8 @@ static int tar_open(void *arg, const char *name, struct blob_region *out)
 			return err_set(EINVAL, "%s: member %s links outside the archive", t->where, m->name);
 		memcpy(cur, next, sizeof(cur));
 	}
-	return err_set(ELOOP, "%s: member %s is behind more than %d links", t->where, name, ARCHIVE_MAX_LINKS);
+	return err_set(ELOOP, "%s: member %s is behind more than %d links", t->where, name,
+		       ARCHIVE_MAX_LINKS);
 }
 
 static void tar_close(void *arg)
@@ -310,8 +313,8 @@ struct docker_source {
 	struct tar_index *tar;
 };
 
-static int read_json_member(struct tar_index *t, const char *name, size_t max, int type, struct json_object **o,
-			    uint8_t **raw, size_t *rawlen)
+static int read_json_member(struct tar_index *t, const char *name, size_t max, int type,
+			    struct json_object **o, uint8_t **raw, size_t *rawlen)
 {
 	struct blob_region r;
 	char what[PATH_MAX + 32];
@@ -340,8 +343,8 @@ static bool same_tag(const char *a, const char *b)
 	struct image_ref *x = malloc(sizeof(*x)), *y = malloc(sizeof(*y));
 	bool same = false;
 
-	if (x && y && !image_ref_parse(a, x) && !image_ref_parse(b, y) && x->transport == TRANSPORT_REGISTRY &&
-	    y->transport == TRANSPORT_REGISTRY)
+	if (x && y && !image_ref_parse(a, x) && !image_ref_parse(b, y) &&
+	    x->transport == TRANSPORT_REGISTRY && y->transport == TRANSPORT_REGISTRY)
 		same = !strcmp(x->registry, y->registry) && !strcmp(x->repository, y->repository) &&
 		       !strcmp(x->tag, y->tag);
 	free(x);
@@ -351,7 +354,7 @@ static bool same_tag(const char *a, const char *b)
 
 static bool has_tag(struct json_object *entry, const char *ref)
 {
-	struct strv tags = { 0 };
+	struct strv tags = {0};
 	bool found = false;
 
 	if (ijson_strv(entry, "RepoTags", DOCKER_MANIFEST, &tags, NULL))
@@ -376,15 +379,16 @@ static int pick_entry(struct docker_source *d, struct json_object *list, struct 
 		unsigned long i = strtoul(ref + 1, &end, 10);
 
 		if (!ref[1] || *end || i >= n)
-			return err_set(EINVAL, "%s holds %zu images: '@%s' is not one of @0 to @%zu", d->tar->where, n,
-				       ref + 1, n - 1);
+			return err_set(EINVAL, "%s holds %zu images: '@%s' is not one of @0 to @%zu",
+				       d->tar->where, n, ref + 1, n - 1);
 		*out = json_object_array_get_idx(list, i);
 		return 0;
 	}
 	if (!ref[0]) {
 		if (n > 1)
-			return err_set(EINVAL, "%s holds %zu images: name one after the path, as in "
-					       "docker-archive:%s:NAME:TAG or :@N",
+			return err_set(EINVAL,
+				       "%s holds %zu images: name one after the path, as in "
+				       "docker-archive:%s:NAME:TAG or :@N",
 				       d->tar->where, n, d->tar->where);
 		*out = json_object_array_get_idx(list, 0);
 		return 0;
@@ -418,12 +422,12 @@ static int read_docker_config(struct docker_source *d, struct json_object *entry
 
 static int docker_layers(struct docker_source *d, struct json_object *entry, struct image_plan *plan)
 {
-	struct strv layers = { 0 };
+	struct strv layers = {0};
 	int ret = ijson_strv(entry, "Layers", DOCKER_MANIFEST, &layers, NULL);
 
 	if (!ret && layers.n != plan->config.ndiff_ids)
-		ret = err_set(EINVAL, "%s lists %zu layers but the image config %zu", DOCKER_MANIFEST, layers.n,
-			      plan->config.ndiff_ids);
+		ret = err_set(EINVAL, "%s lists %zu layers but the image config %zu", DOCKER_MANIFEST,
+			      layers.n, plan->config.ndiff_ids);
 	if (!ret && !(plan->layers = calloc(layers.n + 1, sizeof(*plan->layers))))
 		ret = err_set(ENOMEM, "out of memory");
 	for (size_t i = 0; !ret && i < layers.n; i++) {
@@ -451,10 +455,12 @@ static int docker_resolve(struct image_source *s, const char *arch, struct image
 {
 	struct docker_source *d = (struct docker_source *)s;
 	struct json_object *list, *entry = NULL;
-	int ret = read_json_member(d->tar, DOCKER_MANIFEST, IMAGE_MAX_MANIFEST, json_type_array, &list, NULL, NULL);
+	int ret = read_json_member(d->tar, DOCKER_MANIFEST, IMAGE_MAX_MANIFEST, json_type_array, &list, NULL,
+				   NULL);
 
 	if (ret == -ENODATA)
-		return err_set(ENODATA, "%s is not a docker-archive: it has no %s", d->tar->where, DOCKER_MANIFEST);
+		return err_set(ENODATA, "%s is not a docker-archive: it has no %s", d->tar->where,
+			       DOCKER_MANIFEST);
 	if (ret)
 		return ret;
 	ret = pick_entry(d, list, &entry);
@@ -466,8 +472,9 @@ static int docker_resolve(struct image_source *s, const char *arch, struct image
 		const char *a = image_arch_normalize(plan->config.arch);
 
 		if (!a)
-			ret = err_set(EPROTONOSUPPORT, "the image is for the architecture '%.32s'; enclaves are "
-						       "amd64 or arm64",
+			ret = err_set(EPROTONOSUPPORT,
+				      "the image is for the architecture '%.32s'; enclaves are "
+				      "amd64 or arm64",
 				      plan->config.arch);
 		else if (arch && strcmp(a, arch))
 			ret = err_set(EINVAL, "the image is for %s, not %s", a, arch);
@@ -507,7 +514,8 @@ int source_open_archive(const struct image_ref *r, const struct image_options *o
 	if (ret)
 		return ret;
 	if (r->transport == TRANSPORT_OCI_ARCHIVE) {
-		struct layout_files files = { .open = tar_open, .close = tar_close, .arg = t, .where = t->where };
+		struct layout_files files = {
+			.open = tar_open, .close = tar_close, .arg = t, .where = t->where};
 
 		return source_open_layout(r, o, &files, out);
 	}

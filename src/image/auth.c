@@ -21,9 +21,9 @@
 #include "http.h"
 
 /* An auth file is a few KiB; the token endpoint's answer a few KiB more (JWTs). */
-#define AUTH_FILE_MAX	  (1 * MiB)
-#define TOKEN_ANSWER_MAX  (1 * MiB)
-#define DOCKER_HUB_KEY	  "https://index.docker.io/v1/"
+#define AUTH_FILE_MAX	 (1 * MiB)
+#define TOKEN_ANSWER_MAX (1 * MiB)
+#define DOCKER_HUB_KEY	 "https://index.docker.io/v1/"
 
 /* ---- challenges ---- */
 
@@ -79,7 +79,8 @@ int auth_parse_challenge(const char *header, struct auth_challenge *c)
 
 		p = parse_param(p, key, sizeof(key), val, sizeof(val));
 		if (!p)
-			return err_set(EPROTO, "the registry's WWW-Authenticate '%.128s' is malformed", header);
+			return err_set(EPROTO, "the registry's WWW-Authenticate '%.128s' is malformed",
+				       header);
 		if (!strcasecmp(key, "realm"))
 			snprintf(c->realm, sizeof(c->realm), "%s", val);
 		else if (!strcasecmp(key, "service"))
@@ -88,7 +89,8 @@ int auth_parse_challenge(const char *header, struct auth_challenge *c)
 			snprintf(c->scope, sizeof(c->scope), "%s", val);
 	}
 	if (!strcasecmp(c->scheme, "bearer") && !c->realm[0])
-		return err_set(EPROTO, "the registry asks for a bearer token but names no realm to get it from");
+		return err_set(EPROTO,
+			       "the registry asks for a bearer token but names no realm to get it from");
 	return 0;
 }
 
@@ -99,7 +101,8 @@ static void normalize_key(const char *key, char *out, size_t len)
 {
 	size_t n;
 
-	if (!strcmp(key, DOCKER_HUB_KEY) || !strcmp(key, "index.docker.io") || !strcmp(key, "registry-1.docker.io")) {
+	if (!strcmp(key, DOCKER_HUB_KEY) || !strcmp(key, "index.docker.io") ||
+	    !strcmp(key, "registry-1.docker.io")) {
 		snprintf(out, len, DOCKER_HUB_DOMAIN);
 		return;
 	}
@@ -163,7 +166,8 @@ static int decode_auth(const char *b64, struct auth_credentials *cr)
 }
 
 /* The best entry of one file; 0 with cr->found false when the file has none (or is not there). */
-static int search_file(const char *path, const char *domain, const char *repository, struct auth_credentials *cr)
+static int search_file(const char *path, const char *domain, const char *repository,
+		       struct auth_credentials *cr)
 {
 	struct json_object *o = NULL, *auths, *best = NULL;
 	size_t best_len = 0, len;
@@ -250,8 +254,8 @@ static int token_url(const struct auth_challenge *c, const char *scope, char *ur
 
 	if (!service || !sc)
 		ret = err_set(ENOMEM, "out of memory");
-	else if ((size_t)snprintf(url, len, "%s%sservice=%s&scope=%s", c->realm, strchr(c->realm, '?') ? "&" : "?",
-				  service, sc) >= len)
+	else if ((size_t)snprintf(url, len, "%s%sservice=%s&scope=%s", c->realm,
+				  strchr(c->realm, '?') ? "&" : "?", service, sc) >= len)
 		ret = err_set(ENAMETOOLONG, "the registry's token URL is too long");
 	free(service);
 	free(sc);
@@ -285,7 +289,8 @@ int auth_fetch_token(const struct auth_challenge *c, const char *scope, const st
 	if (ret)
 		return ret;
 	if (!strncmp(url, "http://", 7) && !tr->allow_http)
-		return err_set(EPROTO, "the registry's token service %s is plain http, which nitrovm refuses", c->realm);
+		return err_set(EPROTO, "the registry's token service %s is plain http, which nitrovm refuses",
+			       c->realm);
 	if (cr->found) {
 		ret = auth_basic(cr, basic, sizeof(basic));
 		rq.authorization = basic;
@@ -296,7 +301,8 @@ int auth_fetch_token(const struct auth_challenge *c, const char *scope, const st
 	if (ret)
 		return err_wrap(-ret, "getting a token from the registry's token service");
 	if (rs.status == 401 || rs.status == 403)
-		ret = err_set(EACCES, "the registry's token service refused %s (HTTP %ld)%s", scope, rs.status,
+		ret = err_set(EACCES, "the registry's token service refused %s (HTTP %ld)%s", scope,
+			      rs.status,
 			      cr->found ? ": check the credentials" : "; no credentials were found for it");
 	else if (rs.status != 200)
 		ret = err_set(EPROTO, "the registry's token service answered HTTP %ld", rs.status);

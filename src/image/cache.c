@@ -75,7 +75,8 @@ int blob_cache_open(struct blob_cache *c, const char *dir)
 	return mkdir_p(c->dir);
 }
 
-static int blob_path(const struct blob_cache *c, const struct image_digest *d, char *out, size_t len, bool file)
+static int blob_path(const struct blob_cache *c, const struct image_digest *d, char *out, size_t len,
+		     bool file)
 {
 	const char *colon = strchr(d->str, ':');
 	int n = file ? snprintf(out, len, "%s/%.*s/%s", c->dir, (int)(colon - d->str), d->str, colon + 1)
@@ -102,7 +103,7 @@ int blob_cache_get(struct blob_cache *c, const struct image_digest *d, struct bl
 		return -ENOENT;
 	}
 	futimens(fd, NULL); /* used now: last to be pruned (fails harmlessly on a read-only cache) */
-	*out = (struct blob_region){ .fd = fd, .offset = 0, .size = (uint64_t)st.st_size, .owned = true };
+	*out = (struct blob_region){.fd = fd, .offset = 0, .size = (uint64_t)st.st_size, .owned = true};
 	return 0;
 }
 
@@ -191,7 +192,8 @@ static int list_dir(const char *dir, struct cached **list, size_t *n)
 		struct stat st;
 		struct cached *l;
 
-		if (de->d_name[0] == '.' || snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
 		if (lstat(path, &st) || !S_ISREG(st.st_mode))
 			continue;
@@ -230,7 +232,7 @@ int image_cache_prune(const char *dir, uint64_t max_bytes, struct image_cache_st
 	if ((size_t)snprintf(c.dir, sizeof(c.dir), "%s/%s", base, BLOBS_SUBDIR) >= sizeof(c.dir))
 		return err_set(ENAMETOOLONG, "the cache directory's path is too long");
 	{
-		static const char *const algorithms[] = { "sha256", "sha512" };
+		static const char *const algorithms[] = {"sha256", "sha512"};
 
 		for (size_t i = 0; !ret && i < ARRAY_SIZE(algorithms); i++) {
 			char sub[PATH_MAX + 16];

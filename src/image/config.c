@@ -22,7 +22,8 @@ static int parse_diff_ids(struct json_object *o, struct image_config *c)
 	if (!ret)
 		ret = ijson_string(rootfs, "type", "the image config's rootfs", true, &type);
 	if (!ret && strcmp(type, "layers"))
-		ret = err_set(EPROTONOSUPPORT, "the image config's rootfs has type '%.64s', not \"layers\"", type);
+		ret = err_set(EPROTONOSUPPORT, "the image config's rootfs has type '%.64s', not \"layers\"",
+			      type);
 	if (!ret)
 		ret = ijson_array(rootfs, "diff_ids", "the image config's rootfs", true, &ids);
 	if (ret)
@@ -89,7 +90,8 @@ int image_config_parse(const uint8_t *buf, size_t len, struct image_config *c)
 	if (!ret)
 		ret = ijson_string(c->json, "os", what, true, &c->os);
 	if (!ret && strcmp(c->os, "linux"))
-		ret = err_set(EPROTONOSUPPORT, "the image is for the OS '%.64s'; enclaves run linux images", c->os);
+		ret = err_set(EPROTONOSUPPORT, "the image is for the OS '%.64s'; enclaves run linux images",
+			      c->os);
 	if (!ret)
 		ret = ijson_string(c->json, "variant", what, false, &c->variant);
 	if (!ret)
@@ -195,7 +197,8 @@ int image_config_docker_info(const struct image_config *c, uint64_t size, char *
 	json_object_object_add(info, "Size", json_object_new_int64((int64_t)size));
 	if (c->variant)
 		add_string(info, "Variant", c->variant);
-	*out = strdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	*out = strdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (!*out)
 		ret = err_set(ENOMEM, "out of memory");
 	json_object_put(info);

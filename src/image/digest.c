@@ -14,8 +14,8 @@ static const struct {
 	const char *prefix;
 	enum digest_alg alg;
 } algorithms[] = {
-	{ "sha256:", DIGEST_SHA256 },
-	{ "sha512:", DIGEST_SHA512 },
+	{"sha256:", DIGEST_SHA256},
+	{"sha512:", DIGEST_SHA512},
 };
 
 int image_digest_parse(const char *s, const char *what, struct image_digest *d)
@@ -27,8 +27,8 @@ int image_digest_parse(const char *s, const char *what, struct image_digest *d)
 		if (strncmp(s, algorithms[i].prefix, pl))
 			continue;
 		if (strlen(hex) != 2 * n || strspn(hex, "0123456789abcdef") != 2 * n)
-			return err_set(EINVAL, "%s: digest '%.80s' is not %s and %zu lowercase hex digits", what, s,
-				       algorithms[i].prefix, 2 * n);
+			return err_set(EINVAL, "%s: digest '%.80s' is not %s and %zu lowercase hex digits",
+				       what, s, algorithms[i].prefix, 2 * n);
 		memset(d, 0, sizeof(*d));
 		d->alg = algorithms[i].alg;
 		hex_decode(hex, d->bytes, n);
@@ -86,8 +86,8 @@ int image_verifier_finish(struct image_verifier *v, const char *what)
 	digest_final(&v->ctx, md);
 	image_digest_set(&got, v->want->alg, md);
 	if (!image_digest_equal(&got, v->want))
-		return err_set(EBADMSG, "%s does not match its digest: expected %s, got %s", what, v->want->str,
-			       got.str);
+		return err_set(EBADMSG, "%s does not match its digest: expected %s, got %s", what,
+			       v->want->str, got.str);
 	return 0;
 }
 

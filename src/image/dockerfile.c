@@ -68,7 +68,8 @@ static int run(char *const argv[], bool quiet)
 	return err_set(EIO, "%s %s was killed by signal %d", argv[0], argv[1], WTERMSIG(status));
 }
 
-int image_build_dockerfile(const char *dir, const char *tag, const char *work_dir, bool quiet, char *uri, size_t len)
+int image_build_dockerfile(const char *dir, const char *tag, const char *work_dir, bool quiet, char *uri,
+			   size_t len)
 {
 	char tmp[PATH_MAX], out[PATH_MAX + 16], dest[PATH_MAX + 32], dockerfile[PATH_MAX + 16];
 	bool buildah = on_path("buildah");
@@ -81,22 +82,26 @@ int image_build_dockerfile(const char *dir, const char *tag, const char *work_di
 	if (access(dockerfile, R_OK))
 		return err_set(ENOENT, "%s has no Dockerfile", dir);
 	if (!buildah && !on_path("podman"))
-		return err_set(ENOENT, "building from a Dockerfile needs buildah or podman, and neither is installed "
-				       "(apt-get install buildah)");
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.nitrovm-build-XXXXXX", work_dir) >= sizeof(tmp) || !mkdtemp(tmp))
-		return err_set(errno ? errno : ENAMETOOLONG, "cannot make a temporary directory in %s", work_dir);
+		return err_set(ENOENT,
+			       "building from a Dockerfile needs buildah or podman, and neither is installed "
+			       "(apt-get install buildah)");
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.nitrovm-build-XXXXXX", work_dir) >= sizeof(tmp) ||
+	    !mkdtemp(tmp))
+		return err_set(errno ? errno : ENAMETOOLONG, "cannot make a temporary directory in %s",
+			       work_dir);
 	snprintf(out, sizeof(out), "%s/%s", tmp, ARCHIVE_NAME);
 	snprintf(dest, sizeof(dest), "oci-archive:%s", out);
 	if (buildah) {
-		char *const build[] = { "buildah", "bud", "-t", (char *)tag, (char *)dir, NULL };
-		char *const push[] = { "buildah", "push", (char *)tag, dest, NULL };
+		char *const build[] = {"buildah", "bud", "-t", (char *)tag, (char *)dir, NULL};
+		char *const push[] = {"buildah", "push", (char *)tag, dest, NULL};
 
 		ret = run(build, quiet);
 		if (!ret)
 			ret = run(push, quiet);
 	} else {
-		char *const build[] = { "podman", "build", "-t", (char *)tag, (char *)dir, NULL };
-		char *const save[] = { "podman", "save", "--format", "oci-archive", "-o", out, (char *)tag, NULL };
+		char *const build[] = {"podman", "build", "-t", (char *)tag, (char *)dir, NULL};
+		char *const save[] = {"podman", "save", "--format",  "oci-archive",
+				      "-o",	out,	(char *)tag, NULL};
 
 		ret = run(build, quiet);
 		if (!ret)

@@ -100,7 +100,7 @@ static int curl_failure(const struct http_request *rq, const char *url, CURLcode
 static int perform(const struct http_request *rq, const char *url, bool with_auth, struct http_response *rs)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct transfer t = { .rq = rq, .rs = rs };
+	struct transfer t = {.rq = rq, .rs = rs};
 	struct curl_slist *hdrs = NULL;
 	CURLcode rc;
 	CURL *c;
@@ -155,7 +155,8 @@ static bool origin(const char *url, char *out, size_t len)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL;
-	bool ok = u && !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+	bool ok = u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+		  !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
 		  !curl_url_get(u, CURLUPART_HOST, &host, 0) &&
 		  !curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
 
@@ -176,7 +177,8 @@ static bool same_origin(const char *a, const char *b)
 }
 
 /* Resolve a Location against the URL it answered; refuse to go from https to http unless allowed. */
-static int follow(const struct http_request *rq, const char *from, const char *location, char *out, size_t len)
+static int follow(const struct http_request *rq, const char *from, const char *location, char *out,
+		  size_t len)
 {
 	CURLU *u = curl_url();
 	char *next = NULL;
@@ -188,9 +190,11 @@ static int follow(const struct http_request *rq, const char *from, const char *l
 	    curl_url_get(u, CURLUPART_URL, &next, 0))
 		ret = err_set(EPROTO, "%s redirects to '%.256s', which is not a URL", from, location);
 	else if (strncmp(next, "https://", 8) && strncmp(next, "http://", 7))
-		ret = err_set(EPROTO, "%s redirects to '%.256s', which is neither https nor http", from, next);
+		ret = err_set(EPROTO, "%s redirects to '%.256s', which is neither https nor http", from,
+			      next);
 	else if (!strncmp(from, "https://", 8) && !strncmp(next, "http://", 7) && !rq->allow_http)
-		ret = err_set(EPROTO, "%s redirects to plain http (%.256s), which nitrovm refuses", from, next);
+		ret = err_set(EPROTO, "%s redirects to plain http (%.256s), which nitrovm refuses", from,
+			      next);
 	else if (strlen(next) >= len)
 		ret = err_set(ENAMETOOLONG, "%s redirects to a URL too long", from);
 	else

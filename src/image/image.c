@@ -79,7 +79,7 @@ static int unpack_layer(struct image *img, size_t i)
 {
 	const struct image_layer *l = &img->plan.layers[i];
 	const struct image_progress *p = img->opts.progress;
-	struct blob_region r = { .fd = -1 };
+	struct blob_region r = {.fd = -1};
 	struct layer_stats st;
 	char what[256], shortid[13], summary[96], size[32];
 	struct layer_input in = {
@@ -97,7 +97,8 @@ static int unpack_layer(struct image *img, size_t i)
 	image_digest_short(&l->desc.digest, shortid);
 	snprintf(what, sizeof(what), "layer %zu of %zu (%s)", i + 1, img->plan.nlayers, l->desc.digest.str);
 	if (p && p->begin)
-		p->begin(p->ctx, "unpack", (unsigned int)i + 1, (unsigned int)img->plan.nlayers, shortid, r.size);
+		p->begin(p->ctx, "unpack", (unsigned int)i + 1, (unsigned int)img->plan.nlayers, shortid,
+			 r.size);
 	ret = layer_apply(img->tree, img->spool, (uint16_t)(i + 1), &in, &st);
 	blob_region_close(&r);
 	if (ret)

@@ -25,7 +25,8 @@
 
 #include "common/strv.h"
 
-/* A transfer that makes no progress for this long fails: long enough for a slow registry, short enough to end. */
+/* A transfer that makes no progress for this long fails: long enough for a slow registry, short enough to
+ * end. */
 #define IMAGE_DEFAULT_STALL_SECONDS 30
 /*
  * The blob cache is pruned back to this size (least recently used first) after every pull: a few images'
@@ -141,9 +142,9 @@ int image_cache_dir(const char *dir, char *out, size_t len);
 /* ---- images from a Dockerfile (dockerfile.c) ---- */
 
 /*
- * Build the Dockerfile in dir with buildah (else podman), both daemonless, tagged tag, and write the result as
- * an OCI archive into work_dir; uri receives "oci-archive:<path>" (the caller removes the file).  The tool's
- * output goes to stderr unless quiet.  No tool: -ENOENT with a sentence.
+ * Build the Dockerfile in dir with buildah (else podman), both daemonless, tagged tag, and write the result
+ * as an OCI archive into work_dir; uri receives "oci-archive:<path>" (the caller removes the file).  The
+ * tool's output goes to stderr unless quiet.  No tool: -ENOENT with a sentence.
  */
 int image_build_dockerfile(const char *dir, const char *tag, const char *work_dir, bool quiet, char *uri,
 			   size_t len);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the files of src/image share: digests, descriptors, manifests and indexes, image configs, references,
- * sources (registry, OCI layout, archives), layer application and the blob cache.  image.h is what the rest of
- * nitrovm sees; this header is for src/image itself and its tests.
+ * sources (registry, OCI layout, archives), layer application and the blob cache.  image.h is what the rest
+ * of nitrovm sees; this header is for src/image itself and its tests.
  *
  * Everything here reads untrusted bytes (a registry's answers, an archive's members, a layer's entries): each
  * length, digest and JSON item is checked, and a bad one is one error with err_set() saying what and where.
@@ -99,17 +99,16 @@ int ijson_string_buf(struct json_object *o, const char *key, const char *what, b
 
 /* ---- media types, descriptors, manifests and indexes (manifest.c) ---- */
 
-#define MEDIA_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_OCI_INDEX	      "application/vnd.oci.image.index.v1+json"
-#define MEDIA_OCI_CONFIG      "application/vnd.oci.image.config.v1+json"
-#define MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MEDIA_DOCKER_CONFIG   "application/vnd.docker.container.image.v1+json"
-#define MEDIA_DOCKER_SCHEMA1  "application/vnd.docker.distribution.manifest.v1+json"
+#define MEDIA_OCI_MANIFEST	    "application/vnd.oci.image.manifest.v1+json"
+#define MEDIA_OCI_INDEX		    "application/vnd.oci.image.index.v1+json"
+#define MEDIA_OCI_CONFIG	    "application/vnd.oci.image.config.v1+json"
+#define MEDIA_DOCKER_MANIFEST	    "application/vnd.docker.distribution.manifest.v2+json"
+#define MEDIA_DOCKER_LIST	    "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MEDIA_DOCKER_CONFIG	    "application/vnd.docker.container.image.v1+json"
+#define MEDIA_DOCKER_SCHEMA1	    "application/vnd.docker.distribution.manifest.v1+json"
 #define MEDIA_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 /* What a registry is asked for: every manifest and index type nitrovm reads, nothing it would refuse. */
-#define MEDIA_ACCEPT                                                                                  \
-	MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST ", " MEDIA_DOCKER_MANIFEST
+#define MEDIA_ACCEPT MEDIA_OCI_INDEX ", " MEDIA_OCI_MANIFEST ", " MEDIA_DOCKER_LIST ", " MEDIA_DOCKER_MANIFEST
 
 enum layer_compression {
 	LAYER_TAR,
@@ -128,7 +127,8 @@ struct image_descriptor {
 	char os[IMAGE_PLATFORM_WORD_MAX], arch[IMAGE_PLATFORM_WORD_MAX], variant[IMAGE_PLATFORM_WORD_MAX];
 	/* The org.opencontainers.image.ref.name annotation of an OCI layout's index entry, if any. */
 	char ref_name[256];
-	/* An index entry that is an attestation or other non-image artifact (Docker's buildx writes these). */
+	/* An index entry that is an attestation or other non-image artifact (Docker's buildx writes these).
+	 */
 	bool attestation;
 };
 
@@ -159,9 +159,12 @@ void image_manifest_free(struct image_manifest *m);
  * The index entry for linux/arch (arm64 also matches variant v8 or none).  No match is -ENODATA with a
  * sentence listing the platforms the index has.
  */
-int image_index_select(const struct image_manifest *idx, const char *arch, const struct image_descriptor **out);
-/* The entry whose ref.name annotation is ref (an OCI layout's tag), or -ENODATA listing the names there are. */
-int image_index_find_ref(const struct image_manifest *idx, const char *ref, const struct image_descriptor **out);
+int image_index_select(const struct image_manifest *idx, const char *arch,
+		       const struct image_descriptor **out);
+/* The entry whose ref.name annotation is ref (an OCI layout's tag), or -ENODATA listing the names there are.
+ */
+int image_index_find_ref(const struct image_manifest *idx, const char *ref,
+			 const struct image_descriptor **out);
 /* "'v1', 'v2'" (the ref.name annotations of the entries) or "no names", for messages. */
 void image_index_ref_names(const struct image_manifest *idx, char *buf, size_t len);
 /* "amd64" or "arm64" for the names people and tools use ("x86_64", "aarch64" too); NULL for others. */
@@ -247,10 +250,12 @@ struct image_plan {
 struct image_source;
 
 struct image_source_ops {
-	/* The document the reference names (manifest or index), its media type ("" unknown), its digest if known */
+	/* The document the reference names (manifest or index), its media type ("" unknown), its digest if
+	 * known */
 	int (*root)(struct image_source *s, uint8_t **buf, size_t *len, char *media_type, size_t mtlen);
 	/* A small blob (manifest, config) by descriptor into memory, verified */
-	int (*read_blob)(struct image_source *s, const struct image_descriptor *d, uint8_t **buf, size_t *len);
+	int (*read_blob)(struct image_source *s, const struct image_descriptor *d, uint8_t **buf,
+			 size_t *len);
 	/* Sources without manifests (docker-archive) resolve themselves; NULL: the common walk */
 	int (*resolve)(struct image_source *s, const char *arch, struct image_plan *plan);
 	/* Make a layer's blob local (a download) if it is not; NULL when every blob is local already */
@@ -272,7 +277,8 @@ int source_open_registry(const struct image_ref *r, const struct image_options *
 int source_open_dir(const struct image_ref *r, const struct image_options *o, struct image_source **out);
 int source_open_archive(const struct image_ref *r, const struct image_options *o, struct image_source **out);
 
-/* The files of an OCI image layout wherever they are (a directory, an archive's members), by relative name. */
+/* The files of an OCI image layout wherever they are (a directory, an archive's members), by relative name.
+ */
 struct layout_files {
 	/* A regular file's bytes as a region; -ENODATA (err_msg set) when there is no such file */
 	int (*open)(void *arg, const char *name, struct blob_region *out);
@@ -281,8 +287,8 @@ struct layout_files {
 	const char *where; /* for messages: the directory or archive */
 };
 /* A source over an OCI layout; it owns files (closes it with the source). */
-int source_open_layout(const struct image_ref *r, const struct image_options *o, const struct layout_files *files,
-		       struct image_source **out);
+int source_open_layout(const struct image_ref *r, const struct image_options *o,
+		       const struct layout_files *files, struct image_source **out);
 /* Manifest, index and platform, config: the walk every source with manifests shares (source.c). */
 int source_resolve(struct image_source *s, const char *arch, struct image_plan *plan);
 void image_plan_free(struct image_plan *p);

@@ -39,13 +39,15 @@ int ijson_parse_as(const uint8_t *buf, size_t len, const char *what, int type, s
 	if (!o || e != json_tokener_success) {
 		json_object_put(o);
 		return err_set(EINVAL, "%s is not valid JSON (%s near byte %zu)", what,
-			       e == json_tokener_continue ? "it ends too early" : json_tokener_error_desc(e), end);
+			       e == json_tokener_continue ? "it ends too early" : json_tokener_error_desc(e),
+			       end);
 	}
 	while (end < len && strchr(" \t\r\n", buf[end]))
 		end++;
 	if (end < len || !json_object_is_type(o, (enum json_type)type)) {
 		json_object_put(o);
-		return err_set(EINVAL, "%s is not one JSON %s%s", what, type == json_type_array ? "array" : "object",
+		return err_set(EINVAL, "%s is not one JSON %s%s", what,
+			       type == json_type_array ? "array" : "object",
 			       end < len ? " (more follows it)" : "");
 	}
 	*out = o;

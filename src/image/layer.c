@@ -28,16 +28,16 @@
 /* Bytes read from the blob at a time: large enough that syscalls and hashing calls are cheap per byte. */
 #define LAYER_READ_CHUNK (256 * KiB)
 
-#define WHITEOUT_PREFIX	 ".wh."
-#define WHITEOUT_META	 ".wh..wh."
-#define WHITEOUT_OPAQUE	 ".wh..wh..opq"
+#define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_META	".wh..wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
 
 struct layer_ctx {
 	const struct layer_input *in;
 	struct archive *raw, *tar;
 	struct image_verifier blob, diff;
-	uint64_t pos;		/* next offset in the region */
-	uint8_t *rbuf, *tbuf;	/* read buffers of the two stages */
+	uint64_t pos;	      /* next offset in the region */
+	uint8_t *rbuf, *tbuf; /* read buffers of the two stages */
 	bool raw_eof;
 	struct tree *t;
 	struct spool *s;
@@ -112,7 +112,8 @@ static int expected_filter(enum layer_compression comp, int code)
 	case LAYER_ZSTD:
 		return code == ARCHIVE_FILTER_ZSTD;
 	default:
-		return code == ARCHIVE_FILTER_NONE || code == ARCHIVE_FILTER_GZIP || code == ARCHIVE_FILTER_ZSTD;
+		return code == ARCHIVE_FILTER_NONE || code == ARCHIVE_FILTER_GZIP ||
+		       code == ARCHIVE_FILTER_ZSTD;
 	}
 }
 
@@ -137,7 +138,8 @@ static int open_stages(struct layer_ctx *c)
 	if (!expected_filter(c->in->compression, code))
 		return err_set(EINVAL, "it is not %s as its media type says (it is %s)",
 			       layer_compression_name(c->in->compression),
-			       code == ARCHIVE_FILTER_NONE ? "not compressed" : archive_filter_name(c->raw, 0));
+			       code == ARCHIVE_FILTER_NONE ? "not compressed"
+							   : archive_filter_name(c->raw, 0));
 	archive_read_support_format_tar(c->tar);
 	if (archive_read_open(c->tar, c, NULL, read_tar, NULL) != ARCHIVE_OK)
 		return archive_fail(c, c->tar, "not a tar archive");
@@ -199,10 +201,11 @@ static int add_file(struct layer_ctx *c, struct archive_entry *e, const char *pa
 	int ret;
 
 	if (size < 0 || (uint64_t)size > CPIO_MAX_FILE_SIZE)
-		return err_set(EFBIG, "'%.256s' is %lld bytes; a ramdisk holds files of at most %llu bytes", path,
-			       (long long)size, CPIO_MAX_FILE_SIZE);
+		return err_set(EFBIG, "'%.256s' is %lld bytes; a ramdisk holds files of at most %llu bytes",
+			       path, (long long)size, CPIO_MAX_FILE_SIZE);
 	if (c->s->size + (uint64_t)size > IMAGE_MAX_UNPACKED)
-		return err_set(EFBIG, "the unpacked image grows past %llu bytes, more than an enclave can hold",
+		return err_set(EFBIG,
+			       "the unpacked image grows past %llu bytes, more than an enclave can hold",
 			       IMAGE_MAX_UNPACKED);
 	ret = spool_entry(c, path, (uint64_t)size, &off);
 	if (ret)
@@ -275,7 +278,8 @@ static int add_entry(struct layer_ctx *c, struct archive_entry *e)
 	case AE_IFSOCK:
 		return 0;
 	default:
-		return err_set(EINVAL, "'%.256s' has an unknown file type (0%o)", path, archive_entry_filetype(e));
+		return err_set(EINVAL, "'%.256s' has an unknown file type (0%o)", path,
+			       archive_entry_filetype(e));
 	}
 }
 
@@ -335,7 +339,7 @@ static int blame_digest(struct layer_ctx *c, int ret)
 int layer_apply(struct tree *t, struct spool *s, uint16_t layer, const struct layer_input *in,
 		struct layer_stats *st)
 {
-	struct layer_ctx c = { .in = in, .t = t, .s = s, .layer = layer, .st = st };
+	struct layer_ctx c = {.in = in, .t = t, .s = s, .layer = layer, .st = st};
 	char what[128];
 	int ret;
 

@@ -3,9 +3,9 @@
  * OCI image layouts: oci-layout, index.json and blobs/<algorithm>/<hex>, in a directory (oci:DIR[:ref]) or
  * inside an archive (oci-archive:, through archive.c's member lookup).
  *
- * The reference's ref picks the index.json entry whose org.opencontainers.image.ref.name annotation equals it,
- * as skopeo's oci: transport does.  Without one, a single entry is taken; several are treated as an index to
- * choose a platform from.
+ * The reference's ref picks the index.json entry whose org.opencontainers.image.ref.name annotation equals
+ * it, as skopeo's oci: transport does.  Without one, a single entry is taken; several are treated as an index
+ * to choose a platform from.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@ struct layout_source {
 
 static int read_member(struct layout_source *l, const char *name, size_t max, uint8_t **buf, size_t *len)
 {
-	struct blob_region r = { .fd = -1 };
+	struct blob_region r = {.fd = -1};
 	char what[PATH_MAX + 32];
 	int ret = l->files.open(l->files.arg, name, &r);
 
@@ -62,8 +62,9 @@ static int check_marker(struct layout_source *l)
 	if (!ret)
 		ret = ijson_string(o, "imageLayoutVersion", LAYOUT_MARKER, true, &version);
 	if (!ret && strncmp(version, "1.", 2))
-		ret = err_set(EPROTONOSUPPORT, "%s is an OCI image layout of version %.32s; nitrovm reads 1.x",
-			      l->files.where, version);
+		ret = err_set(EPROTONOSUPPORT,
+			      "%s is an OCI image layout of version %.32s; nitrovm reads 1.x", l->files.where,
+			      version);
 	json_object_put(o);
 	return ret;
 }
@@ -86,19 +87,22 @@ static int open_blob(struct layout_source *l, const struct image_descriptor *d, 
 	if (!ret)
 		ret = l->files.open(l->files.arg, name, r);
 	if (ret == -ENODATA)
-		return err_set(ENODATA, "%s has no blob %s (the image is incomplete)", l->files.where, d->digest.str);
+		return err_set(ENODATA, "%s has no blob %s (the image is incomplete)", l->files.where,
+			       d->digest.str);
 	if (!ret && r->size != d->size) {
 		blob_region_close(r);
-		return err_set(EBADMSG, "blob %s in %s is %llu bytes, not the %llu its descriptor says", d->digest.str,
-			       l->files.where, (unsigned long long)r->size, (unsigned long long)d->size);
+		return err_set(EBADMSG, "blob %s in %s is %llu bytes, not the %llu its descriptor says",
+			       d->digest.str, l->files.where, (unsigned long long)r->size,
+			       (unsigned long long)d->size);
 	}
 	return ret;
 }
 
-static int layout_read_blob(struct image_source *s, const struct image_descriptor *d, uint8_t **buf, size_t *len)
+static int layout_read_blob(struct image_source *s, const struct image_descriptor *d, uint8_t **buf,
+			    size_t *len)
 {
 	struct layout_source *l = (struct layout_source *)s;
-	struct blob_region r = { .fd = -1 };
+	struct blob_region r = {.fd = -1};
 	int ret = open_blob(l, d, &r);
 
 	*buf = NULL;
@@ -170,12 +174,13 @@ static int layout_root(struct image_source *s, uint8_t **buf, size_t *len, char 
 		return ret;
 	snprintf(media_type, mtlen, "%s", chosen.media_type);
 	if (chosen.size > IMAGE_MAX_MANIFEST)
-		return err_set(EFBIG, "the manifest %s is %llu bytes, more than nitrovm reads", chosen.digest.str,
-			       (unsigned long long)chosen.size);
+		return err_set(EFBIG, "the manifest %s is %llu bytes, more than nitrovm reads",
+			       chosen.digest.str, (unsigned long long)chosen.size);
 	return layout_read_blob(s, &chosen, buf, len);
 }
 
-static int layout_layer_region(struct image_source *s, const struct image_layer *layer, struct blob_region *out)
+static int layout_layer_region(struct image_source *s, const struct image_layer *layer,
+			       struct blob_region *out)
 {
 	return open_blob((struct layout_source *)s, &layer->desc, out);
 }
@@ -196,8 +201,8 @@ static const struct image_source_ops layout_ops = {
 	.close = layout_close,
 };
 
-int source_open_layout(const struct image_ref *r, const struct image_options *o, const struct layout_files *files,
-		       struct image_source **out)
+int source_open_layout(const struct image_ref *r, const struct image_options *o,
+		       const struct layout_files *files, struct image_source **out)
 {
 	struct layout_source *l = calloc(1, sizeof(*l));
 
@@ -237,7 +242,7 @@ static int dir_open(void *arg, const char *name, struct blob_region *out)
 		close(fd);
 		return err_set(EINVAL, "%s is not a regular file", path);
 	}
-	*out = (struct blob_region){ .fd = fd, .offset = 0, .size = (uint64_t)st.st_size, .owned = true };
+	*out = (struct blob_region){.fd = fd, .offset = 0, .size = (uint64_t)st.st_size, .owned = true};
 	return 0;
 }
 
@@ -255,13 +260,14 @@ int source_open_dir(const struct image_ref *r, const struct image_options *o, st
 	if (stat(r->path, &st))
 		return err_set(errno, "cannot open the OCI layout %s: %s", r->path, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return err_set(ENOTDIR, "%s is not a directory (an OCI layout for oci:); for an archive use "
-					"oci-archive:",
+		return err_set(ENOTDIR,
+			       "%s is not a directory (an OCI layout for oci:); for an archive use "
+			       "oci-archive:",
 			       r->path);
 	d = malloc(sizeof(*d));
 	if (!d)
 		return err_set(ENOMEM, "out of memory");
 	snprintf(d->dir, sizeof(d->dir), "%s", r->path);
-	files = (struct layout_files){ .open = dir_open, .close = dir_close, .arg = d, .where = d->dir };
+	files = (struct layout_files){.open = dir_open, .close = dir_close, .arg = d, .where = d->dir};
 	return source_open_layout(r, o, &files, out);
 }

@@ -21,15 +21,15 @@ static const struct {
 	const char *type;
 	enum layer_compression compression;
 } layer_types[] = {
-	{ "application/vnd.oci.image.layer.v1.tar", LAYER_TAR },
-	{ "application/vnd.oci.image.layer.v1.tar+gzip", LAYER_GZIP },
-	{ "application/vnd.oci.image.layer.v1.tar+zstd", LAYER_ZSTD },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar", LAYER_TAR },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_GZIP },
-	{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_ZSTD },
-	{ "application/vnd.docker.image.rootfs.diff.tar", LAYER_TAR },
-	{ "application/vnd.docker.image.rootfs.diff.tar.gzip", LAYER_GZIP },
-	{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_GZIP },
+	{"application/vnd.oci.image.layer.v1.tar", LAYER_TAR},
+	{"application/vnd.oci.image.layer.v1.tar+gzip", LAYER_GZIP},
+	{"application/vnd.oci.image.layer.v1.tar+zstd", LAYER_ZSTD},
+	{"application/vnd.oci.image.layer.nondistributable.v1.tar", LAYER_TAR},
+	{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_GZIP},
+	{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_ZSTD},
+	{"application/vnd.docker.image.rootfs.diff.tar", LAYER_TAR},
+	{"application/vnd.docker.image.rootfs.diff.tar.gzip", LAYER_GZIP},
+	{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_GZIP},
 };
 
 const char *layer_compression_name(enum layer_compression c)
@@ -62,15 +62,16 @@ static bool is_schema1(const char *type)
 
 static int refuse_schema1(void)
 {
-	return err_set(EPROTONOSUPPORT,
-		       "the image has a schema 1 manifest (Docker's format before 2017), which nitrovm does not "
-		       "read: push it again with a current tool (docker, skopeo copy) to get schema 2");
+	return err_set(
+		EPROTONOSUPPORT,
+		"the image has a schema 1 manifest (Docker's format before 2017), which nitrovm does not "
+		"read: push it again with a current tool (docker, skopeo copy) to get schema 2");
 }
 
 static bool is_manifest_type(const char *t)
 {
-	return !strcmp(t, MEDIA_OCI_MANIFEST) || !strcmp(t, MEDIA_DOCKER_MANIFEST) || !strcmp(t, MEDIA_OCI_INDEX) ||
-	       !strcmp(t, MEDIA_DOCKER_LIST);
+	return !strcmp(t, MEDIA_OCI_MANIFEST) || !strcmp(t, MEDIA_DOCKER_MANIFEST) ||
+	       !strcmp(t, MEDIA_OCI_INDEX) || !strcmp(t, MEDIA_DOCKER_LIST);
 }
 
 static bool is_index_type(const char *t)
@@ -113,7 +114,8 @@ static int parse_platform(struct json_object *o, const char *what, struct image_
 	if (!ret)
 		ret = ijson_object(o, "annotations", what, false, &ann);
 	if (!ret && ann)
-		ret = ijson_string_buf(ann, ANNOTATION_REF_NAME, what, false, d->ref_name, sizeof(d->ref_name));
+		ret = ijson_string_buf(ann, ANNOTATION_REF_NAME, what, false, d->ref_name,
+				       sizeof(d->ref_name));
 	if (!ret && ann)
 		ret = ijson_string(ann, ANNOTATION_REFERENCE_TYPE, what, false, &rt);
 	if (rt)
@@ -136,8 +138,9 @@ static int layer_compression_of(const char *type, const char *what, enum layer_c
 			return 0;
 		}
 	}
-	return err_set(EPROTONOSUPPORT, "%s has the media type '%s', which is not a layer nitrovm knows (tar, "
-					"tar+gzip, tar+zstd)",
+	return err_set(EPROTONOSUPPORT,
+		       "%s has the media type '%s', which is not a layer nitrovm knows (tar, "
+		       "tar+gzip, tar+zstd)",
 		       what, type);
 }
 
@@ -152,9 +155,11 @@ static int parse_image(struct json_object *o, struct image_manifest *m)
 		ret = parse_descriptor(cfg, "the manifest's config", &m->config);
 	if (ret)
 		return ret;
-	if (strcmp(m->config.media_type, MEDIA_OCI_CONFIG) && strcmp(m->config.media_type, MEDIA_DOCKER_CONFIG))
+	if (strcmp(m->config.media_type, MEDIA_OCI_CONFIG) &&
+	    strcmp(m->config.media_type, MEDIA_DOCKER_CONFIG))
 		return err_set(EPROTONOSUPPORT,
-			       "the manifest describes an artifact of type '%s', not a container image", m->config.media_type);
+			       "the manifest describes an artifact of type '%s', not a container image",
+			       m->config.media_type);
 	if (m->config.size > IMAGE_MAX_CONFIG)
 		return err_set(EFBIG, "the image config is %llu bytes, more than the %llu nitrovm reads",
 			       (unsigned long long)m->config.size, IMAGE_MAX_CONFIG);
@@ -163,8 +168,8 @@ static int parse_image(struct json_object *o, struct image_manifest *m)
 		return ret;
 	m->nlayers = json_object_array_length(layers);
 	if (m->nlayers > IMAGE_MAX_LAYERS)
-		return err_set(E2BIG, "the image has %zu layers, more than the %d nitrovm applies", m->nlayers,
-			       IMAGE_MAX_LAYERS);
+		return err_set(E2BIG, "the image has %zu layers, more than the %d nitrovm applies",
+			       m->nlayers, IMAGE_MAX_LAYERS);
 	m->layers = calloc(m->nlayers + 1, sizeof(*m->layers));
 	m->compression = calloc(m->nlayers + 1, sizeof(*m->compression));
 	if (!m->layers || !m->compression)
@@ -193,8 +198,8 @@ static int parse_index(struct json_object *o, struct image_manifest *m)
 		return ret;
 	m->nmanifests = json_object_array_length(list);
 	if (m->nmanifests > IMAGE_MAX_INDEX)
-		return err_set(E2BIG, "the index lists %zu manifests, more than the %d nitrovm reads", m->nmanifests,
-			       IMAGE_MAX_INDEX);
+		return err_set(E2BIG, "the index lists %zu manifests, more than the %d nitrovm reads",
+			       m->nmanifests, IMAGE_MAX_INDEX);
 	m->manifests = calloc(m->nmanifests + 1, sizeof(*m->manifests));
 	if (!m->manifests)
 		return err_set(ENOMEM, "out of memory");
@@ -310,7 +315,8 @@ static void list_platforms(const struct image_manifest *idx, char *buf, size_t l
 		snprintf(buf, len, "none named");
 }
 
-int image_index_select(const struct image_manifest *idx, const char *arch, const struct image_descriptor **out)
+int image_index_select(const struct image_manifest *idx, const char *arch,
+		       const struct image_descriptor **out)
 {
 	const struct image_descriptor *first = NULL, *unnamed = NULL;
 	size_t nunnamed = 0;
@@ -325,7 +331,8 @@ int image_index_select(const struct image_manifest *idx, const char *arch, const
 		}
 		if (!platform_matches(d, arch))
 			continue;
-		/* amd64's v2/v3 and arm64's v9 need newer CPUs than the base variant: take the base one first. */
+		/* amd64's v2/v3 and arm64's v9 need newer CPUs than the base variant: take the base one
+		 * first. */
 		if (!d->variant[0] || !strcmp(d->variant, "v8") || !strcmp(d->variant, "v1")) {
 			*out = d;
 			return 0;
@@ -340,8 +347,7 @@ int image_index_select(const struct image_manifest *idx, const char *arch, const
 		return 0;
 	}
 	list_platforms(idx, have, sizeof(have));
-	return err_set(ENODATA, "the image has no linux/%s variant (it has: %s)", arch,
-		       have);
+	return err_set(ENODATA, "the image has no linux/%s variant (it has: %s)", arch, have);
 }
 
 void image_index_ref_names(const struct image_manifest *idx, char *buf, size_t len)
@@ -351,12 +357,14 @@ void image_index_ref_names(const struct image_manifest *idx, char *buf, size_t l
 	buf[0] = '\0';
 	for (size_t i = 0; i < idx->nmanifests && n + 1 < len; i++)
 		if (idx->manifests[i].ref_name[0])
-			n += (size_t)snprintf(buf + n, len - n, "%s'%s'", n ? ", " : "", idx->manifests[i].ref_name);
+			n += (size_t)snprintf(buf + n, len - n, "%s'%s'", n ? ", " : "",
+					      idx->manifests[i].ref_name);
 	if (!n)
 		snprintf(buf, len, "no names");
 }
 
-int image_index_find_ref(const struct image_manifest *idx, const char *ref, const struct image_descriptor **out)
+int image_index_find_ref(const struct image_manifest *idx, const char *ref,
+			 const struct image_descriptor **out)
 {
 	char names[512];
 

@@ -3,8 +3,8 @@
  * The customer ramdisk of an unpacked image, nitro-cli's layout: rootfs/ holding the image, and beside it the
  * files the enclave init reads, cmd and env (and for nitrovm's init, cwd and user).  A newc cpio, sorted by
  * name in byte order like every ramdisk nitrovm packs (eif/cpio.h), produced as a stream: headers are made
- * as they are reached and file contents are read from the spool, so the archive is never in memory.  Its exact
- * size is known before the first byte, as the EIF header needs it.
+ * as they are reached and file contents are read from the spool, so the archive is never in memory.  Its
+ * exact size is known before the first byte, as the EIF header needs it.
  *
  * Owners, modes and times are the image's.  Hard links stay hard links: the names of one file share an inode
  * number and the contents go with the last of them, the convention of GNU cpio that the kernel's unpacker
@@ -82,7 +82,7 @@ struct image_ramdisk {
 static int replace_file(struct image *img, const char *path, const char *content, uint16_t layer)
 {
 	struct tree_node *old = tree_lookup(img->tree, path, false);
-	struct tree_attr a = { S_IFREG | 0644, 0, 0, img->tree->default_mtime, layer };
+	struct tree_attr a = {S_IFREG | 0644, 0, 0, img->tree->default_mtime, layer};
 	uint64_t off = img->spool->size;
 	int ret;
 
@@ -97,7 +97,7 @@ static int replace_file(struct image *img, const char *path, const char *content
 
 static int ensure_dir(struct image *img, const char *path, uint16_t layer)
 {
-	struct tree_attr a = { S_IFDIR | 0755, 0, 0, img->tree->default_mtime, layer };
+	struct tree_attr a = {S_IFDIR | 0755, 0, 0, img->tree->default_mtime, layer};
 
 	if (tree_lookup(img->tree, path, false))
 		return 0; /* whatever the image has there (a dir, a symlink like var/run) stays */
@@ -107,7 +107,7 @@ static int ensure_dir(struct image *img, const char *path, uint16_t layer)
 static int finish_tree(struct image *img, const struct image_run *run)
 {
 	uint16_t layer = (uint16_t)(img->plan.nlayers + 1);
-	struct tree_attr link = { S_IFLNK | 0777, 0, 0, img->tree->default_mtime, layer };
+	struct tree_attr link = {S_IFLNK | 0777, 0, 0, img->tree->default_mtime, layer};
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < ARRAY_SIZE(linuxkit_excluded); i++)
@@ -189,8 +189,8 @@ static char *user_line(const struct image_run *run, size_t *len)
 
 static int add_files(struct image_ramdisk *rd, const struct image_run *run)
 {
-	const char *names[4] = { RD_CMD, RD_ENV, RD_CWD, RD_USER };
-	size_t len[4] = { 0 }, count = run->container ? 4 : 2;
+	const char *names[4] = {RD_CMD, RD_ENV, RD_CWD, RD_USER};
+	size_t len[4] = {0}, count = run->container ? 4 : 2;
 	int ret = 0;
 
 	rd->files[0] = strv_join_lines((const char *const *)run->argv.v, run->argv.n, &len[0]);
@@ -289,7 +289,7 @@ int image_ramdisk_open(struct image *img, const struct image_run *run, struct im
 
 static void start_entry(struct image_ramdisk *rd)
 {
-	struct cpio_newc_fields f = { .nlink = 1, .mtime = rd->mtime, .mode = S_IFREG | 0644 };
+	struct cpio_newc_fields f = {.nlink = 1, .mtime = rd->mtime, .mode = S_IFREG | 0644};
 	const struct rd_entry *e;
 
 	if (rd->cur == rd->n) {

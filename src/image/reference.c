@@ -21,9 +21,9 @@ static const struct {
 	const char *prefix;
 	enum image_transport transport;
 } local_transports[] = {
-	{ "oci:", TRANSPORT_OCI },
-	{ "oci-archive:", TRANSPORT_OCI_ARCHIVE },
-	{ "docker-archive:", TRANSPORT_DOCKER_ARCHIVE },
+	{"oci:", TRANSPORT_OCI},
+	{"oci-archive:", TRANSPORT_OCI_ARCHIVE},
+	{"docker-archive:", TRANSPORT_DOCKER_ARCHIVE},
 };
 
 static bool is_lower_alnum(char c)
@@ -98,7 +98,8 @@ static bool valid_domain(const char *d)
 	{
 		size_t host = strcspn(d, ":");
 
-		if (!host || strspn(d, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") != host)
+		if (!host ||
+		    strspn(d, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") != host)
 			return false;
 		d += host;
 	}
@@ -107,8 +108,8 @@ static bool valid_domain(const char *d)
 
 static bool looks_like_domain(const char *first, size_t len)
 {
-	return memchr(first, '.', len) || memchr(first, ':', len) || (len == 9 && !strncmp(first, "localhost", 9)) ||
-	       first[0] == '[';
+	return memchr(first, '.', len) || memchr(first, ':', len) ||
+	       (len == 9 && !strncmp(first, "localhost", 9)) || first[0] == '[';
 }
 
 static int parse_registry(const char *uri, struct image_ref *r)
@@ -132,7 +133,8 @@ static int parse_registry(const char *uri, struct image_ref *r)
 	if (colon && (!slash || colon > slash)) {
 		*colon = '\0';
 		if (!valid_tag(colon + 1))
-			return err_set(EINVAL, "'%s' is not a valid tag in the image reference '%s'", colon + 1, uri);
+			return err_set(EINVAL, "'%s' is not a valid tag in the image reference '%s'",
+				       colon + 1, uri);
 		snprintf(r->tag, sizeof(r->tag), "%s", colon + 1);
 	}
 	snprintf(r->name, sizeof(r->name), "%s", buf);
@@ -147,17 +149,18 @@ static int parse_registry(const char *uri, struct image_ref *r)
 		path = buf;
 	}
 	if (!valid_domain(r->domain))
-		return err_set(EINVAL, "'%s' is not a valid registry host in the image reference '%s'", r->domain,
-			       uri);
+		return err_set(EINVAL, "'%s' is not a valid registry host in the image reference '%s'",
+			       r->domain, uri);
 	if (!valid_path(path))
-		return err_set(EINVAL,
-			       "'%s' is not a valid image name (lowercase letters, digits and . _ - between them, "
-			       "'/' between components)",
-			       path);
+		return err_set(
+			EINVAL,
+			"'%s' is not a valid image name (lowercase letters, digits and . _ - between them, "
+			"'/' between components)",
+			path);
 	if (!strcmp(r->domain, DOCKER_HUB_DOMAIN) || !strcmp(r->domain, "index.docker.io")) {
 		snprintf(r->registry, sizeof(r->registry), DOCKER_HUB_REGISTRY);
-		ret = snprintf(r->repository, sizeof(r->repository), "%s%s", strchr(path, '/') ? "" : "library/",
-			       path);
+		ret = snprintf(r->repository, sizeof(r->repository), "%s%s",
+			       strchr(path, '/') ? "" : "library/", path);
 	} else {
 		snprintf(r->registry, sizeof(r->registry), "%s", r->domain);
 		ret = snprintf(r->repository, sizeof(r->repository), "%s", path);
@@ -173,7 +176,8 @@ static int parse_registry(const char *uri, struct image_ref *r)
 /* ImageName for a local image: the ref's name ("app" of "app:v1"), else the file's name without ".tar". */
 static void local_name(struct image_ref *r)
 {
-	const char *base = strrchr(r->path, '/'), *colon = strrchr(r->ref, ':'), *slash = strrchr(r->ref, '/');
+	const char *base = strrchr(r->path, '/'), *colon = strrchr(r->ref, ':'),
+		   *slash = strrchr(r->ref, '/');
 	size_t n;
 
 	if (colon && (!slash || colon > slash)) {
@@ -201,7 +205,8 @@ int image_ref_parse(const char *uri, struct image_ref *r)
 		colon = strchr(rest, ':');
 		n = colon ? (size_t)(colon - rest) : strlen(rest);
 		if (!n)
-			return err_set(EINVAL, "'%s' names no path after '%s'", uri, local_transports[i].prefix);
+			return err_set(EINVAL, "'%s' names no path after '%s'", uri,
+				       local_transports[i].prefix);
 		if (n >= sizeof(r->path) || (colon && strlen(colon + 1) >= sizeof(r->ref)))
 			return err_set(ENAMETOOLONG, "the image reference '%.64s...' is too long", uri);
 		memcpy(r->path, rest, n);

@@ -65,7 +65,7 @@ static void registry_error(const struct http_response *rs, char *out, size_t len
 /* Answer a 401 as its challenge asks; false (with err_set) when there is nothing more to try. */
 static int authenticate(struct registry_source *r, const struct http_response *rs)
 {
-	struct auth_transport tr = { stall(r), r->allow_http || loopback_host(r->base.ref->domain) };
+	struct auth_transport tr = {stall(r), r->allow_http || loopback_host(r->base.ref->domain)};
 	struct auth_challenge c;
 	int ret = auth_parse_challenge(rs->www_authenticate, &c);
 
@@ -73,13 +73,15 @@ static int authenticate(struct registry_source *r, const struct http_response *r
 		return ret;
 	if (!strcasecmp(c.scheme, "basic")) {
 		if (!r->creds.found)
-			return err_set(EACCES, "the registry %s needs credentials (HTTP 401) and none were found for "
-					       "it (docker login / podman login write them)",
+			return err_set(EACCES,
+				       "the registry %s needs credentials (HTTP 401) and none were found for "
+				       "it (docker login / podman login write them)",
 				       r->base.ref->domain);
 		return auth_basic(&r->creds, r->authorization, sizeof(r->authorization));
 	}
 	if (strcasecmp(c.scheme, "bearer"))
-		return err_set(EPROTO, "the registry asks for '%s' authentication, which nitrovm does not speak",
+		return err_set(EPROTO,
+			       "the registry asks for '%s' authentication, which nitrovm does not speak",
 			       c.scheme);
 	return auth_fetch_token(&c, c.scope[0] ? c.scope : r->scope, &r->creds, &tr, r->authorization,
 				sizeof(r->authorization));
@@ -97,9 +99,11 @@ static int check_status(struct registry_source *r, const struct http_response *r
 	if (rs->status == 404)
 		return err_set(ENOENT, "the registry %s has no %s (HTTP 404%s)", domain, what, detail);
 	if (rs->status == 401 || rs->status == 403)
-		return err_set(EACCES, "the registry %s refused %s (HTTP %ld%s)%s", domain, what, rs->status, detail,
-			       r->creds.found ? ": check the credentials" : "; no credentials were found for it");
-	return err_set(EPROTO, "the registry %s answered HTTP %ld for %s%s", domain, rs->status, what, detail);
+		return err_set(
+			EACCES, "the registry %s refused %s (HTTP %ld%s)%s", domain, what, rs->status, detail,
+			r->creds.found ? ": check the credentials" : "; no credentials were found for it");
+	return err_set(EPROTO, "the registry %s answered HTTP %ld for %s%s", domain, rs->status, what,
+		       detail);
 }
 
 struct get {
@@ -113,7 +117,7 @@ struct get {
 
 static int get_once(struct registry_source *r, const struct get *g, struct http_response *rs)
 {
-	static const char *const accept[] = { "Accept: " MEDIA_ACCEPT, NULL };
+	static const char *const accept[] = {"Accept: " MEDIA_ACCEPT, NULL};
 	char url[HTTP_MAX_URL];
 	struct http_request rq = {
 		.url = url,
@@ -166,8 +170,10 @@ static int registry_root(struct image_source *s, uint8_t **buf, size_t *len, cha
 {
 	struct registry_source *r = (struct registry_source *)s;
 	const struct image_ref *ref = s->ref;
-	struct get g = { .kind = "manifests", .ref = ref->has_digest ? ref->digest.str : ref->tag, .manifest = true,
-			 .max = IMAGE_MAX_MANIFEST };
+	struct get g = {.kind = "manifests",
+			.ref = ref->has_digest ? ref->digest.str : ref->tag,
+			.manifest = true,
+			.max = IMAGE_MAX_MANIFEST};
 	struct http_response rs;
 	struct image_digest served;
 	char what[REFERENCE_MAX_NAME + REFERENCE_MAX_TAG + IMAGE_DIGEST_STR_MAX + 32];
@@ -178,8 +184,10 @@ static int registry_root(struct image_source *s, uint8_t **buf, size_t *len, cha
 	if (!ret)
 		ret = check_status(r, &rs, what);
 	if (!ret && ref->has_digest)
-		ret = image_digest_verify_buf(&ref->digest, rs.body, rs.body_len, "the manifest the registry sent");
-	else if (!ret && rs.docker_digest[0] && !image_digest_parse(rs.docker_digest, "Docker-Content-Digest", &served))
+		ret = image_digest_verify_buf(&ref->digest, rs.body, rs.body_len,
+					      "the manifest the registry sent");
+	else if (!ret && rs.docker_digest[0] &&
+		 !image_digest_parse(rs.docker_digest, "Docker-Content-Digest", &served))
 		ret = image_digest_verify_buf(&served, rs.body, rs.body_len,
 					      "the manifest the registry sent (its Docker-Content-Digest)");
 	if (ret) {
@@ -198,12 +206,15 @@ static bool is_manifest(const char *type)
 	       !strcmp(type, MEDIA_DOCKER_MANIFEST) || !strcmp(type, MEDIA_DOCKER_LIST);
 }
 
-static int registry_read_blob(struct image_source *s, const struct image_descriptor *d, uint8_t **buf, size_t *len)
+static int registry_read_blob(struct image_source *s, const struct image_descriptor *d, uint8_t **buf,
+			      size_t *len)
 {
 	struct registry_source *r = (struct registry_source *)s;
 	bool manifest = is_manifest(d->media_type);
-	struct get g = { .kind = manifest ? "manifests" : "blobs", .ref = d->digest.str, .manifest = manifest,
-			 .max = (size_t)d->size };
+	struct get g = {.kind = manifest ? "manifests" : "blobs",
+			.ref = d->digest.str,
+			.manifest = manifest,
+			.max = (size_t)d->size};
 	struct http_response rs;
 	char what[IMAGE_DIGEST_STR_MAX + 16];
 	int ret;
@@ -254,7 +265,7 @@ static int download_sink(void *arg, const void *data, size_t len)
 
 static int download(struct registry_source *r, const struct image_layer *l, struct download *d)
 {
-	struct get g = { "blobs", l->desc.digest.str, false, ERROR_BODY_MAX, download_sink, d };
+	struct get g = {"blobs", l->desc.digest.str, false, ERROR_BODY_MAX, download_sink, d};
 	struct http_response rs;
 	int ret = blob_cache_begin(&r->cache, &l->desc.digest, &d->e);
 
@@ -284,7 +295,7 @@ static int registry_fetch_layer(struct image_source *s, const struct image_layer
 	struct registry_source *r = (struct registry_source *)s;
 	const struct image_progress *p = s->opts->progress;
 	char what[IMAGE_DIGEST_STR_MAX + 64], shortid[13];
-	struct download d = { .want = l->desc.size, .progress = p, .what = what };
+	struct download d = {.want = l->desc.size, .progress = p, .what = what};
 	struct blob_region region;
 	int ret;
 
@@ -335,7 +346,8 @@ static const struct image_source_ops registry_ops = {
 	.close = registry_close,
 };
 
-int source_open_registry(const struct image_ref *ref, const struct image_options *o, struct image_source **out)
+int source_open_registry(const struct image_ref *ref, const struct image_options *o,
+			 struct image_source **out)
 {
 	struct registry_source *r = calloc(1, sizeof(*r));
 	int ret;

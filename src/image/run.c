@@ -22,15 +22,17 @@
 static int check_argv(const struct strv *argv)
 {
 	if (!argv->n)
-		return err_set(ENOEXEC, "the image has neither Cmd nor Entrypoint, so there is no app to run");
+		return err_set(ENOEXEC,
+			       "the image has neither Cmd nor Entrypoint, so there is no app to run");
 	if (!argv->v[0][0])
 		return err_set(EINVAL, "the app's command starts with an empty program name");
 	for (size_t i = 0; i < argv->n; i++)
 		if (strchr(argv->v[i], '\n'))
-			return err_set(EINVAL,
-				       "argument %zu of the app's command holds a newline, which the enclave's /cmd "
-				       "file (one argument per line) cannot carry",
-				       i + 1);
+			return err_set(
+				EINVAL,
+				"argument %zu of the app's command holds a newline, which the enclave's /cmd "
+				"file (one argument per line) cannot carry",
+				i + 1);
 	return 0;
 }
 
@@ -78,9 +80,11 @@ static int env_set(struct strv *env, const char *kv, const char *what)
 	if (!n)
 		return err_set(EINVAL, "%s has the variable '%.64s', which is not NAME=VALUE", what, kv);
 	if (strchr(kv, '\n'))
-		return err_set(EINVAL, "%s has the variable %.*s holding a newline, which the enclave's /env file (one "
-				       "variable per line) cannot carry",
-			       what, (int)MIN(n, 64), kv);
+		return err_set(
+			EINVAL,
+			"%s has the variable %.*s holding a newline, which the enclave's /env file (one "
+			"variable per line) cannot carry",
+			what, (int)MIN(n, 64), kv);
 	for (size_t i = 0; i < env->n; i++) {
 		if (env_name_len(env->v[i]) == n && !strncmp(env->v[i], kv, n)) {
 			char *copy = strdup(kv);
@@ -123,7 +127,8 @@ static int clean_dir(const char *in, char *out, size_t len)
 	size_t n = 0;
 
 	if (strlen(in) >= sizeof(buf))
-		return err_set(ENAMETOOLONG, "the image's WorkingDir is longer than %zu bytes", sizeof(buf) - 1);
+		return err_set(ENAMETOOLONG, "the image's WorkingDir is longer than %zu bytes",
+			       sizeof(buf) - 1);
 	strcpy(buf, in);
 	out[0] = '\0';
 	for (c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
@@ -160,7 +165,7 @@ static int read_db(struct image *img, const char *path, char **buf, size_t *len)
 static int resolve_user(struct image *img, struct image_run *run, struct image_user *u)
 {
 	const char *spec = img->plan.config.user ? img->plan.config.user : "";
-	struct user_db db = { 0 };
+	struct user_db db = {0};
 	char *passwd = NULL, *group = NULL;
 	int ret = read_db(img, PASSWD_PATH, &passwd, &db.passwd_len);
 
@@ -185,7 +190,7 @@ static int resolve_user(struct image *img, struct image_run *run, struct image_u
 int image_run_resolve(struct image *img, const struct image_run_overrides *o, struct image_run *run)
 {
 	const struct image_config *c = &img->plan.config;
-	struct image_user u = { 0 };
+	struct image_user u = {0};
 	char home[PATH_MAX + 8];
 	int ret;
 

@@ -28,7 +28,8 @@ static const char *host_arch(void)
 }
 
 /* Down from an index to one image manifest for arch. */
-static int descend(struct image_source *s, const char *arch, struct image_manifest *m, struct image_plan *plan)
+static int descend(struct image_source *s, const char *arch, struct image_manifest *m,
+		   struct image_plan *plan)
 {
 	for (int depth = 0; m->kind == MANIFEST_INDEX; depth++) {
 		const struct image_descriptor *d;
@@ -44,8 +45,9 @@ static int descend(struct image_source *s, const char *arch, struct image_manife
 			return ret;
 		chosen = *d;
 		if (chosen.size > IMAGE_MAX_MANIFEST)
-			return err_set(EFBIG, "the manifest for linux/%s is %llu bytes, more than nitrovm reads", arch,
-				       (unsigned long long)chosen.size);
+			return err_set(EFBIG,
+				       "the manifest for linux/%s is %llu bytes, more than nitrovm reads",
+				       arch, (unsigned long long)chosen.size);
 		ret = s->ops->read_blob(s, &chosen, &buf, &len);
 		if (ret)
 			return ret;
@@ -84,8 +86,9 @@ static int check_arch(const struct image_config *c, const char *wanted)
 	const char *a = image_arch_normalize(c->arch);
 
 	if (!a)
-		return err_set(EPROTONOSUPPORT, "the image is for the architecture '%.32s'; enclaves are amd64 or "
-						"arm64",
+		return err_set(EPROTONOSUPPORT,
+			       "the image is for the architecture '%.32s'; enclaves are amd64 or "
+			       "arm64",
 			       c->arch);
 	if (wanted && strcmp(a, wanted))
 		return err_set(EINVAL, "the image is for %s, not %s", a, wanted);
@@ -118,7 +121,8 @@ int source_resolve(struct image_source *s, const char *arch, struct image_plan *
 
 	memset(plan, 0, sizeof(*plan));
 	if (arch && !wanted)
-		return err_set(EINVAL, "'%s' is not an enclave architecture: use amd64 (x86_64) or arm64 (aarch64)",
+		return err_set(EINVAL,
+			       "'%s' is not an enclave architecture: use amd64 (x86_64) or arm64 (aarch64)",
 			       arch);
 	if (s->ops->resolve)
 		return s->ops->resolve(s, wanted, plan);
@@ -167,7 +171,8 @@ int blob_region_read(const struct blob_region *r, size_t max, const char *what, 
 			continue;
 		if (n <= 0) {
 			free(b);
-			return err_set(n ? errno : EIO, "cannot read %s: %s", what, n ? strerror(errno) : "it ends early");
+			return err_set(n ? errno : EIO, "cannot read %s: %s", what,
+				       n ? strerror(errno) : "it ends early");
 		}
 		done += (size_t)n;
 	}

@@ -14,8 +14,10 @@
 static int no_room(const struct spool *s, int err)
 {
 	if (err == ENOSPC || err == EDQUOT)
-		return err_set(err, "no space left in %s for the image's files (building needs room for the "
-				    "unpacked image and the EIF)", s->dir);
+		return err_set(err,
+			       "no space left in %s for the image's files (building needs room for the "
+			       "unpacked image and the EIF)",
+			       s->dir);
 	return err_set(err, "cannot write the image's files to a temporary file in %s: %s", s->dir,
 		       strerror(err));
 }
@@ -80,7 +82,8 @@ int spool_read(const struct spool *s, uint64_t off, void *buf, size_t len)
 			return err_set(errno, "cannot read back the image's files from %s: %s", s->dir,
 				       strerror(errno));
 		if (n == 0)
-			return err_set(EIO, "the temporary file of the image's files in %s came up short", s->dir);
+			return err_set(EIO, "the temporary file of the image's files in %s came up short",
+				       s->dir);
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;

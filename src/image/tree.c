@@ -2,9 +2,9 @@
 /*
  * The path index of an image's root filesystem (see tree.h for the rules it applies).
  *
- * Each node is found from its parent by name through one hash table keyed on (parent, name), so a lookup costs
- * one probe per path component whatever the directory sizes; siblings form a doubly linked list so that a
- * removal is O(1).  Paths are resolved component by component, the way the kernel walks them, so that a
+ * Each node is found from its parent by name through one hash table keyed on (parent, name), so a lookup
+ * costs one probe per path component whatever the directory sizes; siblings form a doubly linked list so that
+ * a removal is O(1).  Paths are resolved component by component, the way the kernel walks them, so that a
  * symlink met on the way is followed inside the root and never outside it.
  */
 #include "tree.h"
@@ -16,7 +16,7 @@
 
 #include "common/util.h"
 
-#define TREE_MIN_BUCKETS 1024
+#define TREE_MIN_BUCKETS  1024
 #define IMPLICIT_DIR_MODE (S_IFDIR | 0755)
 /*
  * While symlinks are followed, the rest of the path and the targets spliced in front of it live in one
@@ -59,7 +59,8 @@ int tree_init(struct tree *t)
 	return 0;
 }
 
-static struct tree_node *find(const struct tree *t, const struct tree_node *parent, const char *name, size_t len)
+static struct tree_node *find(const struct tree *t, const struct tree_node *parent, const char *name,
+			      size_t len)
 {
 	struct tree_node *n = t->buckets[hash_name(parent, name, len) & (t->nbuckets - 1)];
 
@@ -71,7 +72,8 @@ static struct tree_node *find(const struct tree *t, const struct tree_node *pare
 
 static void hash_insert(struct tree *t, struct tree_node *n)
 {
-	struct tree_node **b = &t->buckets[hash_name(n->parent, n->name, strlen(n->name)) & (t->nbuckets - 1)];
+	struct tree_node **b =
+		&t->buckets[hash_name(n->parent, n->name, strlen(n->name)) & (t->nbuckets - 1)];
 
 	n->hnext = *b;
 	*b = n;
@@ -79,7 +81,8 @@ static void hash_insert(struct tree *t, struct tree_node *n)
 
 static void hash_remove(struct tree *t, struct tree_node *n)
 {
-	struct tree_node **p = &t->buckets[hash_name(n->parent, n->name, strlen(n->name)) & (t->nbuckets - 1)];
+	struct tree_node **p =
+		&t->buckets[hash_name(n->parent, n->name, strlen(n->name)) & (t->nbuckets - 1)];
 
 	while (*p != n)
 		p = &(*p)->hnext;
@@ -176,8 +179,8 @@ static struct tree_node *new_node(struct tree *t, struct tree_node *parent, cons
 
 	/* Symlinks can lead below any path a layer names: bound the real depth, not only the names given. */
 	if (plen > TREE_MAX_PATH) {
-		err_set(ENAMETOOLONG, "a path in the image ('%.64s/%.*s') is longer than %zu bytes", parent->name,
-			(int)MIN(len, 64), name, TREE_MAX_PATH);
+		err_set(ENAMETOOLONG, "a path in the image ('%.64s/%.*s') is longer than %zu bytes",
+			parent->name, (int)MIN(len, 64), name, TREE_MAX_PATH);
 		return NULL;
 	}
 	if (t->nnodes >= TREE_MAX_NODES) {
@@ -264,8 +267,8 @@ static int splice_target(struct walk *w, const char *target, const char *path)
 	size_t tl = strlen(target), rest = w->len - w->pos;
 
 	if (++w->hops > TREE_MAX_SYMLINKS)
-		return err_set(ELOOP, "resolving '%.256s' in the image meets more than %d symlinks (a loop?)", path,
-			       TREE_MAX_SYMLINKS);
+		return err_set(ELOOP, "resolving '%.256s' in the image meets more than %d symlinks (a loop?)",
+			       path, TREE_MAX_SYMLINKS);
 	if (tl + 1 + rest > sizeof(w->buf))
 		return err_set(ENAMETOOLONG, "resolving '%.256s' in the image: its symlinks make it too long",
 			       path);
@@ -278,8 +281,8 @@ static int splice_target(struct walk *w, const char *target, const char *path)
 }
 
 /*
- * Walk path from the root.  Returns the node (the root for ""), or NULL with *err: -ENOENT when a component is
- * missing (and not RESOLVE_CREATE), -ENOTDIR when one on the way is neither a directory nor a symlink.
+ * Walk path from the root.  Returns the node (the root for ""), or NULL with *err: -ENOENT when a component
+ * is missing (and not RESOLVE_CREATE), -ENOTDIR when one on the way is neither a directory nor a symlink.
  */
 static struct tree_node *resolve(struct tree *t, const char *path, int flags, uint16_t layer, int *err)
 {
@@ -307,8 +310,8 @@ static struct tree_node *resolve(struct tree *t, const char *path, int flags, ui
 		}
 		c = find(t, cur, name, len);
 		if (!c && !(flags & RESOLVE_CREATE)) {
-			*err = err_set(ENOENT, "'%.*s' is not in the image (resolving '%.256s')", (int)len, name,
-				       path);
+			*err = err_set(ENOENT, "'%.*s' is not in the image (resolving '%.256s')", (int)len,
+				       name, path);
 			goto out;
 		}
 		if (!c) {
@@ -441,7 +444,8 @@ int tree_put_symlink(struct tree *t, const char *path, const struct tree_attr *a
 	if (!S_ISLNK(a->mode))
 		return err_set(EINVAL, "'%.256s': not a symlink mode", path);
 	if (!len || len > TREE_MAX_PATH)
-		return err_set(EINVAL, "symlink '%.256s' needs a target of 1 to %zu bytes", path, TREE_MAX_PATH);
+		return err_set(EINVAL, "symlink '%.256s' needs a target of 1 to %zu bytes", path,
+			       TREE_MAX_PATH);
 	copy = strdup(target);
 	if (!copy)
 		return err_set(ENOMEM, "out of memory");
@@ -454,7 +458,8 @@ int tree_put_symlink(struct tree *t, const char *path, const struct tree_attr *a
 	return 0;
 }
 
-int tree_put_node(struct tree *t, const char *path, const struct tree_attr *a, uint32_t rmajor, uint32_t rminor)
+int tree_put_node(struct tree *t, const char *path, const struct tree_attr *a, uint32_t rmajor,
+		  uint32_t rminor)
 {
 	uint32_t type = a->mode & S_IFMT;
 	struct tree_node *n;
@@ -472,7 +477,8 @@ int tree_put_node(struct tree *t, const char *path, const struct tree_attr *a, u
 	return 0;
 }
 
-int tree_put_file(struct tree *t, const char *path, const struct tree_attr *a, uint64_t data_off, uint64_t size)
+int tree_put_file(struct tree *t, const char *path, const struct tree_attr *a, uint64_t data_off,
+		  uint64_t size)
 {
 	struct tree_inode *ino;
 	struct tree_node *n;
@@ -510,8 +516,9 @@ int tree_put_link(struct tree *t, const char *path, const char *target, uint16_t
 		return err_set(EPERM, "hard link '%.256s' points to the directory '%.256s'", path, target);
 	if (!strcmp(path, target))
 		return 0;
-	a = (struct tree_attr){ tn->mode, tn->uid, tn->gid, tn->mtime, layer };
-	/* Hold what the link shares before put(), which may remove the target (a link over its own target). */
+	a = (struct tree_attr){tn->mode, tn->uid, tn->gid, tn->mtime, layer};
+	/* Hold what the link shares before put(), which may remove the target (a link over its own target).
+	 */
 	if (S_ISREG(tn->mode)) {
 		ino = tn->inode;
 		ino->names++;
@@ -642,16 +649,19 @@ int tree_normalize_path(const char *in, char *out)
 	size_t n = 0;
 
 	if (in[0] == '/')
-		return err_set(EINVAL, "'%.256s' is an absolute path; layer paths are relative to the root", in);
+		return err_set(EINVAL, "'%.256s' is an absolute path; layer paths are relative to the root",
+			       in);
 	while (*p) {
 		size_t len = strcspn(p, "/");
 
 		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return err_set(EINVAL, "'%.256s' has a '..' component, which could leave the root", in);
+			return err_set(EINVAL, "'%.256s' has a '..' component, which could leave the root",
+				       in);
 		if (len && !(len == 1 && p[0] == '.')) {
 			if (n + !!n + len > TREE_MAX_PATH)
-				return err_set(ENAMETOOLONG, "'%.64s...' is longer than the %zu bytes a path may have",
-					       in, TREE_MAX_PATH);
+				return err_set(ENAMETOOLONG,
+					       "'%.64s...' is longer than the %zu bytes a path may have", in,
+					       TREE_MAX_PATH);
 			if (n)
 				out[n++] = '/';
 			memcpy(out + n, p, len);

@@ -31,23 +31,23 @@
  * Paths in the ramdisk are "rootfs/" + the image path and the kernel's unpacker takes at most PATH_MAX - 1
  * bytes: an image path may use the rest.
  */
-#define TREE_ROOT_PREFIX   "rootfs"
-#define TREE_MAX_PATH	   (4095 - (sizeof(TREE_ROOT_PREFIX) - 1) - 1)
+#define TREE_ROOT_PREFIX "rootfs"
+#define TREE_MAX_PATH	 (4095 - (sizeof(TREE_ROOT_PREFIX) - 1) - 1)
 /*
  * Live paths at once.  The largest images seen (CUDA development images) hold ~250k; each path costs ~150
  * bytes here, so this bounds the index to ~150 MiB even for an image built to exhaust it.
  */
-#define TREE_MAX_NODES	   (1000u * 1000)
+#define TREE_MAX_NODES (1000u * 1000)
 /* Symlinks followed while resolving one path: Linux's own limit (MAXSYMLINKS). */
-#define TREE_MAX_SYMLINKS  40
+#define TREE_MAX_SYMLINKS 40
 
 /* Regular file contents, shared by the hard links to it. */
 struct tree_inode {
 	uint64_t data_off; /* in the spool */
 	uint64_t size;
-	uint32_t names;	   /* live names pointing here */
-	uint32_t emitted;  /* names written out so far (the ramdisk writer's) */
-	uint32_t ino;	   /* inode number in the ramdisk, 0 until assigned */
+	uint32_t names;	  /* live names pointing here */
+	uint32_t emitted; /* names written out so far (the ramdisk writer's) */
+	uint32_t ino;	  /* inode number in the ramdisk, 0 until assigned */
 };
 
 struct tree_node {
@@ -94,9 +94,11 @@ int tree_normalize_path(const char *in, char *out);
 /* Directories, symlinks, devices and fifos. target: the symlink's; rmajor/rminor: a device's. */
 int tree_put_dir(struct tree *t, const char *path, const struct tree_attr *a);
 int tree_put_symlink(struct tree *t, const char *path, const struct tree_attr *a, const char *target);
-int tree_put_node(struct tree *t, const char *path, const struct tree_attr *a, uint32_t rmajor, uint32_t rminor);
+int tree_put_node(struct tree *t, const char *path, const struct tree_attr *a, uint32_t rmajor,
+		  uint32_t rminor);
 /* A regular file whose size bytes were written to the spool at data_off. */
-int tree_put_file(struct tree *t, const char *path, const struct tree_attr *a, uint64_t data_off, uint64_t size);
+int tree_put_file(struct tree *t, const char *path, const struct tree_attr *a, uint64_t data_off,
+		  uint64_t size);
 /* Another name for what target (a path in the tree, its last component not followed) is; not a directory. */
 int tree_put_link(struct tree *t, const char *path, const char *target, uint16_t layer);
 /* Whiteouts: what layers below `layer` put at path / below dir goes away. */
@@ -116,7 +118,8 @@ struct tree_node *tree_lookup(struct tree *t, const char *path, bool follow);
 /* The node's path below the root into buf (TREE_MAX_PATH + 1 bytes); "" for the root. */
 void tree_path(const struct tree_node *n, char *buf);
 
-/* Call fn for every node (parents before children, siblings in no particular order); stops at a non-zero return. */
+/* Call fn for every node (parents before children, siblings in no particular order); stops at a non-zero
+ * return. */
 int tree_walk(struct tree *t, int (*fn)(struct tree_node *n, void *arg), void *arg);
 
 #endif

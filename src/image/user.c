@@ -21,9 +21,9 @@
 #include "internal.h"
 
 /* runc's range for ids given as numbers: a Linux id is 32 bits, and the top half is not portable. */
-#define USER_MAX_ID 0x7fffffffUL
+#define USER_MAX_ID   0x7fffffffUL
 #define PASSWD_FIELDS 7
-#define GROUP_FIELDS 4
+#define GROUP_FIELDS  4
 
 /* Split one line at ':' into at most max fields (the last keeps the rest); returns the count. */
 static size_t split_fields(char *line, char **f, size_t max)
@@ -203,7 +203,8 @@ int image_user_resolve(const char *spec, const struct user_db *db, struct image_
 	if (ret || !group || found)
 		return ret;
 	if (!parse_id(group, &id))
-		return err_set(ENOENT, "the image's User names the group '%.64s', which is not in its /etc/group%s",
+		return err_set(ENOENT,
+			       "the image's User names the group '%.64s', which is not in its /etc/group%s",
 			       group, db->group ? "" : " (the image has none)");
 	u->gid = id;
 	return 0;

@@ -39,11 +39,11 @@ static int apply(struct image *img, uint16_t layer, const uint8_t *data, size_t 
 	int fd = memfd_create("layer", 0), ret;
 	struct blob_region r;
 	struct layer_stats st;
-	struct layer_input in = { .region = &r, .compression = LAYER_DETECT, .what = "the layer" };
+	struct layer_input in = {.region = &r, .compression = LAYER_DETECT, .what = "the layer"};
 
 	CHECK(fd >= 0);
 	CHECK(write(fd, data, size) == (ssize_t)size);
-	r = (struct blob_region){ .fd = fd, .size = size };
+	r = (struct blob_region){.fd = fd, .size = size};
 	ret = layer_apply(img->tree, img->spool, layer, &in, &st);
 	close(fd);
 	return ret;
@@ -86,7 +86,7 @@ static void check_ramdisk(const uint8_t *buf, uint64_t size)
 
 static void ramdisk(struct image *img)
 {
-	struct image_run run = { .container = true };
+	struct image_run run = {.container = true};
 	struct image_ramdisk *rd = NULL;
 	uint64_t size;
 	uint8_t *buf;
@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tree t;
 	struct spool s;
-	struct image img = { .tree = &t, .spool = &s };
+	struct image img = {.tree = &t, .spool = &s};
 	size_t first;
 
 	if (size < 2)

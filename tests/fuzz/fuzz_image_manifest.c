@@ -28,7 +28,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const served[] = {
-	"", MEDIA_OCI_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_DOCKER_SCHEMA1,
+	"",
+	MEDIA_OCI_MANIFEST,
+	MEDIA_OCI_INDEX,
+	MEDIA_DOCKER_MANIFEST,
+	MEDIA_DOCKER_LIST,
+	MEDIA_DOCKER_SCHEMA1,
 	"application/json",
 };
 
@@ -78,7 +83,7 @@ static void config(const uint8_t *data, size_t size)
 static void user(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size + 1), *passwd, *group;
-	struct user_db db = { 0 };
+	struct user_db db = {0};
 	struct image_user u;
 
 	memcpy(buf, data, size);

@@ -79,26 +79,27 @@ static void test_stream_equals_memory(void **state)
 {
 	/* Sizes that do not divide the writer's 1 MiB pieces, several of them. */
 	size_t klen = 3 * 1000 * 1000 + 7, r0len = 12345, r1len = 5 * 1024 * 1024 + 3, r2len = 999;
-	uint8_t *k = pattern(klen, 1), *r0 = pattern(r0len, 2), *r1 = pattern(r1len, 3), *r2 = pattern(r2len, 4);
-	struct mem_stream s1 = { r1, r1len, 0, 0, 0 }, s2 = { r2, r2len, 0, 0, 0 };
-	struct eif_stream st1 = { r1len, ms_read, ms_rewind, &s1 }, st2 = { r2len, ms_read, ms_rewind, &s2 };
-	struct eif_build mem = { 0 }, str;
+	uint8_t *k = pattern(klen, 1), *r0 = pattern(r0len, 2), *r1 = pattern(r1len, 3),
+		*r2 = pattern(r2len, 4);
+	struct mem_stream s1 = {r1, r1len, 0, 0, 0}, s2 = {r2, r2len, 0, 0, 0};
+	struct eif_stream st1 = {r1len, ms_read, ms_rewind, &s1}, st2 = {r2len, ms_read, ms_rewind, &s2};
+	struct eif_build mem = {0}, str;
 	struct eif_measurements m1, m2, m3;
 	uint8_t *a, *b;
 	size_t alen, blen;
 	int ret;
 
 	(void)state;
-	mem.kernel = (struct eif_blob){ .data = k, .size = klen };
-	mem.cmdline = (struct eif_blob){ .data = (const uint8_t *)"console=ttyS0", .size = 13 };
-	mem.metadata = (struct eif_blob){ .data = (const uint8_t *)"{}", .size = 2 };
-	mem.ramdisks[0] = (struct eif_blob){ .data = r0, .size = r0len };
-	mem.ramdisks[1] = (struct eif_blob){ .data = r1, .size = r1len };
-	mem.ramdisks[2] = (struct eif_blob){ .data = r2, .size = r2len };
+	mem.kernel = (struct eif_blob){.data = k, .size = klen};
+	mem.cmdline = (struct eif_blob){.data = (const uint8_t *)"console=ttyS0", .size = 13};
+	mem.metadata = (struct eif_blob){.data = (const uint8_t *)"{}", .size = 2};
+	mem.ramdisks[0] = (struct eif_blob){.data = r0, .size = r0len};
+	mem.ramdisks[1] = (struct eif_blob){.data = r1, .size = r1len};
+	mem.ramdisks[2] = (struct eif_blob){.data = r2, .size = r2len};
 	mem.nramdisks = 3;
 	str = mem;
-	str.ramdisks[1] = (struct eif_blob){ 0 };
-	str.ramdisks[2] = (struct eif_blob){ 0 };
+	str.ramdisks[1] = (struct eif_blob){0};
+	str.ramdisks[2] = (struct eif_blob){0};
 	str.ramdisk_streams[1] = &st1;
 	str.ramdisk_streams[2] = &st2;
 	assert_int_equal(eif_build_size(&mem), eif_build_size(&str));
@@ -140,18 +141,18 @@ static void test_stream_failure(void **state)
 {
 	size_t len = 3 * 1024 * 1024;
 	uint8_t *r = pattern(len, 9);
-	struct mem_stream s = { r, len, 0, 0, 2 * 1024 * 1024 + 5 };
-	struct eif_stream st = { len, ms_read, ms_rewind, &s };
-	struct eif_build b = { 0 };
+	struct mem_stream s = {r, len, 0, 0, 2 * 1024 * 1024 + 5};
+	struct eif_stream st = {len, ms_read, ms_rewind, &s};
+	struct eif_build b = {0};
 	struct eif_measurements m;
 	uint8_t *out;
 	size_t olen;
 	int ret;
 
 	(void)state;
-	b.kernel = (struct eif_blob){ .data = r, .size = 4096 };
-	b.cmdline = (struct eif_blob){ .data = (const uint8_t *)"x", .size = 1 };
-	b.ramdisks[0] = (struct eif_blob){ .data = r, .size = 100 };
+	b.kernel = (struct eif_blob){.data = r, .size = 4096};
+	b.cmdline = (struct eif_blob){.data = (const uint8_t *)"x", .size = 1};
+	b.ramdisks[0] = (struct eif_blob){.data = r, .size = 100};
 	b.ramdisk_streams[1] = &st;
 	b.nramdisks = 2;
 	out = write_file(&b, &m, &olen, &ret);

@@ -2,8 +2,8 @@
 /*
  * Unit tests: layers applied to the path index (src/image/tree.c, layer.c) and the customer ramdisk streamed
  * from it (ramdisk.c): the OCI whiteout rules, opaque directories against the layer's own entries, hard
- * links, symlinks on the way to a path staying inside the root, refusals, both digests, and the exact bytes of
- * the newc archive.  Layers are written here with libarchive, as tar, tar+gzip and tar+zstd.
+ * links, symlinks on the way to a path staying inside the root, refusals, both digests, and the exact bytes
+ * of the newc archive.  Layers are written here with libarchive, as tar, tar+gzip and tar+zstd.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,10 +33,22 @@ struct tentry {
 	unsigned int mode, uid;
 };
 
-#define FILE_(n, d)    { n, AE_IFREG, d, 0644, 0 }
-#define DIR_(n)	       { n, AE_IFDIR, NULL, 0755, 0 }
-#define LINK_(n, t)    { n, AE_IFLNK, t, 0777, 0 }
-#define HARD_(n, t)    { n, 0, t, 0644, 0 }
+#define FILE_(n, d)                     \
+	{                               \
+		n, AE_IFREG, d, 0644, 0 \
+	}
+#define DIR_(n)                            \
+	{                                  \
+		n, AE_IFDIR, NULL, 0755, 0 \
+	}
+#define LINK_(n, t)                     \
+	{                               \
+		n, AE_IFLNK, t, 0777, 0 \
+	}
+#define HARD_(n, t)              \
+	{                        \
+		n, 0, t, 0644, 0 \
+	}
 
 struct layer_file {
 	char path[64];
@@ -134,17 +146,19 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int apply_ex(struct fixture *f, uint16_t layer, int filter, enum layer_compression c, const struct tentry *e,
-		    size_t n, const struct image_digest *blob, const struct image_digest *diff)
+static int apply_ex(struct fixture *f, uint16_t layer, int filter, enum layer_compression c,
+		    const struct tentry *e, size_t n, const struct image_digest *blob,
+		    const struct image_digest *diff)
 {
 	struct layer_file lf;
 	struct blob_region r;
 	struct layer_stats st;
-	struct layer_input in = { .region = &r, .compression = c, .blob_digest = blob, .diff_id = diff, .what = "the layer" };
+	struct layer_input in = {
+		.region = &r, .compression = c, .blob_digest = blob, .diff_id = diff, .what = "the layer"};
 	int ret;
 
 	write_layer(&lf, filter, e, n);
-	r = (struct blob_region){ .fd = lf.fd, .size = lf.size };
+	r = (struct blob_region){.fd = lf.fd, .size = lf.size};
 	ret = layer_apply(&f->t, &f->s, layer, &in, &st);
 	close(lf.fd);
 	return ret;
@@ -175,10 +189,11 @@ static void expect_content(struct fixture *f, const char *path, const char *want
 static void test_layers_and_whiteouts(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { DIR_("a"), FILE_("a/x", "x1"), FILE_("a/y", "y1"), DIR_("b"),
-				     FILE_("b/z", "z1"), FILE_("./c", "c1"), FILE_("deep/er/file", "d") };
-	const struct tentry l2[] = { FILE_("a/.wh.x", ""), FILE_(".wh.b", ""), FILE_("c", "c2"),
-				     FILE_(".wh..wh.plnk", "") };
+	const struct tentry l1[] = {
+		DIR_("a"),	    FILE_("a/x", "x1"), FILE_("a/y", "y1"),	   DIR_("b"),
+		FILE_("b/z", "z1"), FILE_("./c", "c1"), FILE_("deep/er/file", "d")};
+	const struct tentry l2[] = {FILE_("a/.wh.x", ""), FILE_(".wh.b", ""), FILE_("c", "c2"),
+				    FILE_(".wh..wh.plnk", "")};
 
 	assert_int_equal(apply(f, 1, l1, ARRAY_SIZE(l1)), 0);
 	/* parents nobody named are made 0755 */
@@ -196,9 +211,9 @@ static void test_layers_and_whiteouts(void **state)
 static void test_opaque_before_own_entries(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { DIR_("d"), FILE_("d/old", "o"), DIR_("d/sub"), FILE_("d/sub/deep", "s") };
+	const struct tentry l1[] = {DIR_("d"), FILE_("d/old", "o"), DIR_("d/sub"), FILE_("d/sub/deep", "s")};
 	/* The marker comes after one of the layer's own entries: it must not hide it. */
-	const struct tentry l2[] = { FILE_("d/new", "n"), FILE_("d/.wh..wh..opq", ""), FILE_("d/after", "a") };
+	const struct tentry l2[] = {FILE_("d/new", "n"), FILE_("d/.wh..wh..opq", ""), FILE_("d/after", "a")};
 
 	assert_int_equal(apply(f, 1, l1, ARRAY_SIZE(l1)), 0);
 	assert_int_equal(apply(f, 2, l2, ARRAY_SIZE(l2)), 0);
@@ -211,8 +226,9 @@ static void test_opaque_before_own_entries(void **state)
 static void test_whiteout_spares_own_layer(void **state)
 {
 	struct fixture *f = *state;
-	struct tentry l1[] = { DIR_("a"), FILE_("a/old", "o"), FILE_("f", "1") };
-	const struct tentry l2[] = { FILE_("f", "2"), FILE_(".wh.f", ""), FILE_("a/new", "n"), FILE_(".wh.a", "") };
+	struct tentry l1[] = {DIR_("a"), FILE_("a/old", "o"), FILE_("f", "1")};
+	const struct tentry l2[] = {FILE_("f", "2"), FILE_(".wh.f", ""), FILE_("a/new", "n"),
+				    FILE_(".wh.a", "")};
 	struct tree_node *a;
 
 	l1[0].mode = 0700;
@@ -231,8 +247,9 @@ static void test_whiteout_spares_own_layer(void **state)
 static void test_replacements(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { DIR_("x"), FILE_("x/in", "i"), FILE_("y", "file"), DIR_("z"), FILE_("z/keep", "k") };
-	struct tentry l2[] = { FILE_("x", "now a file"), DIR_("y"), FILE_("y/in", "i2"), DIR_("z") };
+	const struct tentry l1[] = {DIR_("x"), FILE_("x/in", "i"), FILE_("y", "file"), DIR_("z"),
+				    FILE_("z/keep", "k")};
+	struct tentry l2[] = {FILE_("x", "now a file"), DIR_("y"), FILE_("y/in", "i2"), DIR_("z")};
 
 	l2[3].mode = 0711;
 	assert_int_equal(apply(f, 1, l1, ARRAY_SIZE(l1)), 0);
@@ -248,9 +265,9 @@ static void test_replacements(void **state)
 static void test_hardlinks(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { FILE_("h1", "shared"), HARD_("h2", "h1"), HARD_("./h3", "./h1"),
-				     LINK_("s", "h1"), HARD_("s2", "s") };
-	const struct tentry l2[] = { FILE_("h1", "new") };
+	const struct tentry l1[] = {FILE_("h1", "shared"), HARD_("h2", "h1"), HARD_("./h3", "./h1"),
+				    LINK_("s", "h1"), HARD_("s2", "s")};
+	const struct tentry l2[] = {FILE_("h1", "new")};
 	struct tree_node *h2, *h3, *s2;
 
 	assert_int_equal(apply(f, 1, l1, ARRAY_SIZE(l1)), 0);
@@ -272,10 +289,11 @@ static void test_hardlinks(void **state)
 static void test_symlinks_stay_inside(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { DIR_("etc"), LINK_("etc2", "/etc"), LINK_("up", "../../.."),
-				     LINK_("rel", "etc/../etc"), DIR_("var"), LINK_("var/run", "../run") };
-	const struct tentry l2[] = { FILE_("etc2/conf", "c"), FILE_("up/top", "t"), FILE_("rel/r", "r"),
-				     FILE_("var/run/pid", "p") };
+	const struct tentry l1[] = {
+		DIR_("etc"), LINK_("etc2", "/etc"),	LINK_("up", "../../.."), LINK_("rel", "etc/../etc"),
+		DIR_("var"), LINK_("var/run", "../run")};
+	const struct tentry l2[] = {FILE_("etc2/conf", "c"), FILE_("up/top", "t"), FILE_("rel/r", "r"),
+				    FILE_("var/run/pid", "p")};
 
 	assert_int_equal(apply(f, 1, l1, ARRAY_SIZE(l1)), 0);
 	assert_int_equal(apply(f, 2, l2, ARRAY_SIZE(l2)), 0);
@@ -286,7 +304,8 @@ static void test_symlinks_stay_inside(void **state)
 	assert_true(S_ISLNK(tree_lookup(&f->t, "etc2", false)->mode));
 }
 
-static void expect_layer_error(struct fixture *f, const struct tentry *e, size_t n, int err, const char *fragment)
+static void expect_layer_error(struct fixture *f, const struct tentry *e, size_t n, int err,
+			       const char *fragment)
 {
 	int ret = apply(f, 3, e, n);
 
@@ -298,14 +317,14 @@ static void expect_layer_error(struct fixture *f, const struct tentry *e, size_t
 static void test_refusals(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry abs[] = { FILE_("/etc/passwd", "x") };
-	const struct tentry dots[] = { FILE_("a/../../x", "x") };
-	const struct tentry wh[] = { FILE_("a/.wh..", "") };
-	const struct tentry loop[] = { LINK_("l1", "l2"), LINK_("l2", "l1"), FILE_("l1/x", "x") };
-	const struct tentry notdir[] = { FILE_("file", "f"), FILE_("file/x", "x") };
-	const struct tentry hard_missing[] = { HARD_("h", "nowhere") };
-	const struct tentry hard_dir[] = { DIR_("dd"), HARD_("h", "dd") };
-	const struct tentry hard_out[] = { HARD_("h", "../etc/shadow") };
+	const struct tentry abs[] = {FILE_("/etc/passwd", "x")};
+	const struct tentry dots[] = {FILE_("a/../../x", "x")};
+	const struct tentry wh[] = {FILE_("a/.wh..", "")};
+	const struct tentry loop[] = {LINK_("l1", "l2"), LINK_("l2", "l1"), FILE_("l1/x", "x")};
+	const struct tentry notdir[] = {FILE_("file", "f"), FILE_("file/x", "x")};
+	const struct tentry hard_missing[] = {HARD_("h", "nowhere")};
+	const struct tentry hard_dir[] = {DIR_("dd"), HARD_("h", "dd")};
+	const struct tentry hard_out[] = {HARD_("h", "../etc/shadow")};
 
 	expect_layer_error(f, abs, 1, EINVAL, "absolute path");
 	expect_layer_error(f, dots, 1, EINVAL, "'..'");
@@ -321,21 +340,23 @@ static void test_refusals(void **state)
 static void test_digests_and_compression(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry e[] = { FILE_("f", "contents") };
+	const struct tentry e[] = {FILE_("f", "contents")};
 	struct image_digest blob, diff, wrong;
 	struct layer_file lf, raw;
 	struct blob_region r;
 	struct layer_stats st;
-	struct layer_input in = { .region = &r, .compression = LAYER_ZSTD, .what = "the layer" };
+	struct layer_input in = {.region = &r, .compression = LAYER_ZSTD, .what = "the layer"};
 
 	write_layer(&lf, ARCHIVE_FILTER_ZSTD, e, 1);
 	write_layer(&raw, ARCHIVE_FILTER_NONE, e, 1);
 	file_digest(lf.fd, &blob);
 	file_digest(raw.fd, &diff);
-	assert_int_equal(image_digest_parse("sha256:" "0000000000000000000000000000000000000000000000000000000000000000",
-					    "x", &wrong),
-			 0);
-	r = (struct blob_region){ .fd = lf.fd, .size = lf.size };
+	assert_int_equal(
+		image_digest_parse("sha256:"
+				   "0000000000000000000000000000000000000000000000000000000000000000",
+				   "x", &wrong),
+		0);
+	r = (struct blob_region){.fd = lf.fd, .size = lf.size};
 	in.blob_digest = &blob;
 	in.diff_id = &diff;
 	assert_int_equal(layer_apply(&f->t, &f->s, 1, &in, &st), 0);
@@ -364,8 +385,8 @@ static void test_digests_and_compression(void **state)
 	in.blob_digest = &blob;
 	assert_int_equal(layer_apply(&f->t, &f->s, 1, &in, &st), -EBADMSG);
 	/* an uncompressed layer that is not a tar */
-	r = (struct blob_region){ .fd = raw.fd, .offset = 100, .size = raw.size - 100 };
-	in = (struct layer_input){ .region = &r, .compression = LAYER_TAR, .what = "the layer" };
+	r = (struct blob_region){.fd = raw.fd, .offset = 100, .size = raw.size - 100};
+	in = (struct layer_input){.region = &r, .compression = LAYER_TAR, .what = "the layer"};
 	assert_int_equal(layer_apply(&f->t, &f->s, 1, &in, &st), -EINVAL);
 	close(lf.fd);
 	close(raw.fd);
@@ -385,14 +406,20 @@ static struct parsed *find(struct parsed *e, size_t n, const char *name)
 static void test_ramdisk(void **state)
 {
 	struct fixture *f = *state;
-	const struct tentry l1[] = { DIR_("etc"), FILE_("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
-				     FILE_("etc/hostname", "builder"), FILE_(".dockerenv", ""), DIR_("bin"),
-				     FILE_("bin/b", "busybox"), HARD_("bin/a", "bin/b"), LINK_("var", "/tmp"),
-				     FILE_("a-b", "dash"), { "null", AE_IFCHR, NULL, 0666, 0 },
-				     { "fifo", AE_IFIFO, NULL, 0600, 7 } };
-	struct image img = { .tree = &f->t, .spool = &f->s, .unpacked = true };
-	struct image_run run = { .container = true, .uid = 1000, .gid = 1000 };
-	uint32_t groups[] = { 10, 20 };
+	const struct tentry l1[] = {DIR_("etc"),
+				    FILE_("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+				    FILE_("etc/hostname", "builder"),
+				    FILE_(".dockerenv", ""),
+				    DIR_("bin"),
+				    FILE_("bin/b", "busybox"),
+				    HARD_("bin/a", "bin/b"),
+				    LINK_("var", "/tmp"),
+				    FILE_("a-b", "dash"),
+				    {"null", AE_IFCHR, NULL, 0666, 0},
+				    {"fifo", AE_IFIFO, NULL, 0600, 7}};
+	struct image img = {.tree = &f->t, .spool = &f->s, .unpacked = true};
+	struct image_run run = {.container = true, .uid = 1000, .gid = 1000};
+	uint32_t groups[] = {10, 20};
 	struct image_ramdisk *rd;
 	struct parsed *e, *a, *b;
 	uint64_t size;

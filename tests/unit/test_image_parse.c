@@ -17,7 +17,9 @@
 #include "image/auth.h"
 #include "image/internal.h"
 
-#define D64(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+#define D64(c)                                                                                              \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
+		c c c c c c c c c c c c c c
 #define DIGEST_A "sha256:" D64("a")
 #define DIGEST_B "sha256:" D64("b")
 #define DIGEST_C "sha256:" D64("c")
@@ -118,19 +120,22 @@ static void test_digests(void **state)
 	expect_error(image_digest_parse(DIGEST_A "0", "x", &d), EINVAL, "64 lowercase hex");
 	expect_error(image_digest_parse("sha256:", "x", &d), EINVAL, "x: digest");
 	/* sha256("") */
-	assert_int_equal(image_digest_parse("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-					    "x", &d),
-			 0);
+	assert_int_equal(
+		image_digest_parse("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+				   "x", &d),
+		0);
 	assert_int_equal(image_digest_verify_buf(&d, "", 0, "nothing"), 0);
-	expect_error(image_digest_verify_buf(&d, "a", 1, "one byte"), EBADMSG, "one byte does not match its digest");
+	expect_error(image_digest_verify_buf(&d, "a", 1, "one byte"), EBADMSG,
+		     "one byte does not match its digest");
 }
 
 /* ---- manifests and indexes ---- */
 
 #define LAYER(type, digest) "{\"mediaType\":\"" type "\",\"digest\":\"" digest "\",\"size\":10}"
-#define OCI_MANIFEST(config_type, layers)                                                                  \
-	"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_MANIFEST "\",\"config\":{\"mediaType\":\"" config_type \
-	"\",\"digest\":\"" DIGEST_C "\",\"size\":99},\"layers\":[" layers "]}"
+#define OCI_MANIFEST(config_type, layers)                                         \
+	"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_MANIFEST                \
+	"\",\"config\":{\"mediaType\":\"" config_type "\",\"digest\":\"" DIGEST_C \
+	"\",\"size\":99},\"layers\":[" layers "]}"
 
 static int parse(const char *json, const char *served, struct image_manifest *m)
 {
@@ -142,12 +147,14 @@ static void test_manifest_oci(void **state)
 	struct image_manifest m;
 
 	(void)state;
-	assert_int_equal(parse(OCI_MANIFEST(MEDIA_OCI_CONFIG,
-					    LAYER("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST_A) ","
-					    LAYER("application/vnd.oci.image.layer.v1.tar+zstd", DIGEST_B) ","
-					    LAYER("application/vnd.oci.image.layer.v1.tar", DIGEST_A)),
-			       "", &m),
-			 0);
+	assert_int_equal(
+		parse(OCI_MANIFEST(MEDIA_OCI_CONFIG,
+				   LAYER("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST_A) "," LAYER(
+					   "application/vnd.oci.image.layer.v1.tar+zstd",
+					   DIGEST_B) "," LAYER("application/vnd.oci.image.layer.v1.tar",
+							       DIGEST_A)),
+		      "", &m),
+		0);
 	assert_int_equal(m.kind, MANIFEST_IMAGE);
 	assert_int_equal(m.nlayers, 3);
 	assert_int_equal(m.compression[0], LAYER_GZIP);
@@ -161,9 +168,10 @@ static void test_manifest_oci(void **state)
 static void test_manifest_docker(void **state)
 {
 	static const char json[] =
-		"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_DOCKER_MANIFEST "\",\"config\":{\"mediaType\":\""
-		MEDIA_DOCKER_CONFIG "\",\"digest\":\"" DIGEST_C "\",\"size\":5},\"layers\":["
-		LAYER("application/vnd.docker.image.rootfs.diff.tar.gzip", DIGEST_A) "]}";
+		"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_DOCKER_MANIFEST
+		"\",\"config\":{\"mediaType\":\"" MEDIA_DOCKER_CONFIG "\",\"digest\":\"" DIGEST_C
+		"\",\"size\":5},\"layers\":[" LAYER("application/vnd.docker.image.rootfs.diff.tar.gzip",
+						    DIGEST_A) "]}";
 	struct image_manifest m;
 
 	(void)state;
@@ -182,12 +190,13 @@ static void test_manifest_refusals(void **state)
 	(void)state;
 	expect_error(parse("{\"schemaVersion\":1,\"name\":\"x\"}", "", &m), EPROTONOSUPPORT, "schema 1");
 	expect_error(parse("{}", MEDIA_DOCKER_SCHEMA1_SIGNED, &m), EPROTONOSUPPORT, "schema 1");
-	expect_error(parse(OCI_MANIFEST(MEDIA_OCI_CONFIG,
-					LAYER("application/vnd.oci.image.layer.v1.tar+gzip+encrypted", DIGEST_A)),
-			   "", &m),
-		     EPROTONOSUPPORT, "encrypted");
-	expect_error(parse(OCI_MANIFEST("application/vnd.cncf.helm.config.v1+json", ""), "", &m), EPROTONOSUPPORT,
-		     "artifact");
+	expect_error(
+		parse(OCI_MANIFEST(MEDIA_OCI_CONFIG,
+				   LAYER("application/vnd.oci.image.layer.v1.tar+gzip+encrypted", DIGEST_A)),
+		      "", &m),
+		EPROTONOSUPPORT, "encrypted");
+	expect_error(parse(OCI_MANIFEST("application/vnd.cncf.helm.config.v1+json", ""), "", &m),
+		     EPROTONOSUPPORT, "artifact");
 	expect_error(parse(OCI_MANIFEST(MEDIA_OCI_CONFIG, LAYER("application/x-tar", DIGEST_A)), "", &m),
 		     EPROTONOSUPPORT, "not a layer nitrovm knows");
 	expect_error(parse("{\"schemaVersion\":2,\"mediaType\":\"text/plain\"}", "", &m), EPROTONOSUPPORT,
@@ -195,30 +204,35 @@ static void test_manifest_refusals(void **state)
 	expect_error(parse("{\"schemaVersion\":2,\"config\":", "", &m), EINVAL, "not valid JSON");
 	expect_error(parse("[1]", "", &m), EINVAL, "not one JSON object");
 	expect_error(parse("{\"schemaVersion\":2}\"x\"", "", &m), EINVAL, "more follows");
-	expect_error(parse("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MEDIA_OCI_CONFIG "\",\"digest\":\""
-			   DIGEST_C "\",\"size\":-1},\"layers\":[]}",
+	expect_error(parse("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MEDIA_OCI_CONFIG
+			   "\",\"digest\":\"" DIGEST_C "\",\"size\":-1},\"layers\":[]}",
 			   "", &m),
 		     EINVAL, "whole number");
-	expect_error(parse("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MEDIA_OCI_CONFIG "\",\"digest\":\""
-			   DIGEST_C "\",\"size\":1},\"layers\":{}}",
+	expect_error(parse("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" MEDIA_OCI_CONFIG
+			   "\",\"digest\":\"" DIGEST_C "\",\"size\":1},\"layers\":{}}",
 			   "", &m),
 		     EINVAL, "not an array");
 	expect_error(parse("{\"schemaVersion\":3}", "", &m), EPROTONOSUPPORT, "schemaVersion 3");
 }
 
-#define ENTRY(digest, platform, extra)                                                                \
-	"{\"mediaType\":\"" MEDIA_OCI_MANIFEST "\",\"digest\":\"" digest "\",\"size\":7,\"platform\":{" \
-	platform "}" extra "}"
+#define ENTRY(digest, platform, extra)                                   \
+	"{\"mediaType\":\"" MEDIA_OCI_MANIFEST "\",\"digest\":\"" digest \
+	"\",\"size\":7,\"platform\":{" platform "}" extra "}"
 
 static void test_index_select(void **state)
 {
 	static const char json[] =
-		"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_INDEX "\",\"manifests\":["
-		ENTRY(DIGEST_A, "\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"", "") ","
-		ENTRY(DIGEST_B, "\"architecture\":\"amd64\",\"os\":\"linux\"", "") ","
-		ENTRY(DIGEST_C, "\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"", "") ","
-		ENTRY(DIGEST_A, "\"architecture\":\"unknown\",\"os\":\"unknown\"",
-		      ",\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}") "]}";
+		"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_INDEX "\",\"manifests\":[" ENTRY(
+			DIGEST_A, "\"architecture\":\"arm\",\"os\":\"linux\",\"variant\":\"v7\"",
+			"") "," ENTRY(DIGEST_B, "\"architecture\":\"amd64\",\"os\":\"linux\"",
+				      "") "," ENTRY(DIGEST_C,
+						    "\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":"
+						    "\"v8\"",
+						    "") "," ENTRY(DIGEST_A,
+								  "\"architecture\":\"unknown\",\"os\":"
+								  "\"unknown\"",
+								  ",\"annotations\":{\"vnd.docker.reference."
+								  "type\":\"attestation-manifest\"}") "]}";
 	const struct image_descriptor *d;
 	struct image_manifest m;
 
@@ -231,7 +245,8 @@ static void test_index_select(void **state)
 	assert_string_equal(d->digest.str, DIGEST_B);
 	assert_int_equal(image_index_select(&m, "arm64", &d), 0);
 	assert_string_equal(d->digest.str, DIGEST_C);
-	expect_error(image_index_select(&m, "riscv64", &d), ENODATA, "linux/arm/v7, linux/amd64, linux/arm64/v8");
+	expect_error(image_index_select(&m, "riscv64", &d), ENODATA,
+		     "linux/arm/v7, linux/amd64, linux/arm64/v8");
 	image_manifest_free(&m);
 	assert_string_equal(image_arch_normalize("x86_64"), "amd64");
 	assert_string_equal(image_arch_normalize("aarch64"), "arm64");
@@ -284,12 +299,15 @@ static void test_config(void **state)
 	assert_string_equal(c.diff_ids[1].str, DIGEST_B);
 	assert_int_equal(image_config_docker_info(&c, 1234, &info), 0);
 	/* docker inspect's keys, sorted as serde_json writes them, Labels too; nothing of the source */
-	assert_non_null(strstr(info, "{\"Architecture\":\"amd64\",\"Author\":\"me\",\"Comment\":\"\",\"Config\":{"
-				     "\"Cmd\":[\"echo hi\"],\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Env\":"));
-	assert_non_null(strstr(info, "\"Labels\":{\"a\":\"2\",\"z\":\"1\"},\"User\":\"app\",\"WorkingDir\":\"/app\"},"
-				     "\"Created\":\"2024-01-01T00:00:00Z\",\"DockerVersion\":\"\",\"Id\":\"sha256:"));
+	assert_non_null(strstr(info,
+			       "{\"Architecture\":\"amd64\",\"Author\":\"me\",\"Comment\":\"\",\"Config\":{"
+			       "\"Cmd\":[\"echo hi\"],\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Env\":"));
+	assert_non_null(
+		strstr(info, "\"Labels\":{\"a\":\"2\",\"z\":\"1\"},\"User\":\"app\",\"WorkingDir\":\"/app\"},"
+			     "\"Created\":\"2024-01-01T00:00:00Z\",\"DockerVersion\":\"\",\"Id\":\"sha256:"));
 	assert_non_null(strstr(info, "\"Os\":\"linux\",\"Parent\":\"\",\"RepoDigests\":[],\"RepoTags\":[],"
-				     "\"RootFS\":{\"Layers\":[\"" DIGEST_A "\",\"" DIGEST_B "\"],\"Type\":\"layers\"},"
+				     "\"RootFS\":{\"Layers\":[\"" DIGEST_A "\",\"" DIGEST_B
+				     "\"],\"Type\":\"layers\"},"
 				     "\"Size\":1234}"));
 	free(info);
 	image_config_free(&c);
@@ -298,8 +316,9 @@ static void test_config(void **state)
 static void test_config_refusals(void **state)
 {
 	struct image_config c;
-	const char *windows = "{\"architecture\":\"amd64\",\"os\":\"windows\",\"rootfs\":{\"type\":\"layers\","
-			      "\"diff_ids\":[]}}";
+	const char *windows =
+		"{\"architecture\":\"amd64\",\"os\":\"windows\",\"rootfs\":{\"type\":\"layers\","
+		"\"diff_ids\":[]}}";
 	const char *no_rootfs = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
 	const char *bad_cmd = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":\"echo\"},"
 			      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
@@ -307,9 +326,11 @@ static void test_config_refusals(void **state)
 			     "\"diff_ids\":[\"sha256:zz\"]}}";
 
 	(void)state;
-	expect_error(image_config_parse((const uint8_t *)windows, strlen(windows), &c), EPROTONOSUPPORT, "windows");
+	expect_error(image_config_parse((const uint8_t *)windows, strlen(windows), &c), EPROTONOSUPPORT,
+		     "windows");
 	expect_error(image_config_parse((const uint8_t *)no_rootfs, strlen(no_rootfs), &c), EINVAL, "rootfs");
-	expect_error(image_config_parse((const uint8_t *)bad_cmd, strlen(bad_cmd), &c), EINVAL, "\"Cmd\" is not an array");
+	expect_error(image_config_parse((const uint8_t *)bad_cmd, strlen(bad_cmd), &c), EINVAL,
+		     "\"Cmd\" is not an array");
 	expect_error(image_config_parse((const uint8_t *)bad_id, strlen(bad_id), &c), EINVAL, "diff_ids[0]");
 }
 
@@ -328,7 +349,7 @@ static const char group[] = "root:x:0:\n"
 
 static void test_user_resolution(void **state)
 {
-	struct user_db db = { passwd, group, sizeof(passwd) - 1, sizeof(group) - 1 };
+	struct user_db db = {passwd, group, sizeof(passwd) - 1, sizeof(group) - 1};
 	struct image_user u;
 
 	(void)state;
@@ -381,10 +402,11 @@ static void test_challenges(void **state)
 	struct auth_challenge c;
 
 	(void)state;
-	assert_int_equal(auth_parse_challenge("Bearer realm=\"https://auth.example/token\",service=\"reg.example\","
-					      "scope=\"repository:a/b:pull\"",
-					      &c),
-			 0);
+	assert_int_equal(
+		auth_parse_challenge("Bearer realm=\"https://auth.example/token\",service=\"reg.example\","
+				     "scope=\"repository:a/b:pull\"",
+				     &c),
+		0);
 	assert_string_equal(c.scheme, "Bearer");
 	assert_string_equal(c.realm, "https://auth.example/token");
 	assert_string_equal(c.service, "reg.example");
@@ -402,18 +424,12 @@ static void test_challenges(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reference_registry),
-		cmocka_unit_test(test_reference_refusals),
-		cmocka_unit_test(test_reference_local),
-		cmocka_unit_test(test_digests),
-		cmocka_unit_test(test_manifest_oci),
-		cmocka_unit_test(test_manifest_docker),
-		cmocka_unit_test(test_manifest_refusals),
-		cmocka_unit_test(test_index_select),
-		cmocka_unit_test(test_index_refs),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_config_refusals),
-		cmocka_unit_test(test_user_resolution),
+		cmocka_unit_test(test_reference_registry), cmocka_unit_test(test_reference_refusals),
+		cmocka_unit_test(test_reference_local),	   cmocka_unit_test(test_digests),
+		cmocka_unit_test(test_manifest_oci),	   cmocka_unit_test(test_manifest_docker),
+		cmocka_unit_test(test_manifest_refusals),  cmocka_unit_test(test_index_select),
+		cmocka_unit_test(test_index_refs),	   cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_refusals),	   cmocka_unit_test(test_user_resolution),
 		cmocka_unit_test(test_challenges),
 	};
 
