@@ -81,6 +81,14 @@ static int build_dockerfile(const struct build_image_options *o, struct build_im
 	if (ret)
 		return fail_image(ret, E_DOCKER_IMAGE_BUILD);
 	snprintf(bi->archive, sizeof(bi->archive), "%s", strchr(uri, ':') + 1);
+	/* nitro-cli names an image built from a Dockerfile after its tag, as it names a pulled one. */
+	snprintf(bi->tag_name, sizeof(bi->tag_name), "%s", tag);
+	{
+		char *colon = strrchr(bi->tag_name, ':'), *slash = strrchr(bi->tag_name, '/');
+
+		if (colon && (!slash || colon > slash))
+			*colon = '\0';
+	}
 	return 0;
 }
 
@@ -202,7 +210,7 @@ int build_image_ramdisks(const struct build_image_options *o, struct build_image
 
 const char *build_image_name(const struct build_image *bi)
 {
-	return image_name(bi->img);
+	return bi->tag_name[0] ? bi->tag_name : image_name(bi->img);
 }
 
 const char *build_image_version(const struct build_image *bi)

@@ -46,6 +46,7 @@ struct build_image {
 	char *docker_info;
 	char work_dir[PATH_MAX];
 	char archive[PATH_MAX]; /* --docker-dir's temporary OCI archive */
+	char tag_name[PATH_MAX]; /* --docker-dir: the tag without its version, the image's name */
 	/* from nitro-cli's blobs directory when --kernel / --cmdline are not given */
 	char kernel[PATH_MAX], cmdline[PATH_MAX], nsm[PATH_MAX];
 };

@@ -241,6 +241,9 @@ def test_docker_dir(nitrovm, home, kernel, buildah, tmp_path):
                        kernel=kernel))
     entries = oci_images.read_newc(oci_images.eif_ramdisks(out)[1])
     assert entries["cmd"]["data"] == b"/bin/busybox\necho\nfrom\na\nDockerfile\n"
+    d = json.loads(subprocess.run([nitrovm, "describe-eif", "--eif-path", str(out)], capture_output=True,
+                                  check=True).stdout)
+    assert d["ImageName"] == "localhost/dockerfile-test", d["ImageName"]
     assert [f for f in os.listdir(tmp_path) if f.startswith(".nitrovm")] == [], "the build's archive was left"
     assert p.stderr == ""
     empty = tmp_path / "nopath"
