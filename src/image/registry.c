@@ -183,6 +183,8 @@ static int registry_root(struct image_source *s, uint8_t **buf, size_t *len, cha
 	ret = get(r, &g, &rs);
 	if (!ret)
 		ret = check_status(r, &rs, what);
+	if (!ret && !rs.body)
+		ret = err_set(EPROTO, "the registry %s answered an empty manifest for %s", ref->domain, what);
 	if (!ret && ref->has_digest)
 		ret = image_digest_verify_buf(&ref->digest, rs.body, rs.body_len,
 					      "the manifest the registry sent");
