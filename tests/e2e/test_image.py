@@ -49,7 +49,8 @@ def image_eif(nitrovm, kernels, workdir):
 
 @pytest.fixture(scope="module")
 def results(run_steps, nitrovm, image_eif):
-    steps = [("image-app", f"{nitrovm} run-enclave --cpu-count 1 --memory 256 --eif-path {image_eif}", BOOT_LIMIT)]
+    steps = [("image-app", f"{nitrovm} run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {image_eif}",
+              BOOT_LIMIT)]
     return run_steps("image", steps)
 
 
