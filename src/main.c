@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "cache", cmd_cache, "the kernels decompressed for emulated enclaves: path, prune" },
 	{ "verify-attestation", cmd_verify_attestation, "verify an NSM attestation document and print its payload" },
 	{ "explain", cmd_explain, "explain an error number (--error-code Exx): what it means and what to do" },
+	{ "cache", cmd_cache, "the blob cache of registry pulls: prune it, or print its directory" },
 };
 
 static void usage(FILE *f)

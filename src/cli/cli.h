@@ -51,6 +51,9 @@ enum cli_error {
 	E_ENCLAVE_CONSOLE_WRITE = 46,
 	E_INTEGER_PARSING = 47,
 	E_EIF_BUILDING = 48,
+	E_DOCKER_IMAGE_BUILD = 49,
+	E_DOCKER_IMAGE_PULL = 50,
+	E_BLOBS_PATH_NOT_SET = 52,
 	E_ENCLAVE_NAMING = 58,
 	E_HASHER = 57,
 	E_EIF_SIGNATURE_CHECK = 59,
@@ -118,6 +121,7 @@ int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);
 

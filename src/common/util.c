@@ -283,6 +283,18 @@ void atomic_file_abort(struct atomic_file *f)
 	f->fd = -1;
 }
 
+void size_text(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 10 * GiB)
+		snprintf(buf, len, "%.1f GiB", (double)n / GiB);
+	else if (n >= 10 * MiB)
+		snprintf(buf, len, "%.1f MiB", (double)n / MiB);
+	else if (n >= 10 * KiB)
+		snprintf(buf, len, "%.1f KiB", (double)n / KiB);
+	else
+		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+}
+
 void hex_encode(const uint8_t *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

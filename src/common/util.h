@@ -70,6 +70,9 @@ int mkdir_p(const char *path, unsigned int mode);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int write_full(int fd, const void *buf, size_t len);
 
+/* A byte count for people: "512 bytes", "18.4 KiB", "3.2 MiB", "1.5 GiB" (the unit that gives 1 to 9999). */
+void size_text(uint64_t n, char *buf, size_t len);
+
 /* Lowercase hex; out must hold 2 * len + 1 bytes. */
 void hex_encode(const uint8_t *in, size_t len, char *out);
 /* Decode exactly 2 * len hex digits (either case) into out; -EINVAL on anything else. */

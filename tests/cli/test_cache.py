@@ -18,7 +18,7 @@ def entry(d, name, size, age):
 
 def test_cache_path_follows_nitrovm_cache(tmp_path):
     p = run("cache", "path", env={"NITROVM_CACHE": str(tmp_path)}, check=True)
-    assert p.stdout.decode().strip() == f"{tmp_path}/vmlinux"
+    assert p.stdout.decode().strip() == str(tmp_path)  # kernels in vmlinux/, image blobs in blobs/
 
 
 def test_cache_prune_keeps_the_most_recently_used(tmp_path):

@@ -9,6 +9,7 @@ signature decoder's deep paths are reachable.  `make_seeds.py --list` prints the
 """
 
 import argparse
+import gzip
 import os
 import shutil
 import struct
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import eiflib  # noqa: E402
+import oci_images  # noqa: E402
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
 
 
@@ -209,7 +211,48 @@ def kernel_seeds(nitrovm=None):
     return seeds
 
 
-TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds}
+# ---- container images: layers (tar, tar+gzip) and the JSON around them ----
+
+def layer_seeds(_nitrovm):
+    base = [("etc", "dir", None), ("etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n"), ("bin", "dir", None),
+            ("bin/busybox", "file", b"\x7fELF" + bytes(200)), ("bin/sh", "symlink", "busybox"),
+            ("bin/ash", "hardlink", "bin/busybox"), ("d", "dir", None), ("d/old", "file", b"old"),
+            ("var/run", "symlink", "../run"), ("lnk", "symlink", "/etc")]
+    top = [("d/new", "file", b"n"), ("d/.wh..wh..opq", "file", b""), ("etc/.wh.passwd", "file", b""),
+           ("lnk/conf", "file", b"c"), ("var/run/pid", "file", b"1"), ("./x/y/z", "file", b"z")]
+    out = {}
+    for name, compress in (("plain", lambda t: t), ("gzip", gzip.compress)):
+        a, b = compress(oci_images.tar_bytes(base)), compress(oci_images.tar_bytes(top))
+        out[f"layers-{name}"] = struct.pack(">H", len(a)) + a + b
+    out["one-layer"] = struct.pack(">H", 0xFFFF) + oci_images.tar_bytes(base)
+    return out
+
+
+def manifest_seeds(_nitrovm):
+    d = "sha256:" + "ab" * 32
+    layer = '{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":10}' % d
+    manifest = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":'
+                '{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":99},"layers":[%s]}'
+                % (d, layer))
+    index = ('{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+             '"digest":"%s","size":7,"platform":{"architecture":"arm64","os":"linux","variant":"v8"},'
+             '"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' % d)
+    config = ('{"architecture":"amd64","os":"linux","config":{"User":"app:grp","Env":["A=1"],"Cmd":["x"],'
+              '"Entrypoint":null,"WorkingDir":"/w","Labels":{"b":"1","a":"2"}},"rootfs":{"type":"layers",'
+              '"diff_ids":["%s"]}}' % d)
+    return {
+        "manifest": b"\x00\x01" + manifest.encode(),
+        "index": b"\x05\x02" + index.encode(),
+        "config": b"\x01" + config.encode(),
+        "user": b"\x02app:grp\0root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n\0grp:x:5:app\n",
+        "challenge": b"\x03Bearer realm=\"https://auth/token\",service=\"reg\",scope=\"repository:a:pull\"",
+        "reference": b"\x04localhost:5000/team/app:v1@" + d.encode(),
+    }
+
+
+
+TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds,
+           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds}
 
 
 def main():
