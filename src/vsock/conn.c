@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iov.h"
 #include "common/util.h"
 
 /*
@@ -88,8 +89,8 @@ struct vsock_mux {
 	unsigned int orphan_head, orphan_len;
 	struct vsock_listener listeners[VSOCK_MAX_LISTENERS];
 	uint32_t next_port;
-	void (*rx_notify)(void *opaque);
-	void *rx_opaque;
+	void (*host_poll)(void *opaque);
+	void *host_opaque;
 	unsigned int log_budget;
 	struct vsock_mux_stats stats;
 };
@@ -291,28 +292,40 @@ static void conn_after_flush(struct vsock_mux *m, struct vsock_conn *c)
 		conn_finish(m, c, 0, VSOCK_OP_RST);
 }
 
-/* Write the ring out as far as the host takes it; false when the connection was reset. */
+/* The buffered bytes as at most two pieces (the ring may wrap). */
+static unsigned int conn_buf_iov(const struct vsock_conn *c, struct iovec iov[2])
+{
+	uint32_t first = MIN(c->buf_len, VSOCK_CONN_BUF_SIZE - c->buf_head);
+
+	iov[0] = (struct iovec){ c->buf + c->buf_head, first };
+	iov[1] = (struct iovec){ c->buf, c->buf_len - first };
+	return c->buf_len > first ? 2 : 1;
+}
+
+/* Write the buffer out as far as the host takes it (one call); false when the connection was reset. */
 static bool conn_flush(struct vsock_mux *m, struct vsock_conn *c)
 {
-	while (c->buf_len && c->ops) {
-		uint32_t chunk = MIN(c->buf_len, VSOCK_CONN_BUF_SIZE - c->buf_head);
-		ssize_t n = c->ops->write(c->ep, c->buf + c->buf_head, chunk);
+	struct iovec iov[2];
+	ssize_t n;
 
-		if (n < 0) {
-			conn_reset(m, c);
-			return false;
-		}
-		if (n == 0)
-			break;
-		c->buf_head = (c->buf_head + (uint32_t)n) % VSOCK_CONN_BUF_SIZE;
-		c->buf_len -= (uint32_t)n;
-		c->fwd_cnt += (uint32_t)n;
-		m->stats.bytes_to_host += (uint64_t)n;
+	if (!c->buf_len || !c->ops)
+		return true;
+	n = c->ops->write(c->ep, iov, conn_buf_iov(c, iov));
+	if (n < 0) {
+		conn_reset(m, c);
+		return false;
 	}
+	n = MIN(n, (ssize_t)c->buf_len);
+	c->buf_head = (c->buf_head + (uint32_t)n) % VSOCK_CONN_BUF_SIZE;
+	c->buf_len -= (uint32_t)n;
+	c->fwd_cnt += (uint32_t)n;
+	m->stats.bytes_to_host += (uint64_t)n;
 	return true;
 }
 
-static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t *p, uint32_t len)
+/* Keep payload bytes [off, off + len) that the host did not take: the only copy on the way to the host. */
+static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *p, unsigned int np,
+			size_t off, uint32_t len)
 {
 	uint32_t tail;
 
@@ -329,7 +342,7 @@ static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t
 	for (uint32_t done = 0; done < len;) {
 		uint32_t n = MIN(len - done, VSOCK_CONN_BUF_SIZE - tail);
 
-		memcpy(c->buf + tail, p + done, n);
+		iov_to_buf(p, np, off + done, c->buf + tail, n);
 		tail = (tail + n) % VSOCK_CONN_BUF_SIZE;
 		done += n;
 	}
@@ -337,8 +350,11 @@ static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t
 	return true;
 }
 
-static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const uint8_t *p, uint32_t len)
+static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *p, unsigned int np,
+			    uint32_t len)
 {
+	size_t off = 0;
+
 	uint32_t room = VSOCK_CONN_BUF_SIZE - (c->rx_cnt - c->fwd_cnt);
 
 	if (len > room) {
@@ -349,19 +365,21 @@ static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const uin
 		return;
 	}
 	c->rx_cnt += len;
-	if (!c->buf_len && c->ops) {
-		ssize_t n = c->ops->write(c->ep, p, len);
+	/* Straight from the guest's buffer to the host, unless older bytes wait (they go first). */
+	if (!c->buf_len && c->ops && len) {
+		ssize_t n = c->ops->write(c->ep, p, np);
 
 		if (n < 0) {
 			conn_reset(m, c);
 			return;
 		}
+		n = MIN(n, (ssize_t)len);
 		c->fwd_cnt += (uint32_t)n;
 		m->stats.bytes_to_host += (uint64_t)n;
-		p += n;
+		off = (size_t)n;
 		len -= (uint32_t)n;
 	}
-	if (len && !conn_buffer(m, c, p, len)) {
+	if (len && !conn_buffer(m, c, p, np, off, len)) {
 		conn_reset(m, c);
 		return;
 	}
@@ -503,7 +521,7 @@ static void guest_shutdown(struct vsock_mux *m, struct vsock_conn *c, uint32_t f
 
 /* A packet for an existing connection (guest_header_check passed). */
 static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const struct vsock_hdr *h,
-			      const uint8_t *payload)
+			      const struct iovec *payload, unsigned int np)
 {
 	if (c->state == CONN_CLOSING) {
 		/* Its last packet is on the way; an RST from the guest makes it unnecessary. */
@@ -522,7 +540,10 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 			return;
 		}
 		c->state = CONN_ESTABLISHED;
-		c->ops->connected(c->ep);
+		if (c->ops->connected(c->ep) < 0) {
+			conn_reset(m, c);
+			return;
+		}
 		conn_update_queue(m, c);
 		return;
 	}
@@ -534,7 +555,7 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 			conn_reset(m, c);
 			return;
 		}
-		conn_guest_data(m, c, payload, h->len);
+		conn_guest_data(m, c, payload, np, h->len);
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		guest_shutdown(m, c, h->flags);
@@ -556,7 +577,8 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 		conn_update_queue(m, c);
 }
 
-void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload)
+void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const struct iovec *payload,
+			    unsigned int n)
 {
 	struct vsock_conn *c;
 	int ret = guest_header_check(m, h);
@@ -572,7 +594,7 @@ void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, cons
 		return;
 	}
 	if (c) {
-		guest_conn_packet(m, c, h, payload);
+		guest_conn_packet(m, c, h, payload, n);
 		return;
 	}
 	if (h->op == VSOCK_OP_REQUEST)
@@ -631,16 +653,19 @@ static void conn_host_eof(struct vsock_mux *m, struct vsock_conn *c)
 	c->shut_flags |= VSOCK_SHUTDOWN_SEND;
 }
 
-/* Try to make an RW packet: 1 made, 0 nothing now (state updated). */
-static int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, uint8_t *payload,
-			uint32_t max)
+/* Try to make an RW packet, read straight into room: 1 made, 0 nothing now (state updated). */
+static int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, const struct iovec *room,
+			unsigned int nroom)
 {
-	uint32_t want = MIN(MIN(max, conn_credit(c)), (uint32_t)VSOCK_MAX_PKT_PAYLOAD);
+	struct iovec iov[VSOCK_PKT_IOV_MAX];
+	size_t want;
+	unsigned int n_iov = iov_slice(iov, VSOCK_PKT_IOV_MAX, room, nroom, 0,
+				       MIN(conn_credit(c), (uint32_t)VSOCK_MAX_PKT_PAYLOAD), &want);
 	ssize_t n;
 
 	if (!want)
 		return 0;
-	n = c->ops->read(c->ep, payload, want);
+	n = c->ops->read(c->ep, iov, n_iov);
 	if (n == -EAGAIN && !c->host_gone) {
 		c->readable = false;
 		return 0;
@@ -678,8 +703,8 @@ static int conn_emit(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
  * The next packet of c: 1 with *h (and payload) filled, 0 when it had nothing after all.  *freed is set when c
  * is gone (its last packet was this one).
  */
-static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, uint8_t *payload,
-		     uint32_t max, bool *freed)
+static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, const struct iovec *room,
+		     unsigned int nroom, bool *freed)
 {
 	if (c->pending & PEND_RST) {
 		conn_hdr(m, c, h, VSOCK_OP_RST);
@@ -693,10 +718,10 @@ static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
 		return conn_emit(m, c, h, PEND_RESPONSE, VSOCK_OP_RESPONSE);
 	if (c->pending & PEND_CREDIT_UPDATE)
 		return conn_emit(m, c, h, PEND_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE);
-	if (conn_rw_ready(c) && conn_read_rw(m, c, h, payload, max))
+	if (conn_rw_ready(c) && conn_read_rw(m, c, h, room, nroom))
 		return 1;
 	if (c->pending & PEND_RST)
-		return conn_next(m, c, h, payload, max, freed); /* reading reset it */
+		return conn_next(m, c, h, room, nroom, freed); /* reading reset it */
 	if (c->pending & PEND_SHUTDOWN) {
 		conn_emit(m, c, h, PEND_SHUTDOWN, VSOCK_OP_SHUTDOWN);
 		h->flags = c->shut_flags;
@@ -716,7 +741,7 @@ bool vsock_mux_guest_pending(const struct vsock_mux *m)
 	return m->orphan_len || m->qhead;
 }
 
-int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payload, uint32_t max_payload)
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n)
 {
 	if (m->orphan_len) {
 		*h = m->orphan[m->orphan_head];
@@ -734,7 +759,7 @@ int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payl
 		int made;
 
 		conn_dequeue(m, c);
-		made = conn_next(m, c, h, payload, max_payload, &freed);
+		made = conn_next(m, c, h, room, n, &freed);
 		if (!freed)
 			conn_update_queue(m, c);
 		if (made)
@@ -919,23 +944,16 @@ uint64_t vsock_mux_guest_cid(const struct vsock_mux *m)
 	return m->guest_cid;
 }
 
-void vsock_mux_set_rx_notify(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque)
+void vsock_mux_set_host_poll(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque)
 {
-	m->rx_notify = fn;
-	m->rx_opaque = opaque;
+	m->host_poll = fn;
+	m->host_opaque = opaque;
 }
 
-void vsock_mux_kick(struct vsock_mux *m)
+void vsock_mux_poll_host(struct vsock_mux *m)
 {
-	void (*fn)(void *);
-	void *opaque;
-
-	pthread_mutex_lock(&m->lock);
-	fn = vsock_mux_guest_pending(m) ? m->rx_notify : NULL;
-	opaque = m->rx_opaque;
-	pthread_mutex_unlock(&m->lock);
-	if (fn)
-		fn(opaque);
+	if (m->host_poll)
+		m->host_poll(m->host_opaque);
 }
 
 void vsock_conn_addr(const struct vsock_conn *c, uint32_t *host_cid, uint32_t *host_port, uint32_t *guest_port)

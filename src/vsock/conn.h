@@ -10,19 +10,21 @@
  * small bounded queue of their own.
  *
  * Host side: each connection has an endpoint, a struct vsock_endpoint_ops and an opaque pointer.  Data moves
- * in "pull" style towards the guest (the table asks ep->read for at most what the guest's credit and rx buffer
- * allow, when the host side said it is readable) and "push" style towards the host (ep->write takes what it
- * can now; the rest waits in a per-connection buffer no larger than the credit we advertise, until the host
- * side says it is writable).  So nothing here grows without bound and nothing polls.
+ * as scatter lists, never through a staging copy: towards the guest in "pull" style (the table asks ep->read
+ * to fill the guest's rx buffer itself, at most what the guest's credit allows, when the host side said it
+ * is readable), towards the host in "push" style (ep->write takes what it can now straight from the guest's
+ * tx buffer; only the rest is copied, into a per-connection buffer no larger than the credit we advertise,
+ * until the host side says it is writable).  So nothing here grows without bound and nothing polls.
  *
  * Connections are keyed by (host CID, host port, guest port): the guest's CID is fixed.  Host CIDs are
  * VSOCK_CID_PARENT for everything the parent listens on or connects from, and VSOCK_CID_HYPERVISOR (which the
  * guest may only be connected to, never connect to).
  *
  * Locking.  The table does no locking of its own: every function marked "locked" runs under vsock_mux_lock().
- * Endpoint callbacks and the accept callback run with it held and must not call vsock_mux_lock() or anything
- * that takes the virtio transport's lock.  Lock order: virtio transport, then this.  rx_notify (set by the
- * device) is the exception: call it through vsock_mux_kick() with the lock NOT held.
+ * Endpoint callbacks, the accept callback and the host poll run with it held and must not call
+ * vsock_mux_lock() or anything that takes the virtio transport's lock.  Lock order: virtio transport, then
+ * this.  The table never calls the device: the device comes to it (packets from the guest, rx buffers, and
+ * vsock_mux_poll_host() when the host side's descriptor is ready).
  */
 #ifndef NITROVM_VSOCK_CONN_H
 #define NITROVM_VSOCK_CONN_H
@@ -31,13 +33,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "vsock/vsock.h"
 
 /*
  * At most this many connections at once, both directions together.  Firecracker's MAX_CONNECTIONS (1023);
- * each connection costs up to VSOCK_CONN_BUF_SIZE of buffered guest data plus two descriptors (the
- * socketpair of the emulated parent side), so the bound caps a hostile guest at 64 MiB and 2046 descriptors.
+ * each connection costs up to VSOCK_CONN_BUF_SIZE of buffered guest data plus at most two descriptors (a
+ * host stream, or a socketpair of the emulated parent side), so the bound caps a hostile guest at 64 MiB and
+ * 2046 descriptors.
  * A REQUEST past it gets RST and one log line.
  */
 #define VSOCK_MAX_CONNECTIONS 1023
@@ -74,23 +78,28 @@ struct vsock_mux;
  */
 struct vsock_endpoint_ops {
 	/*
-	 * Guest data for the host: take up to len bytes now, return how many (0..len), or -errno when the host
-	 * side cannot take any ever again (the connection is then reset).  Returning less than len means "call
-	 * vsock_mux_host_writable() when you can take more".
+	 * Guest data for the host: take up to the n entries' bytes now (they point into guest memory or the
+	 * table's buffer: read them once, keep no pointer), return how many (0..total), or -errno when the host
+	 * side cannot take any ever again (the connection is then reset).  Returning less than the total means
+	 * "call vsock_mux_host_writable() when you can take more".
 	 */
-	ssize_t (*write)(void *ep, const uint8_t *buf, size_t len);
+	ssize_t (*write)(void *ep, const struct iovec *iov, unsigned int n);
 	/*
-	 * Host data for the guest: at most len bytes into buf.  Returns the bytes read, 0 at end of stream (the
-	 * host will send no more), -EAGAIN when nothing is there now (then call vsock_mux_host_readable() when
-	 * there is), other -errno to reset the connection.  Called only after vsock_mux_host_readable().
+	 * Host data for the guest: at most the n entries' bytes into them (the guest's rx buffer).  Returns the
+	 * bytes read, 0 at end of stream (the host will send no more), -EAGAIN when nothing is there now (then
+	 * call vsock_mux_host_readable() when there is), other -errno to reset the connection.  Called only after
+	 * vsock_mux_host_readable().
 	 */
-	ssize_t (*read)(void *ep, uint8_t *buf, size_t len);
+	ssize_t (*read)(void *ep, const struct iovec *iov, unsigned int n);
 	/* The guest will send nothing more and all its data was written: end the host's input (EOF). */
 	void (*shutdown_write)(void *ep);
 	/* The guest will read nothing more: what the host still writes is lost (EPIPE for it). */
 	void (*shutdown_read)(void *ep);
-	/* A connection the host opened was accepted by the guest. */
-	void (*connected)(void *ep);
+	/*
+	 * A connection the host opened was accepted by the guest; no byte has moved yet.  -errno resets the
+	 * connection at once (ep->closed(ECONNRESET) follows).
+	 */
+	int (*connected)(void *ep);
 	/*
 	 * The connection is gone: err is 0 after an orderly close, ECONNREFUSED when the guest refused a
 	 * connection the host opened, ECONNRESET on a reset.  The table forgets ep; the endpoint frees itself.
@@ -126,21 +135,25 @@ void vsock_mux_set_guest_cid(struct vsock_mux *m, uint64_t cid);
 uint64_t vsock_mux_guest_cid(const struct vsock_mux *m);
 
 /*
- * Set by the device: called (lock not held) by vsock_mux_kick() when packets wait for the guest and the
- * caller is not the device itself.  NULL until the device exists.
+ * Set by the host side (vsock/emul.c): fn services its pending socket events, locked.  The device calls it
+ * through vsock_mux_poll_host() when the host side's descriptor is ready, then fills rx buffers with what the
+ * events made ready, all under one taking of each lock.
  */
-void vsock_mux_set_rx_notify(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque);
-/* Lock NOT held.  Let the device drain what waits for the guest (call after unlocking). */
-void vsock_mux_kick(struct vsock_mux *m);
+void vsock_mux_set_host_poll(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque);
+/* Locked.  Let the host side service its events now (nothing when none was set). */
+void vsock_mux_poll_host(struct vsock_mux *m);
 
 /* ---- guest side (the device) ---- */
 
 /*
- * Locked.  A packet the guest sent: h as decoded from its buffer, payload the h->len bytes after the header,
- * already copied out of guest memory.  The device checked that len is at most VSOCK_MAX_PKT_PAYLOAD and within
- * the buffer; everything else is checked here.  Never fails: bad packets are dropped or answered with RST.
+ * Locked.  A packet the guest sent: h as decoded (copied out of guest memory before it was looked at), payload
+ * the h->len bytes after the header as n entries pointing into the guest's buffer (the payload is moved,
+ * never parsed, so the guest changing it meanwhile only changes its own data).  The device checked that len is
+ * at most VSOCK_MAX_PKT_PAYLOAD and that the entries hold exactly len bytes; everything else is checked here.
+ * Never fails: bad packets are dropped or answered with RST.
  */
-void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload);
+void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const struct iovec *payload,
+			    unsigned int n);
 /*
  * Locked.  The device found a packet it cannot pass on (buffer shorter than its header or than h->len): log
  * why, and reset the connection h names or answer RST.  h is NULL when not even the header was readable.
@@ -149,10 +162,11 @@ void vsock_mux_guest_bad_packet(struct vsock_mux *m, const struct vsock_hdr *h, 
 /* Locked.  True when a packet waits for the guest. */
 bool vsock_mux_guest_pending(const struct vsock_mux *m);
 /*
- * Locked.  The next packet for the guest, with at most max_payload payload bytes in payload.  Returns 1 with
- * *h filled (h->len payload bytes), 0 when nothing waits.
+ * Locked.  The next packet for the guest, its payload read by the host side straight into room (n entries,
+ * the guest's rx buffer after the header; at most VSOCK_MAX_PKT_PAYLOAD bytes of it are used).  Returns 1
+ * with *h filled (h->len payload bytes at the start of room), 0 when nothing waits.
  */
-int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payload, uint32_t max_payload);
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n);
 /* Locked.  The transport was reset: every connection is closed (endpoints see ECONNRESET), listeners stay. */
 void vsock_mux_reset(struct vsock_mux *m);
 

@@ -90,9 +90,20 @@ static struct vsock_hdr pkt(uint16_t op, uint32_t src_port, uint64_t dst_cid, ui
 				   .buf_alloc = 256 * 1024 };
 }
 
+/* A packet from the guest, its payload (h.len bytes of data) in one piece. */
 static void send_pkt(struct fixture *f, struct vsock_hdr h, const void *data)
 {
-	vsock_mux_guest_packet(f->m, &h, data);
+	struct iovec iov = { (void *)data, h.len };
+
+	vsock_mux_guest_packet(f->m, &h, &iov, h.len ? 1 : 0);
+}
+
+/* The next packet for the guest, at most max payload bytes, or 0 when there is none. */
+static int next_into(struct fixture *f, struct vsock_hdr *h, uint32_t max)
+{
+	struct iovec room = { f->payload, max };
+
+	return vsock_mux_guest_next(f->m, h, &room, 1);
 }
 
 /* The next packet for the guest (payload in f->payload); fails when there is none. */
@@ -100,7 +111,7 @@ static struct vsock_hdr next(struct fixture *f, uint32_t max)
 {
 	struct vsock_hdr h;
 
-	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, max), 1);
+	assert_int_equal(next_into(f, &h, max), 1);
 	assert_int_equal(h.dst_cid, GUEST_CID);
 	return h;
 }
@@ -109,7 +120,7 @@ static void assert_nothing(struct fixture *f)
 {
 	struct vsock_hdr h;
 
-	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, VSOCK_MAX_PKT_PAYLOAD), 0);
+	assert_int_equal(next_into(f, &h, VSOCK_MAX_PKT_PAYLOAD), 0);
 }
 
 /* Guest port gp connects to PORT and gets its RESPONSE; returns the host endpoint. */
@@ -266,7 +277,7 @@ static void test_credit_exhaustion_towards_guest(void **state)
 	for (;;) {
 		struct vsock_hdr o;
 
-		if (!vsock_mux_guest_next(f->m, &o, f->payload, 4096))
+		if (!next_into(f, &o, 4096))
 			break;
 		if (o.op == VSOCK_OP_RW)
 			sent += o.len;
@@ -280,7 +291,7 @@ static void test_credit_exhaustion_towards_guest(void **state)
 	/* The guest read 6000 bytes: exactly that much more flows. */
 	h.fwd_cnt = 6000;
 	send_pkt(f, h, NULL);
-	for (struct vsock_hdr o; vsock_mux_guest_next(f->m, &o, f->payload, 65536);)
+	for (struct vsock_hdr o; next_into(f, &o, 65536);)
 		if (o.op == VSOCK_OP_RW)
 			sent += o.len;
 	assert_int_equal(sent, 16000);

@@ -340,6 +340,29 @@ static size_t chain_copy(const struct virtq_seg *seg, unsigned int nseg, size_t 
 	return done;
 }
 
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, size_t off, size_t len, struct iovec *iov,
+			    unsigned int max)
+{
+	const struct virtq_seg *seg = writable ? c->seg + c->nr_readable : c->seg;
+	unsigned int nseg = writable ? c->nr_writable : c->nr_readable, used = 0;
+
+	for (unsigned int i = 0; i < nseg && used < max && len; i++) {
+		size_t n;
+
+		if (off >= seg[i].len) {
+			off -= seg[i].len;
+			continue;
+		}
+		n = MIN(seg[i].len - off, len);
+		iov[used].iov_base = seg[i].addr + off;
+		iov[used].iov_len = n;
+		used++;
+		len -= n;
+		off = 0;
+	}
+	return used;
+}
+
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)
 {
 	return chain_copy(c->seg, c->nr_readable, off, buf, len, false);

@@ -50,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "hw/guest_mem.h"
 
@@ -277,6 +278,13 @@ void virtq_signal(struct virtq *q);
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len);
 /* Copy into the chain's writable bytes, starting off bytes in; returns the bytes copied (short at the end). */
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *buf, size_t len);
+/*
+ * The chain's readable (or writable) bytes [off, off + len) as a scatter list into guest memory, for readv/writev
+ * straight between the guest's buffers and a host descriptor: at most max entries, clipped at the chain's end.
+ * Returns the entries filled.  The guest may change those bytes at any time: move them, never parse them.
+ */
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, size_t off, size_t len, struct iovec *iov,
+			    unsigned int max);
 
 /*
  * virtio-rng (device id 4): one queue; each device-writable buffer gets up to VIRTIO_RNG_MAX_PER_REQUEST bytes
@@ -292,13 +300,16 @@ void virtio_rng_free(void *rng);
 /*
  * virtio-vsock (device id 19, src/hw/virtio/vsock.c): rx, tx and event queues, guest_cid in the configuration
  * space; the connections live in the table m (vsock/conn.h), which the device does not own.  Create the
- * transport with dev_opaque = the device, then virtio_vsock_attach() it so host data can wake the device.
+ * transport with dev_opaque = the device, then virtio_vsock_attach() it; the machine calls
+ * virtio_vsock_host_ready() whenever the table's host side has events (its descriptor polls readable).
  */
 struct vsock_mux;
 struct virtio_vsock;
 struct virtio_device_ops *virtio_vsock_ops(void);
 struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m);
 void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t);
+/* Not locked (takes the locks).  Service the host side's events and fill rx buffers with what they made ready. */
+void virtio_vsock_host_ready(struct virtio_vsock *v);
 void virtio_vsock_free(void *v);
 /* Not locked (takes the locks).  Drop every connection and send VIRTIO_VSOCK_EVENT_TRANSPORT_RESET. */
 void virtio_vsock_transport_reset(struct virtio_vsock *v);

@@ -2,9 +2,14 @@
 /*
  * virtio-vsock (virtio 1.2, 5.10): three queues -- rx (device to driver), tx (driver to device), event -- and
  * a configuration space holding the guest's CID.  The device only moves packets: each tx buffer becomes a
- * parsed header plus payload for the connection table (vsock/conn.c), and each rx buffer is filled with the
- * next packet the table has for the guest.  Host data arriving on the event loop reaches the guest through
- * virtio_vsock's rx_kick, which takes the transport lock first, then the table's (the one lock order).
+ * parsed header plus its payload, as a scatter list into the guest's buffer, for the connection table
+ * (vsock/conn.c); each rx buffer is given to the table, which has the host side read the next packet's payload
+ * straight into it.  The header alone is copied (out before it is parsed, in after the payload): the payload
+ * crosses nitrovm once, between guest memory and the host socket.
+ *
+ * Host data reaches the guest when the machine sees the host side's descriptor ready and calls
+ * virtio_vsock_host_ready(): the transport lock, then the table's (the one lock order), each taken once for
+ * the host side's whole batch of events and the rx buffers it fills.
  */
 #include "hw/virtio/virtio.h"
 
@@ -34,10 +39,10 @@ struct virtio_vsock {
 	struct virtio_mmio_dev *t;
 	bool reset_event_pending; /* TRANSPORT_RESET waits for an event buffer */
 	uint64_t tx_packets, rx_packets;
-	/* Payload copied out of (tx) or staged for (rx) guest memory: the guest may rewrite its buffers at will. */
-	uint8_t tx_payload[VSOCK_MAX_PKT_PAYLOAD];
-	uint8_t rx_payload[VSOCK_MAX_PKT_PAYLOAD];
 };
+
+/* A chain's payload fits the scatter lists the vsock layers pass around. */
+_Static_assert(VIRTQ_CHAIN_MAX_SEGS <= VSOCK_PKT_IOV_MAX, "a chain has more segments than a packet's iovec");
 
 static void vsock_config_read(void *dev, uint64_t off, void *data, unsigned len)
 {
@@ -62,32 +67,34 @@ static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 	struct virtq_chain c;
 
 	while (vsock_mux_guest_pending(v->mux) && virtq_pop(q, &c) > 0) {
+		struct iovec room[VSOCK_PKT_IOV_MAX];
 		uint8_t raw[VSOCK_HDR_SIZE];
 		struct vsock_hdr h;
-		uint32_t room;
+		unsigned int n;
 
 		if (c.writable_bytes < VSOCK_HDR_SIZE) {
 			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
 						 c.writable_bytes, VSOCK_HDR_SIZE);
 			return;
 		}
-		room = MIN(c.writable_bytes - VSOCK_HDR_SIZE, (uint32_t)VSOCK_MAX_PKT_PAYLOAD);
-		if (!vsock_mux_guest_next(v->mux, &h, v->rx_payload, room)) {
+		/* The payload goes after the header, and is written before it: only then is its length known. */
+		n = virtq_chain_iov(&c, true, VSOCK_HDR_SIZE, VSOCK_MAX_PKT_PAYLOAD, room, VSOCK_PKT_IOV_MAX);
+		if (!vsock_mux_guest_next(v->mux, &h, room, n)) {
 			virtq_unpop(q, &c);
 			break;
 		}
 		vsock_hdr_encode(&h, raw);
 		virtq_chain_write(&c, 0, raw, sizeof(raw));
-		virtq_chain_write(&c, VSOCK_HDR_SIZE, v->rx_payload, h.len);
 		virtq_push(q, &c, VSOCK_HDR_SIZE + h.len);
 		v->rx_packets++;
 	}
 	virtq_signal(q);
 }
 
-/* Both locks held.  One tx chain: header, checks the table cannot make, payload copied out, handed over. */
+/* Both locks held.  One tx chain: header copied out, checks the table cannot make, payload handed over in place. */
 static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
 {
+	struct iovec payload[VSOCK_PKT_IOV_MAX];
 	uint8_t raw[VSOCK_HDR_SIZE];
 	struct vsock_hdr h;
 	char why[96];
@@ -110,9 +117,9 @@ static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
 		vsock_mux_guest_bad_packet(v->mux, &h, why);
 		return;
 	}
-	virtq_chain_read(c, VSOCK_HDR_SIZE, v->tx_payload, h.len);
 	v->tx_packets++;
-	vsock_mux_guest_packet(v->mux, &h, v->tx_payload);
+	vsock_mux_guest_packet(v->mux, &h, payload,
+			       virtq_chain_iov(c, false, VSOCK_HDR_SIZE, h.len, payload, VSOCK_PKT_IOV_MAX));
 }
 
 static void vsock_process_tx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
@@ -188,13 +195,11 @@ struct virtio_device_ops *virtio_vsock_ops(void)
 	return &vsock_ops;
 }
 
-/* From the host side (lock not held): packets wait for the guest. */
-static void vsock_rx_kick(void *opaque)
+void virtio_vsock_host_ready(struct virtio_vsock *v)
 {
-	struct virtio_vsock *v = opaque;
-
 	virtio_mmio_lock(v->t);
 	vsock_mux_lock(v->mux);
+	vsock_mux_poll_host(v->mux);
 	vsock_fill_rx(v, v->t);
 	vsock_mux_unlock(v->mux);
 	virtio_mmio_unlock(v->t);
@@ -215,21 +220,11 @@ struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m)
 void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 {
 	v->t = t;
-	vsock_mux_lock(v->mux);
-	vsock_mux_set_rx_notify(v->mux, vsock_rx_kick, v);
-	vsock_mux_unlock(v->mux);
 }
 
 void virtio_vsock_free(void *dev)
 {
-	struct virtio_vsock *v = dev;
-
-	if (!v)
-		return;
-	vsock_mux_lock(v->mux);
-	vsock_mux_set_rx_notify(v->mux, NULL, NULL);
-	vsock_mux_unlock(v->mux);
-	free(v);
+	free(dev);
 }
 
 void virtio_vsock_transport_reset(struct virtio_vsock *v)
