@@ -19,5 +19,7 @@ unsigned int iov_slice(struct iovec *dst, unsigned int max, const struct iovec *
 		       size_t len, size_t *got);
 /* Copy up to len bytes of src, from byte off on, to buf; returns the bytes copied. */
 size_t iov_to_buf(const struct iovec *src, unsigned int n, size_t off, void *buf, size_t len);
+/* Copy up to len bytes of buf into dst, from dst's byte off on; returns the bytes copied. */
+size_t iov_from_buf(const struct iovec *dst, unsigned int n, size_t off, const void *buf, size_t len);
 
 #endif

@@ -258,7 +258,9 @@ static void conn_update_queue(struct vsock_mux *m, struct vsock_conn *c)
 /* Owe the guest a CREDIT_UPDATE when its view of our free space is low and we have freed some since. */
 static void conn_check_credit_update(struct vsock_conn *c)
 {
-	uint32_t guest_view_free = VSOCK_CONN_BUF_SIZE - (c->rx_cnt - c->fwd_cnt_sent);
+	/* The guest may have sent more than it knew it could (our real room was larger): that view is full. */
+	uint32_t guest_view_used = c->rx_cnt - c->fwd_cnt_sent;
+	uint32_t guest_view_free = guest_view_used >= VSOCK_CONN_BUF_SIZE ? 0 : VSOCK_CONN_BUF_SIZE - guest_view_used;
 
 	if (c->state == CONN_ESTABLISHED && guest_view_free < VSOCK_CREDIT_UPDATE_THRESHOLD &&
 	    c->fwd_cnt != c->fwd_cnt_sent)

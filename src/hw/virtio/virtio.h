@@ -229,7 +229,7 @@ void virtio_set_log(virtio_log_fn *fn);
 /*
  * Virtqueue API for devices.  All locked.
  *
- * A popped chain is a list of host-mapped segments, the device-readable ones first, then the device-writable
+ * A popped chain is a list of host-mapped segments (struct iovec), the device-readable ones first, then the device-writable
  * ones (the order virtio requires of drivers; a chain that breaks it is malformed).  Segments point into guest
  * memory, which the guest may change at any time: copy what you parse before checking it.
  */
@@ -242,11 +242,6 @@ void virtio_set_log(virtio_log_fn *fn);
 /* A chain's readable and writable byte counts each fit in 32 bits (the used ring's len field); longer is malformed. */
 #define VIRTQ_CHAIN_MAX_BYTES UINT32_MAX
 
-struct virtq_seg {
-	uint8_t *addr; /* host address inside guest memory */
-	uint32_t len;
-};
-
 struct virtq_chain {
 	struct virtq *q;
 	uint32_t gen;  /* the queue's enable generation, so a stale chain is never pushed into a new ring */
@@ -255,7 +250,11 @@ struct virtq_chain {
 	unsigned nr_writable;
 	uint32_t readable_bytes;
 	uint32_t writable_bytes;
-	struct virtq_seg seg[VIRTQ_CHAIN_MAX_SEGS]; /* [0, nr_readable) readable, then nr_writable writable */
+	/*
+	 * Host addresses inside guest memory, as a scatter list so bytes can move with readv/writev:
+	 * [0, nr_readable) readable, then nr_writable writable.
+	 */
+	struct iovec seg[VIRTQ_CHAIN_MAX_SEGS];
 };
 
 /*
