@@ -93,6 +93,9 @@ struct vsock_mux {
 	void *host_opaque;
 	unsigned int log_budget;
 	struct vsock_mux_stats stats;
+	/* One read's scatter list over several rx buffers (too large for the stack of the caller's thread). */
+	struct iovec rx_iov[VSOCK_RX_IOV_MAX];
+	unsigned int rx_niov;
 };
 
 static void mux_log(struct vsock_mux *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -655,42 +658,70 @@ static void conn_host_eof(struct vsock_mux *m, struct vsock_conn *c)
 	c->shut_flags |= VSOCK_SHUTDOWN_SEND;
 }
 
-/* Try to make an RW packet, read straight into room: 1 made, 0 nothing now (state updated). */
-static int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, const struct iovec *room,
-			unsigned int nroom)
+/* The guest's rx buffers as one scatter list for one read, each buffer's share at most a packet. */
+static unsigned int rx_gather(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n, size_t limit,
+			      size_t *total)
 {
-	struct iovec iov[VSOCK_PKT_IOV_MAX];
-	size_t want;
-	unsigned int n_iov = iov_slice(iov, VSOCK_PKT_IOV_MAX, room, nroom, 0,
-				       MIN(conn_credit(c), (uint32_t)VSOCK_MAX_PKT_PAYLOAD), &want);
-	ssize_t n;
+	unsigned int nb = 0, niov = 0;
 
-	if (!want)
+	*total = 0;
+	for (; nb < n && *total < limit && niov < VSOCK_RX_IOV_MAX; nb++) {
+		size_t got;
+
+		niov += iov_slice(m->rx_iov + niov, VSOCK_RX_IOV_MAX - niov, bufs[nb].room, bufs[nb].nroom, 0,
+				  MIN(limit - *total, (size_t)VSOCK_MAX_PKT_PAYLOAD), &got);
+		if (!got)
+			break; /* a buffer with room for a header only: it takes the next control packet */
+		bufs[nb].h.len = (uint32_t)got; /* its share, until the read says how much came */
+		*total += got;
+	}
+	m->rx_niov = niov;
+	return nb;
+}
+
+/*
+ * Try to make RW packets, read straight into the guest's rx buffers with one read: the number of buffers
+ * filled (0 when nothing came: state updated).
+ */
+static unsigned int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_rx_buf *bufs,
+				 unsigned int n)
+{
+	size_t want;
+	unsigned int nb = rx_gather(m, bufs, n, conn_credit(c), &want), made = 0;
+	ssize_t got;
+
+	if (!nb)
 		return 0;
-	n = c->ops->read(c->ep, iov, n_iov);
-	if (n == -EAGAIN && !c->host_gone) {
+	got = c->ops->read(c->ep, m->rx_iov, m->rx_niov);
+	if (got == -EAGAIN && !c->host_gone) {
 		c->readable = false;
 		return 0;
 	}
-	if (n == 0 || n == -EAGAIN) {
+	if (got == 0 || got == -EAGAIN) {
 		conn_host_eof(m, c);
 		return 0;
 	}
-	if (n < 0) {
+	if (got < 0) {
 		conn_reset(m, c);
 		return 0;
 	}
-	n = MIN(n, (ssize_t)want);
-	conn_hdr(m, c, h, VSOCK_OP_RW);
-	h->len = (uint32_t)n;
-	c->tx_cnt += (uint32_t)n;
-	m->stats.bytes_to_guest += (uint64_t)n;
+	got = MIN(got, (ssize_t)want);
+	m->stats.bytes_to_guest += (uint64_t)got;
+	/* Each buffer holds its share in turn: a short read fills the first ones. */
+	for (; made < nb && got > 0; made++) {
+		uint32_t len = MIN(bufs[made].h.len, (uint32_t)got);
+
+		conn_hdr(m, c, &bufs[made].h, VSOCK_OP_RW);
+		bufs[made].h.len = len;
+		c->tx_cnt += len;
+		got -= len;
+	}
 	/* Out of credit with more to send: ask once; Linux also updates by itself as its reader drains. */
 	if (!conn_credit(c) && !c->credit_requested) {
 		c->credit_requested = true;
 		c->pending |= PEND_CREDIT_REQUEST;
 	}
-	return 1;
+	return made;
 }
 
 /* Emit the pending packet op (its bit is cleared). */
@@ -702,12 +733,15 @@ static int conn_emit(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
 }
 
 /*
- * The next packet of c: 1 with *h (and payload) filled, 0 when it had nothing after all.  *freed is set when c
- * is gone (its last packet was this one).
+ * The next packets of c into bufs: how many were filled (a control packet takes one buffer, data as many as
+ * one read fills), 0 when it had nothing after all.  *freed is set when c is gone (its last packet was made).
  */
-static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, const struct iovec *room,
-		     unsigned int nroom, bool *freed)
+static unsigned int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_rx_buf *bufs, unsigned int n,
+			      bool *freed)
 {
+	struct vsock_hdr *h = &bufs[0].h;
+	unsigned int made;
+
 	if (c->pending & PEND_RST) {
 		conn_hdr(m, c, h, VSOCK_OP_RST);
 		conn_free(m, c);
@@ -720,10 +754,13 @@ static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
 		return conn_emit(m, c, h, PEND_RESPONSE, VSOCK_OP_RESPONSE);
 	if (c->pending & PEND_CREDIT_UPDATE)
 		return conn_emit(m, c, h, PEND_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE);
-	if (conn_rw_ready(c) && conn_read_rw(m, c, h, room, nroom))
-		return 1;
+	if (conn_rw_ready(c)) {
+		made = conn_read_rw(m, c, bufs, n);
+		if (made)
+			return made;
+	}
 	if (c->pending & PEND_RST)
-		return conn_next(m, c, h, room, nroom, freed); /* reading reset it */
+		return conn_next(m, c, bufs, n, freed); /* reading reset it */
 	if (c->pending & PEND_SHUTDOWN) {
 		conn_emit(m, c, h, PEND_SHUTDOWN, VSOCK_OP_SHUTDOWN);
 		h->flags = c->shut_flags;
@@ -743,10 +780,11 @@ bool vsock_mux_guest_pending(const struct vsock_mux *m)
 	return m->orphan_len || m->qhead;
 }
 
-int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n)
+/* The packets of one turn: an orphan RST, or the next connection with something to send. */
+static unsigned int mux_next(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n)
 {
 	if (m->orphan_len) {
-		*h = m->orphan[m->orphan_head];
+		bufs[0].h = m->orphan[m->orphan_head];
 		m->orphan_head = (m->orphan_head + 1) % VSOCK_ORPHAN_RST_MAX;
 		m->orphan_len--;
 		return 1;
@@ -758,16 +796,40 @@ int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct 
 	for (unsigned int visits = m->nconns + 1; m->qhead && visits; visits--) {
 		struct vsock_conn *c = m->qhead;
 		bool freed = false;
-		int made;
+		unsigned int made;
 
 		conn_dequeue(m, c);
-		made = conn_next(m, c, h, room, n, &freed);
+		made = conn_next(m, c, bufs, n, &freed);
 		if (!freed)
 			conn_update_queue(m, c);
 		if (made)
-			return 1;
+			return made;
 	}
 	return 0;
+}
+
+unsigned int vsock_mux_guest_fill(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n)
+{
+	unsigned int used = 0;
+
+	while (used < n) {
+		unsigned int made = mux_next(m, bufs + used, n - used);
+
+		if (!made)
+			break;
+		used += made;
+	}
+	return used;
+}
+
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n)
+{
+	struct vsock_rx_buf buf = { .room = room, .nroom = n };
+
+	if (!vsock_mux_guest_fill(m, &buf, 1))
+		return 0;
+	*h = buf.h;
+	return 1;
 }
 
 /* ---- host side ---- */

@@ -66,6 +66,11 @@
 #define VSOCK_EPHEMERAL_PORT_MAX ((1U << 31) - 1)
 /* Listening ports per table: the heartbeat, the console and a bridge per configured port fit easily. */
 #define VSOCK_MAX_LISTENERS 64
+/*
+ * Pieces of one read that fills several rx buffers: Linux's rx buffers are single 4 KiB pieces, so 16 of them
+ * (64 KiB, one read) use 16; a buffer in many pieces ends the batch early rather than growing this.
+ */
+#define VSOCK_RX_IOV_MAX 128
 /* Hash buckets for the connection table: about one connection each at the limit. */
 #define VSOCK_CONN_BUCKETS 1024
 
@@ -161,11 +166,21 @@ void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, cons
 void vsock_mux_guest_bad_packet(struct vsock_mux *m, const struct vsock_hdr *h, const char *why);
 /* Locked.  True when a packet waits for the guest. */
 bool vsock_mux_guest_pending(const struct vsock_mux *m);
+/* One rx buffer of the guest's: its payload area (after the header) in, the packet's header out. */
+struct vsock_rx_buf {
+	const struct iovec *room;
+	unsigned int nroom;
+	struct vsock_hdr h;
+};
+
 /*
- * Locked.  The next packet for the guest, its payload read by the host side straight into room (n entries,
- * the guest's rx buffer after the header; at most VSOCK_MAX_PKT_PAYLOAD bytes of it are used).  Returns 1
- * with *h filled (h->len payload bytes at the start of room), 0 when nothing waits.
+ * Locked.  The next packets for the guest, in up to n rx buffers, their payload read by the host side straight
+ * into each buffer's room (at most VSOCK_MAX_PKT_PAYLOAD bytes of it).  Data of one connection fills
+ * consecutive buffers with a single read, one RW packet per buffer.  Returns how many buffers were filled
+ * (bufs[0 .. return) with h set, h.len payload bytes at the start of the room), 0 when nothing waits.
  */
+unsigned int vsock_mux_guest_fill(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n);
+/* Locked.  vsock_mux_guest_fill() for one buffer: 1 with *h filled, 0 when nothing waits. */
 int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n);
 /* Locked.  The transport was reset: every connection is closed (endpoints see ECONNRESET), listeners stay. */
 void vsock_mux_reset(struct vsock_mux *m);

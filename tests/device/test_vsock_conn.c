@@ -599,6 +599,44 @@ static void test_read_into_many_pieces(void **state)
 	assert_int_equal(e->reads, 1);
 }
 
+/* Several rx buffers for one connection's data are filled by one read, a packet each, in order. */
+static void test_one_read_fills_several_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 90), *other = guest_connect(f, 91);
+	static uint8_t rxbuf[5][1000];
+	struct iovec room[5];
+	struct vsock_rx_buf bufs[5];
+	uint32_t off = 0;
+
+	for (uint32_t i = 0; i < 3500; i++)
+		e->give[i] = pat(i);
+	e->give_len = 3500;
+	memcpy(other->give, "x", 1);
+	other->give_len = 1;
+	for (unsigned int i = 0; i < 5; i++) {
+		room[i] = (struct iovec){ rxbuf[i], sizeof(rxbuf[i]) };
+		bufs[i] = (struct vsock_rx_buf){ .room = &room[i], .nroom = 1 };
+	}
+	vsock_mux_host_readable(f->m, e->conn);
+	vsock_mux_host_readable(f->m, other->conn);
+	/* 3500 bytes in four buffers from one read; the fifth goes to the other connection's turn. */
+	assert_int_equal(vsock_mux_guest_fill(f->m, bufs, 5), 5);
+	assert_int_equal(e->reads, 1);
+	assert_int_equal(e->last_read_iovcnt, 5);
+	for (unsigned int i = 0; i < 4; i++) {
+		assert_int_equal(bufs[i].h.op, VSOCK_OP_RW);
+		assert_int_equal(bufs[i].h.dst_port, 90);
+		assert_int_equal(bufs[i].h.len, i < 3 ? 1000 : 500);
+		for (uint32_t k = 0; k < bufs[i].h.len; k++)
+			assert_int_equal(rxbuf[i][k], pat(off + k));
+		off += bufs[i].h.len;
+	}
+	assert_int_equal(bufs[4].h.op, VSOCK_OP_RW);
+	assert_int_equal(bufs[4].h.dst_port, 91);
+	assert_int_equal(bufs[4].h.len, 1);
+}
+
 /* Whatever state a connection is in, a reset from either side ends it with one RST at most, never a crash. */
 static void test_reset_while_connecting(void **state)
 {
@@ -721,6 +759,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_data_in_many_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_writes_wrap_the_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_into_many_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_read_fills_several_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_while_connecting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_while_established, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_while_half_closed, setup, teardown),

@@ -274,9 +274,14 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 
 void virtq_unpop(struct virtq *q, const struct virtq_chain *c)
 {
-	if (!virtq_usable(q) || c->q != q || c->gen != q->gen)
+	virtq_unpop_n(q, c, 1);
+}
+
+void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned int n)
+{
+	if (!virtq_usable(q) || first->q != q || first->gen != q->gen)
 		return;
-	q->last_avail_idx--;
+	q->last_avail_idx -= (uint16_t)n;
 }
 
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)

@@ -269,6 +269,8 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
  * buffer and then found nothing to put in it).  Only for the most recent pop; a stale chain is ignored.
  */
 void virtq_unpop(struct virtq *q, const struct virtq_chain *c);
+/* Give back the n chains popped last (first is the oldest of them), none of them pushed, for later pops. */
+void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned int n);
 /* Return a chain to the driver with written bytes written into its writable part (clamped to that). */
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written);
 /* Interrupt the driver if it used buffers since the last signal and did not suppress the interrupt. */

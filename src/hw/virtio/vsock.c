@@ -31,6 +31,11 @@ enum {
 
 /* Firecracker's queue size: Linux keeps one 4 KiB rx buffer per entry, so 1 MiB of guest memory in flight. */
 #define VIRTIO_VSOCK_QUEUE_SIZE 256
+/*
+ * Rx buffers filled per read of a host stream: Linux's are 4 KiB each, so 16 take a 64 KiB write of the peer's
+ * at once (one readv instead of 16).  Popped ahead and given back when the table has less to say.
+ */
+#define VSOCK_RX_BATCH 16
 /* Configuration space: le64 guest_cid. */
 #define VIRTIO_VSOCK_CONFIG_SIZE 8
 
@@ -39,6 +44,10 @@ struct virtio_vsock {
 	struct virtio_mmio_dev *t;
 	bool reset_event_pending; /* TRANSPORT_RESET waits for an event buffer */
 	uint64_t tx_packets, rx_packets;
+	/* The rx buffers of one batch, and their payload areas as the table fills them (too large for a stack). */
+	struct virtq_chain rx_chain[VSOCK_RX_BATCH];
+	struct iovec rx_room[VSOCK_RX_BATCH][VSOCK_PKT_IOV_MAX];
+	struct vsock_rx_buf rx_buf[VSOCK_RX_BATCH];
 };
 
 /* A chain's payload fits the scatter lists the vsock layers pass around. */
@@ -60,33 +69,56 @@ static void vsock_config_read(void *dev, uint64_t off, void *data, unsigned len)
 	memcpy(data, cfg + off, len);
 }
 
-/* Both locks held.  Fill rx buffers while the table has packets for the guest. */
+/* Pop up to n rx chains into the device's batch; how many (0 also after a device error). */
+static unsigned int vsock_pop_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t, struct virtq *q, unsigned int n)
+{
+	unsigned int got = 0;
+
+	for (; got < n && virtq_pop(q, &v->rx_chain[got]) > 0; got++) {
+		struct virtq_chain *c = &v->rx_chain[got];
+
+		if (c->writable_bytes < VSOCK_HDR_SIZE) {
+			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
+						 c->writable_bytes, VSOCK_HDR_SIZE);
+			return 0;
+		}
+		/* The payload goes after the header, and is written before it: only then is its length known. */
+		v->rx_buf[got].room = v->rx_room[got];
+		v->rx_buf[got].nroom = virtq_chain_iov(c, true, VSOCK_HDR_SIZE, VSOCK_MAX_PKT_PAYLOAD, v->rx_room[got],
+						       VSOCK_PKT_IOV_MAX);
+	}
+	return got;
+}
+
+/*
+ * Both locks held.  Fill rx buffers while the table has packets for the guest.  One buffer at a time until
+ * data fills one whole: then VSOCK_RX_BATCH at a time, so a stream moves with one read per batch.
+ */
 static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 {
 	struct virtq *q = virtio_mmio_vq(t, VSOCK_QUEUE_RX);
-	struct virtq_chain c;
+	unsigned int batch = 1;
 
-	while (vsock_mux_guest_pending(v->mux) && virtq_pop(q, &c) > 0) {
-		struct iovec room[VSOCK_PKT_IOV_MAX];
-		uint8_t raw[VSOCK_HDR_SIZE];
-		struct vsock_hdr h;
-		unsigned int n;
+	while (vsock_mux_guest_pending(v->mux)) {
+		unsigned int popped = vsock_pop_rx(v, t, q, batch), used, i;
 
-		if (c.writable_bytes < VSOCK_HDR_SIZE) {
-			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
-						 c.writable_bytes, VSOCK_HDR_SIZE);
-			return;
+		if (!popped)
+			break;
+		used = vsock_mux_guest_fill(v->mux, v->rx_buf, popped);
+		for (i = 0; i < used; i++) {
+			uint8_t raw[VSOCK_HDR_SIZE];
+
+			vsock_hdr_encode(&v->rx_buf[i].h, raw);
+			virtq_chain_write(&v->rx_chain[i], 0, raw, sizeof(raw));
+			virtq_push(q, &v->rx_chain[i], VSOCK_HDR_SIZE + v->rx_buf[i].h.len);
 		}
-		/* The payload goes after the header, and is written before it: only then is its length known. */
-		n = virtq_chain_iov(&c, true, VSOCK_HDR_SIZE, VSOCK_MAX_PKT_PAYLOAD, room, VSOCK_PKT_IOV_MAX);
-		if (!vsock_mux_guest_next(v->mux, &h, room, n)) {
-			virtq_unpop(q, &c);
+		v->rx_packets += used;
+		if (used < popped) {
+			virtq_unpop_n(q, &v->rx_chain[used], popped - used);
 			break;
 		}
-		vsock_hdr_encode(&h, raw);
-		virtq_chain_write(&c, 0, raw, sizeof(raw));
-		virtq_push(q, &c, VSOCK_HDR_SIZE + h.len);
-		v->rx_packets++;
+		if (v->rx_buf[used - 1].h.op == VSOCK_OP_RW)
+			batch = VSOCK_RX_BATCH;
 	}
 	virtq_signal(q);
 }
