@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -94,7 +93,7 @@ static struct bridge_conn *conn_new(struct bridge_set *s, const char *what)
 		return NULL;
 	}
 	bc->s = s;
-	for (int i = 0; i < 3; i++)
+	for (int i = SIDE_HOST; i <= SIDE_VSOCK; i++)
 		bc->w[i] = (struct bridge_watch){ .fd = -1, .fn = conn_event, .owner = bc };
 	snprintf(bc->what, sizeof(bc->what), "%s", what);
 	bc->next = s->conns;
@@ -112,7 +111,7 @@ static void conn_end(struct bridge_conn *bc, bool reset)
 
 	if (bc->dead)
 		return;
-	for (int i = 0; i < 3; i++)
+	for (int i = SIDE_HOST; i <= SIDE_VSOCK; i++)
 		watch_close(s, &bc->w[i], reset);
 	splice_release(&bc->sp);
 	if (bc->prev)
@@ -176,7 +175,6 @@ static void conn_established(struct bridge_conn *bc, uint32_t parent_port)
 		conn_end(bc, true);
 		return;
 	}
-	watch_close(bc->s, &bc->w[SIDE_NOTIFY], false);
 	if (splice_init(&bc->sp, bc->w[SIDE_HOST].fd, bc->w[SIDE_VSOCK].fd) < 0) {
 		conn_fail(bc, err_msg());
 		return;
@@ -196,26 +194,14 @@ static uint32_t vsock_local_port(int fd)
 	return a.svm_port;
 }
 
-/* CONNECTING: an event on the side being connected, or on the notification eventfd. */
+/* CONNECTING: an event on the side being connected: its connect() completed or failed. */
 static void conn_connecting_event(struct bridge_conn *bc, int side, uint32_t events)
 {
 	int fd = bc->w[bc->out].fd, err = 0;
 	socklen_t len = sizeof(err);
-	uint64_t port;
 
-	if (side == SIDE_NOTIFY) {
-		if (read(bc->w[SIDE_NOTIFY].fd, &port, sizeof(port)) != sizeof(port))
-			return;
-		conn_established(bc, (uint32_t)port);
-		return;
-	}
 	if (side != bc->out)
 		return;
-	if (bc->w[SIDE_NOTIFY].fd >= 0) {
-		/* The emulated stream hung up before the notification: the enclave refused. */
-		conn_fail(bc, "refused by the enclave");
-		return;
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (!err && (events & (EPOLLERR | EPOLLHUP)))
@@ -293,25 +279,13 @@ static int conn_connect_enclave(struct bridge_conn *bc, uint32_t port)
 
 	if (fd != 0)
 		return fd < 0 ? fd : 0;
+	/* A stream of the host's own (AF_VSOCK): EPOLLOUT, then SO_ERROR 0, says the enclave accepted. */
 	bc->state = BC_CONNECTING;
 	bc->out = SIDE_VSOCK;
-	if (h->ops->connect_notify) {
-		bc->w[SIDE_NOTIFY].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (bc->w[SIDE_NOTIFY].fd < 0)
-			return err_set(errno, "cannot create an eventfd: %s", strerror(errno));
-		fd = h->ops->connect_notify(h, s->cid, port, bc->w[SIDE_NOTIFY].fd);
-	} else {
-		fd = vsock_connect(h, s->cid, port);
-	}
+	fd = vsock_connect(h, s->cid, port);
 	if (fd < 0)
 		return err_wrap(-fd, "cannot connect to enclave port %u", port);
 	bc->w[SIDE_VSOCK].fd = fd;
-	if (bc->w[SIDE_NOTIFY].fd >= 0) {
-		/* Accepted: the eventfd; refused: the stream hangs up (EPOLLHUP comes whatever the interest). */
-		if (bridge_watch_set(s, &bc->w[SIDE_NOTIFY], EPOLLIN) < 0)
-			return -EIO;
-		return bridge_watch_set(s, &bc->w[SIDE_VSOCK], EPOLLRDHUP);
-	}
 	return bridge_watch_set(s, &bc->w[SIDE_VSOCK], EPOLLOUT);
 }
 

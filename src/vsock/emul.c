@@ -276,7 +276,7 @@ static int check_guest_cid(struct vsock_emul *e, uint64_t cid)
 	return 0;
 }
 
-/* Lock held.  Open the connection carried by stream s; s is released (not its fd) on failure. */
+/* Lock held.  Open the connection carried by stream s; on failure s is freed (its fd is left open). */
 static int connect_stream(struct vsock_emul *e, struct vsock_stream *s, uint32_t port)
 {
 	int err = 0;
@@ -290,7 +290,7 @@ static int connect_stream(struct vsock_emul *e, struct vsock_stream *s, uint32_t
 	return 0;
 }
 
-static int emul_connect_guest(struct vsock_emul *e, uint32_t port, int notify_efd)
+static int emul_connect_guest(struct vsock_emul *e, uint32_t port)
 {
 	struct vsock_stream *s;
 	int user_fd, err = 0;
@@ -298,51 +298,33 @@ static int emul_connect_guest(struct vsock_emul *e, uint32_t port, int notify_ef
 	vsock_mux_lock(e->mux);
 	/* No EPOLLIN until the guest accepts: the user's early writes wait in the socket. */
 	s = pair_new(e, 0, &user_fd, &err);
-	if (s && notify_efd >= 0) {
-		/* Our own reference: the user may close its eventfd before the guest answers. */
-		s->notify_fd = fcntl(notify_efd, F_DUPFD_CLOEXEC, 0);
-		if (s->notify_fd < 0)
-			err = err_set(errno, "cannot duplicate a connect notification: %s", strerror(errno));
-	}
-	if (s && !err)
+	if (s) {
+		int ours = s->fd;
+
 		err = connect_stream(e, s, port);
-	else if (s)
-		close(stream_release(s));
-	if (s && err)
-		close(user_fd);
+		if (err) {
+			close(ours);
+			close(user_fd);
+		}
+	}
 	vsock_mux_unlock(e->mux);
 	return err ? err : user_fd;
 }
 
-static int emul_connect_notify(struct vsock_host *h, uint64_t cid, uint32_t port, int notify_efd)
+static int emul_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	struct vsock_emul *e = to_emul(h);
 	int ret;
 
 	if (cid == VSOCK_CID_HYPERVISOR) {
-		int fd;
-
 		if (!e->service)
 			return err_set(ECONNREFUSED, "nothing listens on vsock CID 0 port %u", port);
-		fd = e->service(e->service_opaque, port);
-		if (fd >= 0 && notify_efd >= 0) {
-			uint64_t one = 1; /* the hypervisor's services are there at once */
-
-			if (write(notify_efd, &one, sizeof(one)) < 0) {
-				/* A fresh counter cannot overflow. */
-			}
-		}
-		return fd;
+		return e->service(e->service_opaque, port);
 	}
 	ret = check_guest_cid(e, cid);
 	if (ret < 0)
 		return ret;
-	return emul_connect_guest(e, port, notify_efd);
-}
-
-static int emul_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
-{
-	return emul_connect_notify(h, cid, port, -1);
+	return emul_connect_guest(e, port);
 }
 
 static int emul_connect_join(struct vsock_host *h, uint64_t cid, uint32_t port, const struct vsock_join *j)
@@ -391,7 +373,6 @@ static const struct vsock_host_ops emul_ops = {
 	.accept = emul_accept,
 	.unlisten = emul_unlisten,
 	.connect = emul_connect,
-	.connect_notify = emul_connect_notify,
 	.connect_join = emul_connect_join,
 	.listen_join = emul_listen_join,
 	.destroy = emul_destroy,

@@ -73,15 +73,6 @@ struct vsock_host_ops {
 	/* A stream to cid:port (the enclave's CID, or VSOCK_CID_HYPERVISOR for its console): descriptor or -errno. */
 	int (*connect)(struct vsock_host *h, uint64_t cid, uint32_t port);
 	/*
-	 * Optional: connect() that also tells when the enclave accepted, for users that must know it before any
-	 * byte flows (the Unix bridge answers "OK <port>" only then, as Firecracker does).  efd is an eventfd the
-	 * caller owns; once the enclave accepted, the parent-side port of the connection is added to it (so it
-	 * polls readable and reads back as that port).  A refusal shows as a hang-up of the stream, as for
-	 * connect().  NULL: the stream shows it itself -- EPOLLOUT, then SO_ERROR 0 (AF_VSOCK); the emulated
-	 * side needs it because its socketpair is writable at once.
-	 */
-	int (*connect_notify)(struct vsock_host *h, uint64_t cid, uint32_t port, int efd);
-	/*
 	 * Optional (the emulated side; NULL for native AF_VSOCK, whose streams are the host's own sockets): a
 	 * connection to cid:port carried by the host stream j->fd itself, so its bytes move between the enclave's
 	 * buffers and that socket with nothing in between.  See struct vsock_join.  0, or -errno with err_msg()

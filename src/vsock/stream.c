@@ -108,27 +108,12 @@ static void stream_shutdown_read(void *opaque)
 	stream_arm(s, s->events & ~EPOLLIN);
 }
 
-/* Tell whoever waits that the enclave accepted: connect_notify's eventfd gets the parent-side port. */
-static void stream_notify(struct vsock_stream *s, uint32_t parent_port)
-{
-	uint64_t v = parent_port ? parent_port : 1;
-
-	if (s->notify_fd < 0)
-		return;
-	if (parent_port && write(s->notify_fd, &v, sizeof(v)) < 0) {
-		/* Cannot fail: one write to a fresh counter. */
-	}
-	close(s->notify_fd);
-	s->notify_fd = -1;
-}
-
 static int stream_connected(void *opaque)
 {
 	struct vsock_stream *s = opaque;
 	uint32_t host_cid, host_port, guest_port;
 
 	vsock_conn_addr(s->conn, &host_cid, &host_port, &guest_port);
-	stream_notify(s, host_port);
 	if (s->greet && s->greet(s->fd, host_port) < 0)
 		return -EPIPE;
 	stream_arm(s, s->events | EPOLLIN);
@@ -139,7 +124,6 @@ static void stream_closed(void *opaque, int err)
 {
 	struct vsock_stream *s = opaque;
 
-	stream_notify(s, 0);
 	stream_unwatch(s);
 	if (err)
 		close_reset(s->fd);
@@ -283,8 +267,7 @@ struct vsock_stream *stream_new(struct stream_set *set, int fd, uint32_t events,
 		*err = err_set(ENOMEM, "out of memory for a vsock connection");
 		return NULL;
 	}
-	*s = (struct vsock_stream){ .set = set, .fd = fd, .events = ev.events, .connecting = connecting,
-				    .notify_fd = -1 };
+	*s = (struct vsock_stream){ .set = set, .fd = fd, .events = ev.events, .connecting = connecting };
 	ev.data.ptr = s;
 	if (epoll_ctl(set->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		*err = err_set(errno, "cannot watch a vsock connection: %s", strerror(errno));
@@ -299,7 +282,6 @@ int stream_release(struct vsock_stream *s)
 {
 	int fd = s->fd;
 
-	stream_notify(s, 0);
 	stream_unwatch(s);
 	free(s);
 	return fd;

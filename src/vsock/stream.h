@@ -33,7 +33,6 @@ struct vsock_stream {
 	uint32_t events;	     /* current epoll interest */
 	bool in_epoll;
 	bool connecting;	     /* connect() still in progress: nothing is sent or read until it completes */
-	int notify_fd;		     /* eventfd told the parent-side port once the enclave accepted; else -1 */
 	vsock_stream_greet_fn greet; /* or NULL */
 	struct vsock_stream *next_dead;
 };
