@@ -358,9 +358,8 @@ static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const struct 
 static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *p, unsigned int np,
 			    uint32_t len)
 {
-	size_t off = 0;
-
 	uint32_t room = VSOCK_CONN_BUF_SIZE - (c->rx_cnt - c->fwd_cnt);
+	size_t off = 0;
 
 	if (len > room) {
 		m->stats.credit_violations++;
