@@ -96,13 +96,19 @@ static void stream_shutdown_write(void *opaque)
 {
 	struct vsock_stream *s = opaque;
 
-	shutdown(s->fd, SHUT_WR);
+	/* A socket still connecting has no direction to shut (ENOTCONN): remember it for the connect's end. */
+	s->shut_wr = true;
+	if (!s->connecting)
+		shutdown(s->fd, SHUT_WR);
 }
 
 static void stream_shutdown_read(void *opaque)
 {
 	struct vsock_stream *s = opaque;
 
+	s->shut_rd = true;
+	if (s->connecting)
+		return;
 	/* For AF_UNIX this also makes the peer's writes fail with EPIPE: the guest will not read them. */
 	shutdown(s->fd, SHUT_RD);
 	stream_arm(s, s->events & ~EPOLLIN);
@@ -166,7 +172,13 @@ static void stream_connect_done(struct vsock_stream *s, uint32_t events)
 		return;
 	}
 	s->connecting = false;
-	stream_arm(s, (s->events & ~EPOLLOUT) | EPOLLIN);
+	stream_arm(s, s->events & ~EPOLLOUT);
+	if (s->shut_wr)
+		shutdown(s->fd, SHUT_WR);
+	if (s->shut_rd)
+		stream_shutdown_read(s);
+	else
+		stream_arm(s, s->events | EPOLLIN);
 	vsock_mux_host_writable(m, s->conn);
 }
 

@@ -33,6 +33,7 @@ struct vsock_stream {
 	uint32_t events;	     /* current epoll interest */
 	bool in_epoll;
 	bool connecting;	     /* connect() still in progress: nothing is sent or read until it completes */
+	bool shut_wr, shut_rd;	     /* shutdowns the table asked for while connecting, done once connected */
 	vsock_stream_greet_fn greet; /* or NULL */
 	struct vsock_stream *next_dead;
 };

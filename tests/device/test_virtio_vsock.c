@@ -571,16 +571,36 @@ static void test_listen_join(void **state)
 	assert_int_equal(rx(f, NULL).op, VSOCK_OP_RST);
 	assert_int_equal(read(sv[1], got, sizeof(got)), 0);
 	close(sv[1]);
+	/* The guest shuts its sending down before the stream's connect is confirmed: the peer still sees it. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	js.fd = sv[0];
+	tx(f, VSOCK_OP_REQUEST, 1103, 6000, NULL, 0);
+	assert_int_equal(rx(f, NULL).op, VSOCK_OP_RESPONSE);
+	{
+		struct vsock_hdr s = { .src_cid = GUEST_CID, .dst_cid = VSOCK_CID_PARENT, .src_port = 1103,
+				       .dst_port = 6000, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_SHUTDOWN,
+				       .flags = VSOCK_SHUTDOWN_SEND, .buf_alloc = 65536 };
+		uint8_t raw[VSOCK_HDR_SIZE];
+
+		vsock_hdr_encode(&s, raw);
+		tx_raw(f, raw, sizeof(raw));
+	}
+	for (int spins = 0; read(sv[1], got, sizeof(got)) != 0; spins++) {
+		assert_true(spins < 100000);
+		service(f);
+	}
+	close(sv[1]);
+	tx(f, VSOCK_OP_RST, 1103, 6000, NULL, 0);
 	/* The source refuses: RST, no connection. */
 	js.refuse = ECONNREFUSED;
 	tx(f, VSOCK_OP_REQUEST, 1101, 6000, NULL, 0);
 	assert_int_equal(rx(f, NULL).op, VSOCK_OP_RST);
-	assert_int_equal(js.calls, 2);
+	assert_int_equal(js.calls, 3);
 	/* Not listened on any more: RST without asking the source. */
 	vsock_unlisten(f->host, lfd);
 	tx(f, VSOCK_OP_REQUEST, 1102, 6000, NULL, 0);
 	assert_int_equal(rx(f, NULL).op, VSOCK_OP_RST);
-	assert_int_equal(js.calls, 2);
+	assert_int_equal(js.calls, 3);
 	assert_int_equal(vsock_mux_nconns(f->mux), 0);
 }
 
