@@ -92,7 +92,8 @@ static unsigned int vsock_pop_rx(struct virtio_vsock *v, struct virtio_mmio_dev 
 
 /*
  * Both locks held.  Fill rx buffers while the table has packets for the guest.  One buffer at a time until
- * data fills one whole: then VSOCK_RX_BATCH at a time, so a stream moves with one read per batch.
+ * data fills one whole: then VSOCK_RX_BATCH at a time, so a stream moves with one read per batch.  The caller
+ * signals the queue, once, after everything else it has for the guest.
  */
 static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 {
@@ -120,7 +121,6 @@ static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 		if (v->rx_buf[used - 1].h.op == VSOCK_OP_RW)
 			batch = VSOCK_RX_BATCH;
 	}
-	virtq_signal(q);
 }
 
 /* Both locks held.  One tx chain: header copied out, checks the table cannot make, payload handed over in place. */
@@ -163,7 +163,6 @@ static void vsock_process_tx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 		vsock_tx_one(v, &c);
 		virtq_push(q, &c, 0);
 	}
-	virtq_signal(q);
 }
 
 /* Transport lock held: deliver a pending TRANSPORT_RESET if the driver gave an event buffer. */
@@ -199,6 +198,13 @@ static void vsock_queue_notify(void *dev, struct virtio_mmio_dev *t, unsigned qu
 	/* Replies to what the guest sent, or the rx buffers it just gave: fill them either way. */
 	vsock_fill_rx(v, t);
 	vsock_mux_unlock(v->mux);
+	/*
+	 * The used tx buffers are signalled with the rx buffers the replies (a CREDIT_UPDATE) filled, not before
+	 * that work: the guest then takes one interrupt for both instead of one for each.
+	 */
+	if (queue == VSOCK_QUEUE_TX)
+		virtq_signal(virtio_mmio_vq(t, VSOCK_QUEUE_TX));
+	virtq_signal(virtio_mmio_vq(t, VSOCK_QUEUE_RX));
 }
 
 static void vsock_reset(void *dev)
@@ -234,6 +240,7 @@ void virtio_vsock_host_ready(struct virtio_vsock *v)
 	vsock_mux_poll_host(v->mux);
 	vsock_fill_rx(v, v->t);
 	vsock_mux_unlock(v->mux);
+	virtq_signal(virtio_mmio_vq(v->t, VSOCK_QUEUE_RX));
 	virtio_mmio_unlock(v->t);
 }
 
