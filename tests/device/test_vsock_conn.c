@@ -534,36 +534,47 @@ static void send_pattern(struct fixture *f, uint32_t gp, uint32_t from, uint32_t
 	send_pkt(f, h, data);
 }
 
+/* Send len pattern bytes from stream offset from, in packets of at most VSOCK_MAX_PKT_PAYLOAD. */
+static void send_span(struct fixture *f, uint32_t gp, uint32_t from, uint32_t len)
+{
+	for (uint32_t done = 0; done < len;) {
+		uint32_t n = len - done < VSOCK_MAX_PKT_PAYLOAD ? len - done : VSOCK_MAX_PKT_PAYLOAD;
+
+		send_pattern(f, gp, from + done, n);
+		done += n;
+	}
+}
+
 static void test_partial_writes_wrap_the_buffer(void **state)
 {
 	struct fixture *f = *state;
 	struct fake_ep *e = guest_connect(f, 81);
+	const uint32_t first = VSOCK_CONN_BUF_SIZE / 2 + 4096, second = VSOCK_CONN_BUF_SIZE / 2;
 	struct vsock_hdr h;
 
-	/* 60000 bytes, the host takes 1000: the rest waits; the guest's view is low, it hears of the 1000. */
+	/* Past half the window while the host takes 1000 bytes: the guest's view is low, it hears of them. */
 	e->write_room = 1000;
-	for (uint32_t sent = 0; sent < 60000; sent += 10000)
-		send_pattern(f, 81, sent, 10000);
+	send_span(f, 81, 0, first);
 	assert_int_equal(e->got_len, 1000);
 	h = next(f, 0);
 	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
 	assert_int_equal(h.fwd_cnt, 1000);
 	assert_nothing(f);
-	/* The host takes the rest: the guest's view of our free space is low, so it hears of it. */
-	e->write_room = 59000;
+	/* The host takes the rest, and the guest hears of it too. */
+	e->write_room = first - 1000;
 	vsock_mux_host_writable(f->m, e->conn);
-	assert_int_equal(e->got_len, 60000);
+	assert_int_equal(e->got_len, first);
 	h = next(f, 0);
 	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
-	assert_int_equal(h.fwd_cnt, 60000);
-	/* 20000 more while the host takes none: they wrap around the ring's end, and leave in two pieces. */
+	assert_int_equal(h.fwd_cnt, first);
+	/* Half a window more while the host takes none: it wraps around the ring's end, and leaves in two pieces. */
 	e->write_room = 0;
-	send_pattern(f, 81, 60000, 20000);
+	send_span(f, 81, first, second);
 	e->write_room = SIZE_MAX;
 	vsock_mux_host_writable(f->m, e->conn);
 	assert_int_equal(e->last_write_iovcnt, 2);
-	assert_int_equal(e->got_len, 80000);
-	for (uint32_t i = 0; i < 80000; i++)
+	assert_int_equal(e->got_len, first + second);
+	for (uint32_t i = 0; i < first + second; i++)
 		if (e->got[i] != pat(i))
 			fail_msg("byte %u reached the host as %#x, not %#x", i, e->got[i], pat(i));
 	assert_false(e->closed);

@@ -12,7 +12,8 @@
 
 #include "vsock/conn.h"
 
-#define FAKE_EP_BUF (256 * 1024)
+/* What one fake endpoint records each way: more than the table's buffer, so a test can overrun it. */
+#define FAKE_EP_BUF (2 * VSOCK_CONN_BUF_SIZE)
 
 struct fake_ep {
 	struct vsock_conn *conn;
