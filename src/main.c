@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 		printf("nitrovm %s\n", NITROVM_VERSION);
 		return 0;
 	}
-	/* QEMU-style front end: `nitrovm -M nitro-enclave -kernel ...` (single-dash options). */
-	if (argv[1][0] == '-' && argv[1][1] && argv[1][1] != '-')
+	/* QEMU-style front end: `nitrovm -M nitro-enclave -kernel ...`, options with one dash or two (--machine). */
+	if (argv[1][0] == '-' && argv[1][1])
 		return qemu_main(argc, argv);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "qemu.h"
 #include "common/util.h"
 #include "eif/cpio.h"
 #include "eif/eif.h"
@@ -27,297 +28,8 @@
 #include "nsm/nsm.h"
 #include "vsock/bridge.h"
 
-#define QEMU_MACHINE	     "nitro-enclave"
-#define QEMU_NITRO_MACHINE   "nitro"	/* source document 000: -accel nitro -M nitro, the real Nitro hypervisor */
 #define QEMU_DEFAULT_MEM_MIB 128 /* QEMU's default -m */
-#define QEMU_MAX_INITRDS     8
 #define QEMU_MAX_FILE	     (2ULL * GiB) /* a kernel or initrd bigger than this is a mistake */
-
-struct qemu_args {
-	const char *kernel;
-	const char *initrd[QEMU_MAX_INITRDS];
-	unsigned int ninitrd;
-	char *initrd_list; /* strdup of -initrd, split in place */
-	char *machine_spec; /* strdup of -M, split in place */
-	const char *append;
-	const char *name;
-	const char *parent_role, *parent_id, *enclave_id;
-	uint64_t memory_mib;
-	uint64_t cpus;
-	bool acpi, rng, hugepages;
-	enum hv_kernel_boot boot_path;
-	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
-	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
-	bool accel_nitro, machine_nitro, debug_mode;
-	uint64_t enclave_cid;
-	struct bridge_config bridges; /* --vsock-uds, --forward-* (vsock/bridge.h) */
-};
-
-static int qemu_error(const char *fmt, const char *arg)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), fmt, arg);
-	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
-}
-
-static int parse_bool(const char *key, const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no")) {
-		*out = false;
-		return 0;
-	}
-	return cli_fail(E_INVALID_ARGUMENT, "machine option %s=%s: expected on or off", key, v);
-}
-
-/*
- * -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=ID][,parent-role=ARN][,parent-id=ID]
- *                 [,boot-path=host|decompressor]
- */
-static int parse_machine(char *spec, struct qemu_args *a)
-{
-	char *save = NULL;
-	int ret = 0;
-
-	for (char *tok = strtok_r(spec, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (!eq || !strncmp(tok, "type=", 5)) {
-			const char *type = eq ? eq + 1 : tok;
-
-			if (!strcmp(type, QEMU_NITRO_MACHINE)) {
-				a->machine_nitro = true;
-				continue;
-			}
-			if (strcmp(type, QEMU_MACHINE))
-				return qemu_error("unknown machine type '%s': use -M nitro-enclave (emulated, -accel kvm) "
-						  "or -M nitro (the Nitro hypervisor, -accel nitro)", type);
-			continue;
-		}
-		*eq = '\0';
-		if (!strcmp(tok, "acpi"))
-			ret = parse_bool(tok, eq + 1, &a->acpi);
-		else if (!strcmp(tok, "rng"))
-			ret = parse_bool(tok, eq + 1, &a->rng);
-		else if (!strcmp(tok, "hugepages"))
-			ret = parse_bool(tok, eq + 1, &a->hugepages);
-		else if (!strcmp(tok, "boot-path"))
-			ret = cli_parse_boot_path(eq + 1, &a->boot_path);
-		else if (!strcmp(tok, "id")) {
-			/* QEMU's enclave identifier: the NSM module_id (and here the enclave's name too). */
-			if (nsm_check_parent_string("machine option id", eq + 1, NSM_MODULE_ID_MAX - 1) < 0)
-				return cli_fail_err(E_INVALID_ARGUMENT);
-			a->name = eq + 1;
-			a->enclave_id = eq + 1;
-		} else if (!strcmp(tok, "parent-role")) {
-			if (nsm_check_parent_string("machine option parent-role", eq + 1, NSM_PARENT_ROLE_MAX) < 0)
-				return cli_fail_err(E_INVALID_ARGUMENT);
-			a->parent_role = eq + 1;
-		} else if (!strcmp(tok, "parent-id")) {
-			if (nsm_check_parent_string("machine option parent-id", eq + 1, NSM_PARENT_ID_MAX) < 0)
-				return cli_fail_err(E_INVALID_ARGUMENT);
-			a->parent_id = eq + 1;
-		} else
-			return qemu_error("unknown nitro-enclave machine option '%s' (known: acpi, rng, hugepages, id, "
-					  "parent-role, parent-id, boot-path)", tok);
-	}
-	return ret;
-}
-
-static int parse_memory(const char *v, struct qemu_args *a)
-{
-	uint64_t bytes;
-
-	if (!strncmp(v, "size=", 5))
-		v += 5;
-	if (cli_parse_size(v, MiB, &bytes) < 0 || bytes < MiB)
-		return qemu_error("-m '%s' is not a memory size (e.g. 512M or 2G)", v);
-	a->memory_mib = bytes / MiB;
-	return 0;
-}
-
-static int parse_smp(const char *v, struct qemu_args *a)
-{
-	if (!strncmp(v, "cpus=", 5))
-		v += 5;
-	if (cli_parse_u64(v, &a->cpus) < 0)
-		return qemu_error("-smp '%s' is not a number of vCPUs", v);
-	if (a->cpus < 1)
-		return qemu_error("-smp %s: an enclave needs at least one vCPU", v);
-	if (a->cpus > HV_MAX_VCPUS)
-		return cli_fail(E_INVALID_ARGUMENT, "-smp %s: at most %d vCPUs", v, HV_MAX_VCPUS);
-	return 0;
-}
-
-static int parse_initrd(const char *v, struct qemu_args *a)
-{
-	char *save = NULL;
-
-	free(a->initrd_list);
-	a->initrd_list = strdup(v);
-	a->ninitrd = 0;
-	if (!a->initrd_list)
-		return cli_fail(E_UNSPECIFIED, "out of memory");
-	for (char *t = strtok_r(a->initrd_list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (a->ninitrd == QEMU_MAX_INITRDS)
-			return cli_fail(E_INVALID_ARGUMENT, "-initrd takes at most %d files", QEMU_MAX_INITRDS);
-		a->initrd[a->ninitrd++] = t;
-	}
-	return 0;
-}
-
-/* Options QEMU users pass out of habit that change nothing here. */
-static bool ignored_flag(const char *opt)
-{
-	static const char *const flags[] = { "-nographic", "-enable-kvm", "-no-reboot", "-nodefaults", "-S0" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
-		if (!strcmp(opt, flags[i]))
-			return true;
-	return false;
-}
-
-/* -accel nitro[,debug-mode=on|off][,enclave-cid=N], the options of QEMU's nitro accelerator. */
-static int parse_accel(const char *v, struct qemu_args *a)
-{
-	char spec[256], *save = NULL, *tok;
-	int ret = 0;
-
-	snprintf(spec, sizeof(spec), "%s", v);
-	tok = strtok_r(spec, ",", &save);
-	if (!tok || strcmp(tok, "nitro"))
-		return qemu_error("-accel %s: nitrovm knows -accel kvm (with -M nitro-enclave) and -accel nitro (with "
-				  "-M nitro)", v);
-	a->accel_nitro = true;
-	while (!ret && (tok = strtok_r(NULL, ",", &save))) {
-		char *eq = strchr(tok, '=');
-
-		if (eq)
-			*eq = '\0';
-		if (eq && !strcmp(tok, "debug-mode"))
-			ret = parse_bool(tok, eq + 1, &a->debug_mode);
-		else if (eq && !strcmp(tok, "enclave-cid")) {
-			if (cli_parse_u64(eq + 1, &a->enclave_cid) < 0)
-				return qemu_error("-accel nitro,enclave-cid=%s is not a number", eq + 1);
-		} else
-			return qemu_error("unknown -accel nitro option '%s' (known: debug-mode, enclave-cid)", tok);
-	}
-	return ret;
-}
-
-static int parse_option(const char *opt, const char *v, struct qemu_args *a)
-{
-	if (!strcmp(opt, "-M") || !strcmp(opt, "-machine")) {
-		/* Kept until the launch ends: id=, parent-role= and parent-id= point into it. */
-		if (a->machine_spec)
-			return qemu_error("%s is given twice: put every machine option in one -M", opt);
-		a->machine_spec = strdup(v);
-		return a->machine_spec ? parse_machine(a->machine_spec, a) : cli_fail(E_UNSPECIFIED, "out of memory");
-	}
-	if (!strcmp(opt, "-kernel"))
-		a->kernel = v;
-	else if (!strcmp(opt, "-initrd"))
-		return parse_initrd(v, a);
-	else if (!strcmp(opt, "-append"))
-		a->append = v;
-	else if (!strcmp(opt, "-m"))
-		return parse_memory(v, a);
-	else if (!strcmp(opt, "-smp"))
-		return parse_smp(v, a);
-	else if (!strcmp(opt, "-name"))
-		a->name = v;
-	else if (!strcmp(opt, "-accel") && strcmp(v, "kvm"))
-		return parse_accel(v, a);
-	else if (!strcmp(opt, "-display") && strcmp(v, "none"))
-		return qemu_error("-display %s: the enclave has no display (use -display none or -nographic)", v);
-	else if (!strcmp(opt, "-serial") && strcmp(v, "stdio") && strcmp(v, "mon:stdio"))
-		return qemu_error("-serial %s: the console always goes to stdio", v);
-	return 0;
-}
-
-static bool takes_value(const char *opt)
-{
-	static const char *const opts[] = { "-M",	"-machine", "-kernel", "-initrd", "-append", "-m",
-					    "-smp", "-name",	 "-accel",  "-cpu",    "-display", "-serial" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
-		if (!strcmp(opt, opts[i]))
-			return true;
-	return false;
-}
-
-/*
- * The host bridges' options, with one dash or two.  Returns the exit status: 0 with *consumed telling whether opt
- * was one of them (and *i moved past its value), or E03 after its error line.  The status and "consumed" are
- * kept apart because cli_fail()'s status is positive: read as a count, a refused option was taken as accepted
- * and the enclave launched anyway.
- */
-static int parse_bridge_option(int argc, char **argv, int *i, struct qemu_args *a, bool *consumed)
-{
-	const char *name = argv[*i] + (argv[*i][1] == '-' ? 2 : 1);
-	int ret;
-
-	*consumed = false;
-	if (!strcmp(name, "forward-remote"))
-		ret = bridge_config_add(&a->bridges, name, NULL);
-	else if (strcmp(name, "vsock-uds") && strncmp(name, "forward-", 8))
-		return 0;
-	else if (*i + 1 >= argc)
-		return qemu_error("option %s needs a value", argv[*i]);
-	else
-		ret = bridge_config_add(&a->bridges, name, argv[++*i]);
-	if (ret == -ENOENT)
-		return qemu_error("unknown option '%s'", argv[*i - 1]);
-	if (ret < 0)
-		return cli_fail_err(E_INVALID_ARGUMENT);
-	*consumed = true;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct qemu_args *a)
-{
-	for (int i = 1; i < argc; i++) {
-		const char *opt = argv[i];
-		bool consumed;
-		int ret;
-
-		if (ignored_flag(opt))
-			continue;
-		ret = parse_bridge_option(argc, argv, &i, a, &consumed);
-		if (ret)
-			return ret;
-		if (consumed)
-			continue;
-		if (!strcmp(opt, "--no-heartbeat") || !strcmp(opt, "-no-heartbeat")) {
-			a->no_heartbeat = true;
-			continue;
-		}
-		if (!takes_value(opt))
-			return qemu_error("unknown option '%s' for the QEMU-style front end (nitrovm -M nitro-enclave "
-					  "-kernel FILE [-initrd FILE] [-append TEXT] [-m SIZE] [-smp N] [-nographic])",
-					  opt);
-		if (i + 1 >= argc)
-			return qemu_error("option %s needs a value", opt);
-		ret = parse_option(opt, argv[++i], a);
-		if (ret)
-			return ret;
-	}
-	if (!a->kernel)
-		return cli_fail(E_MISSING_ARGUMENT, "-kernel is required: an EIF, or a bzImage with -initrd");
-	if (a->machine_nitro && !a->accel_nitro)
-		return cli_fail(E_INVALID_ARGUMENT, "The 'nitro' machine requires -accel nitro (-M nitro-enclave is "
-						    "the emulated machine)");
-	if (a->accel_nitro && a->machine_spec && !a->machine_nitro)
-		return cli_fail(E_INVALID_ARGUMENT, "-accel nitro runs the enclave on the Nitro hypervisor: use -M "
-						    "nitro (-M nitro-enclave is the emulated machine, on -accel kvm)");
-	if (bridge_config_check(&a->bridges) < 0)
-		return cli_fail_err(E_INVALID_ARGUMENT);
-	return 0;
-}
 
 static bool file_is_eif(int fd)
 {
@@ -468,34 +180,177 @@ static void native_options(const struct qemu_args *a, struct launch_opts *o)
 	o->slot.extra_cmdline = NULL;
 }
 
-static const char qemu_usage[] =
+const char qemu_usage[] =
 	"Usage: nitrovm -M nitro-enclave[,OPTS] -kernel FILE.eif [-append TEXT] [-m SIZE] [-smp N] [-nographic]\n"
 	"       nitrovm -M nitro-enclave[,OPTS] -kernel bzImage -initrd FILE[,FILE...] -append TEXT ...\n"
 	"       nitrovm -accel nitro[,debug-mode=on|off][,enclave-cid=N] -M nitro -kernel FILE.eif -m SIZE -smp N\n\n"
 	"The QEMU-style front end of the source documents. -M nitro-enclave runs the enclave on nitrovm's own\n"
 	"hypervisor (KVM); -accel nitro -M nitro on the Nitro hypervisor through /dev/nitro_enclaves (docs/native.md).\n"
 	"With an EIF, -append is added to its command line at boot and the measurements stay the file's; with a\n"
-	"bzImage an EIF is assembled in memory from -kernel, -initrd and -append first.\n\n"
-	"  -m SIZE                memory (default 128M; suffixes M, G)\n"
-	"  -smp N                 vCPUs (default 1)\n"
-	"  -nographic, -nodefaults, -no-reboot, -serial stdio\n"
-	"                         accepted for compatibility: the console is always on stdout\n"
-	"  -name NAME             the enclave's name\n"
+	"bzImage an EIF is assembled in memory from -kernel, -initrd and -append first. Every option also takes two\n"
+	"dashes (--enable-kvm); docs/coming-from-qemu.md goes through them one by one.\n\n"
+	"  -m [size=]SIZE         memory (default 128M; suffixes M, G)\n"
+	"  -smp [cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]\n"
+	"                         vCPUs (default 1); the topology must add up as in QEMU\n"
+	"  -machine TYPE[,accel=kvm|nitro][,...], -accel kvm|nitro, -enable-kvm, -cpu host\n"
+	"  -object memory-backend-memfd,id=ID,size=SIZE[,share=on][,hugetlb=on] with -machine memory-backend=ID\n"
+	"                         (or -numa node,memdev=ID): the enclave's memory (it is a memfd anyway)\n"
+	"  -serial none|stdio|mon:stdio|file:PATH|chardev:ID\n"
+	"                         where the console goes (default stdio; -chardev file|stdio|null,id=ID,...)\n"
+	"  -nographic, -nodefaults, -no-reboot, -no-user-config, -no-hpet, -vga none, -display none,\n"
+	"  -monitor none, -parallel none\n"
+	"                         accepted: they describe the enclave machine as it is\n"
+	"  -name [guest=]NAME     the enclave's name\n"
+	"  -daemonize             return once the enclave runs (needs -serial none or file:PATH)\n"
+	"  -pidfile FILE          write the enclave process's pid there (removed when it ends)\n"
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
-	"  -M nitro-enclave options: acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
+	"  -M nitro-enclave options: guest-cid=N (the enclave's CID, 4 or more; default: nitrovm picks),\n"
+	"                         acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
 	"                         rng=on (virtio-rng test device), hugepages=on, id=ENCLAVE-ID (the NSM module_id),\n"
 	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4),\n"
 	"                         boot-path=host|decompressor (who unpacks the kernel: nitrovm, cached, with KASLR\n"
 	"                         as the kernel's own would; or the kernel's decompressor in the guest)\n"
 	"  Host bridges, as for run-enclave (nitrovm run-enclave --help): --vsock-uds PATH,\n"
 	"                         --forward-listen HOST=vsock:PORT, --forward-connect vsock:PORT=HOST,\n"
-	"                         --forward-vsock PORT, --forward-remote\n";
+	"                         --forward-vsock PORT, --forward-remote\n"
+	"QEMU options that mean nothing for an enclave (-netdev, -drive, -device, -vnc, ...) are refused with a\n"
+	"sentence saying why.\n";
+
+/* -serial file:PATH: QEMU truncates the file, and so do we. */
+static int open_console(const struct qemu_args *a, int *fd)
+{
+	switch (a->serial) {
+	case QEMU_SERIAL_NONE:
+		*fd = -1;
+		return 0;
+	case QEMU_SERIAL_FILE:
+		*fd = open(a->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (*fd < 0)
+			return cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a->serial_path,
+					strerror(errno));
+		return 0;
+	default:
+		*fd = STDOUT_FILENO;
+		return 0;
+	}
+}
+
+/*
+ * -pidfile: created and locked by the process that owns the enclave, as QEMU's daemon does; another nitrovm (or
+ * QEMU) holding the lock means the file is in use.  Returns the descriptor to keep, or the exit status (< 0).
+ */
+static int write_pidfile(const char *path)
+{
+	char line[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644), n;
+
+	if (fd < 0)
+		return -cli_fail(E_FILE_OPERATION, "cannot create the pid file %s: %s", path, strerror(errno));
+	if (lockf(fd, F_TLOCK, 0) < 0) {
+		close(fd);
+		return -cli_fail(E_FILE_OPERATION, "cannot lock the pid file %s: another process holds it", path);
+	}
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || write_full(fd, line, (size_t)n) < 0) {
+		close(fd);
+		return -cli_fail(E_FILE_OPERATION, "cannot write the pid file %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+static void remove_pidfile(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	unlink(path);
+	close(fd);
+}
+
+struct qemu_run {
+	const struct qemu_args *a;
+	struct enclave_proc_opts *p;
+	int console_fd;
+	int report; /* -daemonize: the channel to the command, until the enclave runs */
+};
+
+/* This process owns the enclave from here to its end (the foreground, or the daemon). */
+static int run_enclave(struct qemu_run *q)
+{
+	int pid_fd = -1, ret;
+
+	if (q->a->pidfile) {
+		pid_fd = write_pidfile(q->a->pidfile);
+		if (pid_fd < 0)
+			return -pid_fd;
+	}
+	/* QEMU's foreground: the console where -serial says, no JSON, no progress lines. */
+	ret = cli_run_foreground(q->p, false, q->console_fd);
+	remove_pidfile(q->a->pidfile, pid_fd);
+	return ret;
+}
+
+/*
+ * -daemonize: the command returns once the enclave runs, with 0, or with the error line that ended the launch.
+ * One daemon per process: the view's opaque belongs to cli_run_foreground, so the run is found here.
+ */
+static struct qemu_run *daemon_run;
+
+static void daemon_running(void *opaque, const struct enclave_info *info)
+{
+	struct qemu_run *q = daemon_run;
+
+	(void)opaque;
+	(void)info;
+	if (!q || q->report < 0)
+		return;
+	enclave_report_status(q->report, 0);
+	close(q->report);
+	q->report = -1;
+}
+
+/* What the daemon wrote to its log from offset on (its error line), for the command still waiting. */
+static void report_log_since(int report, const char *log, off_t offset)
+{
+	char text[4096];
+	int fd = open(log, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? pread(fd, text, sizeof(text) - 1, offset) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	enclave_report_text(report, false, text);
+}
+
+static int daemon_child(void *opaque, int report)
+{
+	struct qemu_run *q = opaque;
+	char log[PATH_MAX] = "";
+	off_t start = 0;
+	int ret;
+
+	q->report = report;
+	daemon_run = q;
+	if (enclave_proc_log_to_file(log, sizeof(log)) == 0)
+		start = lseek(STDERR_FILENO, 0, SEEK_END);
+	q->p->view.running = daemon_running;
+	ret = run_enclave(q);
+	if (q->report >= 0) {
+		/* It never ran: the command is still waiting to hear why. */
+		if (log[0] && start >= 0)
+			report_log_since(q->report, log, start);
+		enclave_report_status(q->report, ret ? ret : 1);
+	}
+	return ret;
+}
 
 int qemu_main(int argc, char **argv)
 {
 	struct qemu_args a = { .acpi = true, .cpus = 1 };
 	struct enclave_proc_opts p = { .report_fd = -1 };
 	struct launch_opts *o = &p.launch;
+	struct qemu_run q = { .a = &a, .p = &p, .console_fd = -1, .report = -1 };
 	uint64_t size = 0;
 	bool is_eif = false;
 	int ret, fd = -1;
@@ -506,7 +361,7 @@ int qemu_main(int argc, char **argv)
 			return 0;
 		}
 	}
-	ret = parse_args(argc, argv, &a);
+	ret = qemu_parse_args(argc, argv, &a);
 	if (!ret && a.accel_nitro && a.append && !a.ninitrd && image_is_eif(a.kernel))
 		ret = cli_fail(E_INVALID_ARGUMENT, "-append cannot change the command line of an EIF on the Nitro "
 						   "hypervisor, which boots the image as measured; build a new EIF");
@@ -514,23 +369,24 @@ int qemu_main(int argc, char **argv)
 		ret = check_initrd_target(&a);
 	if (!ret)
 		ret = open_image(&a, &fd, &size, &is_eif);
-	if (ret) {
-		free(a.initrd_list);
-		free(a.machine_spec);
-		return ret;
-	}
+	if (!ret)
+		ret = open_console(&a, &q.console_fd);
+	if (ret)
+		goto out;
 	*o = (struct launch_opts){
 		.eif_path = is_eif ? a.kernel : "nitro-enclave",
 		.eif_fd = fd,
 		.eif_size = size,
 		.memory_mib = a.memory_mib ? a.memory_mib : default_memory_mib(size),
 		.cpu_count = (unsigned int)a.cpus,
+		.cid = a.guest_cid,
 		.name = a.name,
 		.backend = &hv_kvm_ops,
 		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
 			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
-		.console_in = STDIN_FILENO,
+		/* The console's input is the terminal only when its output is. */
+		.console_in = q.console_fd == STDOUT_FILENO ? STDIN_FILENO : -1,
 		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
 		.no_heartbeat = a.no_heartbeat,
 		.heartbeat_no_timeout = true,
@@ -538,10 +394,18 @@ int qemu_main(int argc, char **argv)
 	};
 	if (a.accel_nitro)
 		native_options(&a, o);
-	/* QEMU's foreground: the console on stdout, no JSON, no progress lines. */
-	ret = cli_run_foreground(&p, false, STDOUT_FILENO);
-	close(fd);
-	free(a.initrd_list);
-	free(a.machine_spec);
+	if (a.daemonize) {
+		ret = enclave_proc_detach(daemon_child, &q, NULL);
+		if (ret < 0)
+			ret = cli_fail(E_ENCLAVE_PROCESS_CONNECTION, "%s", err_msg());
+	} else {
+		ret = run_enclave(&q);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (q.console_fd > STDERR_FILENO)
+		close(q.console_fd);
+	qemu_args_free(&a);
 	return ret;
 }

@@ -562,7 +562,8 @@ int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console
 	o->view.opaque = out;
 	o->view.progress = print_json ? fg_progress : NULL;
 	o->view.notice = fg_progress;
-	o->view.running = print_json ? fg_running : NULL;
+	if (print_json)
+		o->view.running = fg_running; /* else the caller's, if any */
 	o->view.console = fg_console;
 	ret = enclave_proc_run(o, &r);
 	out_pump_finish(out); /* the console's last bytes, before how it ended */
