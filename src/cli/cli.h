@@ -121,6 +121,7 @@ int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_vhost_user_vsock(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);

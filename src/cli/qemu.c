@@ -203,8 +203,15 @@ const char qemu_usage[] =
 	"  -name [guest=]NAME     the enclave's name\n"
 	"  -daemonize             return once the enclave runs (needs -serial none or file:PATH)\n"
 	"  -pidfile FILE          write the enclave process's pid there (removed when it ends)\n"
+	"  -qmp unix:PATH[,server=on][,wait=off] | tcp:127.0.0.1:PORT[,server=on][,wait=off]\n"
+	"                         QMP: query-status, query-version, query-name, qom-get of the CID\n"
+	"                         (/machine/peripheral/nitro-vsock enclave-cid), system_powerdown, quit;\n"
+	"                         events POWERDOWN, SHUTDOWN (loopback TCP only: QMP has no authentication)\n"
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
 	"  -M nitro-enclave options: guest-cid=N (the enclave's CID, 4 or more; default: nitrovm picks),\n"
+	"                         vsock=ID with -chardev socket,id=ID,path=PATH: the vsock device's rings are\n"
+	"                         served by the vhost-user backend at PATH (nitrovm vhost-user-vsock, or\n"
+	"                         vhost-device-vsock), whose guest-cid is then the enclave's CID,\n"
 	"                         acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
 	"                         rng=on (virtio-rng test device), hugepages=on, id=ENCLAVE-ID (the NSM module_id),\n"
 	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4),\n"
@@ -264,6 +271,93 @@ static void remove_pidfile(const char *path, int fd)
 		return;
 	unlink(path);
 	close(fd);
+}
+
+/* ---- -qmp: a QMP server on the enclave process's loop (enclave/qmp.h) ---- */
+
+struct qemu_qmp {
+	const struct qemu_args *a;
+	struct qmp_server *srv;
+	struct launch_run *run;
+	const char *asked; /* the SHUTDOWN reason of what a QMP client asked for, or NULL */
+};
+
+static void qmp_quit(void *opaque)
+{
+	struct qemu_qmp *m = opaque;
+
+	if (!m->asked)
+		m->asked = "host-qmp-quit";
+	launch_terminate(m->run);
+}
+
+/*
+ * The enclave has no power button (neither has one on Nitro): system_powerdown says POWERDOWN and ends it the
+ * way terminate-enclave does.
+ */
+static void qmp_powerdown(void *opaque)
+{
+	struct qemu_qmp *m = opaque;
+
+	qmp_server_powerdown_event(m->srv);
+	if (!m->asked)
+		m->asked = "host-signal";
+	launch_terminate(m->run);
+}
+
+static int qmp_start(void *opaque, struct launch_run *run, const struct enclave_info *info)
+{
+	struct qemu_qmp *m = opaque;
+	struct qmp_ops ops = { .opaque = m, .powerdown = qmp_powerdown, .quit = qmp_quit };
+	struct qmp_facts facts = { .name = info->name };
+
+	m->run = run;
+	m->srv = qmp_server_start(launch_loop(run), m->a->qmp, m->a->nqmp, &ops, &facts);
+	return m->srv ? 0 : -EINVAL;
+}
+
+static void qmp_running(void *opaque, const struct enclave_info *info)
+{
+	struct qemu_qmp *m = opaque;
+	struct qmp_facts facts = { .name = info->name, .cid = info->cid, .running = true };
+
+	qmp_server_update(m->srv, &facts);
+}
+
+/* QEMU's ShutdownCause for how the enclave ended, and whether the guest did it. */
+static const char *shutdown_cause(const struct qemu_qmp *m, const struct launch_result *r, int ret, bool *guest)
+{
+	*guest = false;
+	if (ret < 0)
+		return "host-error";
+	if (m->asked)
+		return m->asked;
+	switch (r->exit.reason) {
+	case HV_EXIT_TERMINATED:
+		return "host-signal";
+	case HV_EXIT_POWEROFF:
+	case HV_EXIT_DEBUG_PORT:
+	case HV_EXIT_HANGUP:
+		*guest = true;
+		return "guest-shutdown";
+	case HV_EXIT_RESET:
+	case HV_EXIT_TRIPLE_FAULT:
+		*guest = true;
+		return "guest-reset";
+	default:
+		return "host-error";
+	}
+}
+
+static void qmp_ended(void *opaque, const struct launch_result *r, int ret)
+{
+	struct qemu_qmp *m = opaque;
+	bool guest;
+	const char *reason = shutdown_cause(m, r, ret, &guest);
+
+	qmp_server_ended(m->srv, guest, reason);
+	qmp_server_stop(m->srv);
+	m->srv = NULL;
 }
 
 struct qemu_run {
@@ -351,6 +445,7 @@ int qemu_main(int argc, char **argv)
 	struct enclave_proc_opts p = { .report_fd = -1 };
 	struct launch_opts *o = &p.launch;
 	struct qemu_run q = { .a = &a, .p = &p, .console_fd = -1, .report = -1 };
+	struct qemu_qmp qmp = { .a = &a };
 	uint64_t size = 0;
 	bool is_eif = false;
 	int ret, fd = -1;
@@ -394,6 +489,18 @@ int qemu_main(int argc, char **argv)
 	};
 	if (a.accel_nitro)
 		native_options(&a, o);
+	if (a.vsock_path) {
+		/* QEMU's page tells its users to answer the heartbeat themselves; say where it goes here. */
+		o->slot.vsock_vhost_user = a.vsock_path;
+		o->no_heartbeat = true;
+		fprintf(stderr, "nitrovm: vsock=%s: the enclave's vsock is the vhost-user backend's at %s, and so is its "
+				"heartbeat (port 9000): nitrovm vhost-user-vsock answers it; with vhost-device-vsock run "
+				"a port-9000 responder, as QEMU's page says\n", a.vsock_chardev, a.vsock_path);
+	}
+	if (a.nqmp)
+		p.service = (struct enclave_service){
+			.opaque = &qmp, .start = qmp_start, .running = qmp_running, .ended = qmp_ended
+		};
 	if (a.daemonize) {
 		ret = enclave_proc_detach(daemon_child, &q, NULL);
 		if (ret < 0)

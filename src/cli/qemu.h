@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "enclave/qmp.h"
 #include "hypervisor/hypervisor.h"
 #include "vsock/bridge.h"
 
@@ -72,6 +73,8 @@ struct qemu_args {
 	bool accel_nitro, machine_nitro, machine_given, debug_mode;
 	uint64_t enclave_cid;
 	const char *memory_backend; /* -machine memory-backend=ID or -numa node,memdev=ID */
+	const char *vsock_chardev;  /* -M nitro-enclave,vsock=ID: the -chardev socket of a vhost-user backend */
+	const char *vsock_path;	    /* its socket, once resolved */
 	enum qemu_serial serial;
 	const char *serial_path; /* QEMU_SERIAL_FILE */
 	const char *serial_chardev; /* -serial chardev:ID, until resolved */
@@ -79,7 +82,7 @@ struct qemu_args {
 	bool nographic;
 	bool daemonize;
 	const char *pidfile;
-	const char *qmp[2]; /* -qmp unix:PATH,server=on,wait=off or tcp:HOST:PORT,... (up to two) */
+	struct qmp_listen_addr qmp[QMP_LISTEN_MAX]; /* -qmp unix:PATH,server=on,wait=off or tcp:HOST:PORT,... */
 	unsigned int nqmp;
 	struct qemu_chardev chardev[QEMU_MAX_CHARDEVS];
 	unsigned int nchardev;

@@ -144,6 +144,8 @@ static int parse_machine(const char *v, struct qemu_args *a)
 			ret = parse_accel_name(val, a);
 		else if (!strcmp(key, "memory-backend"))
 			a->memory_backend = val;
+		else if (!strcmp(key, "vsock"))
+			a->vsock_chardev = val;
 		else if (!strcmp(key, "acpi"))
 			ret = parse_bool("-M", key, val, &a->acpi);
 		else if (!strcmp(key, "rng"))
@@ -167,7 +169,7 @@ static int parse_machine(const char *v, struct qemu_args *a)
 				return cli_fail_err(E_INVALID_ARGUMENT);
 			a->parent_id = val;
 		} else
-			return qemu_error("unknown nitro-enclave machine option '%s' (known: guest-cid, acpi, rng, "
+			return qemu_error("unknown nitro-enclave machine option '%s' (known: guest-cid, vsock, acpi, rng, "
 					  "hugepages, id, parent-role, parent-id, boot-path, accel, memory-backend)", key);
 	}
 	return ret;
@@ -485,14 +487,48 @@ static int parse_serial(const char *v, struct qemu_args *a)
 	return 0;
 }
 
+/*
+ * -qmp unix:PATH[,server=on][,wait=on|off] or tcp:[HOST]:PORT[,...]: a QMP server socket.  QEMU's server=off
+ * would connect out instead; nitrovm only listens.  As in QEMU, wait is on unless wait=off (or nowait).
+ */
 static int parse_qmp(const char *v, struct qemu_args *a)
 {
-	if (a->nqmp == ARRAY_SIZE(a->qmp))
+	struct qmp_listen_addr *q = &a->qmp[a->nqmp];
+	char *spec, *save = NULL, *key, *val, *colon;
+	bool server = true;
+
+	if (a->nqmp == QMP_LISTEN_MAX)
 		return qemu_error("-qmp %s: at most two QMP sockets", v);
 	if (strncmp(v, "unix:", 5) && strncmp(v, "tcp:", 4))
 		return qemu_error("-qmp %s: QMP listens on unix:PATH,server=on,wait=off or tcp:HOST:PORT,server=on,"
 				  "wait=off", v);
-	a->qmp[a->nqmp++] = v;
+	spec = own(a, v);
+	if (!spec)
+		return E_INVALID_ARGUMENT;
+	*q = (struct qmp_listen_addr){ .wait = true };
+	for (char *s = spec; next_item(&save, s, &key, &val); s = NULL) {
+		if (!key && !strncmp(val, "unix:", 5) && val[5]) {
+			q->path = val + 5;
+		} else if (!key && !strncmp(val, "tcp:", 4) && (colon = strrchr(val + 4, ':')) && colon[1]) {
+			*colon = '\0';
+			q->host = val + 4;
+			q->port = colon + 1;
+		} else if (!key) {
+			return qemu_error("-qmp %s: give unix:PATH or tcp:HOST:PORT", v);
+		} else if (!strcmp(key, "server")) {
+			if (parse_bool("-qmp", key, val, &server))
+				return E_INVALID_ARGUMENT;
+		} else if (!strcmp(key, "wait")) {
+			if (parse_bool("-qmp", key, val, &q->wait))
+				return E_INVALID_ARGUMENT;
+		} else if (!strcmp(key, "nowait")) {
+			q->wait = false;
+		} else
+			return qemu_error("unknown -qmp option '%s' (known: server, wait)", key);
+	}
+	if (!server)
+		return qemu_error("-qmp %s: nitrovm serves QMP (server=on); it does not connect to a client", v);
+	a->nqmp++;
 	return 0;
 }
 
@@ -725,9 +761,43 @@ static int resolve_serial_chardev(struct qemu_args *a)
 	return 0;
 }
 
+/*
+ * -M nitro-enclave,vsock=ID -chardev socket,id=ID,path=P (source document 003): the vsock device's rings go to
+ * the vhost-user backend at P, which nitrovm connects to as QEMU does.  That backend then serves every vsock
+ * port, the enclave's CID included (its guest-cid): nitrovm's own parent-side services stand aside.
+ */
+static int resolve_vsock_chardev(struct qemu_args *a)
+{
+	const struct qemu_chardev *c = qemu_find_chardev(a, a->vsock_chardev);
+
+	if (!c)
+		return qemu_error("machine option vsock=%s: no -chardev has that id (add -chardev socket,id=%s,"
+				  "path=PATH)", a->vsock_chardev);
+	if (c->backend != QEMU_CHR_SOCKET || !c->path)
+		return qemu_error("machine option vsock=%s: the chardev must be a Unix socket (-chardev socket,id=ID,"
+				  "path=PATH), where a vhost-user-vsock backend listens", a->vsock_chardev);
+	if (c->server)
+		return qemu_error("-chardev socket,id=%s,server=on: nitrovm connects to the vhost-user backend, as QEMU "
+				  "does; start the backend first and leave server= out", a->vsock_chardev);
+	if (a->accel_nitro)
+		return qemu_error("machine option vsock=%s is the emulated machine's: on the Nitro hypervisor vsock is "
+				  "the host's own", a->vsock_chardev);
+	if (a->guest_cid)
+		return qemu_error("guest-cid and vsock=%s together: with a vhost-user backend the enclave's CID is the "
+				  "backend's guest-cid", a->vsock_chardev);
+	if (a->bridges.nrules || a->bridges.uds_path)
+		return qemu_error("host bridges (--forward-*, --vsock-uds) and vsock=%s together: the backend serves "
+				  "every vsock port then (vhost-device-vsock's uds-path=, forward-cid=, forward-listen=)",
+				  a->vsock_chardev);
+	a->vsock_path = c->path;
+	return 0;
+}
+
 /* The checks that need the whole command line. */
 static int check_args(struct qemu_args *a)
 {
+	if (a->vsock_chardev && resolve_vsock_chardev(a))
+		return E_INVALID_ARGUMENT;
 	if (a->serial_chardev && resolve_serial_chardev(a))
 		return E_INVALID_ARGUMENT;
 	if (!a->kernel)

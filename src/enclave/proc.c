@@ -76,6 +76,7 @@ struct proc {
 	unsigned int nsubs;
 	struct measure_job mj;
 	char name[ENCLAVE_NAME_MAX];
+	bool service_started; /* o->service.start succeeded: ended is owed */
 };
 
 /* ---- name and CID: unique on this host ---- */
@@ -592,6 +593,10 @@ static int hook_slot_ready(void *opaque, struct launch_run *run, const struct en
 		console_ring_create(&p->ring, path); /* no history is no reason to fail a launch */
 	if (p->o->report_fd >= 0)
 		evloop_add(launch_loop(run), p->o->report_fd, EPOLLIN, on_report_hangup, p);
+	if (p->o->service.start) {
+		ret = p->o->service.start(p->o->service.opaque, run, info);
+		p->service_started = ret == 0;
+	}
 out:
 	/* The name and CID are ours now (the socket answers for them), or the launch fails: others may go. */
 	registry_unlock(p->lock_fd);
@@ -605,6 +610,8 @@ static void hook_running(void *opaque, const struct enclave_info *info)
 
 	p->info = *info;
 	write_info_record(p);
+	if (p->service_started && p->o->service.running)
+		p->o->service.running(p->o->service.opaque, info);
 	if (p->o->view.running)
 		p->o->view.running(p->o->view.opaque, info);
 }
@@ -670,6 +677,9 @@ static void hook_ended(void *opaque, const struct launch_result *r, int ret)
 {
 	struct proc *p = opaque;
 
+	if (p->service_started && p->o->service.ended)
+		p->o->service.ended(p->o->service.opaque, r, ret);
+	p->service_started = false;
 	if (!p->server)
 		return;
 	write_exit_record(p, r, ret);

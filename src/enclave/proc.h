@@ -36,9 +36,22 @@ struct enclave_view {
 	void (*console)(void *opaque, const uint8_t *buf, size_t len);
 };
 
+/*
+ * More services on the enclave process's event loop (the QEMU front end's QMP), all optional: started once the
+ * slot exists (a negative return ends the launch with err_msg()), told when the enclave runs, and when the
+ * launch is over (the loop runs no more; r and ret as enclave_launch returns them).
+ */
+struct enclave_service {
+	void *opaque;
+	int (*start)(void *opaque, struct launch_run *run, const struct enclave_info *info);
+	void (*running)(void *opaque, const struct enclave_info *info);
+	void (*ended)(void *opaque, const struct launch_result *r, int ret);
+};
+
 struct enclave_proc_opts {
 	struct launch_opts launch; /* its hooks are the enclave process's own */
 	struct enclave_view view;
+	struct enclave_service service;
 	/*
 	 * A detached enclave process's report channel (else -1): watched until the enclave booted, a hang-up
 	 * ending the enclave (the command was interrupted), and closed right after view.booted ran.

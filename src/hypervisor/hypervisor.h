@@ -49,6 +49,11 @@ struct hv_slot_config {
 	const char *parent_id;
 	const char *enclave_id;
 	/*
+	 * kvm: the vsock device's rings are run by the vhost-user backend listening on this socket (QEMU's
+	 * vsock= with -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
+	 */
+	const char *vsock_vhost_user;
+	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
 	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, --cpu-ids); NULL: by count (id 0).
 	 */

@@ -479,6 +479,10 @@ static void guest_request(struct vsock_mux *m, const struct vsock_hdr *h)
 								   : NULL;
 	struct vsock_conn *c;
 
+	/* A port nobody listens on goes to the catch-all listener, when there is one. */
+	if (!l && h->dst_cid == VSOCK_CID_PARENT && h->dst_port != VSOCK_PORT_ANY)
+		l = listener_find(m, VSOCK_CID_PARENT, VSOCK_PORT_ANY);
+
 	if (!l) {
 		reply_rst(m, h);
 		return;

@@ -193,7 +193,10 @@ void vsock_mux_reset(struct vsock_mux *m);
 
 /* ---- host side (the parent endpoints) ---- */
 
-/* Locked.  Accept guest connections to host_cid:port with fn.  -EADDRINUSE, -ENOSPC. */
+/*
+ * Locked.  Accept guest connections to host_cid:port with fn (port VSOCK_PORT_ANY: to every port of host_cid
+ * nobody else listens on).  -EADDRINUSE, -ENOSPC.
+ */
 int vsock_mux_listen(struct vsock_mux *m, uint32_t host_cid, uint32_t port, vsock_accept_fn fn, void *opaque);
 /* Locked.  Stop listening; established connections are not affected. */
 void vsock_mux_unlisten(struct vsock_mux *m, uint32_t host_cid, uint32_t port);

@@ -118,7 +118,12 @@ static int accept_join(struct emul_listener *l, struct vsock_conn *c, uint32_t g
 		       const struct vsock_endpoint_ops **ops, void **epp)
 {
 	struct vsock_stream *s;
-	int fd = l->join(l->join_opaque, guest_port), err;
+	uint32_t host_cid, host_port, gp;
+	int fd, err;
+
+	/* A catch-all listener's source is told the parent port the enclave asked for (endpoint.h). */
+	vsock_conn_addr(c, &host_cid, &host_port, &gp);
+	fd = l->join(l->join_opaque, l->port == VSOCK_PORT_ANY ? host_port : guest_port);
 
 	if (fd < 0)
 		return fd;

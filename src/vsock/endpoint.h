@@ -82,7 +82,9 @@ struct vsock_host_ops {
 	/*
 	 * Optional, as connect_join: enclave connections to the parent's port get their host stream from fn at
 	 * once (see vsock_join_fn).  Returns a descriptor for unlisten() (it never polls readable: there is
-	 * nothing to accept), or -errno.
+	 * nothing to accept), or -errno.  Port VSOCK_PORT_ANY (vsock.h) takes the connections to every parent
+	 * port nobody else listens on, and fn is then given the parent port the enclave connected to instead of
+	 * the enclave's own (vhost-user-vsock's forward-cid: each goes to the same port elsewhere).
 	 */
 	int (*listen_join)(struct vsock_host *h, uint32_t port, vsock_join_fn fn, void *opaque);
 	/* Release the implementation; streams already handed out stay valid descriptors (they hang up). */

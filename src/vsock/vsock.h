@@ -37,6 +37,8 @@
 #define VSOCK_CID_HOST	     2
 #define VSOCK_CID_PARENT     3
 #define VSOCK_CID_ANY	     0xffffffffU
+/* Listening on this port takes the connections to every port nobody else listens on (vsock_mux_listen). */
+#define VSOCK_PORT_ANY	     0xffffffffU
 /* nitro-cli's CID_TO_CONSOLE_PORT_OFFSET: the console of enclave C is CID 0 port C + 10000. */
 #define VSOCK_CONSOLE_PORT_OFFSET 10000
 /* The enclave's init connects here and sends VSOCK_HEARTBEAT_BYTE; the parent echoes it. */

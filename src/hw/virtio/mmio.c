@@ -164,6 +164,17 @@ struct virtio_mmio_dev *virtio_mmio_create(const struct guest_mem *mem, const st
 	return d;
 }
 
+void virtio_mmio_used_interrupt(struct virtio_mmio_dev *d)
+{
+	if (virtio_mmio_running(d))
+		virtio_mmio_interrupt(d, VIRTIO_MMIO_INT_VRING);
+}
+
+void virtio_mmio_set_queue_irq(struct virtio_mmio_dev *d, void (*queue_irq)(void *irq_opaque, unsigned queue))
+{
+	d->queue_irq = queue_irq;
+}
+
 void virtio_mmio_destroy(struct virtio_mmio_dev *d)
 {
 	if (!d)
@@ -324,6 +335,8 @@ static void write_status(struct virtio_mmio_dev *d, uint32_t val)
 		val &= ~VIRTIO_STATUS_DRIVER_OK;
 	}
 	d->status = val;
+	if ((set & val & VIRTIO_STATUS_DRIVER_OK) && d->ops->driver_ok)
+		d->ops->driver_ok(d->dev, d);
 	if (set & val & VIRTIO_STATUS_DRIVER_OK)
 		serve_pending_kicks(d);
 }

@@ -318,8 +318,40 @@ void virtq_signal(struct virtq *q)
 		return;
 	/* The used idx store must be visible before we read what the driver wants, or an interrupt is lost. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (virtq_wants_interrupt(q))
+	if (!virtq_wants_interrupt(q))
+		return;
+	if (q->t->queue_irq)
+		q->t->queue_irq(q->t->irq_opaque, q->index);
+	else
 		virtio_mmio_interrupt(q->t, VIRTIO_MMIO_INT_VRING);
+}
+
+bool virtq_ready(const struct virtq *q)
+{
+	return q && q->ready;
+}
+
+void virtq_layout(const struct virtq *q, uint32_t *num, uint64_t *desc, uint64_t *avail, uint64_t *used)
+{
+	*num = q->num;
+	*desc = q->desc_gpa;
+	*avail = q->avail_gpa;
+	*used = q->used_gpa;
+}
+
+uint16_t virtq_next_avail(const struct virtq *q)
+{
+	return q->last_avail_idx;
+}
+
+void virtq_set_next_avail(struct virtq *q, uint16_t idx)
+{
+	if (!q->ready)
+		return;
+	q->last_avail_idx = idx;
+	/* What the driver already has back is what the used ring says: continue from there. */
+	q->used_idx = ring_load16(&q->used->idx);
+	q->signalled_used = q->used_idx;
 }
 
 unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, size_t off, size_t len, struct iovec *iov,

@@ -39,6 +39,7 @@ struct virtio_mmio_dev {
 	void *dev;
 	void (*raise_irq)(void *irq_opaque);
 	void *irq_opaque;
+	void (*queue_irq)(void *irq_opaque, unsigned queue); /* vhost-user: one call eventfd per queue */
 
 	uint64_t device_features; /* ops->features | VIRTIO_TRANSPORT_FEATURES */
 	uint64_t driver_features;

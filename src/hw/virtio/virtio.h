@@ -187,6 +187,11 @@ struct virtio_device_ops {
 	void (*queue_notify)(void *dev, struct virtio_mmio_dev *t, unsigned queue);
 	/* The driver reset the device: forget all requests in flight and every chain popped so far. */
 	void (*reset)(void *dev);
+	/*
+	 * Optional: the driver set DRIVER_OK (features agreed, its queues set up), before any kick it made early
+	 * is served.  For a device whose queues someone else runs (the vhost-user frontend, src/vhost).
+	 */
+	void (*driver_ok)(void *dev, struct virtio_mmio_dev *t);
 };
 
 /* Queues per device: vsock needs 3 (rx, tx, event), NSM and rng 1; the bound keeps the state fixed-size. */
@@ -198,6 +203,11 @@ struct virtio_device_ops {
  */
 struct virtio_mmio_dev *virtio_mmio_create(const struct guest_mem *mem, const struct virtio_device_ops *ops,
 					   void *dev_opaque, void (*raise_irq)(void *irq_opaque), void *irq_opaque);
+/*
+ * For a transport a vhost-user backend drives (src/vhost/backend.c) rather than a guest's vCPUs: interrupt per
+ * queue (each has its own call eventfd) instead of through raise_irq, which then only reports device errors.
+ */
+void virtio_mmio_set_queue_irq(struct virtio_mmio_dev *d, void (*queue_irq)(void *irq_opaque, unsigned queue));
 /* Frees the transport only; the device (dev_opaque) belongs to the caller. */
 void virtio_mmio_destroy(struct virtio_mmio_dev *d);
 /* A vCPU's access at offset inside the 4 KiB window; on a read, data is always filled (0 when ignored). */
@@ -275,6 +285,20 @@ void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned in
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written);
 /* Interrupt the driver if it used buffers since the last signal and did not suppress the interrupt. */
 void virtq_signal(struct virtq *q);
+/*
+ * vhost-user's ring base: the next available entry the device will take (GET_VRING_BASE), and where a ring
+ * just enabled starts (SET_VRING_BASE; the used index then continues from the used ring's).
+ */
+uint16_t virtq_next_avail(const struct virtq *q);
+void virtq_set_next_avail(struct virtq *q, uint16_t idx);
+/*
+ * For a device that hands its rings to someone else (the vhost-user frontend): whether the driver enabled the
+ * queue, and its layout as the driver wrote it (checked whole against guest memory when it was enabled).
+ */
+bool virtq_ready(const struct virtq *q);
+void virtq_layout(const struct virtq *q, uint32_t *num, uint64_t *desc, uint64_t *avail, uint64_t *used);
+/* Locked.  Used buffers were added by someone else (a vhost-user backend): interrupt the driver. */
+void virtio_mmio_used_interrupt(struct virtio_mmio_dev *d);
 /* Copy from the chain's readable bytes, starting off bytes in; returns the bytes copied (short at the end). */
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len);
 /* Copy into the chain's writable bytes, starting off bytes in; returns the bytes copied (short at the end). */

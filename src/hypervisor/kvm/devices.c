@@ -22,6 +22,7 @@
 #include "hw/i8042.h"
 #include "hw/serial.h"
 #include "hw/virtio/virtio.h"
+#include "vhost/vhost.h"
 
 /* Console input read from the caller per event-loop wakeup. */
 #define CONSOLE_READ_CHUNK 256
@@ -240,11 +241,38 @@ static void virtio_detach(struct kvm_vm *vm, struct kvm_virtio *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* The vhost-user backend went away (or refused the rings): the enclave has no vsock any more, it ends. */
+static void vhost_vsock_gone(void *opaque, const char *why)
+{
+	kvm_vm_request_exit(opaque, HV_EXIT_HOST_ERROR, 1, "%s", why);
+}
+
+/* vsock= (QEMU's nitro-enclave): the same transport at 0xd0000000, its rings run by a vhost-user backend. */
+static int vhost_vsock_device_create(struct kvm_vm *vm)
+{
+	struct vhost_vsock_frontend *f = vhost_vsock_frontend_connect(vm->cfg.vsock_vhost_user, &vm->gmem, vm->mem_fd,
+								      vm->mem, vm->cfg.loop, vhost_vsock_gone, vm);
+	int ret;
+
+	if (!f)
+		return -ENOTCONN;
+	ret = virtio_attach(vm, KVM_VIRTIO_VSOCK, vhost_vsock_frontend_ops(f), f, vhost_vsock_frontend_free);
+	if (ret < 0)
+		return ret;
+	vhost_vsock_frontend_attach(f, vm->virtio[KVM_VIRTIO_VSOCK].dev);
+	vm->vhost_vsock = f;
+	return 0;
+}
+
 /* Every enclave has the vsock device at 0xd0000000, IRQ 5, on the table kvm_vsock_create() made. */
 static int vsock_device_create(struct kvm_vm *vm)
 {
-	struct virtio_vsock *vs = virtio_vsock_new(kvm_vsock_mux(vm));
+	struct virtio_vsock *vs;
 	int ret;
+
+	if (vm->cfg.vsock_vhost_user)
+		return vhost_vsock_device_create(vm);
+	vs = virtio_vsock_new(kvm_vsock_mux(vm));
 
 	if (!vs)
 		return -ENOMEM;
@@ -287,6 +315,7 @@ void kvm_devices_destroy(struct kvm_vm *vm)
 {
 	if (vm->vsock)
 		kvm_vsock_set_device(vm, NULL);
+	vm->vhost_vsock = NULL; /* freed with its transport */
 	for (unsigned int i = 0; i < KVM_VIRTIO_SLOTS; i++)
 		if (vm->virtio[i].present)
 			virtio_detach(vm, &vm->virtio[i]);

@@ -129,6 +129,7 @@ struct kvm_vm {
 	bool irqchip; /* KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 done (with the first vCPU) */
 	uint64_t cid;
 	struct kvm_vsock *vsock; /* vsock.c: connection table, parent side, console service */
+	struct vhost_vsock_frontend *vhost_vsock; /* cfg.vsock_vhost_user: the device's rings are the backend's */
 	uint64_t slot_uid;	 /* from create_slot: names the enclave (NSM module_id) */
 	bool debug_mode;	 /* from start: the NSM attests zero PCRs */
 	struct nsm_signer_job *nsm_job; /* nsm.c; owned by the NSM, started by kvm_start after the vCPUs */

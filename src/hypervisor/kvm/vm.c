@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "eif/eif.h"
 #include "nsm/nsm.h"
+#include "vhost/vhost.h"
 #include "x86/x86.h"
 
 #ifndef MFD_HUGETLB
@@ -190,7 +191,7 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 		return err_set(EBUSY, "enclave memory is already allocated");
 	/* Huge pages when asked and available; otherwise ordinary pages, never an error for lack of them. */
 	if (vm->cfg.hugepages && hugetlb_allowed(size)) {
-		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB);
+		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_HUGE_2MB);
 		if (vm->mem_fd >= 0 && ftruncate(vm->mem_fd, (off_t)size) == 0)
 			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
 		if (p == MAP_FAILED && vm->mem_fd >= 0) {
@@ -199,7 +200,7 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 		}
 	}
 	if (p == MAP_FAILED) {
-		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC);
+		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (vm->mem_fd < 0)
 			return err_set(errno, "memfd_create failed: %s", strerror(errno));
 		if (ftruncate(vm->mem_fd, (off_t)size) < 0)
@@ -209,6 +210,13 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 		if (p == MAP_FAILED)
 			return err_set(errno, "cannot map %llu MiB of enclave memory: %s",
 				       (unsigned long long)(size >> 20), strerror(errno));
+	}
+	/*
+	 * Its size is final: sealed, so a vhost-user backend that maps it (vsock=) knows it cannot shrink under it
+	 * (QEMU's memfd backends seal the same way).
+	 */
+	if (fcntl(vm->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		/* A file system without seals (older hugetlbfs): the backend is told, nothing else changes. */
 	}
 	vm->mem = p;
 	vm->mem_size = size;
@@ -392,6 +400,9 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 	if (ret < 0)
 		return ret;
 	vm->cid = cid ? cid : KVM_ENCLAVE_CID_DEFAULT;
+	/* With a vhost-user backend, the guest reads its CID from the backend's configuration: that is the CID. */
+	if (vm->vhost_vsock)
+		vm->cid = vhost_vsock_frontend_cid(vm->vhost_vsock);
 	kvm_vsock_set_cid(vm, vm->cid);
 	vm->started = true;
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
