@@ -596,7 +596,7 @@ static void on_frontend(void *opaque, int fd, uint32_t events)
 static void on_listener(void *opaque, int fd, uint32_t events)
 {
 	struct vhost_vsock_backend *b = opaque;
-	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	(void)events;
 	if (c < 0)

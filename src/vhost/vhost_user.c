@@ -329,9 +329,16 @@ int vhost_user_recv(int fd, bool is_reply, int timeout_ms, struct vhost_user_msg
 	int ret;
 
 	m->nfds = 0;
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	while (n < 0 && errno == EINTR);
+	/* Never a blocking read: a peer that stalls costs at most timeout_ms, never the caller's thread. */
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+		if (errno == EAGAIN && poll(&pfd, 1, timeout_ms) == 0)
+			return err_set(ETIMEDOUT, "vhost-user: no message from the peer within %d ms", timeout_ms);
+	}
 	/* Descriptors first: whatever else is wrong, none of them may leak. */
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		size_t count;

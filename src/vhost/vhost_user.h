@@ -131,7 +131,7 @@ size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t le
 const char *vhost_user_request_name(uint32_t request);
 
 /*
- * Read one message from the socket fd (blocking, at most timeout_ms for the rest once its first byte is there):
+ * Read one message from the socket fd, waiting at most timeout_ms for each piece of it (the first too):
  * 0 with *m filled and m->fds owned by the caller, -ECONNRESET when the peer closed, or -EPROTO/-errno with
  * err_msg().  Descriptors of a message refused are closed here.
  */

@@ -147,3 +147,34 @@ def test_sigterm_ends_the_backend_and_removes_its_socket(backend):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=10) == 0
     assert not os.path.exists(sock)
+
+
+def test_a_stalling_frontend_costs_seconds_not_the_backend(tmp_path):
+    """A frontend that stops in the middle of a message is dropped after VHOST_USER_MSG_TIMEOUT_MS (5 s); the
+    backend's other VM is served meanwhile or right after, never blocked for good."""
+    a, b = str(tmp_path / "a.sock"), str(tmp_path / "b.sock")
+    p = subprocess.Popen([nitrovm_path(), "vhost-user-vsock", "--vm", f"guest-cid=4,socket={a}", "--vm",
+                          f"guest-cid=5,socket={b}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 20
+        while not (os.path.exists(a) and os.path.exists(b)):
+            assert p.poll() is None and time.monotonic() < end
+            time.sleep(0.05)
+        stall = frontend(a)
+        stall.sendall(message(1)[:5])
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s = frontend(b)
+        s.sendall(message(24, struct.pack("<III", 0, 8, 0) + bytes(8)))
+        assert struct.unpack("<IIIQ", reply(s)[2])[3] == 5
+        assert time.monotonic() - t0 < 8
+        stall.settimeout(15)
+        try:
+            assert stall.recv(64) == b""
+        except ConnectionResetError:
+            pass
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()
+    assert b"stopped in the middle of a message" in p.stderr.read()
