@@ -233,3 +233,40 @@ def test_qmp_guest_end_is_reported(nitrovm, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def alive(pid):
+    """Running (an orphan's zombie, which a busybox init may leave unreaped, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_daemonize_pidfile_and_qmp(nitrovm, held_eif, tmp_path):
+    """-daemonize returns once the enclave runs; -pidfile names the daemon, which QMP then ends (quit), and the
+    pid file goes with it."""
+    path = str(tmp_path / "qmp.sock")
+    pidfile = tmp_path / "enclave.pid"
+    console = tmp_path / "console.log"
+    r = subprocess.run([nitrovm, "-M", "nitro-enclave,guest-cid=11", "-kernel", held_eif, "-m", "64M",
+                        "-daemonize", "-pidfile", str(pidfile), "-serial", f"file:{console}", "-display", "none",
+                        "-qmp", f"unix:{path},server=on,wait=off"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    assert alive(pid)  # the daemon runs
+    c = QMPClient()
+    c.connect_unix(path)
+    c.negotiate()
+    assert c.execute("qom-get", {"path": "/machine/peripheral/nitro-vsock", "property": "enclave-cid"}) == 11
+    deadline = time.monotonic() + 60
+    while "probe: holding" not in console.read_text():
+        assert time.monotonic() < deadline, console.read_text()
+        time.sleep(0.2)
+    c.execute("quit")
+    assert c.event("SHUTDOWN")["data"]["reason"] == "host-qmp-quit"
+    deadline = time.monotonic() + 30
+    while pidfile.exists() or alive(pid):
+        assert time.monotonic() < deadline, "the daemon did not end, or left its pid file"
+        time.sleep(0.2)
