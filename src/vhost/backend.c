@@ -373,7 +373,8 @@ static int set_mem_table(struct vhost_vsock_backend *b, struct vhost_user_msg *m
 		if (fstat(m->fds[i], &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < len) {
 			unmap_memory(b);
 			return err_set(EINVAL, "vhost-user: memory region %u (%llu bytes at offset %llu) is not inside its "
-					  "file", i, (unsigned long long)r->size, (unsigned long long)r->mmap_offset);
+					  "file (of %lld bytes)", i, (unsigned long long)r->size,
+				       (unsigned long long)r->mmap_offset, (long long)st.st_size);
 		}
 		check_seals(b, m->fds[i]);
 		if (len > SIZE_MAX || (p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
@@ -695,6 +696,9 @@ static struct vhost_vsock_backend *backend_new(const struct vhost_vsock_config *
 	}
 	b->c = c;
 	b->lfd = b->fd = b->any_lfd = -1;
+	/* No descriptors yet (rings_forget closes what it finds: not fd 0). */
+	for (unsigned int i = 0; i < VHOST_VSOCK_QUEUES; i++)
+		b->vq[i].kick = b->vq[i].call = b->vq[i].err = -1;
 	rings_forget(b);
 	b->mux = vsock_mux_create();
 	b->emul = b->mux ? vsock_emul_create(b->mux) : NULL;

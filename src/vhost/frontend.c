@@ -190,8 +190,13 @@ static int handshake(struct vhost_vsock_frontend *f)
 	if (!(proto & VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG)))
 		return err_set(EPROTO, "the vhost-user backend at %s cannot give its configuration (no "
 				       "VHOST_USER_PROTOCOL_F_CONFIG): the enclave's CID is unknown", f->path);
-	f->protocol = proto & FRONTEND_PROTOCOL;
-	ret = set_u64(f, VHOST_USER_SET_PROTOCOL_FEATURES, f->protocol);
+	/* REPLY_ACK holds from the next message on: this one is never acknowledged (as QEMU sends it). */
+	{
+		struct vhost_user_msg m = { .request = VHOST_USER_SET_PROTOCOL_FEATURES, .u64 = proto & FRONTEND_PROTOCOL };
+
+		ret = request(f, &m, NULL, false);
+		f->protocol = m.u64;
+	}
 	if (!ret) {
 		struct vhost_user_msg m = { .request = VHOST_USER_SET_OWNER };
 

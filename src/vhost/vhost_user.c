@@ -223,20 +223,44 @@ int vhost_user_decode(const uint8_t *buf, size_t len, unsigned int nfds, bool is
 	return 0;
 }
 
-size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t len)
+static size_t encode_config(const struct vhost_user_msg *m, uint8_t *p)
 {
-	uint8_t *p = buf + VHOST_USER_HDR_SIZE;
-	size_t size = 0;
+	uint32_t n = MIN(m->config.size, (uint32_t)VHOST_USER_MAX_CONFIG);
 
-	if (len < VHOST_USER_HDR_SIZE + VHOST_USER_PAYLOAD_MAX)
-		return 0;
+	put_le32(p, m->config.offset);
+	put_le32(p + 4, n);
+	put_le32(p + 8, m->config.flags);
+	memcpy(p + CONFIG_HDR_SIZE, m->config.data, n);
+	return CONFIG_HDR_SIZE + n;
+}
+
+static size_t encode_state(const struct vhost_user_msg *m, uint8_t *p)
+{
+	put_le32(p, m->state.index);
+	put_le32(p + 4, m->state.num);
+	return VRING_STATE_SIZE;
+}
+
+/* A reply: the configuration, a ring's state, or a u64 (a number asked for, or REPLY_ACK's status). */
+static size_t encode_reply(const struct vhost_user_msg *m, uint8_t *p)
+{
+	if (m->request == VHOST_USER_GET_CONFIG)
+		return encode_config(m, p);
+	if (m->request == VHOST_USER_GET_VRING_BASE)
+		return encode_state(m, p);
+	put_le64(p, m->u64);
+	return 8;
+}
+
+static size_t encode_request(const struct vhost_user_msg *m, uint8_t *p)
+{
 	switch (m->request) {
-	case VHOST_USER_SET_MEM_TABLE:
-		if (m->flags & VHOST_USER_FLAG_REPLY)
-			goto u64;
-		put_le32(p, m->mem.nregions);
+	case VHOST_USER_SET_MEM_TABLE: {
+		uint32_t n = MIN(m->mem.nregions, (uint32_t)VHOST_USER_MAX_REGIONS);
+
+		put_le32(p, n);
 		put_le32(p + 4, 0);
-		for (uint32_t i = 0; i < m->mem.nregions && i < VHOST_USER_MAX_REGIONS; i++) {
+		for (uint32_t i = 0; i < n; i++) {
 			uint8_t *r = p + MEM_HDR_SIZE + i * REGION_SIZE;
 
 			put_le64(r, m->mem.regions[i].gpa);
@@ -244,8 +268,8 @@ size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t le
 			put_le64(r + 16, m->mem.regions[i].uaddr);
 			put_le64(r + 24, m->mem.regions[i].mmap_offset);
 		}
-		size = MEM_HDR_SIZE + (size_t)MIN(m->mem.nregions, (uint32_t)VHOST_USER_MAX_REGIONS) * REGION_SIZE;
-		break;
+		return MEM_HDR_SIZE + (size_t)n * REGION_SIZE;
+	}
 	case VHOST_USER_SET_VRING_ADDR:
 		put_le32(p, m->addr.index);
 		put_le32(p + 4, m->addr.flags);
@@ -253,35 +277,31 @@ size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t le
 		put_le64(p + 16, m->addr.used);
 		put_le64(p + 24, m->addr.avail);
 		put_le64(p + 32, m->addr.log);
-		size = VRING_ADDR_SIZE;
-		break;
+		return VRING_ADDR_SIZE;
 	case VHOST_USER_GET_CONFIG:
 	case VHOST_USER_SET_CONFIG:
-		put_le32(p, m->config.offset);
-		put_le32(p + 4, m->config.size);
-		put_le32(p + 8, m->config.flags);
-		memcpy(p + CONFIG_HDR_SIZE, m->config.data, MIN(m->config.size, (uint32_t)VHOST_USER_MAX_CONFIG));
-		size = CONFIG_HDR_SIZE + MIN(m->config.size, (uint32_t)VHOST_USER_MAX_CONFIG);
-		break;
+		return encode_config(m, p);
 	case VHOST_USER_SET_VRING_NUM:
 	case VHOST_USER_SET_VRING_BASE:
 	case VHOST_USER_GET_VRING_BASE:
 	case VHOST_USER_SET_VRING_ENABLE:
-		if (!(m->flags & VHOST_USER_FLAG_REPLY) || m->request == VHOST_USER_GET_VRING_BASE) {
-			put_le32(p, m->state.index);
-			put_le32(p + 4, m->state.num);
-			size = VRING_STATE_SIZE;
-			break;
-		}
-		goto u64;
+		return encode_state(m, p);
 	default:
-		if (!(m->flags & VHOST_USER_FLAG_REPLY) && vhost_user_payload_size(m->request) == 0)
-			break;
-u64:
+		if (vhost_user_payload_size(m->request) == 0)
+			return 0;
 		put_le64(p, m->u64);
-		size = 8;
-		break;
+		return 8;
 	}
+}
+
+size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t len)
+{
+	size_t size;
+
+	if (len < VHOST_USER_HDR_SIZE + VHOST_USER_PAYLOAD_MAX)
+		return 0;
+	size = m->flags & VHOST_USER_FLAG_REPLY ? encode_reply(m, buf + VHOST_USER_HDR_SIZE)
+						: encode_request(m, buf + VHOST_USER_HDR_SIZE);
 	put_le32(buf, m->request);
 	put_le32(buf + 4, m->flags);
 	put_le32(buf + 8, (uint32_t)size);
