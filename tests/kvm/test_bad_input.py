@@ -91,7 +91,7 @@ def test_memory_rules(nitrovm, mini, memory, code, text):
 def test_zero_cpus(nitrovm, mini):
     r = run_enclave(nitrovm, mini, cpus="0")
     assert r.returncode == 3
-    assert "must be greater than zero" in one_error_line(r.stderr)
+    assert "at least one vCPU" in one_error_line(r.stderr)
 
 
 @pytest.mark.parametrize("cid", ["1", "3", "4294967295", "99999999999"])
