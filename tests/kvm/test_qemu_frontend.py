@@ -45,3 +45,15 @@ def test_exit_status_and_console(nitrovm, tmp_path):
     r = run([nitrovm, "-M", "nitro-enclave", "-kernel", str(k), "-nographic"])
     assert r.returncode == 3
     assert r.stdout == "qemu front end\n"
+
+
+def test_source_document_001_line_runs_as_written(nitrovm, probe_eif):
+    """seeds/001's line with nitrovm's name: -M nitro-enclave,guest-cid=8 -enable-kvm -cpu host -m 512m
+    -kernel hello.eif -nographic.  The guest reads CID 8 from its vsock device and answers through it."""
+    eif = probe_eif("hello", "probe.vsock=1")
+    r = run([nitrovm, "-M", "nitro-enclave,guest-cid=8", "-enable-kvm", "-cpu", "host", "-m", "512m", "-kernel", eif,
+             "-nographic"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "device ready, guest CID 8," in r.stdout, r.stdout
+    assert "(CID 8)" in r.stdout, r.stdout  # the heartbeat, answered by nitrovm as the parent
+    assert "probe: result PASS" in r.stdout, r.stdout
