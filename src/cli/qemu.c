@@ -493,9 +493,10 @@ int qemu_main(int argc, char **argv)
 		/* QEMU's page tells its users to answer the heartbeat themselves; say where it goes here. */
 		o->slot.vsock_vhost_user = a.vsock_path;
 		o->no_heartbeat = true;
-		fprintf(stderr, "nitrovm: vsock=%s: the enclave's vsock is the vhost-user backend's at %s, and so is its "
-				"heartbeat (port 9000): nitrovm vhost-user-vsock answers it; with vhost-device-vsock run "
-				"a port-9000 responder, as QEMU's page says\n", a.vsock_chardev, a.vsock_path);
+		fprintf(stderr, "nitrovm: vsock=%s: the enclave's vsock is the vhost-user backend's at %s (start it first: "
+				"nitrovm vhost-user-vsock --vm guest-cid=N,socket=%s), and so is its heartbeat (port "
+				"9000): nitrovm vhost-user-vsock answers it; with vhost-device-vsock run a port-9000 "
+				"responder, as QEMU's page says\n", a.vsock_chardev, a.vsock_path, a.vsock_path);
 	}
 	if (a.nqmp)
 		p.service = (struct enclave_service){

@@ -6,6 +6,7 @@
 #include "qemu.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,17 @@
 #define QEMU_MACHINE	   "nitro-enclave"
 #define QEMU_NITRO_MACHINE "nitro" /* source document 000: -accel nitro -M nitro, the real Nitro hypervisor */
 
-static int qemu_error(const char *fmt, const char *arg)
+/* One sentence about the command line, E03. */
+static int qemu_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int qemu_error(const char *fmt, ...)
 {
 	char msg[512];
+	va_list ap;
 
-	snprintf(msg, sizeof(msg), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
 }
 
@@ -771,8 +778,8 @@ static int resolve_vsock_chardev(struct qemu_args *a)
 	const struct qemu_chardev *c = qemu_find_chardev(a, a->vsock_chardev);
 
 	if (!c)
-		return qemu_error("machine option vsock=%s: no -chardev has that id (add -chardev socket,id=%s,"
-				  "path=PATH)", a->vsock_chardev);
+		return cli_fail(E_INVALID_ARGUMENT, "machine option vsock=%s: no -chardev has that id (add -chardev "
+				"socket,id=%s,path=PATH)", a->vsock_chardev, a->vsock_chardev);
 	if (c->backend != QEMU_CHR_SOCKET || !c->path)
 		return qemu_error("machine option vsock=%s: the chardev must be a Unix socket (-chardev socket,id=ID,"
 				  "path=PATH), where a vhost-user-vsock backend listens", a->vsock_chardev);
@@ -818,8 +825,8 @@ static int check_args(struct qemu_args *a)
 			if (!strcmp(a->object[k].id, a->memory_backend))
 				o = &a->object[k];
 		if (!o)
-			return qemu_error("memory backend '%s' is not defined: add -object memory-backend-memfd,id=%s,"
-					  "size=SIZE", a->memory_backend);
+			return cli_fail(E_INVALID_ARGUMENT, "memory backend '%s' is not defined: add -object "
+					"memory-backend-memfd,id=%s,size=SIZE", a->memory_backend, a->memory_backend);
 		if (a->memory_mib && a->memory_mib * MiB != o->size)
 			return cli_fail(E_INVALID_ARGUMENT, "-m (%llu MiB) and the size of memory backend '%s' (%llu "
 					"bytes) differ: give the same size, or leave -m out",

@@ -11,6 +11,7 @@
  * the port to forward-cid or uds-path, where the page's own responder would be).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +54,17 @@ static void usage(void)
 	       "                      queues have their own fixed sizes (256 KiB a connection, 256 entries)\n");
 }
 
-static int vm_error(const char *fmt, const char *arg)
+/* One sentence about the command line, E03. */
+static int vm_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int vm_error(const char *fmt, ...)
 {
 	char msg[512];
+	va_list ap;
 
-	snprintf(msg, sizeof(msg), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
 }
 

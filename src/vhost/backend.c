@@ -340,14 +340,14 @@ static int reply_u64(struct vhost_vsock_backend *b, int fd, const struct vhost_u
 
 /*
  * A frontend that shrank its memory file under us would fault the backend (SIGBUS).  QEMU's memfd backends seal
- * against that by default (seal=on); a file without the seal is accepted with one line saying so.
+ * against that by default; a file without the seal is accepted with one line saying so.
  */
 static void check_seals(struct vhost_vsock_backend *b, int fd)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && !b->warned_seal) {
-		blog(b, "the frontend's memory is not sealed against shrinking (QEMU: memory-backend-memfd seal=on)");
+		blog(b, "the frontend's memory is not sealed against shrinking (QEMU's memfd backends are, by default)");
 		b->warned_seal = true;
 	}
 }

@@ -341,9 +341,8 @@ static int connect_backend(struct vhost_vsock_frontend *f, const char *path)
 	if (f->fd < 0)
 		return err_set(errno, "cannot create a socket: %s", strerror(errno));
 	if (connect(f->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return err_set(errno, "cannot connect to the vhost-user backend at %s: %s (start the backend first: "
-				      "nitrovm vhost-user-vsock --vm guest-cid=4,socket=%s, or vhost-device-vsock)",
-			       path, strerror(errno), path);
+		return err_set(errno, "cannot connect to the vhost-user backend at %s: %s (the backend must be "
+				      "listening there before the enclave starts)", path, strerror(errno));
 	return 0;
 }
 
