@@ -250,10 +250,20 @@ static void on_kick(void *opaque, int fd, uint32_t events)
 		virtio_mmio_queue_notify(v->b->t, v->index);
 }
 
+/*
+ * A kick, call or error descriptor of the frontend's.  Made non-blocking: a call to a descriptor that cannot take
+ * it (a full pipe instead of an eventfd) must not stop the one thread serving every VM.
+ */
 static void set_fd(int *slot, int fd)
 {
 	if (*slot >= 0)
 		close(*slot);
+	if (fd >= 0) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0 && !(fl & O_NONBLOCK))
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	}
 	*slot = fd;
 }
 
