@@ -57,6 +57,7 @@ static inline unsigned int kvm_virtio_gsi(unsigned int slot)
 
 struct kvm_vm;
 struct kvm_vsock;
+struct virtio_vsock;
 struct virtio_mmio_dev;
 struct serial;
 struct i8042;
@@ -180,6 +181,8 @@ int kvm_vsock_create(struct kvm_vm *vm);
 void kvm_vsock_destroy(struct kvm_vm *vm);
 void kvm_vsock_set_cid(struct kvm_vm *vm, uint64_t cid);
 struct vsock_mux *kvm_vsock_mux(struct kvm_vm *vm);
+/* The device that services the parent side's streams (NULL when it goes away). */
+void kvm_vsock_set_device(struct kvm_vm *vm, struct virtio_vsock *dev);
 /* Serial output, also served on vsock CID 0 port CID + 10000 (vCPU thread, serial lock held). */
 void kvm_vsock_console_output(struct kvm_vm *vm, const uint8_t *buf, size_t len);
 struct vsock_host *kvm_vsock_host(struct hypervisor *hv);
