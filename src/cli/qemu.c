@@ -208,6 +208,7 @@ const char qemu_usage[] =
 	"                         (/machine/peripheral/nitro-vsock enclave-cid), system_powerdown, quit;\n"
 	"                         events POWERDOWN, SHUTDOWN (loopback TCP only: QMP has no authentication)\n"
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
+	"  -sandbox on|off        system-call allow-lists for the enclave process and its vCPU threads (default on)\n"
 	"  -M nitro-enclave options: guest-cid=N (the enclave's CID, 4 or more; default: nitrovm picks),\n"
 	"                         vsock=ID with -chardev socket,id=ID,path=PATH: the vsock device's rings are\n"
 	"                         served by the vhost-user backend at PATH (nitrovm vhost-user-vsock, or\n"
@@ -479,9 +480,10 @@ int qemu_main(int argc, char **argv)
 		.backend = &hv_kvm_ops,
 		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
-			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
+			  .parent_id = a.parent_id, .enclave_id = a.enclave_id, .seccomp = !a.no_sandbox },
 		/* The console's input is the terminal only when its output is. */
 		.console_in = q.console_fd == STDOUT_FILENO ? STDIN_FILENO : -1,
+		.seccomp = !a.no_sandbox,
 		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
 		.no_heartbeat = a.no_heartbeat,
 		.heartbeat_no_timeout = true,

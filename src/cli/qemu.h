@@ -69,6 +69,7 @@ struct qemu_args {
 	bool acpi, rng, hugepages;
 	enum hv_kernel_boot boot_path;
 	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
+	bool no_sandbox;   /* -sandbox off: no system-call allow-lists */
 	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
 	bool accel_nitro, machine_nitro, machine_given, debug_mode;
 	uint64_t enclave_cid;

@@ -539,6 +539,24 @@ static int parse_qmp(const char *v, struct qemu_args *a)
 	return 0;
 }
 
+/*
+ * QEMU's -sandbox on|off[,obsolete=...,elevateprivileges=...,spawn=...,resourcecontrol=...]: nitrovm's allow-lists
+ * are on by default and already deny what those sub-options can deny, so only on and off change anything.
+ */
+static int parse_sandbox(const char *v, struct qemu_args *a)
+{
+	size_t n = strcspn(v, ",");
+
+	if (n == 2 && !strncmp(v, "on", 2))
+		a->no_sandbox = false;
+	else if (n == 3 && !strncmp(v, "off", 3))
+		a->no_sandbox = true;
+	else
+		return qemu_error("-sandbox %s: use -sandbox on (the default: system-call allow-lists) or -sandbox off",
+				  v);
+	return 0;
+}
+
 static int parse_simple(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-monitor")) {
@@ -571,6 +589,7 @@ static const struct {
 	{ "-m", parse_memory },		 { "-smp", parse_smp },		{ "-initrd", parse_initrd },
 	{ "-name", parse_name },	 { "-chardev", parse_chardev }, { "-object", parse_object },
 	{ "-numa", parse_numa },	 { "-serial", parse_serial },	{ "-qmp", parse_qmp },
+	{ "-sandbox", parse_sandbox },
 };
 
 /* Options with a value that need the option's name, handled by parse_simple. */
@@ -629,7 +648,6 @@ static const struct {
 	{ "-watchdog", true, "an enclave has no watchdog device; nitrovm sees it end however it ends" },
 	{ "-rtc", true, "the enclave machine has no RTC to configure: its clock is the host's" },
 	{ "-mon", true, "nitrovm has no human monitor (HMP); -qmp gives QMP" },
-	{ "-sandbox", true, "nitrovm confines the threads that touch the enclave with its own seccomp filter" },
 	{ "-runas", true, "nitrovm does not change its user; run it as the user who should own the enclave" },
 	{ "-chroot", true, "nitrovm does not chroot; run it where the enclave's files are" },
 	{ "-D", true, "nitrovm has no QEMU debug log; its own messages go to stderr" },

@@ -326,3 +326,17 @@ def test_qmp_refused(eif, qmp, fragment):
 def test_qmp_three_sockets_refused(eif):
     refused(run("-M", "nitro-enclave", "-qmp", "unix:/tmp/a,server,nowait", "-qmp", "unix:/tmp/b,server,nowait",
                 "-qmp", "unix:/tmp/c,server,nowait", "-kernel", eif, env=NO_KVM), "at most two")
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "onx", "of"])
+def test_bad_sandbox_value_launches_nothing(eif, value):
+    p = run("-M", "nitro-enclave", "-kernel", eif, "-sandbox", value, env=NO_KVM)
+    line = error_line(p.stderr, code=3, returncode=p.returncode)
+    assert f"-sandbox {value}:" in line and "-sandbox off" in line, line
+
+
+@pytest.mark.parametrize("value", ["on", "off", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"])
+def test_good_sandbox_values_reach_the_launch(eif, value):
+    p = run("-M", "nitro-enclave", "-kernel", eif, "-sandbox", value, env=NO_KVM)
+    line = error_line(p.stderr, returncode=p.returncode)
+    assert "/nonexistent/kvm" in line, line

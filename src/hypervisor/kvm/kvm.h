@@ -153,6 +153,8 @@ uint64_t kvm_low_ram_size(const struct kvm_vm *vm);
 int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index);
 void kvm_vcpu_destroy(struct kvm_vcpu *vcpu);
 int kvm_vcpu_start_thread(struct kvm_vcpu *vcpu);
+/* The vCPU thread's system-call allow-list (seccomp.c), loaded by the thread itself before its first KVM_RUN. */
+int kvm_vcpu_seccomp(void);
 void kvm_vcpu_kick(struct kvm_vcpu *vcpu);
 int kvm_vcpu_install_kick_handler(void);
 /* Format the registers of vcpu (from its own thread) into buf. */
