@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The QEMU-style front end for the emulated machine, as the source documents run it:
+ * The QEMU-style front end, as QEMU's pages on Nitro Enclaves run it (docs/system/nitro.rst,
+ * docs/system/i386/nitro-enclave.rst):
  *
  *   nitrovm -M nitro-enclave -kernel X.eif -m 512M -smp 2 -nographic [-append "..."]
  *   nitrovm -M nitro-enclave -kernel bzImage -initrd initrd.cpio -append "..."
@@ -184,7 +185,7 @@ const char qemu_usage[] =
 	"Usage: nitrovm -M nitro-enclave[,OPTS] -kernel FILE.eif [-append TEXT] [-m SIZE] [-smp N] [-nographic]\n"
 	"       nitrovm -M nitro-enclave[,OPTS] -kernel bzImage -initrd FILE[,FILE...] -append TEXT ...\n"
 	"       nitrovm -accel nitro[,debug-mode=on|off][,enclave-cid=N] -M nitro -kernel FILE.eif -m SIZE -smp N\n\n"
-	"The QEMU-style front end of the source documents. -M nitro-enclave runs the enclave on nitrovm's own\n"
+	"The QEMU-style front end of QEMU's nitro pages. -M nitro-enclave runs the enclave on nitrovm's own\n"
 	"hypervisor (KVM); -accel nitro -M nitro on the Nitro hypervisor through /dev/nitro_enclaves (docs/native.md).\n"
 	"With an EIF, -append is added to its command line at boot and the measurements stay the file's; with a\n"
 	"bzImage an EIF is assembled in memory from -kernel, -initrd and -append first. Every option also takes two\n"

@@ -16,7 +16,7 @@
 #include "nsm/nsm.h"
 
 #define QEMU_MACHINE	   "nitro-enclave"
-#define QEMU_NITRO_MACHINE "nitro" /* source document 000: -accel nitro -M nitro, the real Nitro hypervisor */
+#define QEMU_NITRO_MACHINE "nitro" /* QEMU's docs/system/nitro.rst: -accel nitro -M nitro, the Nitro hypervisor */
 
 /* One sentence about the command line, E03. */
 static int qemu_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -787,7 +787,7 @@ static int resolve_serial_chardev(struct qemu_args *a)
 }
 
 /*
- * -M nitro-enclave,vsock=ID -chardev socket,id=ID,path=P (source document 003): the vsock device's rings go to
+ * -M nitro-enclave,vsock=ID -chardev socket,id=ID,path=P (QEMU's nitro-enclave.rst): the vsock device's rings go to
  * the vhost-user backend at P, which nitrovm connects to as QEMU does.  That backend then serves every vsock
  * port, the enclave's CID included (its guest-cid): nitrovm's own parent-side services stand aside.
  */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * nitrovm vhost-user-vsock: nitrovm's vhost-user-vsock backend, with rust-vmm vhost-device-vsock's own command
- * line, so QEMU's nitro-enclave page (source document 003) runs with nitrovm in its place:
+ * line, so QEMU's nitro-enclave page (docs/system/i386/nitro-enclave.rst) runs with nitrovm in its place:
  *
  *   nitrovm vhost-user-vsock --vm guest-cid=4,forward-cid=1,forward-listen=9001+9002,socket=/tmp/vhost4.socket
  *   nitrovm vhost-user-vsock --vm guest-cid=4,uds-path=/tmp/vm4.vsock,socket=/tmp/vhost4.socket [--vm ...]

@@ -29,7 +29,7 @@
 #include "common/evloop.h"
 #include "common/util.h"
 
-/* QEMU's device id and property for the enclave CID (reference A.6, docs/system/nitro.rst). */
+/* QEMU's device id and property for the enclave CID (QEMU's docs/system/nitro.rst). */
 #define QMP_VSOCK_PATH	    "/machine/peripheral/nitro-vsock"
 #define QMP_VSOCK_ID	    "nitro-vsock"
 #define QMP_VSOCK_PROPERTY  "enclave-cid"

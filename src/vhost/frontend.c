@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The vhost-user frontend for the emulated machine's vsock device (-M nitro-enclave,vsock=ID with -chardev
- * socket,id=ID,path=P, source document 003): the guest still sees nitrovm's virtio-mmio transport at
+ * socket,id=ID,path=P, QEMU's docs/system/i386/nitro-enclave.rst): the guest still sees nitrovm's virtio-mmio transport at
  * 0xd0000000, but its rx and tx rings are run by an external backend (rust-vmm's vhost-device-vsock, or
  * `nitrovm vhost-user-vsock`), as QEMU's nitro-enclave machine hands them to one.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhost-user for vsock (DESIGN.md, "src/vhost"): nitrovm's own vhost-user-vsock backend, which serves a
+ * vhost-user for vsock: nitrovm's own vhost-user-vsock backend, which serves a
  * frontend's (QEMU's, or nitrovm's -M nitro-enclave,vsock=) virtio-vsock device with nitrovm's connection table
  * and host bridges, and the frontend side, for the emulated machine.  The protocol itself is vhost_user.h.
  */

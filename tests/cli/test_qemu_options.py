@@ -48,7 +48,7 @@ def test_good_bridge_options_reach_the_launch(eif):
     assert "/nonexistent/kvm" in line, line
 
 
-# ---- QEMU's option grammar (issue 16): lines that reach the launch, and lines refused with one sentence ----
+# ---- QEMU's option grammar: lines that reach the launch, and lines refused with one sentence ----
 
 def reaches_launch(p):
     """The command line was taken as a whole: the launch itself failed, on the missing KVM device."""
@@ -64,7 +64,7 @@ def refused(p, fragment):
 
 
 def test_source_document_001_line(eif):
-    """seeds/001: qemu-system-x86_64 -M nitro-enclave,guest-cid=8 -enable-kvm -cpu host -m 512m -kernel hello.eif
+    """QEMU's nitro-enclave.rst, first version: qemu-system-x86_64 -M nitro-enclave,guest-cid=8 -enable-kvm -cpu host -m 512m -kernel hello.eif
     -nographic, with the binary name changed."""
     reaches_launch(run("-M", "nitro-enclave,guest-cid=8", "-enable-kvm", "-cpu", "host", "-m", "512m", "-kernel",
                        eif, "-nographic", env=NO_KVM))
@@ -282,10 +282,10 @@ def test_help_lists_the_grammar():
         assert word in p.stdout, word
 
 
-# ---- source document 003: -M nitro-enclave,vsock=ID with -chardev socket (a vhost-user backend) ----
+# ---- QEMU's nitro-enclave.rst: -M nitro-enclave,vsock=ID with -chardev socket (a vhost-user backend) ----
 
 def test_source_document_003_line(eif):
-    """seeds/003: qemu-system-x86_64 -M nitro-enclave,vsock=c,id=hello-world -kernel hello-world.eif -nographic
+    """QEMU's nitro-enclave.rst: qemu-system-x86_64 -M nitro-enclave,vsock=c,id=hello-world -kernel hello-world.eif -nographic
     -m 4G --enable-kvm -cpu host -chardev socket,id=c,path=/tmp/vhost4.socket: taken whole (the launch then
     fails on the missing KVM device, before it would connect), with the sentence about the heartbeat."""
     p = run("-M", "nitro-enclave,vsock=c,id=hello-world", "-kernel", eif, "-nographic", "-m", "4G", "--enable-kvm",

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""nitrovm vhost-user-vsock: vhost-device-vsock's command line (source document 003's first command), and the
+"""nitrovm vhost-user-vsock: vhost-device-vsock's command line (the first command of QEMU's nitro-enclave.rst), and the
 backend as a socket peer: bad input from a frontend ends that connection, never the backend.  QEMU 7.2 as its
 frontend, and nitrovm's own frontend, are in tests/e2e/test_vhost_user.py (they boot a guest)."""
 import os

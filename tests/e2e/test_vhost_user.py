@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""e2e: vhost-user-vsock (issue 16, source document 003), in one nested boot.
+"""e2e: vhost-user-vsock, as QEMU's docs/system/i386/nitro-enclave.rst runs it, in one nested boot.
 
 nitrovm's backend (`nitrovm vhost-user-vsock --vm guest-cid=4,...`) with two frontends in turn, booting the same
 enclave image (Debian's 6.12 cloud kernel, nitrovm's init, an app around tests/e2e/vsock_echo.c):

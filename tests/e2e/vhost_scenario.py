@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""nitrovm's vhost-user-vsock backend with a frontend (tests/e2e/test_vhost_user.py), source document 003:
+"""nitrovm's vhost-user-vsock backend with a frontend (tests/e2e/test_vhost_user.py), QEMU's nitro-enclave.rst:
 
   nitrovm vhost-user-vsock --vm guest-cid=4,socket=S,uds-path=U[,forward-cid=1,forward-listen=5000]
   FRONTEND qemu: QEMU 7.2, a real peer nobody here wrote:

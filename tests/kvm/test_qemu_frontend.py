@@ -48,7 +48,7 @@ def test_exit_status_and_console(nitrovm, tmp_path):
 
 
 def test_source_document_001_line_runs_as_written(nitrovm, probe_eif):
-    """seeds/001's line with nitrovm's name: -M nitro-enclave,guest-cid=8 -enable-kvm -cpu host -m 512m
+    """The line of QEMU's nitro-enclave.rst (first version) with nitrovm's name: -M nitro-enclave,guest-cid=8 -enable-kvm -cpu host -m 512m
     -kernel hello.eif -nographic.  The guest reads CID 8 from its vsock device and answers through it."""
     eif = probe_eif("hello", "probe.vsock=1")
     r = run([nitrovm, "-M", "nitro-enclave,guest-cid=8", "-enable-kvm", "-cpu", "host", "-m", "512m", "-kernel", eif,

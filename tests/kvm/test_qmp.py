@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""QMP on the QEMU front end (issue 16, item 4), with a client that speaks as QEMU's Python library does
+"""QMP on the QEMU front end, with a client that speaks as QEMU's Python library does
 (tests/lib/qmpclient.py): the greeting, negotiation, the queries, qom-get of the CID where QEMU's nitro page
 puts it, system_powerdown and quit with their events.  The enclave is the probe, held running (probe.hold=1)."""
 import json
