@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* nitrovm: launch AWS Nitro Enclaves from EIF files, natively or on KVM.  This file only dispatches. */
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 struct command {
 	const char *name;
@@ -45,6 +47,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* Engines run an OCI runtime by its path and cannot add arguments: the name chooses. */
+	if (argc > 0 && !strcmp(basename(argv[0]), RT_NAME))
+		return runtime_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return E_MISSING_ARGUMENT;

@@ -373,6 +373,14 @@ static size_t hook_app_output(void *opaque, int stream, const uint8_t *buf, size
 	return taken;
 }
 
+static void hook_app_started(void *opaque)
+{
+	struct proc *p = opaque;
+
+	if (p->o->view.app_started)
+		p->o->view.app_started(p->o->view.opaque);
+}
+
 static void hook_app_input_room(void *opaque)
 {
 	struct proc *p = opaque;
@@ -738,6 +746,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 		.booted = hook_booted,
 		.console = hook_console,
 		.app_output = hook_app_output,
+		.app_started = hook_app_started,
 		.app_input_room = hook_app_input_room,
 		.ended = hook_ended,
 	};

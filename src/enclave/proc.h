@@ -39,6 +39,7 @@ struct enclave_view {
 	 * less pauses the channel until launch_app_resume().  Without it the output goes to console.
 	 */
 	size_t (*app_output)(void *opaque, int stream, const uint8_t *buf, size_t len);
+	void (*app_started)(void *opaque);    /* the init opened the app channel: the app runs */
 	void (*app_input_room)(void *opaque); /* launch_app_input() takes bytes again */
 	/* The launch's loop exists (the slot was just made): watch more descriptors, talk to the app. */
 	int (*attach)(void *opaque, struct launch_run *run);
