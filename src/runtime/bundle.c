@@ -296,15 +296,25 @@ static int load_root(struct json_object *root, struct rt_bundle *b)
 	return 0;
 }
 
-static int parse(struct rt_bundle *b, const uint8_t *buf, size_t len)
+int rt_bundle_parse(struct rt_bundle *b, const char *dir, const uint8_t *buf, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new_ex(RT_JSON_DEPTH);
+	struct json_tokener *tok;
+	size_t end;
 	int ret;
 
+	memset(b, 0, sizeof(*b));
+	if ((size_t)snprintf(b->dir, sizeof(b->dir), "%s", dir) >= sizeof(b->dir))
+		return err_set(ENAMETOOLONG, "the bundle's path is too long");
+	if (len > RT_CONFIG_JSON_MAX)
+		return err_set(EFBIG, "%s/config.json is larger than %d bytes", dir, RT_CONFIG_JSON_MAX);
+	tok = json_tokener_new_ex(RT_JSON_DEPTH);
 	if (!tok)
 		return err_set(ENOMEM, "out of memory");
 	b->json = json_tokener_parse_ex(tok, (const char *)buf, (int)len);
-	if (!b->json || json_tokener_get_parse_end(tok) != len)
+	end = b->json ? json_tokener_get_parse_end(tok) : 0;
+	while (end < len && strchr(" \t\r\n", buf[end]) && buf[end])
+		end++; /* engines end the file with a newline */
+	if (!b->json || end != len)
 		ret = err_set(EINVAL, "%s/config.json is not valid JSON (%s)", b->dir,
 			      json_tokener_error_desc(json_tokener_get_error(tok)));
 	else if (!json_object_is_type(b->json, json_type_object))
@@ -316,6 +326,8 @@ static int parse(struct rt_bundle *b, const uint8_t *buf, size_t len)
 		ret = load_root(b->json, b);
 	if (!ret)
 		ret = load_annotations(b->json, b);
+	if (ret)
+		rt_bundle_free(b);
 	return ret;
 }
 
@@ -337,23 +349,21 @@ int rt_bundle_check(struct rt_bundle *b)
 
 int rt_bundle_load(const char *dir, struct rt_bundle *b)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], real[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
 	int ret;
 
 	memset(b, 0, sizeof(*b));
-	if (!realpath(dir, b->dir))
+	if (!realpath(dir, real))
 		return err_set(errno, "the bundle %s: %s", dir, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", b->dir, RT_BUNDLE_CONFIG) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", real, RT_BUNDLE_CONFIG) >= sizeof(path))
 		return err_set(ENAMETOOLONG, "the bundle's path is too long");
 	ret = file_read_all(path, &buf, &len, RT_CONFIG_JSON_MAX);
 	if (ret)
 		return err_wrap(-ret, "cannot read the bundle's config");
-	ret = parse(b, buf, len);
+	ret = rt_bundle_parse(b, real, buf, len);
 	free(buf);
-	if (ret)
-		rt_bundle_free(b);
 	return ret;
 }
 

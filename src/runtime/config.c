@@ -112,20 +112,23 @@ static int set_key(struct rt_config *c, const char *key, const char *v, const ch
 	return err_set(EINVAL, "%s: unknown key '%.64s'", where, key);
 }
 
-static int parse(struct rt_config *c, char *text)
+int rt_config_parse(struct rt_config *c, char *text)
 {
-	char where[PATH_MAX + 32], *save = NULL, *line;
+	char where[PATH_MAX + 32];
 	unsigned int n = 0;
 	int ret = 0;
 
-	for (line = strtok_r(text, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = text, *next; line && !ret; line = next) {
 		char *eq, *key, *val;
 
-		n++; /* strtok_r skips empty lines: the numbers count lines with something on them */
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		n++;
 		line = trim(line);
 		if (!*line || *line == '#')
 			continue;
-		snprintf(where, sizeof(where), "%s, line %u", c->path, n);
+		snprintf(where, sizeof(where), "%s, line %u", c->path[0] ? c->path : "the configuration", n);
 		eq = strchr(line, '=');
 		if (!eq)
 			return err_set(EINVAL, "%s: not key = value", where);
@@ -157,7 +160,7 @@ int rt_config_load(struct rt_config *c)
 	if (memchr(buf, '\0', len))
 		ret = err_set(EINVAL, "the configuration %s holds a NUL byte", path);
 	else
-		ret = parse(c, (char *)buf);
+		ret = rt_config_parse(c, (char *)buf);
 	free(buf);
 	return ret;
 }

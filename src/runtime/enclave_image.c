@@ -58,12 +58,29 @@ int rt_open_in_root(const char *root, const char *path)
 static int open_eif(const struct rt_bundle *b, const struct rt_choice *c, uint64_t *size)
 {
 	struct stat st;
-	int fd = rt_open_in_root(b->root, c->eif);
+	struct eif e;
+	void *map;
+	int ret, fd = rt_open_in_root(b->root, c->eif);
 
 	if (fd < 0)
 		return err_set(-fd, "the EIF %s is not a file in the container's root filesystem (%s)", c->eif,
 			       strerror(-fd));
-	fstat(fd, &st);
+	if (fstat(fd, &st) || st.st_size <= 0) {
+		close(fd);
+		return err_set(EINVAL, "the EIF %s in the container's root filesystem is empty", c->eif);
+	}
+	/* Checked now, so that a wrong file fails create with a sentence instead of the boot with an exit. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		close(fd);
+		return err_set(errno, "cannot read the EIF %s: %s", c->eif, strerror(errno));
+	}
+	ret = eif_parse(&e, map, (size_t)st.st_size);
+	munmap(map, (size_t)st.st_size);
+	if (ret) {
+		close(fd);
+		return err_wrap(-ret, "the image's EIF %s", c->eif);
+	}
 	*size = (uint64_t)st.st_size;
 	return fd;
 }

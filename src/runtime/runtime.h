@@ -87,6 +87,8 @@ struct rt_config {
 
 /* Read the configuration file (absent: the defaults).  0, or -errno with err_msg() naming file and line. */
 int rt_config_load(struct rt_config *c);
+/* The same for text in memory (NUL-terminated; changed in place); c->path names it in messages. */
+int rt_config_parse(struct rt_config *c, char *text);
 /* Fill in the kernel for rootfs mode from the defaults when the file named none: 0, or -ENOENT saying where. */
 int rt_config_kernel(struct rt_config *c);
 
@@ -176,6 +178,8 @@ struct rt_bundle {
  * passed through is runc's to check).  0, or -errno with err_msg() saying what is wrong and where.
  */
 int rt_bundle_load(const char *dir, struct rt_bundle *b);
+/* The same for a config.json in memory, of the bundle at the absolute path dir (b is cleared first). */
+int rt_bundle_parse(struct rt_bundle *b, const char *dir, const uint8_t *buf, size_t len);
 /* The rest an enclave needs: the process and linux (cgroupsPath, the network namespace, resources). */
 int rt_bundle_check(struct rt_bundle *b);
 void rt_bundle_free(struct rt_bundle *b);
