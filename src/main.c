@@ -42,6 +42,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nQEMU-style front end (nitrovm -M nitro-enclave -help for its options):\n"
 		   "  nitrovm -M nitro-enclave -kernel X.eif -m 512M -smp 2 -nographic [-append \"...\"]\n"
 		   "  nitrovm -accel nitro,debug-mode=on -M nitro -nographic -smp 2 -m 512M -kernel X.eif\n");
+	fprintf(f, "\nOCI runtime for podman, containerd and Kubernetes (nitrovm-runc --help; docs/kubernetes.md):\n"
+		   "  the same binary run as nitrovm-runc (a link installed beside it) speaks runc's command line\n");
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 
