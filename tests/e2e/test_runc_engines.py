@@ -77,7 +77,7 @@ def setup(nitrovm, kernels, workdir):
 
 
 def podman(d):
-    return (f"CONTAINERS_CONF={d}/containers.conf podman --root /tmp/pod/root --runroot /tmp/pod/run "
+    return (f"env CONTAINERS_CONF={d}/containers.conf podman --root /tmp/pod/root --runroot /tmp/pod/run "
             f"--storage-driver vfs")
 
 
