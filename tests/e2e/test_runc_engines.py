@@ -127,6 +127,10 @@ echo "PIDCGROUP: $(cat /proc/$pid/cgroup)"
 echo "CID: $({P} inspect d1 --format '{{{{.Id}}}}')"
 echo "COMM: $(cat /proc/$pid/comm)"
 echo "STATS: $({P} stats --no-stream --format '{{{{.MemUsage}}}}' d1)"
+cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)
+echo "CGMEM: $(cat $cg/memory.current)"
+grep -E '^(anon|file|shmem|kernel) ' $cg/memory.stat
+grep -E 'VmRSS|RssShmem|RssAnon' /proc/$pid/status
 {P} stop -t 60 d1
 echo "EXIT: $({P} inspect d1 --format '{{{{.State.ExitCode}}}}')"
 echo "LOGS2: $({P} logs d1 2>&1 | tr '\\n' ' ')"
@@ -208,6 +212,9 @@ def test_podman_detached(results):
     assert fields["COMM"] == "nitrovm-runc", f"inspect's pid is not the enclave process: {out}"
     assert fields["CID"] in fields["PIDCGROUP"], f"the monitor is not in the container's cgroup: {out}"
     assert "B" in fields["STATS"] and not fields["STATS"].startswith("0B"), f"podman stats: {fields['STATS']}"
+    # The enclave's memory is the monitor's, charged to the container's cgroup: a booted Linux has touched tens
+    # of MiB of it (and the packed EIF is there too).
+    assert int(fields["CGMEM"]) > 32 << 20, f"the container's cgroup does not hold the enclave's memory:\n{out}"
     assert fields["EXIT"] == "7", f"stop's SIGTERM did not reach the app's trap: {out}"
     assert "got-TERM" in fields["LOGS2"], out
     assert "REMOVED" in out
