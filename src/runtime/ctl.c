@@ -57,8 +57,8 @@ int rt_ctl_listen(const char *dir)
 	return fd;
 }
 
-/* Read one line (without its newline) from fd within the time limit. */
-static int read_line(int fd, char *buf, size_t len)
+/* Read one line (without its newline) from fd within timeout_ms. */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
 	size_t got = 0;
 
@@ -66,7 +66,7 @@ static int read_line(int fd, char *buf, size_t len)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, RT_CTL_TIMEOUT_MS) <= 0)
+		if (poll(&p, 1, timeout_ms) <= 0)
 			return -ETIMEDOUT;
 		n = read(fd, buf + got, len - 1 - got);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -98,7 +98,7 @@ int rt_ctl_request(const char *dir, const char *request, char *reply, size_t len
 	snprintf(line, sizeof(line), "%s\n", request);
 	ret = write_full(fd, line, strlen(line));
 	if (!ret)
-		ret = read_line(fd, reply, len);
+		ret = read_line(fd, reply, len, RT_CTL_TIMEOUT_MS);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -106,7 +106,7 @@ out:
 	return ret;
 }
 
-int rt_ctl_accept(int lfd, char *request, size_t len)
+int rt_ctl_accept(int lfd, char *request, size_t len, int timeout_ms)
 {
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
@@ -119,7 +119,7 @@ int rt_ctl_accept(int lfd, char *request, size_t len)
 		close(fd);
 		return -EPERM;
 	}
-	ret = read_line(fd, request, len);
+	ret = read_line(fd, request, len, timeout_ms);
 	if (ret) {
 		close(fd);
 		return ret;

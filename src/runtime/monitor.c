@@ -222,7 +222,7 @@ static void wait_for_start(struct monitor *m)
 			exit(128 + (int)si.ssi_signo);
 		if (!(p[0].revents & POLLIN))
 			continue;
-		fd = rt_ctl_accept(m->ctl, req, sizeof(req));
+		fd = rt_ctl_accept(m->ctl, req, sizeof(req), RT_CTL_TIMEOUT_MS);
 		if (fd >= 0 && created_request(m, fd, req))
 			break;
 	}
@@ -247,7 +247,7 @@ static void on_ctl(void *opaque, int lfd, uint32_t events)
 {
 	struct monitor *m = opaque;
 	char req[RT_CTL_LINE_MAX];
-	int signo, fd = rt_ctl_accept(lfd, req, sizeof(req));
+	int signo, fd = rt_ctl_accept(lfd, req, sizeof(req), RT_CTL_LOOP_TIMEOUT_MS);
 
 	(void)events;
 	if (fd < 0)

@@ -281,13 +281,18 @@ int rt_pass_on(const struct rt_globals *g, char **argv);
 #define RT_CTL_LINE_MAX 512
 /* A monitor answers at once; one that does not within this long is stuck or gone. */
 #define RT_CTL_TIMEOUT_MS 5000
+/*
+ * While the enclave runs, requests are read on the launch's event loop: a client that connects and sends
+ * nothing may hold it up this long at most (commands send their line at once after connecting).
+ */
+#define RT_CTL_LOOP_TIMEOUT_MS 200
 
 /* Listen on <dir>/m.sock (0600; the owner and root may talk to it).  The descriptor, or -errno. */
 int rt_ctl_listen(const char *dir);
 /* Send one request and read the reply line into reply. */
 int rt_ctl_request(const char *dir, const char *request, char *reply, size_t len);
-/* Take one connection's request (bounded in time and size): the connection, or -errno. */
-int rt_ctl_accept(int lfd, char *request, size_t len);
+/* Take one connection's request (within timeout_ms, at most len bytes): the connection, or -errno. */
+int rt_ctl_accept(int lfd, char *request, size_t len, int timeout_ms);
 void rt_ctl_reply(int fd, const char *reply);
 
 /* ---- a pty for a terminal (tty.c) ---- */
