@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* nitrovm: launch AWS Nitro Enclaves from EIF files, natively or on KVM.  This file only dispatches. */
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 struct command {
 	const char *name;
@@ -41,11 +43,16 @@ static void usage(FILE *f)
 	fprintf(f, "\nQEMU-style front end (nitrovm -M nitro-enclave -help for its options):\n"
 		   "  nitrovm -M nitro-enclave -kernel X.eif -m 512M -smp 2 -nographic [-append \"...\"]\n"
 		   "  nitrovm -accel nitro,debug-mode=on -M nitro -nographic -smp 2 -m 512M -kernel X.eif\n");
+	fprintf(f, "\nOCI runtime for podman, containerd and Kubernetes (nitrovm-runc --help; docs/kubernetes.md):\n"
+		   "  the same binary run as nitrovm-runc (a link installed beside it) speaks runc's command line\n");
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 
 int main(int argc, char **argv)
 {
+	/* Engines run an OCI runtime by its path and cannot add arguments: the name chooses. */
+	if (argc > 0 && !strcmp(basename(argv[0]), RT_NAME))
+		return runtime_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return E_MISSING_ARGUMENT;

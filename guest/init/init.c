@@ -9,9 +9,11 @@
  *   3. send the heartbeat: connect to the parent (CID 3) port 9000, write 0xB7, read it back;
  *   4. read /cmd and /env (one entry per line), and /cwd and /user when there, and remove them;
  *   5. switch root to /rootfs and mount /dev, /proc, /run, /tmp, /dev/shm, /dev/pts, /sys;
- *   6. run the app in its own session with signals unblocked, in /cwd as /user (else / as root), reap
- *      every child until it exits;
- *   7. report how it ended, sync and reboot, which ends the enclave (the EIF cmdline has reboot=k).
+ *   6. open the app channel to the parent (app_link.h) if the parent serves one, run the app in its own session
+ *      with signals unblocked, in /cwd as /user (else / as root), its stdio on the channel (else on the
+ *      console), and reap every child until it exits;
+ *   7. report how it ended (to the parent over the channel, and on the console), sync and reboot, which ends
+ *      the enclave (the EIF cmdline has reboot=k).
  *
  * Where AWS's init crashes or hangs it says what is wrong and ends the enclave instead: a missing /cmd or
  * /env, a module the kernel refuses, a heartbeat nobody answers.  `nitrovm.heartbeat=0` on the kernel command
@@ -32,6 +34,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <grp.h>
@@ -40,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app_link.h"
+#include "app_wire.h"
 #include "init_lib.h"
 
 #define PREFIX "nitrovm-init: "
@@ -551,7 +556,8 @@ static void become_app(const struct app_identity *id)
 	}
 }
 
-static pid_t start_app(char **argv, char **envp, const struct app_identity *id)
+/* stdio: the app's stdin, stdout and stderr (the app channel's pipes), or NULL for the console. */
+static pid_t start_app(char **argv, char **envp, const struct app_identity *id, const int *stdio)
 {
 	sigset_t none;
 	pid_t pid = fork();
@@ -563,6 +569,9 @@ static pid_t start_app(char **argv, char **envp, const struct app_identity *id)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
+	for (int i = 0; stdio && i < 3; i++)
+		if (dup2(stdio[i], i) < 0)
+			_exit(127);
 	become_app(id);
 	execvpe(argv[0], argv, envp);
 	say("cannot run '%s': %s", argv[0], strerror(errno));
@@ -583,6 +592,70 @@ static int reap_until(pid_t app)
 	}
 }
 
+/*
+ * The parent's app channel (app_link.h), when it serves one: -1 otherwise, said once.  A parent that does not
+ * know the channel (a stock nitro-cli on EC2) refuses the connection at once, and one that is silent is given
+ * up on within the timeouts: the app is never held up by it.
+ */
+static int open_app_channel(void)
+{
+	struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = PARENT_CID, .svm_port = APP_WIRE_PORT };
+	struct timeval t = { APP_LINK_CONNECT_TIMEOUT_MS / 1000, (APP_LINK_CONNECT_TIMEOUT_MS % 1000) * 1000 };
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &t, sizeof(t));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		say("no app channel on the parent (vsock port %d: %s): the app's output stays on the console",
+		    APP_WIRE_PORT, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	ret = app_link_handshake(fd, APP_LINK_WELCOME_TIMEOUT_MS);
+	if (ret) {
+		say("vsock port %d of the parent is not nitrovm's app channel (%s): the app's output stays on the "
+		    "console", APP_WIRE_PORT, strerror(-ret));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void make_pipe(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC))
+		die("cannot make the app's pipes: %s", strerror(errno));
+}
+
+/* The app with its stdio on the channel; returns its wait() status once the parent has it (or gave up). */
+static int run_app_linked(char **cmd, char **env, const struct app_identity *id, int chan)
+{
+	int in[2], out[2], err[2], status, ret;
+	struct app_link_io io;
+	sigset_t chld;
+
+	make_pipe(in);
+	make_pipe(out);
+	make_pipe(err);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	io = (struct app_link_io){ .chan = chan, .app_in = in[1], .app_out = out[0], .app_err = err[0],
+				   .sigchld = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK),
+				   .fallback = STDOUT_FILENO };
+	if (io.sigchld < 0)
+		die("cannot watch the app: %s", strerror(errno));
+	io.app = start_app(cmd, env, id, (const int[]){ in[0], out[1], err[1] });
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	ret = app_link_relay(&io, &status);
+	if (ret)
+		say("the parent did not take the app's exit status (%s)", strerror(-ret));
+	close(io.sigchld);
+	return status;
+}
+
 int main(void)
 {
 	char cmdline[MAX_KERNEL_CMDLINE], how[128];
@@ -590,7 +663,7 @@ int main(void)
 	char **cmd, **env;
 	size_t ncmd, nenv;
 	sigset_t all;
-	pid_t app;
+	int chan, status;
 
 	/* This program mounts over / and reboots the machine: never as anything but an enclave's init. */
 	if (getpid() != 1) {
@@ -621,8 +694,12 @@ int main(void)
 		say("starting %s in %s as uid %u gid %u", cmd[0], id.cwd, id.user.uid, id.user.gid);
 	else
 		say("starting %s", cmd[0]);
-	app = start_app(cmd, env, &id);
-	init_describe_status(reap_until(app), how, sizeof(how));
+	chan = open_app_channel();
+	if (chan >= 0)
+		status = run_app_linked(cmd, env, &id, chan);
+	else
+		status = reap_until(start_app(cmd, env, &id, NULL));
+	init_describe_status(status, how, sizeof(how));
 	say("app %s", how);
 	end_enclave();
 }

@@ -491,25 +491,40 @@ static enum cli_error launch_error(enum launch_failure f)
 	return E_UNSPECIFIED;
 }
 
+/* ", the app exited with status N" when the enclave's init reported it (else ""). */
+static void app_words(const struct launch_result *r, char *out, size_t len)
+{
+	if (!r->app.known)
+		snprintf(out, len, "%s", "");
+	else if (r->app.kind == APP_EXIT_SIGNAL)
+		snprintf(out, len, "; the app was killed by signal %u (%s)", r->app.value, strsignal((int)r->app.value));
+	else
+		snprintf(out, len, "; the app exited with status %u", r->app.value);
+}
+
 int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len)
 {
 	const struct hv_exit *e = &r->exit;
+	char app[96];
 
 	if (ret < 0 || r->failure != LAUNCH_OK)
 		return cli_fail_text(text, len, launch_error(r->failure), "%s", err_msg());
+	app_words(r, app, sizeof(app));
 	switch (e->reason) {
 	case HV_EXIT_POWEROFF:
 	case HV_EXIT_RESET:
-		snprintf(text, len, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
-		return 0;
 	case HV_EXIT_DEBUG_PORT:
 	case HV_EXIT_HANGUP: /* native: the driver says only that it stopped (nitro-sim passes a status on) */
-		snprintf(text, len, "enclave ran for %.3f s (%s)\n", e->seconds, e->detail);
-		return e->status;
+		snprintf(text, len, "enclave ran for %.3f s (%s%s)\n", e->seconds, e->detail, app);
+		/* The app's status when its init reported one (AWS's init throws it away), else how the enclave
+		 * ended. */
+		if (r->app.known)
+			return launch_app_status(&r->app);
+		return e->reason == HV_EXIT_POWEROFF || e->reason == HV_EXIT_RESET ? 0 : e->status;
 	case HV_EXIT_TERMINATED:
-		snprintf(text, len, "enclave ran for %.3f s (terminated on %s)\n", e->seconds,
-			 r->signal ? strsignal(r->signal) : "request");
-		return 0;
+		snprintf(text, len, "enclave ran for %.3f s (terminated on %s%s)\n", e->seconds,
+			 r->signal ? strsignal(r->signal) : "request", app);
+		return r->app.known ? launch_app_status(&r->app) : 0;
 	default: {
 		size_t n = (size_t)snprintf(text, len, "%s", e->regs);
 
@@ -546,36 +561,52 @@ static void fg_running(void *opaque, const struct enclave_info *info)
 	free(json);
 }
 
-/* The console goes out through a thread of its own: a stdout nobody reads never stalls the event loop. */
+/* The console and the app's stdout (pumps[0]) and stderr (pumps[1]) go out through threads of their own: an
+ * output nobody reads never stalls the event loop. */
 static void fg_console(void *opaque, const uint8_t *buf, size_t len)
 {
-	struct out_pump *out = opaque;
+	struct out_pump **pumps = opaque;
 
-	if (out)
-		out_pump_put(out, buf, len);
+	if (pumps[0])
+		out_pump_put(pumps[0], buf, len);
+}
+
+static size_t fg_app_output(void *opaque, int stream, const uint8_t *buf, size_t len)
+{
+	struct out_pump **pumps = opaque;
+	struct out_pump *p = stream == 2 && pumps[1] ? pumps[1] : pumps[0];
+
+	if (p)
+		out_pump_put(p, buf, len);
+	return len;
 }
 
 int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console_out)
 {
 	struct launch_result r;
-	struct out_pump *out = NULL;
+	struct out_pump *pumps[2] = { NULL, NULL };
 	int ret;
 
-	/* Before the pump's thread exists: signals must reach only the launch's signalfd. */
+	/* Before the pumps' threads exist: signals must reach only the launch's signalfd. */
 	ret = evloop_block_signals();
-	if (!ret && console_out >= 0 && !(out = out_pump_start(console_out)))
+	if (!ret && console_out >= 0 &&
+	    (!(pumps[0] = out_pump_start(console_out)) || !(pumps[1] = out_pump_start(STDERR_FILENO))))
 		ret = -ENOMEM;
-	if (ret < 0)
+	if (ret < 0) {
+		out_pump_finish(pumps[0]);
 		return cli_fail_err(E_UNSPECIFIED);
+	}
 	o->report_fd = -1;
-	o->view.opaque = out;
+	o->view.opaque = pumps;
 	o->view.progress = print_json ? fg_progress : NULL;
 	o->view.notice = fg_progress;
 	if (print_json)
 		o->view.running = fg_running; /* else the caller's, if any */
 	o->view.console = fg_console;
+	o->view.app_output = fg_app_output;
 	ret = enclave_proc_run(o, &r);
-	out_pump_finish(out); /* the console's last bytes, before how it ended */
+	out_pump_finish(pumps[0]); /* the console's and the app's last bytes, before how it ended */
+	out_pump_finish(pumps[1]);
 	return cli_launch_status(ret, &r);
 }
 

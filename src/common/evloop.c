@@ -34,7 +34,8 @@ struct evloop {
 	struct evloop_watch watches[EVLOOP_MAX_WATCHES];
 };
 
-static const int evloop_signals[] = { SIGINT, SIGTERM, SIGCHLD };
+/* The signals that end (or, for a container's enclave, are passed to) what the loop runs, and SIGCHLD. */
+static const int evloop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2, SIGCHLD };
 
 static void evloop_wake(void *opaque, int fd, uint32_t events)
 {
@@ -158,27 +159,38 @@ int evloop_watch_signals(struct evloop *l, evloop_signal_cb cb, void *opaque)
 	return evloop_add(l, l->sigfd, EPOLLIN, evloop_signal_ready, l);
 }
 
-int evloop_run(struct evloop *l)
+/* One epoll_wait and its callbacks: the number of events, or -errno. */
+static int run_batch(struct evloop *l, int timeout_ms)
 {
 	struct epoll_event evs[EVLOOP_BATCH];
+	int n = epoll_wait(l->epfd, evs, EVLOOP_BATCH, timeout_ms);
 
+	if (n < 0)
+		return errno == EINTR ? 0 : err_set(errno, "event loop failed: %s", strerror(errno));
+	for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
+		struct evloop_watch *w = evs[i].data.ptr;
+
+		/* A callback earlier in this batch may have removed this watch. */
+		if (w->fd >= 0 && w->cb)
+			w->cb(w->opaque, w->fd, evs[i].events);
+	}
+	return n;
+}
+
+int evloop_run(struct evloop *l)
+{
 	while (!atomic_load(&l->stop)) {
-		int n = epoll_wait(l->epfd, evs, EVLOOP_BATCH, -1);
+		int n = run_batch(l, -1);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set(errno, "event loop failed: %s", strerror(errno));
-		}
-		for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
-			struct evloop_watch *w = evs[i].data.ptr;
-
-			/* A callback earlier in this batch may have removed this watch. */
-			if (w->fd >= 0 && w->cb)
-				w->cb(w->opaque, w->fd, evs[i].events);
-		}
+		if (n < 0)
+			return n;
 	}
 	return 0;
+}
+
+int evloop_run_once(struct evloop *l, int timeout_ms)
+{
+	return run_batch(l, timeout_ms);
 }
 
 void evloop_stop(struct evloop *l)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A small epoll loop for the main thread: file descriptors with a callback each, run until stopped.  Signals
- * arrive as a signalfd (SIGINT, SIGTERM, SIGCHLD are blocked for the whole process by evloop_block_signals(),
- * which must run before any thread is created so every thread inherits the mask).
+ * arrive as a signalfd (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2 and SIGCHLD are blocked for the whole process
+ * by evloop_block_signals(), which must run before any thread is created so every thread inherits the mask).
  *
  * Callbacks run on the loop's thread only; evloop_stop() may be called from any thread.
  */
@@ -26,7 +26,7 @@ void evloop_destroy(struct evloop *l);
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque);
 void evloop_del(struct evloop *l, int fd);
 
-/* Block SIGINT, SIGTERM and SIGCHLD in the calling thread (and so in threads it creates later). */
+/* Block those signals in the calling thread (and so in threads it creates later). */
 int evloop_block_signals(void);
 /* Deliver the blocked signals to cb through a signalfd watched by the loop. */
 int evloop_watch_signals(struct evloop *l, evloop_signal_cb cb, void *opaque);
@@ -34,6 +34,8 @@ int evloop_watch_signals(struct evloop *l, evloop_signal_cb cb, void *opaque);
 /* Run callbacks until evloop_stop(); returns 0, or -errno when epoll itself fails. */
 int evloop_run(struct evloop *l);
 void evloop_stop(struct evloop *l);
+/* Wait up to timeout_ms (-1: for ever) for events and run their callbacks once: their number, or -errno. */
+int evloop_run_once(struct evloop *l, int timeout_ms);
 bool evloop_stopped(struct evloop *l);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "common/evloop.h"
 #include "common/util.h"
+#include "enclave/app_channel.h"
 #include "enclave/console.h"
 #include "enclave/heartbeat.h"
 #include "enclave/sandbox.h"
@@ -87,6 +88,7 @@ struct launch_run {
 	int console;
 	/* vsock services (heartbeat.c, console.c), the same code for every backend */
 	struct heartbeat *hb;
+	struct app_channel *app;
 	struct console_client *vsock_console;
 	struct bridge_set *bridges;
 	int console_pair[2]; /* the vsock console's bytes, when it is the console (attach_console, native) */
@@ -184,8 +186,12 @@ static void on_signal(void *opaque, int signo)
 {
 	struct launch_run *run = opaque;
 
-	if (signo != SIGINT && signo != SIGTERM)
-		return; /* SIGCHLD: no children of ours matter to the enclave */
+	if (signo == SIGCHLD)
+		return; /* no children of ours matter to the enclave */
+	if (run->o->forward_signals && app_channel_signal(run->app, signo) == 0)
+		return;
+	if (signo == SIGUSR2)
+		return; /* only ever meant for the app */
 	if (!run->r->signal)
 		run->r->signal = signo;
 	run->hv->ops->terminate(run->hv);
@@ -249,6 +255,100 @@ static int bind_heartbeat(struct launch_run *run)
 		return err_set(ENOTSUP, "the %s hypervisor has no vsock: run with --no-heartbeat", run->hv->ops->name);
 	run->hb = heartbeat_listen(h, run->loop, on_heartbeat, run);
 	return run->hb ? 0 : -EADDRINUSE;
+}
+
+/* ---- the app channel: the app's output, exit status, stdin and signals (app_channel.h) ---- */
+
+static void app_started(void *opaque)
+{
+	struct launch_run *run = opaque;
+
+	if (run->o->hooks.app_started)
+		run->o->hooks.app_started(run->o->hooks.opaque);
+}
+
+static size_t app_output(void *opaque, int stream, const uint8_t *buf, size_t len)
+{
+	const struct launch_hooks *h = &((struct launch_run *)opaque)->o->hooks;
+
+	if (h->app_output)
+		return h->app_output(h->opaque, stream, buf, len);
+	if (h->console)
+		h->console(h->opaque, buf, len);
+	return len;
+}
+
+static void app_exited(void *opaque, enum app_exit_kind kind, uint32_t value)
+{
+	struct launch_run *run = opaque;
+
+	run->r->app = (struct launch_app_exit){ .known = true, .kind = kind, .value = value };
+}
+
+static void app_input_room(void *opaque)
+{
+	const struct launch_hooks *h = &((struct launch_run *)opaque)->o->hooks;
+
+	if (h->app_input_room)
+		h->app_input_room(h->opaque);
+}
+
+static void app_broken(void *opaque, const char *why)
+{
+	progress(opaque, "nitrovm: %s", why);
+}
+
+static const struct app_channel_ops app_ops = {
+	.started = app_started,
+	.output = app_output,
+	.exited = app_exited,
+	.input_room = app_input_room,
+	.broken = app_broken,
+};
+
+/* A bridge the user set up on the channel's parent port keeps it: their service, not ours. */
+static bool port_bridged(const struct bridge_config *c, uint32_t port)
+{
+	for (unsigned int i = 0; c && i < c->nrules; i++)
+		if (c->rules[i].dir == BRIDGE_FROM_ENCLAVE && c->rules[i].vsock_port == port)
+			return true;
+	return false;
+}
+
+/* Before start, like the heartbeat: the init connects as soon as its heartbeat is answered. */
+static int bind_app_channel(struct launch_run *run)
+{
+	struct vsock_host *h = run->hv->ops->vsock_host ? run->hv->ops->vsock_host(run->hv) : NULL;
+
+	if (!h || port_bridged(run->o->bridges, APP_WIRE_PORT))
+		return 0;
+	run->app = app_channel_listen(h, run->loop, &app_ops, run);
+	return run->app ? 0 : -EADDRINUSE;
+}
+
+int launch_app_signal(struct launch_run *run, int signo)
+{
+	return app_channel_signal(run->app, signo);
+}
+
+size_t launch_app_input(struct launch_run *run, const uint8_t *buf, size_t len)
+{
+	return app_channel_input(run->app, buf, len);
+}
+
+void launch_app_input_eof(struct launch_run *run)
+{
+	app_channel_input_eof(run->app);
+}
+
+void launch_app_resume(struct launch_run *run)
+{
+	app_channel_resume(run->app);
+}
+
+int launch_app_status(const struct launch_app_exit *a)
+{
+	return a->kind == APP_EXIT_SIGNAL ? 128 + (int)a->value : (int)a->value;
 }
 
 /* Before start too, for the same reason: the bridges' parent ports must not refuse an early connection. */
@@ -356,6 +456,9 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 		return ret;
 	r->failure = LAUNCH_BAD_ARGUMENT;
 	ret = bind_bridges(run);
+	if (ret < 0)
+		return ret;
+	ret = bind_app_channel(run);
 	if (ret < 0)
 		return ret;
 	if (o->seccomp) {
@@ -470,6 +573,7 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	ret = 0;
 out_hv:
 	bridge_set_free(run.bridges);
+	app_channel_free(run.app);
 	heartbeat_free(run.hb);
 	console_client_free(run.vsock_console);
 	for (int i = 0; i < 2; i++)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "app_wire.h"
 #include "hypervisor/hypervisor.h"
 
 struct bridge_config;
@@ -84,6 +85,14 @@ struct launch_hooks {
 	/* Console bytes: the serial console, or the vsock console (CID 0) where that is the only one. */
 	void (*console)(void *opaque, const uint8_t *buf, size_t len);
 	/*
+	 * The app channel (app_channel.h): the enclave's init is there and starts the app; the app's output
+	 * (stream 1 stdout, 2 stderr), returning how much was taken now (less pauses the channel until
+	 * launch_app_resume()); room again for launch_app_input().  Without app_output the output goes to console.
+	 */
+	void (*app_started)(void *opaque);
+	size_t (*app_output)(void *opaque, int stream, const uint8_t *buf, size_t len);
+	void (*app_input_room)(void *opaque);
+	/*
 	 * The launch is over (r as enclave_launch will return it, ret its return value), the loop still exists
 	 * but runs no more.  Called once slot_ready has been, whatever happened after.
 	 */
@@ -112,15 +121,39 @@ struct launch_opts {
 	 * enclave starts, and each vCPU thread's (slot.seccomp, the backend's).
 	 */
 	bool seccomp;
+	/*
+	 * SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGUSR2 go to the app through the app channel while it is up,
+	 * instead of ending the enclave (a container's process: the app decides how it stops).
+	 */
+	bool forward_signals;
 	struct launch_hooks hooks;
+};
+
+/* How the app ended, as the enclave's init reported it over the app channel. */
+struct launch_app_exit {
+	bool known; /* false: no init reported it (AWS's init, or the enclave ended first) */
+	enum app_exit_kind kind;
+	uint32_t value;
 };
 
 struct launch_result {
 	enum launch_failure failure; /* LAUNCH_OK once the enclave started; err_msg() says why otherwise */
-	int signal;		     /* SIGINT/SIGTERM that ended it, or 0 */
+	int signal;		     /* the signal that ended it (SIGINT, SIGTERM, SIGHUP, SIGQUIT), or 0 */
 	struct hv_exit exit;
 	struct enclave_info info;
+	struct launch_app_exit app;
 };
+
+/*
+ * The app, through the app channel (from the loop's thread): a signal (-ENOTCONN when the channel is not up),
+ * bytes of stdin (returns how many were taken), the end of stdin, and "take output again".
+ */
+int launch_app_signal(struct launch_run *run, int signo);
+size_t launch_app_input(struct launch_run *run, const uint8_t *buf, size_t len);
+void launch_app_input_eof(struct launch_run *run);
+void launch_app_resume(struct launch_run *run);
+/* The exit status a process reports for the app's end: its status, or 128 + the signal that killed it. */
+int launch_app_status(const struct launch_app_exit *a);
 
 /* Run an enclave in the foreground until it ends.  Returns 0 when it started (see r->exit), else -errno. */
 int enclave_launch(const struct launch_opts *o, struct launch_result *r);

@@ -218,6 +218,12 @@ static void write_exit_record(struct proc *p, const struct launch_result *r, int
 		snprintf(x.reason, sizeof(x.reason), "%s", hv_exit_reason_name(r->exit.reason));
 		snprintf(x.detail, sizeof(x.detail), "%s", r->exit.detail);
 	}
+	if (r->app.known) {
+		/* What the enclave's user asked it to do ended this way: that is its status. */
+		x.status = launch_app_status(&r->app);
+		snprintf(x.detail + strlen(x.detail), sizeof(x.detail) - strlen(x.detail), "; the app %s %u",
+			 r->app.kind == APP_EXIT_SIGNAL ? "was killed by signal" : "exited with status", r->app.value);
+	}
 	registry_write_exit(&p->dirs, p->info.id, &x);
 }
 
@@ -336,15 +342,52 @@ static void console_to_subs(struct proc *p, const uint8_t *buf, size_t len)
 	}
 }
 
+/* The history and the attached clients: a debug enclave's console, and its app's output among it. */
+static void to_history(struct proc *p, const uint8_t *buf, size_t len)
+{
+	if (p->launch.debug_mode)
+		console_ring_append(&p->ring, buf, len);
+	console_to_subs(p, buf, len);
+}
+
 static void hook_console(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct proc *p = opaque;
 
-	if (p->launch.debug_mode)
-		console_ring_append(&p->ring, buf, len);
-	console_to_subs(p, buf, len);
+	to_history(p, buf, len);
 	if (p->o->view.console)
 		p->o->view.console(p->o->view.opaque, buf, len);
+}
+
+/* Only what the view took goes to the history: the rest comes again once the view resumes the channel. */
+static size_t hook_app_output(void *opaque, int stream, const uint8_t *buf, size_t len)
+{
+	struct proc *p = opaque;
+	const struct enclave_view *v = &p->o->view;
+	size_t taken = len;
+
+	if (v->app_output)
+		taken = v->app_output(v->opaque, stream, buf, len);
+	else if (v->console)
+		v->console(v->opaque, buf, len);
+	to_history(p, buf, MIN(taken, len));
+	return taken;
+}
+
+static void hook_app_started(void *opaque)
+{
+	struct proc *p = opaque;
+
+	if (p->o->view.app_started)
+		p->o->view.app_started(p->o->view.opaque);
+}
+
+static void hook_app_input_room(void *opaque)
+{
+	struct proc *p = opaque;
+
+	if (p->o->view.app_input_room)
+		p->o->view.app_input_room(p->o->view.opaque);
 }
 
 /* ConnectConsole: the history first, then live bytes. */
@@ -597,6 +640,8 @@ static int hook_slot_ready(void *opaque, struct launch_run *run, const struct en
 		ret = p->o->service.start(p->o->service.opaque, run, info);
 		p->service_started = ret == 0;
 	}
+	if (!ret && p->o->view.attach)
+		ret = p->o->view.attach(p->o->view.opaque, run);
 out:
 	/* The name and CID are ours now (the socket answers for them), or the launch fails: others may go. */
 	registry_unlock(p->lock_fd);
@@ -710,6 +755,9 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 		.running = hook_running,
 		.booted = hook_booted,
 		.console = hook_console,
+		.app_output = hook_app_output,
+		.app_started = hook_app_started,
+		.app_input_room = hook_app_input_room,
 		.ended = hook_ended,
 	};
 	memset(r, 0, sizeof(*r));

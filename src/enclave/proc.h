@@ -34,6 +34,15 @@ struct enclave_view {
 	void (*running)(void *opaque, const struct enclave_info *info); /* the enclave runs */
 	void (*booted)(void *opaque, const struct enclave_info *info, double seconds); /* it answered the heartbeat */
 	void (*console)(void *opaque, const uint8_t *buf, size_t len);
+	/*
+	 * The app's output through the app channel (stream 1 stdout, 2 stderr): returns how much was taken now;
+	 * less pauses the channel until launch_app_resume().  Without it the output goes to console.
+	 */
+	size_t (*app_output)(void *opaque, int stream, const uint8_t *buf, size_t len);
+	void (*app_started)(void *opaque);    /* the init opened the app channel: the app runs */
+	void (*app_input_room)(void *opaque); /* launch_app_input() takes bytes again */
+	/* The launch's loop exists (the slot was just made): watch more descriptors, talk to the app. */
+	int (*attach)(void *opaque, struct launch_run *run);
 };
 
 /*

@@ -22,7 +22,7 @@ static int open_source(struct image *img)
 	}
 }
 
-int image_open(const char *uri, const struct image_options *o, struct image **out)
+int image_alloc(const struct image_options *o, struct image **out)
 {
 	struct image *img = calloc(1, sizeof(*img));
 	int ret;
@@ -40,8 +40,22 @@ int image_open(const char *uri, const struct image_options *o, struct image **ou
 	}
 	img->spool->fd = -1;
 	ret = tree_init(img->tree);
-	if (!ret)
-		ret = image_ref_parse(uri, &img->ref);
+	if (ret) {
+		image_close(img);
+		return ret;
+	}
+	*out = img;
+	return 0;
+}
+
+int image_open(const char *uri, const struct image_options *o, struct image **out)
+{
+	struct image *img;
+	int ret = image_alloc(o, &img);
+
+	if (ret)
+		return ret;
+	ret = image_ref_parse(uri, &img->ref);
 	if (!ret)
 		ret = open_source(img);
 	if (!ret)

@@ -70,6 +70,16 @@ int image_fetch(struct image *img);
 int image_unpack(struct image *img);
 void image_close(struct image *img);
 
+/*
+ * An unpacked root filesystem on this host (a container's root.path) as an image, already "unpacked": its
+ * entries as they are (symlinks not followed, other file systems mounted into it not entered), file contents
+ * copied into a spool in o->work_dir.  It has no config: give its run to image_ramdisk_open() yourself.
+ * o->arch names its architecture (default: the host's); the registry options do not apply.
+ */
+int image_open_rootdir(const char *dir, const struct image_options *o, struct image **out);
+/* The home directory of uid in the image's /etc/passwd ("/" when it has none), as runc sets HOME. */
+int image_user_home(struct image *img, uint32_t uid, char *home, size_t len);
+
 /* "amd64" or "arm64". */
 const char *image_arch(const struct image *img);
 /* The reference as written without tag or digest (nitro-cli's default ImageName). */

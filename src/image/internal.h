@@ -169,6 +169,10 @@ int image_index_find_ref(const struct image_manifest *idx, const char *ref,
 void image_index_ref_names(const struct image_manifest *idx, char *buf, size_t len);
 /* "amd64" or "arm64" for the names people and tools use ("x86_64", "aarch64" too); NULL for others. */
 const char *image_arch_normalize(const char *arch);
+/* The host's architecture as an image names it ("amd64" when unknown). */
+const char *image_host_arch(void);
+/* A new, empty image with its tree and spool (not yet opened): 0, or -errno with nothing left behind. */
+int image_alloc(const struct image_options *o, struct image **out);
 
 /* ---- image configs (config.c) ---- */
 

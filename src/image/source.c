@@ -16,7 +16,7 @@
 /* An index may point at an index (an OCI layout's tag on a multi-platform image): a few levels, no loops. */
 #define MAX_INDEX_DEPTH 4
 
-static const char *host_arch(void)
+const char *image_host_arch(void)
 {
 	struct utsname u;
 	const char *a;
@@ -134,12 +134,12 @@ int source_resolve(struct image_source *s, const char *arch, struct image_plan *
 	if (ret)
 		return ret;
 	was_index = m.kind == MANIFEST_INDEX;
-	ret = descend(s, wanted ? wanted : host_arch(), &m, plan);
+	ret = descend(s, wanted ? wanted : image_host_arch(), &m, plan);
 	if (!ret)
 		ret = read_config(s, &m, plan);
 	/* A single-platform image decides the architecture when none was asked for; an index's choice did. */
 	if (!ret)
-		ret = check_arch(&plan->config, wanted ? wanted : was_index ? host_arch() : NULL);
+		ret = check_arch(&plan->config, wanted ? wanted : was_index ? image_host_arch() : NULL);
 	if (!ret)
 		ret = fill_layers(&m, plan);
 	image_manifest_free(&m);

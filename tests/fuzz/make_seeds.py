@@ -250,9 +250,24 @@ def manifest_seeds(_nitrovm):
     }
 
 
+def app_channel_seeds(_nitrovm):
+    """Streams of the init's frames (src/enclave/app_wire.h): the first byte picks the piece size, the second's low
+    bit puts a HELLO in front."""
+    def frame(t, payload=b""):
+        return struct.pack("<B3xI", t, len(payload)) + payload
+    hello = frame(0x01, b"NVAP" + struct.pack("<I", 1))
+    out = frame(0x02, b"hello\n") + frame(0x03, b"oops\n")
+    return {
+        "run": b"\x07\x00" + hello + out + frame(0x04, struct.pack("<II", 0, 3)),
+        "signaled": b"\x01\x01" + out + frame(0x04, struct.pack("<II", 1, 15)),
+        "big": b"\xff\x01" + frame(0x02, b"x" * 32768) + frame(0x04, struct.pack("<II", 0, 0)),
+        "late": b"\x03\x01" + frame(0x04, struct.pack("<II", 0, 0)) + frame(0x02, b"late"),
+    }
+
 
 TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds,
-           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds}
+           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds,
+           "fuzz_app_channel": app_channel_seeds}
 
 
 def main():
