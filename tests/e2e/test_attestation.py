@@ -93,12 +93,25 @@ def tail(text, n=40):
     return "\n".join(text.splitlines()[-n:])
 
 
+KERNEL_MESSAGE = re.compile(r"\[\s*\d+\.\d+\] [^\n]*$")
+
+
 def json_line(out, prefix):
-    """The first console line that starts with prefix, parsed as JSON."""
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith(prefix):
-            return json.loads(line)
+    """The first console line that starts with prefix, parsed as JSON.  The kernel's own messages share the
+    serial console and can land in the middle of a long line ("<part>[   12.345678] random: ...", then the rest
+    on the next line): such a message is cut out and the line joined again, up to a few times."""
+    lines = [line.strip() for line in out.splitlines()]
+    for i, line in enumerate(lines):
+        if not line.startswith(prefix):
+            continue
+        for nxt in lines[i + 1:i + 5]:
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                if not KERNEL_MESSAGE.search(line):
+                    raise
+                line = KERNEL_MESSAGE.sub("", line) + nxt
+        return json.loads(line)
     pytest.fail(f"no line starting with {prefix!r} on the console:\n{tail(out)}")
 
 
