@@ -29,15 +29,10 @@
 
 #include "common/cbor.h"
 #include "common/util.h"
+#include "crypto/cose.h"
 
-#define COSE_ALG_ES384	   (-35)
-#define COSE_SIGN1_TAG	   18
-#define COSE_ES384_SIG_LEN (2 * 48)
-#define DOC_MAX_CABUNDLE   8 /* what the checker accepts; we emit 2 */
-
-/* The serialized protected header {1: -35}. */
-static const uint8_t cose_protected_es384[] = { 0xa1, 0x01, 0x38, 0x22 };
-static const char sig_context[] = "Signature1";
+#define COSE_ALG_ES384	 (-35)
+#define DOC_MAX_CABUNDLE 8 /* what the checker accepts; we emit 2 */
 
 struct nsm_signer {
 	struct nsm_ca *ca;
@@ -238,32 +233,9 @@ static void encode_payload(struct cbor_enc *e, const struct nsm_signer *s, const
 	enc_opt_bytes(e, in->nonce, in->nonce_len);
 }
 
-/* SHA-384 of Sig_structure, fed in pieces so the payload is not copied. */
-static int sig_structure_digest(const uint8_t *payload, size_t len, uint8_t digest[SHA384_LEN])
-{
-	uint8_t head[64];
-	struct cbor_enc e;
-	struct sha384_ctx c;
-
-	cbor_enc_init(&e, head, sizeof(head));
-	cbor_enc_array(&e, 4);
-	cbor_enc_text(&e, sig_context);
-	cbor_enc_bytes(&e, cose_protected_es384, sizeof(cose_protected_es384));
-	cbor_enc_bytes(&e, NULL, 0);
-	/* The payload's head only: its bytes follow separately. */
-	cbor_enc_bytes_head(&e, len);
-	if (e.failed || sha384_init(&c))
-		return err_set(ENOMEM, "out of memory hashing the document");
-	sha384_update(&c, e.buf, e.len);
-	sha384_update(&c, payload, len);
-	sha384_final(&c, digest);
-	return 0;
-}
-
 int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *in, uint8_t *out, size_t cap,
 			     size_t *len)
 {
-	uint8_t digest[SHA384_LEN], sig[EC_MAX_SIG_LEN];
 	time_t now = (time_t)(in->timestamp_ms / 1000);
 	struct cbor_enc payload, doc;
 	uint8_t *buf;
@@ -279,19 +251,9 @@ int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *i
 		return err_set(ENOMEM, "out of memory building the document");
 	cbor_enc_init(&payload, buf, NSM_DOCUMENT_MAX);
 	encode_payload(&payload, s, in);
-	ret = payload.failed ? -ENOSPC : sig_structure_digest(payload.buf, payload.len, digest);
-	if (!ret)
-		ret = ecdsa_sign_raw(s->key, EC_CURVE_P384, digest, sizeof(digest), sig);
-	if (!ret) {
-		cbor_enc_init(&doc, out, cap);
-		cbor_enc_array(&doc, 4);
-		cbor_enc_bytes(&doc, cose_protected_es384, sizeof(cose_protected_es384));
-		cbor_enc_map(&doc, 0);
-		cbor_enc_bytes(&doc, payload.buf, payload.len);
-		cbor_enc_bytes(&doc, sig, COSE_ES384_SIG_LEN);
-		ret = doc.failed ? -ENOSPC : 0;
-		*len = doc.len;
-	}
+	cbor_enc_init(&doc, out, cap);
+	ret = payload.failed ? -ENOSPC : cose_sign1_write(&doc, s->key, EC_CURVE_P384, payload.buf, payload.len);
+	*len = doc.len;
 	free(buf);
 	return ret;
 }
@@ -387,42 +349,32 @@ int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, 
 			  size_t *payload_len)
 {
 	struct doc_fields f = { 0 };
-	struct cbor_head h, prot, unprot, pl, sig;
-	struct cbor_dec d;
-	uint8_t digest[SHA384_LEN];
+	struct cose_error e;
+	struct cose_sign1 s;
 	EVP_PKEY *key;
 	X509 *leaf;
 	int ret;
 
-	cbor_dec_init(&d, doc, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
-	if (cbor_dec_head(&d, &h))
-		return err_set(EBADMSG, "the document is empty or malformed");
-	if (h.major == CBOR_TAG && h.arg == COSE_SIGN1_TAG && cbor_dec_head(&d, &h))
-		return err_set(EBADMSG, "the document ends after its tag");
-	if (h.major != CBOR_ARRAY || h.arg != 4 || cbor_dec_head(&d, &prot) || prot.major != CBOR_BYTES ||
-	    cbor_dec_head(&d, &unprot) || unprot.major != CBOR_MAP || cbor_dec_skip(&d, &unprot, 1) ||
-	    cbor_dec_head(&d, &pl) || pl.major != CBOR_BYTES || cbor_dec_head(&d, &sig) ||
-	    sig.major != CBOR_BYTES || cbor_dec_left(&d))
+	if (cose_sign1_parse(doc, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH, &s, &e))
 		return err_set(EBADMSG, "the document is not a COSE_Sign1 [protected, {}, payload, signature]");
-	if (prot.arg != sizeof(cose_protected_es384) || memcmp(prot.data, cose_protected_es384, prot.arg))
+	if (s.alg_kind != COSE_ALG_INT || s.alg != COSE_ALG_ES384)
 		return err_set(EBADMSG, "the document's protected header is not {1: -35} (ES384)");
-	ret = parse_payload(pl.data, pl.arg, &f);
+	ret = parse_payload(s.payload, s.payload_len, &f);
 	if (ret)
 		return ret;
 	leaf = der_cert(f.cert, f.cert_len);
 	if (!leaf)
 		return err_set(EBADMSG, "the document's certificate is not DER X.509");
 	key = X509_get0_pubkey(leaf);
-	ret = key ? sig_structure_digest(pl.data, pl.arg, digest) : err_set(EBADMSG, "no key in the certificate");
-	if (!ret)
-		ret = ecdsa_verify_raw(key, EC_CURVE_P384, digest, sizeof(digest), sig.data, sig.arg);
+	ret = key ? cose_sign1_verify(&s, key, EC_CURVE_P384, "the leaf certificate's key")
+		  : err_set(EBADMSG, "no key in the certificate");
 	if (!ret)
 		ret = verify_chain(leaf, &f, root);
 	X509_free(leaf);
 	ERR_clear_error();
 	if (!ret) {
-		*payload = pl.data;
-		*payload_len = pl.arg;
+		*payload = s.payload;
+		*payload_len = s.payload_len;
 	}
 	return ret;
 }

@@ -54,9 +54,10 @@ def uint8_array(b):
     return list(b)
 
 
-def fake_signature_section(pcr0_hex):
+def fake_signature_section(pcr0_hex, alg=-35, tagged=False, unprotected=None):
     payload = cbor({"register_index": 0, "register_value": uint8_array(bytes.fromhex(pcr0_hex))})
-    cose = cbor([cbor({1: -35}), {}, payload, b"\x01" * 96])
+    sig_len = {-7: 64, -35: 96, -36: 132}[alg]
+    cose = (b"\xd2" if tagged else b"") + cbor([cbor({1: alg}), unprotected or {}, payload, b"\x01" * sig_len])
     pem = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
     return cbor([{"signing_certificate": uint8_array(pem), "signature": uint8_array(cose)}])
 
@@ -90,6 +91,10 @@ def eif_seeds(nitrovm=None):
     seeds["bad-type-6"] = Image(base[:3] + [Section(6, b"?")] + base[3:]).pack()
     seeds["bad-33-sections"] = Image(base, num_sections=33).pack()
     seeds["header-only"] = good[:eiflib.HEADER_SIZE]
+    # Inputs that are no EIF are read as a bare signature section (fuzz_eif_reader.c): the COSE layer's seeds.
+    seeds["section-fake"] = fake_signature_section(pcr0)
+    seeds["section-tagged-es256"] = fake_signature_section(pcr0, alg=-7, tagged=True)
+    seeds["section-es512-unprotected"] = fake_signature_section(pcr0, alg=-36, unprotected={4: b"kid"})
     if nitrovm:
         signed = signed_seed(nitrovm)
         if signed:
@@ -142,6 +147,11 @@ def attestation_seeds(nitrovm=None):
         cose = cbor([protected, {}, attestation_payload(indefinite), b"\x01" * 96])
         seeds[f"untagged-{name}"] = cose
         seeds[f"tagged-{name}"] = b"\xd2" + cose
+    # The protected header's corners: critical headers, a text algorithm, another algorithm, an empty one.
+    payload = attestation_payload(False)
+    for name, hdr in (("crit", cbor({1: -35, 2: [4]})), ("alg-text", cbor({1: "ES384"})),
+                      ("alg-es256", cbor({1: -7})), ("empty-header", b"")):
+        seeds[f"header-{name}"] = cbor([hdr, {}, payload, b"\x01" * 96])
     seeds["bad-empty"] = b""
     seeds["bad-truncated"] = seeds["untagged-definite"][:-10]
     return seeds
