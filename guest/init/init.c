@@ -7,9 +7,10 @@
  *   2. load kernel modules: /nsm.ko if present (the AWS bootstrap layout), then /modules/order in order
  *      (compressed ones through the kernel's own decompressor);
  *   3. send the heartbeat: connect to the parent (CID 3) port 9000, write 0xB7, read it back;
- *   4. read /cmd and /env (one entry per line) and remove them;
+ *   4. read /cmd and /env (one entry per line), and /cwd and /user when there, and remove them;
  *   5. switch root to /rootfs and mount /dev, /proc, /run, /tmp, /dev/shm, /dev/pts, /sys;
- *   6. run the app in its own session with signals unblocked, reap every child until it exits;
+ *   6. run the app in its own session with signals unblocked, in /cwd as /user (else / as root), reap
+ *      every child until it exits;
  *   7. report how it ended, sync and reboot, which ends the enclave (the EIF cmdline has reboot=k).
  *
  * Where AWS's init crashes or hangs it says what is wrong and ends the enclave instead: a missing /cmd or
@@ -33,6 +34,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +48,11 @@
 #define NEW_ROOT	   "/rootfs"
 #define CMD_FILE	   "/cmd"
 #define ENV_FILE	   "/env"
+#define CWD_FILE	   "/cwd"  /* images from containers: the working directory */
+#define USER_FILE	   "/user" /* and the user: "UID GID [GID...]" */
+#define MAX_CWD_FILE	   4096
+/* UID GID and 65536 groups of 10 digits each, blanks between. */
+#define MAX_USER_FILE	   (12 * (INIT_MAX_GROUPS + 2))
 #define AWS_NSM_MODULE	   "/nsm.ko" /* where nitro-cli's bootstrap ramdisk puts the NSM driver */
 #define MODULES_DIR	   "/modules"
 #define MODULES_ORDER	   MODULES_DIR "/order"
@@ -400,6 +407,41 @@ static char **read_list(const char *path, enum init_lines_kind kind, size_t *cou
 	return list; /* its strings live in buf, which lives as long as init */
 }
 
+/* Where and as whom the app runs: /cwd and /user when the image has them, else / and root (AWS's init). */
+struct app_identity {
+	const char *cwd;
+	bool has_user;
+	struct init_user user;
+};
+
+static void read_identity(struct app_identity *id)
+{
+	char *buf;
+	size_t len;
+	int ret;
+
+	id->cwd = "/";
+	ret = read_file(CWD_FILE, MAX_CWD_FILE, &buf, &len);
+	if (ret && ret != -ENOENT)
+		die("cannot read %s: %s", CWD_FILE, strerror(-ret));
+	if (!ret) {
+		if (init_parse_cwd(buf, len, &id->cwd))
+			die("%s is not one absolute path", CWD_FILE);
+		unlink(CWD_FILE);
+	}
+	ret = read_file(USER_FILE, MAX_USER_FILE, &buf, &len);
+	if (ret == -ENOENT)
+		return;
+	if (ret)
+		die("cannot read %s: %s", USER_FILE, strerror(-ret));
+	ret = init_parse_user(buf, len, &id->user);
+	if (ret)
+		die("%s is not \"UID GID [GID...]\": %s", USER_FILE, strerror(-ret));
+	free(buf);
+	unlink(USER_FILE);
+	id->has_user = true;
+}
+
 static void switch_root(void)
 {
 	struct stat st;
@@ -489,7 +531,27 @@ static char **app_environment(char **env, size_t count)
 	return full;
 }
 
-static pid_t start_app(char **argv, char **envp)
+/*
+ * In the child: the directory first, while still root (as runc does, so a directory only root may enter
+ * works), then the groups and ids.  A failure ends the app, not the init: the exit status tells.
+ */
+static void become_app(const struct app_identity *id)
+{
+	const struct init_user *u = &id->user;
+
+	if (chdir(id->cwd)) {
+		say("cannot enter the working directory %s: %s", id->cwd, strerror(errno));
+		_exit(127);
+	}
+	if (!id->has_user)
+		return;
+	if (setgroups(u->ngroups, (const gid_t *)u->groups) || setgid(u->gid) || setuid(u->uid)) {
+		say("cannot become uid %u gid %u: %s", u->uid, u->gid, strerror(errno));
+		_exit(127);
+	}
+}
+
+static pid_t start_app(char **argv, char **envp, const struct app_identity *id)
 {
 	sigset_t none;
 	pid_t pid = fork();
@@ -501,6 +563,7 @@ static pid_t start_app(char **argv, char **envp)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
+	become_app(id);
 	execvpe(argv[0], argv, envp);
 	say("cannot run '%s': %s", argv[0], strerror(errno));
 	_exit(127);
@@ -523,6 +586,7 @@ static int reap_until(pid_t app)
 int main(void)
 {
 	char cmdline[MAX_KERNEL_CMDLINE], how[128];
+	struct app_identity id = { 0 };
 	char **cmd, **env;
 	size_t ncmd, nenv;
 	sigset_t all;
@@ -549,11 +613,15 @@ int main(void)
 	cmd = read_list(CMD_FILE, INIT_LINES_CMD, &ncmd);
 	if (!ncmd)
 		die("%s is empty: there is no app to run", CMD_FILE);
+	read_identity(&id);
 	switch_root();
 	mount_app_filesystems();
 	env = app_environment(env, nenv);
-	say("starting %s", cmd[0]);
-	app = start_app(cmd, env);
+	if (id.has_user)
+		say("starting %s in %s as uid %u gid %u", cmd[0], id.cwd, id.user.uid, id.user.gid);
+	else
+		say("starting %s", cmd[0]);
+	app = start_app(cmd, env, &id);
 	init_describe_status(reap_until(app), how, sizeof(how));
 	say("app %s", how);
 	end_enclave();

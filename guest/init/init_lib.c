@@ -245,3 +245,66 @@ void init_describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status 0x%x", (unsigned int)status);
 	}
 }
+
+int init_parse_cwd(char *buf, size_t len, const char **out)
+{
+	if (len && buf[len - 1] == '\n')
+		len--;
+	buf[len] = '\0';
+	if (!len || buf[0] != '/' || memchr(buf, '\n', len) || strlen(buf) != len)
+		return -EINVAL;
+	*out = buf;
+	return 0;
+}
+
+/* One decimal number below 2^32 at *p, advancing past it; false when there is none. */
+static bool parse_u32(const char **p, const char *end, uint32_t *out)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+
+	if (s == end || *s < '0' || *s > '9')
+		return false;
+	while (s < end && *s >= '0' && *s <= '9') {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return false;
+		s++;
+	}
+	*p = s;
+	*out = (uint32_t)v;
+	return true;
+}
+
+int init_parse_user(const char *buf, size_t len, struct init_user *u)
+{
+	const char *p = buf, *end = buf + len;
+	uint32_t id, *g;
+
+	memset(u, 0, sizeof(*u));
+	if (len && buf[len - 1] == '\n')
+		end--;
+	if (!parse_u32(&p, end, &u->uid) || p == end || *p != ' ')
+		return -EINVAL;
+	p++;
+	if (!parse_u32(&p, end, &u->gid))
+		goto bad;
+	while (p < end) {
+		if (*p++ != ' ' || !parse_u32(&p, end, &id) || u->ngroups >= INIT_MAX_GROUPS)
+			goto bad;
+		g = realloc(u->groups, (u->ngroups + 1) * sizeof(*g));
+		if (!g) {
+			free(u->groups);
+			u->groups = NULL;
+			return -ENOMEM;
+		}
+		u->groups = g;
+		u->groups[u->ngroups++] = id;
+	}
+	return 0;
+bad:
+	free(u->groups);
+	u->groups = NULL;
+	u->ngroups = 0;
+	return -EINVAL;
+}

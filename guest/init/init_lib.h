@@ -63,6 +63,27 @@ enum init_module_format {
 enum init_module_format init_module_format(const uint8_t *head, size_t len);
 const char *init_module_format_name(enum init_module_format f);
 
+/*
+ * /cwd (nitrovm's images from containers): the app's working directory, one absolute path with an optional
+ * '\n' after it.  buf is modified (the '\n' cut off); *out points into it.  Anything else is -EINVAL.
+ */
+int init_parse_cwd(char *buf, size_t len, const char **out);
+
+/* The kernel's limit on supplementary groups (NGROUPS_MAX). */
+#define INIT_MAX_GROUPS 65536
+
+/*
+ * /user: "UID GID [GID...]", decimal numbers separated by blanks, an optional '\n' at the end: the app's
+ * user, group and supplementary groups (resolved from the image's /etc/passwd and /etc/group when it was
+ * built).  groups is malloc'd (NULL when there are none).  Anything else is -EINVAL.
+ */
+struct init_user {
+	uint32_t uid, gid;
+	size_t ngroups;
+	uint32_t *groups;
+};
+int init_parse_user(const char *buf, size_t len, struct init_user *u);
+
 /* True when env (NULL-terminated) sets PATH. */
 bool init_env_has_path(char *const *env);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build_image.h"
 #include "cli.h"
 #include "common/util.h"
 #include "eif/cpio.h"
@@ -26,7 +27,12 @@ static const char usage[] =
 	"                             [--env NAME=VALUE]... [--kernel-modules DIR] [--init FILE]\n"
 	"                             --output-file FILE.eif\n"
 	"                             [--name NAME] [--version VERSION] [--metadata FILE.json] [--arch ARCH]\n"
-	"                             [--signing-certificate CERT.pem --private-key KEY.pem]\n\n"
+	"                             [--signing-certificate CERT.pem --private-key KEY.pem]\n"
+	"       nitrovm build-enclave (--docker-uri IMAGE | --docker-dir DIR [--docker-uri TAG])\n"
+	"                             [--kernel FILE (--cmdline TEXT | --cmdline-file FILE)]\n"
+	"                             [--cmd \"ARGS\" | --cmd-file FILE] [--entrypoint \"PROG ARGS\"] [--env NAME=VALUE]...\n"
+	"                             [--nitro-cli-compat] [--kernel-modules DIR] [--init FILE] [--arch ARCH]\n"
+	"                             [--quiet] [--plain-http] [--stall-timeout SECONDS] --output-file FILE.eif ...\n\n"
 	"Build an enclave image (EIF version 4) and print its measurements as nitro-cli build-enclave does.\n\n"
 	"  --kernel FILE             bzImage (x86_64) or arm64 Image; the architecture is read from it\n"
 	"  --cmdline TEXT            kernel command line (leading/trailing whitespace is trimmed)\n"
@@ -48,15 +54,38 @@ static const char usage[] =
 	"                            vmw_vsock_virtio_transport, nsm, then the others by name\n"
 	"                            (scripts/kernel-modules gathers them from a Debian kernel package)\n"
 	"  --init FILE               a static executable to use as the init instead of nitrovm's own\n"
+	"  --docker-uri IMAGE        build from a container image, without Docker: a registry reference\n"
+	"                            ([host[:port]/]name[:tag][@digest], Docker Hub when no host; credentials\n"
+	"                            from ~/.docker/config.json or $XDG_RUNTIME_DIR/containers/auth.json),\n"
+	"                            or oci:DIR[:ref], oci-archive:FILE[:ref], docker-archive:FILE[:ref].\n"
+	"                            nitro-cli's layout: nitrovm's init (and --kernel-modules) in the first\n"
+	"                            ramdisk, the image as rootfs/ in the second.  The app runs as the\n"
+	"                            container would: Entrypoint ++ Cmd, Env, WorkingDir, User.  Without\n"
+	"                            --kernel: nitro-cli's blobs ($NITRO_CLI_BLOBS, else\n"
+	"                            /usr/share/nitro_enclaves/blobs: bzImage or Image, cmdline, nsm.ko).\n"
+	"                            Pulled layers are cached under $XDG_CACHE_HOME/nitrovm (nitrovm cache)\n"
+	"  --docker-dir DIR          build DIR's Dockerfile with buildah (or podman) first, tagged --docker-uri\n"
+	"  --cmd \"ARGS\", --cmd-file  with an image: replace its Cmd (as `docker run IMAGE ARGS` does)\n"
+	"  --entrypoint \"PROG ARGS\"\n"
+	"                            replace the image's Entrypoint; its Cmd is then dropped unless --cmd\n"
+	"  --env NAME=VALUE          with an image: set a variable over the image's Env\n"
+	"  --nitro-cli-compat        nitro-cli's rule instead: Cmd, or else Entrypoint; from / as root\n"
+	"  --quiet                   no progress on stderr while pulling and unpacking\n"
+	"  --plain-http              talk http to a registry that is not on loopback (loopback ones are\n"
+	"                            tried with https, then http)\n"
+	"  --stall-timeout SECONDS   give up on a registry transfer that makes no progress this long (30)\n"
 	"  --output-file FILE.eif    where to write the image\n"
-	"  --name NAME               ImageName in the metadata (default: the output file's name without .eif)\n"
-	"  --version VERSION         ImageVersion in the metadata (default: 1.0)\n"
+	"  --name NAME               ImageName in the metadata (default: the output file's name without .eif;\n"
+	"                            with an image, the reference without its tag, as nitro-cli)\n"
+	"  --version VERSION         ImageVersion in the metadata (default: 1.0; with an image, its ID)\n"
 	"  --metadata FILE.json      custom metadata (a JSON file of at most 4096 bytes)\n"
-	"  --arch x86_64|aarch64     override the architecture read from the kernel\n"
+	"  --arch x86_64|aarch64     override the architecture read from the kernel; with an image, choose\n"
+	"                            its platform (amd64 or arm64; default: the host's), the EIF's follows\n"
 	"  --signing-certificate, --private-key\n"
 	"                            sign PCR0 with a PEM EC key (P-256, P-384 or P-521) and its certificate\n\n"
 	"BuildTime in the metadata comes from SOURCE_DATE_EPOCH when it is set, so two builds of the same inputs\n"
-	"are byte-identical. Ramdisk directories are packed with sorted names, uid/gid 0 and mtimes from it too.\n";
+	"are byte-identical. Ramdisk directories are packed with sorted names, uid/gid 0 and mtimes from it too;\n"
+	"images keep their own owners and times.  docs/images.md tells more.\n";
 
 struct ramdisk_src {
 	const char *path;
@@ -71,6 +100,10 @@ struct build_args {
 	const char *rootfs, *cmd_file, *kernel_modules, *init;
 	struct strv cmd, env;
 	bool has_cmd;
+	/* --docker-uri / --docker-dir (build_image.h) */
+	bool docker;
+	struct build_image_options img;
+	struct strv entrypoint;
 };
 
 /* Options without a short form. */
@@ -81,7 +114,17 @@ enum {
 	OPT_ENV,
 	OPT_KERNEL_MODULES,
 	OPT_INIT,
+	OPT_DOCKER_URI,
+	OPT_DOCKER_DIR,
+	OPT_ENTRYPOINT,
+	OPT_NITRO_CLI_COMPAT,
+	OPT_QUIET,
+	OPT_PLAIN_HTTP,
+	OPT_STALL_TIMEOUT,
 };
+
+/* A stall timeout longer than a day is a typo, not a patient registry. */
+#define MAX_STALL_TIMEOUT_S 86400
 
 /* Everything that holds memory while building; released in one place. */
 struct build_state {
@@ -90,6 +133,7 @@ struct build_state {
 	struct cpio cpios[EIF_MAX_SECTIONS];
 	uint8_t *cmdline_buf, *custom, *signature;
 	char *metadata;
+	struct build_image image;
 };
 
 static void state_free(struct build_state *s)
@@ -105,9 +149,24 @@ static void state_free(struct build_state *s)
 	free(s->custom);
 	free(s->signature);
 	free(s->metadata);
+	build_image_free(&s->image);
 }
 
-/* The name of an option that only means something with --rootfs, if one was given. */
+/* The name of an option that only means something with an image, if one was given. */
+static const char *image_option_given(const struct build_args *a)
+{
+	if (a->img.has_entrypoint)
+		return "entrypoint";
+	if (a->img.nitro_cli_compat)
+		return "nitro-cli-compat";
+	if (a->img.quiet)
+		return "quiet";
+	if (a->img.plain_http)
+		return "plain-http";
+	return a->img.stall_seconds ? "stall-timeout" : NULL;
+}
+
+/* The name of an option that only means something with --rootfs or an image, if one was given. */
 static const char *rootfs_option_given(const struct build_args *a)
 {
 	if (a->has_cmd)
@@ -119,6 +178,46 @@ static const char *rootfs_option_given(const struct build_args *a)
 	if (a->kernel_modules)
 		return "kernel-modules";
 	return a->init ? "init" : NULL;
+}
+
+/* Building from a kernel and ramdisks (or --rootfs). */
+static int check_kernel_args(const struct build_args *a)
+{
+	if (image_option_given(a))
+		return cli_fail(E_MISSING_ARGUMENT, "--%s goes with --docker-uri IMAGE", image_option_given(a));
+	if (!a->kernel)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --kernel FILE (or --docker-uri IMAGE)");
+	if (!a->cmdline && !a->cmdline_file)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --cmdline TEXT or --cmdline-file FILE");
+	if (a->rootfs && a->nramdisks)
+		return cli_fail(E_CONFLICTING_ARGUMENT,
+				"--rootfs builds both ramdisks: give it without --ramdisk or --ramdisk-dir");
+	if (!a->nramdisks && !a->rootfs)
+		return cli_fail(E_MISSING_ARGUMENT,
+				"build-enclave needs at least one --ramdisk or --ramdisk-dir, or --rootfs");
+	if (!a->rootfs && rootfs_option_given(a))
+		return cli_fail(E_MISSING_ARGUMENT, "--%s goes with --rootfs DIR or --docker-uri IMAGE",
+				rootfs_option_given(a));
+	if (a->rootfs && !a->has_cmd && !a->cmd_file)
+		return cli_fail(E_MISSING_ARGUMENT,
+				"--rootfs needs the app's command: --cmd \"PROG ARGS\" or --cmd-file FILE");
+	return 0;
+}
+
+/* Building from a container image: the image gives the ramdisks, nitro-cli's blobs the kernel if none. */
+static int check_image_args(const struct build_args *a)
+{
+	if (a->rootfs || a->nramdisks)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "--docker-uri builds both ramdisks from the image: give it "
+							"without --rootfs, --ramdisk or --ramdisk-dir");
+	if (!a->img.uri && !a->img.docker_dir)
+		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --docker-uri IMAGE");
+	if (a->kernel && !a->cmdline && !a->cmdline_file)
+		return cli_fail(E_MISSING_ARGUMENT, "--kernel needs --cmdline TEXT or --cmdline-file FILE (without "
+						    "--kernel, nitro-cli's blobs give both)");
+	if (!a->kernel && (a->cmdline || a->cmdline_file))
+		return cli_fail(E_MISSING_ARGUMENT, "--cmdline goes with --kernel FILE");
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct build_args *a)
@@ -142,8 +241,13 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "kernel-modules", required_argument, NULL, OPT_KERNEL_MODULES },
 		{ "init", required_argument, NULL, OPT_INIT },
-		{ "docker-uri", required_argument, NULL, 'D' },
-		{ "docker-dir", required_argument, NULL, 'D' },
+		{ "docker-uri", required_argument, NULL, OPT_DOCKER_URI },
+		{ "docker-dir", required_argument, NULL, OPT_DOCKER_DIR },
+		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
+		{ "nitro-cli-compat", no_argument, NULL, OPT_NITRO_CLI_COMPAT },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
+		{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -185,42 +289,47 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 			if (rootfs_check_env(optarg) || strv_push(&a->env, optarg, strlen(optarg)))
 				return cli_fail_err(E_INVALID_ARGUMENT);
 			break;
-		case 'D':
-			return cli_fail(E_INVALID_ARGUMENT,
-					"nitrovm builds images from a kernel and ramdisks, not from Docker images: "
-					"export the image's filesystem (docker export) and pass it with --ramdisk-dir");
+		case OPT_DOCKER_URI: a->img.uri = optarg; a->docker = true; break;
+		case OPT_DOCKER_DIR: a->img.docker_dir = optarg; a->docker = true; break;
+		case OPT_NITRO_CLI_COMPAT: a->img.nitro_cli_compat = true; break;
+		case OPT_QUIET: a->img.quiet = true; break;
+		case OPT_PLAIN_HTTP: a->img.plain_http = true; break;
+		case OPT_ENTRYPOINT:
+			if (a->img.has_entrypoint)
+				return cli_fail(E_CONFLICTING_ARGUMENT, "give --entrypoint once");
+			a->img.has_entrypoint = true;
+			if (rootfs_split_cmd(optarg, &a->entrypoint))
+				return cli_fail(E_INVALID_ARGUMENT, "--entrypoint: %s", err_msg());
+			break;
+		case OPT_STALL_TIMEOUT: {
+			uint64_t v;
+
+			if (cli_parse_u64(optarg, &v) || !v || v > MAX_STALL_TIMEOUT_S)
+				return cli_fail(E_INVALID_ARGUMENT,
+						"--stall-timeout '%s' is not a number of seconds from 1 to %d", optarg,
+						MAX_STALL_TIMEOUT_S);
+			a->img.stall_seconds = (unsigned int)v;
+			break;
+		}
 		case 'h': fputs(usage, stdout); return -1;
 		default: return cli_bad_option("build-enclave");
 		}
 	}
 	if (optind < argc)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for build-enclave", argv[optind]);
-	if (!a->kernel)
-		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --kernel FILE");
 	if (!a->output)
 		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --output-file FILE.eif");
 	if (a->cmdline && a->cmdline_file)
 		return cli_fail(E_CONFLICTING_ARGUMENT, "give either --cmdline or --cmdline-file, not both");
-	if (!a->cmdline && !a->cmdline_file)
-		return cli_fail(E_MISSING_ARGUMENT, "build-enclave needs --cmdline TEXT or --cmdline-file FILE");
-	if (a->rootfs && a->nramdisks)
-		return cli_fail(E_CONFLICTING_ARGUMENT,
-				"--rootfs builds both ramdisks: give it without --ramdisk or --ramdisk-dir");
-	if (!a->nramdisks && !a->rootfs)
-		return cli_fail(E_MISSING_ARGUMENT,
-				"build-enclave needs at least one --ramdisk or --ramdisk-dir, or --rootfs");
-	if (!a->rootfs && rootfs_option_given(a))
-		return cli_fail(E_MISSING_ARGUMENT, "--%s goes with --rootfs DIR", rootfs_option_given(a));
 	if (a->has_cmd && a->cmd_file)
 		return cli_fail(E_CONFLICTING_ARGUMENT, "give either --cmd or --cmd-file, not both");
-	if (a->rootfs && !a->has_cmd && !a->cmd_file)
-		return cli_fail(E_MISSING_ARGUMENT,
-				"--rootfs needs the app's command: --cmd \"PROG ARGS\" or --cmd-file FILE");
 	if (!a->cert != !a->key)
 		return cli_fail(E_MISSING_ARGUMENT, "signing needs both --signing-certificate and --private-key");
-	if (a->arch && strcmp(a->arch, "x86_64") && strcmp(a->arch, "aarch64") && strcmp(a->arch, "arm64"))
-		return cli_fail(E_INVALID_ARGUMENT, "unknown --arch '%s': use x86_64 or aarch64", a->arch);
-	return 0;
+	if (a->arch && strcmp(a->arch, "x86_64") && strcmp(a->arch, "aarch64") && strcmp(a->arch, "arm64") &&
+	    strcmp(a->arch, "amd64"))
+		return cli_fail(E_INVALID_ARGUMENT, "unknown --arch '%s': use x86_64 (amd64) or aarch64 (arm64)",
+				a->arch);
+	return a->docker ? check_image_args(a) : check_kernel_args(a);
 }
 
 /* nitro-cli trims the command line (its blob file ends in a newline). */
@@ -300,12 +409,21 @@ static int load_rootfs(struct build_args *a, struct build_state *s, struct eif_b
 	return 0;
 }
 
+static bool arch_is_arm64(const char *arch)
+{
+	return !strcmp(arch, "aarch64") || !strcmp(arch, "arm64");
+}
+
+/*
+ * The EIF's architecture: the kernel's, or --arch for a kernel nitrovm cannot tell.  With an image, --arch
+ * chose the image's platform instead, and the image must then match the kernel (build_image.c checks).
+ */
 static int pick_arch(const struct build_args *a, struct eif_build *b)
 {
 	enum eif_arch arch = eif_detect_arch(b->kernel.data, b->kernel.size);
 
-	if (a->arch)
-		arch = strcmp(a->arch, "x86_64") ? EIF_ARCH_ARM64 : EIF_ARCH_X86_64;
+	if (a->arch && (!a->docker || arch == EIF_ARCH_UNKNOWN))
+		arch = arch_is_arm64(a->arch) ? EIF_ARCH_ARM64 : EIF_ARCH_X86_64;
 	if (arch == EIF_ARCH_UNKNOWN)
 		return cli_fail(E_EIF_BUILDING, "%s is neither an x86_64 bzImage nor an arm64 Image; pass --arch if it "
 						"is a kernel all the same",
@@ -356,6 +474,8 @@ static int make_metadata(const struct build_args *a, struct build_state *s, stru
 
 	if (a->name) {
 		in.image_name = a->name;
+	} else if (a->docker) {
+		in.image_name = build_image_name(&s->image);
 	} else {
 		const char *base = strrchr(a->output, '/') ? strrchr(a->output, '/') + 1 : a->output;
 		size_t n = strlen(base);
@@ -365,7 +485,9 @@ static int make_metadata(const struct build_args *a, struct build_state *s, stru
 		snprintf(name, sizeof(name), "%.*s", (int)n, base);
 		in.image_name = name;
 	}
-	in.image_version = a->version ? a->version : "1.0";
+	/* nitro-cli: the image ID (without "sha256:") when built from an image, as its version. */
+	in.image_version = a->version ? a->version : a->docker ? build_image_version(&s->image) : "1.0";
+	in.docker_info_json = s->image.docker_info;
 	in.build_tool = "nitrovm";
 	in.build_tool_version = NITROVM_VERSION;
 	if (!kernel_config_version(a->kernel, os, sizeof(os), ver, sizeof(ver)))
@@ -402,6 +524,32 @@ static int sign(const struct build_args *a, struct build_state *s, struct eif_bu
 	return 0;
 }
 
+/* --docker-uri: the image first (its architecture picks nitro-cli's kernel when --kernel is not given). */
+static int open_image(struct build_args *a, struct build_state *s)
+{
+	int ret;
+
+	if (a->cmd_file && rootfs_read_cmd_file(a->cmd_file, &a->cmd))
+		return cli_fail_err(E_FILE_OPERATION);
+	a->img.output = a->output;
+	a->img.arch = a->arch;
+	a->img.has_cmd = a->has_cmd || a->cmd_file;
+	a->img.cmd = &a->cmd;
+	a->img.entrypoint = &a->entrypoint;
+	a->img.env = (const char *const *)a->env.v;
+	a->img.nenv = a->env.n;
+	a->img.kernel_modules = a->kernel_modules;
+	a->img.init = a->init;
+	ret = build_image_open(&a->img, !a->kernel, !a->cmdline && !a->cmdline_file, &s->image);
+	if (ret)
+		return ret;
+	if (!a->kernel)
+		a->kernel = s->image.kernel;
+	if (!a->cmdline && !a->cmdline_file)
+		a->cmdline_file = s->image.cmdline;
+	return 0;
+}
+
 int cmd_build_enclave(int argc, char **argv)
 {
 	struct build_args a;
@@ -414,6 +562,8 @@ int cmd_build_enclave(int argc, char **argv)
 	int ret;
 
 	ret = parse_args(argc, argv, &a);
+	if (!ret && a.docker)
+		ret = open_image(&a, &s);
 	if (ret)
 		goto out;
 	ret = load_inputs(&a, &s, &b);
@@ -421,6 +571,8 @@ int cmd_build_enclave(int argc, char **argv)
 		ret = pick_arch(&a, &b);
 	if (!ret && a.rootfs)
 		ret = load_rootfs(&a, &s, &b);
+	if (!ret && a.docker)
+		ret = build_image_ramdisks(&a.img, &s.image, &b);
 	if (!ret)
 		ret = make_metadata(&a, &s, &b);
 	if (!ret && a.cert)
@@ -432,12 +584,14 @@ int cmd_build_enclave(int argc, char **argv)
 		goto out;
 	}
 	/* Only now, so that bad input gets exactly one line on stderr. */
-	fprintf(stderr, "Start building the Enclave Image...\n");
+	if (!a.img.quiet)
+		fprintf(stderr, "Start building the Enclave Image...\n");
 	if (eif_write_fd(&b, out.fd, a.output, &m) || atomic_file_commit(&out)) {
 		ret = cli_fail_err(E_FILE_OPERATION);
 		goto out;
 	}
-	fprintf(stderr, "Enclave Image successfully created.\n");
+	if (!a.img.quiet)
+		fprintf(stderr, "Enclave Image successfully created.\n");
 	o = json_object_new_object();
 	json_object_object_add(o, "Measurements", cli_measurements_json(&m, a.cert ? pcr8 : NULL));
 	cli_print_json(o);
@@ -447,5 +601,6 @@ out:
 	state_free(&s);
 	strv_free(&a.cmd);
 	strv_free(&a.env);
+	strv_free(&a.entrypoint);
 	return ret < 0 ? 0 : ret; /* parse_args' -1: --help was printed */
 }

@@ -28,6 +28,18 @@ int cli_fail(enum cli_error e, const char *fmt, ...)
 	return e == E_UNSPECIFIED ? 1 : (int)e;
 }
 
+int cli_parse_boot_path(const char *s, enum hv_kernel_boot *out)
+{
+	if (!strcmp(s, "host"))
+		*out = HV_KERNEL_BOOT_HOST;
+	else if (!strcmp(s, "decompressor"))
+		*out = HV_KERNEL_BOOT_DECOMPRESSOR;
+	else
+		return cli_fail(E_INVALID_ARGUMENT, "boot path '%s': expected host (the kernel decompressed by "
+						    "nitrovm, the default) or decompressor (by its own code in the guest)", s);
+	return 0;
+}
+
 int cli_fail_err(enum cli_error e)
 {
 	return cli_fail(e, "%s", err_msg());

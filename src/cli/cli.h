@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
+#include "hypervisor/hypervisor.h"
 
 struct json_object;
 struct eif_measurements;
@@ -50,6 +51,9 @@ enum cli_error {
 	E_ENCLAVE_CONSOLE_WRITE = 46,
 	E_INTEGER_PARSING = 47,
 	E_EIF_BUILDING = 48,
+	E_DOCKER_IMAGE_BUILD = 49,
+	E_DOCKER_IMAGE_PULL = 50,
+	E_BLOBS_PATH_NOT_SET = 52,
 	E_ENCLAVE_NAMING = 58,
 	E_HASHER = 57,
 	E_EIF_SIGNATURE_CHECK = 59,
@@ -99,6 +103,8 @@ void cli_note_state_dir(void);
 /* Parse a size with an optional suffix (K, M, G, T; none = default_unit bytes). */
 int cli_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
+/* "host" or "decompressor": who unpacks an emulated enclave's kernel (--boot-path, boot-path=). */
+int cli_parse_boot_path(const char *s, enum hv_kernel_boot *out);
 
 /* Commands. */
 int cmd_build_enclave(int argc, char **argv);
@@ -109,11 +115,13 @@ int cmd_sign_eif(int argc, char **argv);
 int cmd_run_enclave(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 int cmd_verify_attestation(int argc, char **argv);
 int cmd_describe_enclaves(int argc, char **argv);
 int cmd_terminate_enclave(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 /* The QEMU-style front end (`nitrovm -M nitro-enclave -kernel ...`): argv[0] is the program name. */
 int qemu_main(int argc, char **argv);
 

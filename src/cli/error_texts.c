@@ -221,24 +221,28 @@ const struct cli_error_text cli_error_texts[] = {
 	{ 48, "EifBuildingError",
 	  "Image build failure: build-enclave could not make the EIF: an input that is not what it should be (a "
 	  "kernel that is neither an x86_64 bzImage nor an arm64 Image, a directory that cannot be packed), custom "
-	  "metadata that is not valid JSON or is over 4096 bytes, or a SOURCE_DATE_EPOCH that is not a number. The "
-	  "message names the input; correct it and build again. No partial output file is left behind." },
+	  "metadata that is not valid JSON or is over 4096 bytes, or a SOURCE_DATE_EPOCH that is not a number; for "
+	  "a container image, a damaged layer, a path that leaves the image's root, a User not in its /etc/passwd, no "
+	  "Cmd or Entrypoint, or an architecture that is not the kernel's. The message names the input; correct it "
+	  "and build again. No partial output file is left behind." },
 	{ 49, "DockerImageBuildError",
-	  "Docker build failure: nitro-cli could not build the Docker image in --docker-dir (docker build failed; its "
-	  "output says why). nitrovm does not build from Docker images: export the image's file system (docker "
-	  "export) and give it to build-enclave with --rootfs or --ramdisk-dir." },
+	  "Image build failure: the Dockerfile in --docker-dir could not be built. nitro-cli uses docker build; "
+	  "nitrovm uses buildah, else podman (daemonless), and says so when neither is installed (apt-get install "
+	  "buildah). The builder's own output, on stderr unless --quiet, says why a build failed." },
 	{ 50, "DockerImagePullError",
-	  "Docker pull failure: nitro-cli could not pull the --docker-uri image: the name or tag does not exist, the "
-	  "registry needs a login (docker login), or the network is unreachable. nitrovm does not pull images; build "
-	  "from the image's exported file system as for E49." },
+	  "Image pull failure: the --docker-uri image could not be fetched or read: the name or tag does not exist "
+	  "(HTTP 404), the registry needs credentials (401: docker login or podman login write them where both "
+	  "tools read them), the registry failed (5xx) or stalled (--stall-timeout), or the image is not what its "
+	  "digests say, has a media type or manifest version nitrovm does not read, or an encrypted layer. For "
+	  "oci:, oci-archive: and docker-archive: the message names what is missing or wrong inside the image." },
 	{ 51, "ArtifactsPathNotSet",
 	  "Artifacts directory unknown: nitro-cli needs a directory for intermediate build files and found none "
 	  "(NITRO_CLI_ARTIFACTS unset and no usable home directory). Set NITRO_CLI_ARTIFACTS to a writable directory. "
 	  "nitrovm needs no such directory." },
 	{ 52, "BlobsPathNotSet",
-	  "Blobs directory unknown: nitro-cli could not find the kernel, init and module files it builds images from "
-	  "(NITRO_CLI_BLOBS unset and /usr/share/nitro_enclaves/blobs missing). Set NITRO_CLI_BLOBS or reinstall "
-	  "nitro-cli. nitrovm takes these inputs as options (--kernel, --ramdisk, --rootfs)." },
+	  "Blobs directory unknown: no kernel to build the image with: nitro-cli's blobs (bzImage or Image, cmdline, "
+	  "nsm.ko) are not in NITRO_CLI_BLOBS nor in /usr/share/nitro_enclaves/blobs. Install nitro-cli's blobs or "
+	  "point NITRO_CLI_BLOBS at them, or give nitrovm build-enclave a kernel with --kernel and --cmdline." },
 	{ 53, "ClockSkewError",
 	  "Clock error: the time between two readings could not be measured because the clock seemed to go "
 	  "backwards, while a console was read with --disconnect-timeout. Attach again; if the system clock jumps "

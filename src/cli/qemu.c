@@ -45,6 +45,7 @@ struct qemu_args {
 	uint64_t memory_mib;
 	uint64_t cpus;
 	bool acpi, rng, hugepages;
+	enum hv_kernel_boot boot_path;
 	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
 	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
 	bool accel_nitro, machine_nitro, debug_mode;
@@ -73,7 +74,10 @@ static int parse_bool(const char *key, const char *v, bool *out)
 	return cli_fail(E_INVALID_ARGUMENT, "machine option %s=%s: expected on or off", key, v);
 }
 
-/* -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=ID][,parent-role=ARN][,parent-id=ID] */
+/*
+ * -M nitro-enclave[,acpi=on|off][,rng=on|off][,hugepages=on|off][,id=ID][,parent-role=ARN][,parent-id=ID]
+ *                 [,boot-path=host|decompressor]
+ */
 static int parse_machine(char *spec, struct qemu_args *a)
 {
 	char *save = NULL;
@@ -101,6 +105,8 @@ static int parse_machine(char *spec, struct qemu_args *a)
 			ret = parse_bool(tok, eq + 1, &a->rng);
 		else if (!strcmp(tok, "hugepages"))
 			ret = parse_bool(tok, eq + 1, &a->hugepages);
+		else if (!strcmp(tok, "boot-path"))
+			ret = cli_parse_boot_path(eq + 1, &a->boot_path);
 		else if (!strcmp(tok, "id")) {
 			/* QEMU's enclave identifier: the NSM module_id (and here the enclave's name too). */
 			if (nsm_check_parent_string("machine option id", eq + 1, NSM_MODULE_ID_MAX - 1) < 0)
@@ -117,7 +123,7 @@ static int parse_machine(char *spec, struct qemu_args *a)
 			a->parent_id = eq + 1;
 		} else
 			return qemu_error("unknown nitro-enclave machine option '%s' (known: acpi, rng, hugepages, id, "
-					  "parent-role, parent-id)", tok);
+					  "parent-role, parent-id, boot-path)", tok);
 	}
 	return ret;
 }
@@ -478,7 +484,9 @@ static const char qemu_usage[] =
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
 	"  -M nitro-enclave options: acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
 	"                         rng=on (virtio-rng test device), hugepages=on, id=ENCLAVE-ID (the NSM module_id),\n"
-	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4)\n"
+	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4),\n"
+	"                         boot-path=host|decompressor (who unpacks the kernel: nitrovm, cached, with KASLR\n"
+	"                         as the kernel's own would; or the kernel's decompressor in the guest)\n"
 	"  Host bridges, as for run-enclave (nitrovm run-enclave --help): --vsock-uds PATH,\n"
 	"                         --forward-listen HOST=vsock:PORT, --forward-connect vsock:PORT=HOST,\n"
 	"                         --forward-vsock PORT, --forward-remote\n";
@@ -519,7 +527,7 @@ int qemu_main(int argc, char **argv)
 		.cpu_count = (unsigned int)a.cpus,
 		.name = a.name,
 		.backend = &hv_kvm_ops,
-		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
 			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
 		.console_in = STDIN_FILENO,

@@ -46,35 +46,6 @@ static const char *const module_suffixes[] = {".ko", ".ko.xz", ".ko.zst", ".ko.g
 #define CONSOLE_MAJOR 5
 #define CONSOLE_MINOR 1
 
-int strv_push(struct strv *s, const char *str, size_t len)
-{
-	char *copy;
-
-	if (s->n + 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		char **v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v)
-			return err_set(ENOMEM, "out of memory");
-		s->v = v;
-		s->cap = cap;
-	}
-	copy = strndup(str, len);
-	if (!copy)
-		return err_set(ENOMEM, "out of memory");
-	s->v[s->n++] = copy;
-	s->v[s->n] = NULL;
-	return 0;
-}
-
-void strv_free(struct strv *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
-
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -484,7 +455,21 @@ out:
 
 /* ---- the two ramdisks ---- */
 
-static int build_bootstrap(const struct rootfs_spec *spec, struct cpio *c)
+/* AWS's bootstrap ramdisk has the NSM driver as /nsm.ko, 0755, which both inits load first. */
+static int add_nsm_module(const char *path, struct cpio *c)
+{
+	uint8_t *data;
+	size_t len;
+	int ret = file_read_all(path, &data, &len, MAX_MODULE_FILE);
+
+	if (ret)
+		return ret;
+	ret = cpio_add_file(c, "nsm.ko", 0755, data, len);
+	free(data);
+	return ret;
+}
+
+int rootfs_build_bootstrap(const struct rootfs_spec *spec, struct cpio *c)
 {
 	int ret = cpio_add_dir(c, "dev", 0755);
 
@@ -492,29 +477,13 @@ static int build_bootstrap(const struct rootfs_spec *spec, struct cpio *c)
 		ret = cpio_add_node(c, "dev/console", S_IFCHR | 0600, CONSOLE_MAJOR, CONSOLE_MINOR);
 	if (!ret)
 		ret = add_init(spec, c);
+	if (!ret && spec->nsm_module)
+		ret = add_nsm_module(spec->nsm_module, c);
 	if (!ret && spec->kernel_modules)
 		ret = add_modules(spec->kernel_modules, c);
 	if (!ret)
 		ret = cpio_finish(c);
 	return ret;
-}
-
-/* Lines of strings, each ending in '\n', as one heap buffer. */
-static char *join_lines(const char *const *v, size_t n, size_t *len)
-{
-	size_t total = 0;
-	char *buf, *p;
-
-	for (size_t i = 0; i < n; i++)
-		total += strlen(v[i]) + 1;
-	buf = malloc(total + 1);
-	if (!buf)
-		return NULL;
-	p = buf;
-	for (size_t i = 0; i < n; i++)
-		p += sprintf(p, "%s\n", v[i]);
-	*len = total;
-	return buf;
 }
 
 static int build_customer(const struct rootfs_spec *spec, struct cpio *c)
@@ -539,8 +508,8 @@ static int build_customer(const struct rootfs_spec *spec, struct cpio *c)
 	}
 	if (ret)
 		return ret;
-	cmd = join_lines((const char *const *)spec->cmd->v, spec->cmd->n, &cmd_len);
-	env = join_lines(spec->env, spec->nenv, &env_len);
+	cmd = strv_join_lines((const char *const *)spec->cmd->v, spec->cmd->n, &cmd_len);
+	env = strv_join_lines(spec->env, spec->nenv, &env_len);
 	if (!cmd || !env)
 		ret = err_set(ENOMEM, "out of memory");
 	if (!ret)
@@ -556,7 +525,7 @@ static int build_customer(const struct rootfs_spec *spec, struct cpio *c)
 
 int rootfs_build(const struct rootfs_spec *spec, struct cpio *bootstrap, struct cpio *customer)
 {
-	int ret = build_bootstrap(spec, bootstrap);
+	int ret = rootfs_build_bootstrap(spec, bootstrap);
 
 	return ret ? ret : build_customer(spec, customer);
 }

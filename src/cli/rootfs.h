@@ -17,15 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/strv.h"
+
 struct cpio;
 
-/* A growable, NULL-terminated array of heap strings. */
-struct strv {
-	char **v;
-	size_t n, cap;
-};
-int strv_push(struct strv *s, const char *str, size_t len);
-void strv_free(struct strv *s);
 
 /*
  * Split --cmd into arguments the way a shell would for simple cases: blanks separate arguments, '...' keeps
@@ -49,10 +44,13 @@ struct rootfs_spec {
 	size_t nenv;
 	const char *kernel_modules; /* host directory of .ko[.xz|.zst|.gz] files, or NULL */
 	const char *init;	    /* the init executable, or NULL for nitrovm's own */
+	const char *nsm_module;	    /* nitro-cli's blobs/nsm.ko, packed as /nsm.ko (AWS's layout), or NULL */
 	bool arm64;		    /* the image's architecture, which the init must match */
 };
 
 /* Fill two fresh (cpio_init'ed) archives and finish them. */
 int rootfs_build(const struct rootfs_spec *spec, struct cpio *bootstrap, struct cpio *customer);
+/* Only the bootstrap one (spec->rootfs, cmd and env unused): images from containers make their own. */
+int rootfs_build_bootstrap(const struct rootfs_spec *spec, struct cpio *bootstrap);
 
 #endif

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/evloop.h"
 #include "common/json_pretty.h"
+#include "common/out_pump.h"
 #include "common/util.h"
 #include "enclave/console_ring.h"
 #include "enclave/launch.h"
@@ -46,6 +48,7 @@ static const struct option run_opts[] = {
 	{ "attach-console", no_argument, NULL, 'a' },
 	{ "test-rng", no_argument, NULL, 'r' },
 	{ "no-acpi", no_argument, NULL, 'A' },
+	{ "boot-path", required_argument, NULL, 'K' },
 	{ "hugepages", no_argument, NULL, 'H' },
 	{ "no-heartbeat", no_argument, NULL, 'B' },
 	{ "parent-role", required_argument, NULL, 'R' },
@@ -89,6 +92,9 @@ static void run_usage(void)
 	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
 	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
 	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n"
+	       "  --boot-path PATH      host (default): nitrovm decompresses the kernel (cached) and places it with\n"
+	       "                        KASLR as its decompressor would; decompressor: the kernel's own code does it\n"
+	       "                        in the enclave.  What host cannot unpack boots the other way, saying why\n"
 	       "  --parent-role ARN     the parent's IAM role ARN, measured into PCR3 (default: none, PCR3 zero)\n"
 	       "  --parent-id ID        the parent's instance id: PCR4 and the enclave id's prefix (default: this\n"
 	       "                        EC2 instance's id, else " NSM_DEFAULT_PARENT_ID ")\n");
@@ -116,6 +122,7 @@ struct run_args {
 	bool have_cpus, have_memory, have_cid;
 	bool debug, rng, no_acpi, hugepages;
 	bool attach, no_heartbeat, foreground;
+	enum hv_kernel_boot boot_path;
 	const char *hypervisor;
 	uint32_t cpu_ids[HV_MAX_VCPUS];
 	unsigned int ncpu_ids;
@@ -352,6 +359,11 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		case 'H':
 			a->hugepages = true;
 			break;
+		case 'K':
+			ret = cli_parse_boot_path(optarg, &a->boot_path);
+			if (ret)
+				return ret;
+			break;
 		case 'R':
 			if (nsm_check_parent_string("--parent-role", optarg, NSM_PARENT_ROLE_MAX) < 0)
 				return cli_fail_err(E_INVALID_ARGUMENT);
@@ -525,27 +537,35 @@ static void fg_running(void *opaque, const struct enclave_info *info)
 	free(json);
 }
 
+/* The console goes out through a thread of its own: a stdout nobody reads never stalls the event loop. */
 static void fg_console(void *opaque, const uint8_t *buf, size_t len)
 {
-	int *out = opaque;
+	struct out_pump *out = opaque;
 
-	/* stdout went away: keep the enclave running, drop its console. */
-	if (*out >= 0 && write_full(*out, buf, len) < 0)
-		*out = -1;
+	if (out)
+		out_pump_put(out, buf, len);
 }
 
 int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console_out)
 {
 	struct launch_result r;
-	int out = console_out, ret;
+	struct out_pump *out = NULL;
+	int ret;
 
+	/* Before the pump's thread exists: signals must reach only the launch's signalfd. */
+	ret = evloop_block_signals();
+	if (!ret && console_out >= 0 && !(out = out_pump_start(console_out)))
+		ret = -ENOMEM;
+	if (ret < 0)
+		return cli_fail_err(E_UNSPECIFIED);
 	o->report_fd = -1;
-	o->view.opaque = &out;
+	o->view.opaque = out;
 	o->view.progress = print_json ? fg_progress : NULL;
 	o->view.notice = fg_progress;
 	o->view.running = print_json ? fg_running : NULL;
 	o->view.console = fg_console;
 	ret = enclave_proc_run(o, &r);
+	out_pump_finish(out); /* the console's last bytes, before how it ended */
 	return cli_launch_status(ret, &r);
 }
 
@@ -749,7 +769,7 @@ int cmd_run_enclave(int argc, char **argv)
 		.debug_mode = a.debug,
 		.name = a.name,
 		.backend = backend,
-		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .parent_role = a.parent_role, .parent_id = a.parent_id,
 			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
 		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */

@@ -24,6 +24,9 @@
 
 #include "cli.h"
 #include "common/util.h"
+#if defined(__x86_64__)
+#include "hypervisor/kvm/x86/x86.h"
+#endif
 
 #define SELFTEST_PROBE_ENV   "NITROVM_PROBE"
 #define SELFTEST_KVM_ENV     "NITROVM_KVM_DEVICE"
@@ -77,36 +80,18 @@ static enum kvm_flavour kvm_flavour(bool device_ok)
 	return KVM_UNKNOWN;
 }
 
-/* The hypervisor this host itself runs under (CPUID 0x40000000), e.g. "TCGTCGTCGTCG" for QEMU's emulator. */
-static void host_hypervisor(char sig[13])
+/* Whether this host itself runs under QEMU's TCG (the nested test tier): slow, but a complete SVM. */
+static bool host_is_tcg(void)
 {
-	unsigned int a = 0x40000000, b = 0, c = 0, d = 0;
-
-	sig[0] = '\0';
 #if defined(__x86_64__)
-	unsigned int ecx1 = 0, edx1 = 0, eax1 = 1, ebx1 = 0;
-
-	__asm__ volatile("cpuid" : "+a"(eax1), "=b"(ebx1), "+c"(ecx1), "=d"(edx1));
-	if (!(ecx1 & (1u << 31))) /* no hypervisor bit: bare metal */
-		return;
-	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-	memcpy(sig, &b, 4);
-	memcpy(sig + 4, &c, 4);
-	memcpy(sig + 8, &d, 4);
-	sig[12] = '\0';
-	for (int i = 0; i < 12; i++)
-		if (sig[i] && (sig[i] < 0x20 || sig[i] > 0x7e))
-			sig[i] = '?';
+	return x86_host_is_tcg();
 #else
-	(void)a, (void)b, (void)c, (void)d;
+	return false;
 #endif
 }
 
 static void print_flavour(enum kvm_flavour f)
 {
-	char sig[13];
-
-	host_hypervisor(sig);
 	switch (f) {
 	case KVM_NONE:
 		if (!access(PVM_MODULE, F_OK))
@@ -120,7 +105,7 @@ static void print_flavour(enum kvm_flavour f)
 	case KVM_INTEL:
 	case KVM_AMD:
 		printf("  KVM flavour:           %s%s\n", f == KVM_INTEL ? "intel (kvm_intel)" : "amd (kvm_amd)",
-		       !strcmp(sig, "TCGTCGTCGTCG") ? ", on a CPU that QEMU's TCG emulates (slow, but complete)" : "");
+		       host_is_tcg() ? ", on a CPU that QEMU's TCG emulates (slow, but complete)" : "");
 		break;
 	case KVM_UNKNOWN:
 		printf("  KVM flavour:           unknown\n");

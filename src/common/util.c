@@ -194,6 +194,25 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int mkdir_p(const char *path, unsigned int mode)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p))
+		return err_set(ENAMETOOLONG, "path %s is too long", path);
+	memcpy(p, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+			return err_set(errno, "cannot create the directory %s: %s", p, strerror(errno));
+		p[i] = i < n ? '/' : '\0';
+	}
+	return 0;
+}
+
 int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode)
 {
 	const char *slash = strrchr(path, '/');
@@ -262,6 +281,18 @@ void atomic_file_abort(struct atomic_file *f)
 		unlink(f->tmp_path);
 	}
 	f->fd = -1;
+}
+
+void size_text(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 10 * GiB)
+		snprintf(buf, len, "%.1f GiB", (double)n / GiB);
+	else if (n >= 10 * MiB)
+		snprintf(buf, len, "%.1f MiB", (double)n / MiB);
+	else if (n >= 10 * KiB)
+		snprintf(buf, len, "%.1f KiB", (double)n / KiB);
+	else
+		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
 }
 
 void hex_encode(const uint8_t *in, size_t len, char *out)

@@ -64,8 +64,14 @@ void atomic_file_abort(struct atomic_file *f);
  */
 int source_date_epoch(uint32_t *out);
 
+/* mkdir -p: every missing directory of path is created with mode (existing ones are left as they are). */
+int mkdir_p(const char *path, unsigned int mode);
+
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int write_full(int fd, const void *buf, size_t len);
+
+/* A byte count for people: "512 bytes", "18.4 KiB", "3.2 MiB", "1.5 GiB" (the unit that gives 1 to 9999). */
+void size_text(uint64_t n, char *buf, size_t len);
 
 /* Lowercase hex; out must hold 2 * len + 1 bytes. */
 void hex_encode(const uint8_t *in, size_t len, char *out);

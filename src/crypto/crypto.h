@@ -16,6 +16,7 @@
 #include <time.h>
 
 #define SHA384_LEN 48
+#define SHA256_LEN 32
 
 struct SHA512state_st;
 
@@ -30,6 +31,31 @@ int sha384_copy(struct sha384_ctx *dst, const struct sha384_ctx *src);
 void sha384_final(struct sha384_ctx *c, uint8_t out[SHA384_LEN]);
 void sha384_free(struct sha384_ctx *c);
 void sha384(const void *data, size_t len, uint8_t out[SHA384_LEN]);
+/* SHA-256 (the kernel cache's key: SHA-NI makes it the fastest digest here, 1.7 GB/s against 1.0 for SHA-384). */
+void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+
+/*
+ * Content digests of container images (OCI descriptors name blobs by SHA-256, rarely SHA-512), incremental so
+ * that a blob is verified while it streams.  digest_final() also frees the state; digest_free() is for
+ * abandoning one.
+ */
+enum digest_alg {
+	DIGEST_SHA256,
+	DIGEST_SHA512,
+};
+#define DIGEST_MAX_LEN 64
+
+struct digest_ctx {
+	enum digest_alg alg;
+	void *state;
+};
+
+int digest_init(struct digest_ctx *c, enum digest_alg alg);
+void digest_update(struct digest_ctx *c, const void *data, size_t len);
+/* Writes digest_len(alg) bytes. */
+void digest_final(struct digest_ctx *c, uint8_t out[DIGEST_MAX_LEN]);
+void digest_free(struct digest_ctx *c);
+size_t digest_len(enum digest_alg alg);
 
 void pcr_extend(uint8_t pcr[SHA384_LEN], const void *data, size_t len);
 /* PCR value of a zero register extended with the digest of some content. */

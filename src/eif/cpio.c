@@ -485,31 +485,50 @@ static uint8_t *put_hex8(uint8_t *p, uint32_t v)
 	return p + 8;
 }
 
-/* Header, name, NUL and padding; returns where the data goes. */
-static uint8_t *put_header(uint8_t *p, uint32_t ino, uint32_t mode, uint32_t nlink, uint32_t mtime,
-			   uint32_t size, uint32_t rmajor, uint32_t rminor, const char *name)
+size_t cpio_newc_header_size(size_t namelen)
 {
-	size_t namesize = strlen(name) + 1, hdr = align4(CPIO_NEWC_HEADER_SIZE + namesize);
-	uint8_t *start = p;
+	return align4(CPIO_NEWC_HEADER_SIZE + namelen + 1);
+}
+
+size_t cpio_newc_header(uint8_t *p, const struct cpio_newc_fields *f, const char *name)
+{
+	size_t namesize = strlen(name) + 1, hdr = cpio_newc_header_size(namesize - 1);
 
 	memcpy(p, CPIO_NEWC_MAGIC, 6);
 	p += 6;
-	p = put_hex8(p, ino);
-	p = put_hex8(p, mode);
-	p = put_hex8(p, 0); /* uid */
-	p = put_hex8(p, 0); /* gid */
-	p = put_hex8(p, nlink);
-	p = put_hex8(p, mtime);
-	p = put_hex8(p, size);
+	p = put_hex8(p, f->ino);
+	p = put_hex8(p, f->mode);
+	p = put_hex8(p, f->uid);
+	p = put_hex8(p, f->gid);
+	p = put_hex8(p, f->nlink);
+	p = put_hex8(p, f->mtime);
+	p = put_hex8(p, f->size);
 	p = put_hex8(p, 0); /* devmajor: of the file system the file came from, meaningless in a ramdisk */
 	p = put_hex8(p, 0); /* devminor */
-	p = put_hex8(p, rmajor);
-	p = put_hex8(p, rminor);
+	p = put_hex8(p, f->rmajor);
+	p = put_hex8(p, f->rminor);
 	p = put_hex8(p, (uint32_t)namesize);
 	p = put_hex8(p, 0); /* check: newc (070701) has none */
 	memcpy(p, name, namesize);
 	memset(p + namesize, 0, hdr - CPIO_NEWC_HEADER_SIZE - namesize);
-	return start + hdr;
+	return hdr;
+}
+
+size_t cpio_newc_trailer(uint8_t *p)
+{
+	/* GNU cpio and the kernel's gen_init_cpio both give the trailer nlink 1 and everything else 0. */
+	const struct cpio_newc_fields f = { .nlink = 1 };
+
+	return cpio_newc_header(p, &f, CPIO_TRAILER_NAME);
+}
+
+/* Header, name, NUL and padding of a tree entry (owned by root); returns where the data goes. */
+static uint8_t *put_header(uint8_t *p, uint32_t ino, uint32_t mode, uint32_t nlink, uint32_t mtime,
+			   uint32_t size, uint32_t rmajor, uint32_t rminor, const char *name)
+{
+	const struct cpio_newc_fields f = { ino, mode, 0, 0, nlink, mtime, size, rmajor, rminor };
+
+	return p + cpio_newc_header(p, &f, name);
 }
 
 /* Read exactly e->size bytes of a host file into out; a file that grew or shrank since the walk is an error.
@@ -596,8 +615,7 @@ int cpio_finish(struct cpio *c)
 		memset(p + e->size, 0, align4(e->size) - e->size);
 		p += align4(e->size);
 	}
-	/* GNU cpio and the kernel's gen_init_cpio both give the trailer nlink 1 and everything else 0. */
-	p = put_header(p, 0, 0, 1, 0, 0, 0, 0, CPIO_TRAILER_NAME);
+	p += cpio_newc_trailer(p);
 	c->len = (size_t)(p - c->buf);
 	free_entries(c);
 	return 0;

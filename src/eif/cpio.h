@@ -42,6 +42,18 @@ struct cpio {
 	size_t nentries, entries_cap;
 };
 
+/*
+ * One newc header with its name, NUL and padding, for writers that stream their archive (the container image
+ * packer): *f's fields as they go in the header.  Returns the bytes written, cpio_newc_header_size(name).
+ */
+struct cpio_newc_fields {
+	uint32_t ino, mode, uid, gid, nlink, mtime, size, rmajor, rminor;
+};
+size_t cpio_newc_header(uint8_t *p, const struct cpio_newc_fields *f, const char *name);
+size_t cpio_newc_header_size(size_t namelen);
+/* The trailer entry that ends every archive. */
+size_t cpio_newc_trailer(uint8_t *p);
+
 /* Reads SOURCE_DATE_EPOCH; a malformed value makes every later call fail with a message saying so. */
 void cpio_init(struct cpio *c);
 /*

@@ -111,6 +111,18 @@ const char *eif_arch_name(enum eif_arch arch);
 
 /* ---- writer ---- */
 
+/*
+ * A section's bytes made on demand, in order, for inputs too large to hold in memory (a container image's
+ * ramdisk): read() fills exactly len bytes, the next of the section; rewind() starts it over (building a
+ * signed image reads it twice: once to measure, once to write).
+ */
+struct eif_stream {
+	uint64_t size;
+	int (*read)(void *arg, uint8_t *buf, size_t len);
+	int (*rewind)(void *arg);
+	void *arg;
+};
+
 /* One input of a section: bytes in memory. */
 struct eif_blob {
 	const uint8_t *data;
@@ -123,6 +135,7 @@ struct eif_build {
 	struct eif_blob metadata;
 	unsigned int nramdisks;
 	struct eif_blob ramdisks[EIF_MAX_SECTIONS];
+	const struct eif_stream *ramdisk_streams[EIF_MAX_SECTIONS]; /* set: ramdisk i is this stream instead */
 	struct eif_blob signature; /* size 0 = unsigned */
 	uint16_t flags;
 };

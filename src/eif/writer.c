@@ -16,34 +16,31 @@
 /* Writes go out in pieces of this size so the CRC reads each piece while it is still in cache. */
 #define WRITE_CHUNK (4 * MiB)
 
-struct layout {
-	struct measure_section secs[EIF_MAX_SECTIONS];
-	unsigned int n;
-	uint8_t header[EIF_HEADER_SIZE];
-};
-
-static void add(struct layout *l, uint16_t type, const struct eif_blob *b)
+static void add(struct eif_layout *l, uint16_t type, const struct eif_blob *b, const struct eif_stream *stream)
 {
 	l->secs[l->n].type = type;
-	l->secs[l->n].data = b->data;
-	l->secs[l->n].size = b->size;
+	l->secs[l->n].data = stream ? NULL : b->data;
+	l->secs[l->n].size = stream ? stream->size : b->size;
+	l->secs[l->n].stream = stream;
+	l->streams |= stream != NULL;
 	l->n++;
 }
 
-static void lay_out(const struct eif_build *b, struct layout *l)
+void eif_lay_out(const struct eif_build *b, struct eif_layout *l)
 {
 	uint64_t off = EIF_HEADER_SIZE;
 	uint8_t *h = l->header;
 
 	l->n = 0;
-	add(l, EIF_SECTION_KERNEL, &b->kernel);
-	add(l, EIF_SECTION_CMDLINE, &b->cmdline);
+	l->streams = false;
+	add(l, EIF_SECTION_KERNEL, &b->kernel, NULL);
+	add(l, EIF_SECTION_CMDLINE, &b->cmdline, NULL);
 	if (b->metadata.size)
-		add(l, EIF_SECTION_METADATA, &b->metadata);
+		add(l, EIF_SECTION_METADATA, &b->metadata, NULL);
 	for (unsigned int i = 0; i < b->nramdisks; i++)
-		add(l, EIF_SECTION_RAMDISK, &b->ramdisks[i]);
+		add(l, EIF_SECTION_RAMDISK, &b->ramdisks[i], b->ramdisk_streams[i]);
 	if (b->signature.size)
-		add(l, EIF_SECTION_SIGNATURE, &b->signature);
+		add(l, EIF_SECTION_SIGNATURE, &b->signature, NULL);
 
 	memset(h, 0, EIF_HEADER_SIZE);
 	memcpy(h, EIF_MAGIC, 4);
@@ -59,7 +56,7 @@ static void lay_out(const struct eif_build *b, struct layout *l)
 	}
 }
 
-static void section_header(const struct measure_section *s, uint8_t out[EIF_SECTION_HEADER_SIZE])
+void eif_section_header(const struct measure_section *s, uint8_t out[EIF_SECTION_HEADER_SIZE])
 {
 	put_be16(out, s->type);
 	put_be16(out + 2, 0);
@@ -68,10 +65,10 @@ static void section_header(const struct measure_section *s, uint8_t out[EIF_SECT
 
 uint64_t eif_build_size(const struct eif_build *b)
 {
-	struct layout l;
+	struct eif_layout l;
 	uint64_t size = EIF_HEADER_SIZE;
 
-	lay_out(b, &l);
+	eif_lay_out(b, &l);
 	for (unsigned int i = 0; i < l.n; i++)
 		size += EIF_SECTION_HEADER_SIZE + l.secs[i].size;
 	return size;
@@ -79,7 +76,7 @@ uint64_t eif_build_size(const struct eif_build *b)
 
 /* The side job: emit header (CRC filled in last) and sections to a sink, CRC'ing what is emitted. */
 struct emit {
-	struct layout *l;
+	struct eif_layout *l;
 	int fd;		/* file sink, or -1 */
 	const char *path;
 	uint8_t *mem;	/* memory sink */
@@ -125,7 +122,7 @@ static int emit_all(void *arg)
 	}
 	e->pos = EIF_HEADER_SIZE;
 	for (unsigned int i = 0; i < e->l->n; i++) {
-		section_header(&e->l->secs[i], sh);
+		eif_section_header(&e->l->secs[i], sh);
 		ret = emit_bytes(e, sh, sizeof(sh), &crc);
 		if (!ret)
 			ret = emit_bytes(e, e->l->secs[i].data, e->l->secs[i].size, &crc);
@@ -145,33 +142,45 @@ static int emit_all(void *arg)
 
 int eif_write_fd(const struct eif_build *b, int fd, const char *path, struct eif_measurements *m)
 {
-	struct layout l;
+	struct eif_layout l;
 	struct emit e = { .l = &l, .fd = fd, .path = path, .crc = &m->crc };
 	struct measure_job j = { .secs = l.secs, .side = emit_all, .side_arg = &e };
 
-	lay_out(b, &l);
+	eif_lay_out(b, &l);
+	if (l.streams)
+		return eif_stream_write(&l, fd, path, m);
 	j.n = l.n;
 	return measure_run(&j, m);
 }
 
 int eif_write_mem(const struct eif_build *b, uint8_t *out, struct eif_measurements *m)
 {
-	struct layout l;
+	struct eif_layout l;
 	struct emit e = { .l = &l, .fd = -1, .mem = out, .crc = &m->crc };
 	struct measure_job j = { .secs = l.secs, .side = emit_all, .side_arg = &e };
 
-	lay_out(b, &l);
+	eif_lay_out(b, &l);
+	if (l.streams)
+		return err_set(EINVAL, "an image with streamed sections is written to a file, not to memory");
 	j.n = l.n;
 	return measure_run(&j, m);
 }
 
 int eif_build_measure(const struct eif_build *b, struct eif_measurements *m)
 {
-	struct layout l;
+	struct eif_layout l;
 	struct measure_job j = { .secs = l.secs };
 
-	lay_out(b, &l);
-	j.n = l.n;
+	eif_lay_out(b, &l);
 	m->crc = 0;
+	if (l.streams) {
+		int ret = eif_stream_write(&l, -1, NULL, m);
+
+		for (unsigned int i = 0; i < l.n; i++)
+			if (l.secs[i].stream && l.secs[i].stream->rewind(l.secs[i].stream->arg) && !ret)
+				ret = err_set(EIO, "cannot start a streamed section over");
+		return ret;
+	}
+	j.n = l.n;
 	return measure_run(&j, m);
 }

@@ -224,6 +224,38 @@ int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap)
 	return 0;
 }
 
+int ctl_request_feed(struct ctl_request *r, const uint8_t *buf, size_t len, size_t *used, size_t max_msg)
+{
+	*used = 0;
+	while (len - *used >= CTL_LEN_SIZE) {
+		const uint8_t *p = buf + *used;
+		uint64_t mlen = get_le64(p);
+		enum ctl_cmd cmd;
+
+		if (mlen > max_msg)
+			return -1;
+		if (len - *used - CTL_LEN_SIZE < mlen)
+			return 0;
+		p += CTL_LEN_SIZE;
+		if (r->messages < 2) {
+			/* The command twice (nitro-cli's listener thread reads one copy, its main loop the other). */
+			if (ctl_decode_cmd(p, (size_t)mlen, &cmd) || (r->messages == 1 && cmd != r->cmd))
+				return -1;
+			r->cmd = cmd;
+		} else if (r->cmd == CTL_DESCRIBE) {
+			if (ctl_decode_describe_args(p, (size_t)mlen, &r->metadata))
+				return -1;
+		} else if (ctl_decode_string(p, (size_t)mlen, r->name, sizeof(r->name))) {
+			return -1;
+		}
+		r->messages++;
+		*used += CTL_LEN_SIZE + (size_t)mlen;
+		if (r->messages == 2 + (ctl_cmd_has_args(r->cmd) ? 1u : 0u))
+			return 1;
+	}
+	return 0;
+}
+
 int ctl_decode_reply(const uint8_t *msg, size_t len, struct ctl_reply *r)
 {
 	struct cbor_dec d;

@@ -87,4 +87,21 @@ int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata);
 int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap);
 int ctl_decode_reply(const uint8_t *msg, size_t len, struct ctl_reply *r);
 
+/* ---- a whole request, as an enclave process reads it ---- */
+
+struct ctl_request {
+	unsigned int messages; /* read so far */
+	enum ctl_cmd cmd;
+	bool metadata;		    /* Describe's argument */
+	char name[CTL_STRING_MAX];  /* GetIDbyName's argument */
+};
+
+/*
+ * Take whole messages off the front of buf[0..len) (the bytes received so far); *used says how many were taken.
+ * Returns 1 once the request is complete (the command twice, then its argument if it takes one), 0 when more
+ * bytes are needed, -1 when the bytes are not nitro-cli's protocol (a message longer than max_msg, a command
+ * that is not a CBOR text, two different copies, a malformed argument).
+ */
+int ctl_request_feed(struct ctl_request *r, const uint8_t *buf, size_t len, size_t *used, size_t max_msg);
+
 #endif

@@ -33,9 +33,7 @@ struct ctl_conn {
 	enum conn_state state;
 	uint8_t buf[CTL_REQUEST_MAX];
 	size_t len;
-	unsigned int messages; /* request messages read so far */
-	enum ctl_cmd cmd;
-	bool metadata;
+	struct ctl_request req;
 	struct ctl_conn *next;
 };
 
@@ -183,7 +181,7 @@ static bool may(const struct ctl_conn *c, enum ctl_cmd cmd)
 /* Describe: the JSON, or wait for it. */
 static void answer_describe(struct ctl_conn *c)
 {
-	char *json = c->s->ops->describe(c->s->opaque, c->metadata);
+	char *json = c->s->ops->describe(c->s->opaque, c->req.metadata);
 
 	if (!json) {
 		c->state = CONN_DESCRIBE;
@@ -196,7 +194,7 @@ static void answer_describe(struct ctl_conn *c)
 }
 
 /* The request is whole: do it.  The connection is closed, or kept waiting (describe, terminate). */
-static void dispatch(struct ctl_conn *c, const char *name)
+static void dispatch(struct ctl_conn *c)
 {
 	struct ctl_server *s = c->s;
 	const struct ctl_server_ops *ops = s->ops;
@@ -204,17 +202,17 @@ static void dispatch(struct ctl_conn *c, const char *name)
 	evloop_del(s->loop, c->timer);
 	close(c->timer);
 	c->timer = -1;
-	if (!may(c, c->cmd)) {
+	if (!may(c, c->req.cmd)) {
 		char line[160];
 
 		snprintf(line, sizeof(line), "Only the enclave's owner (uid %u) or root may ask for %s.\n",
-			 (unsigned int)geteuid(), ctl_cmd_name(c->cmd) ? ctl_cmd_name(c->cmd) : "that");
+			 (unsigned int)geteuid(), ctl_cmd_name(c->req.cmd) ? ctl_cmd_name(c->req.cmd) : "that");
 		send_text(c, CTL_REPLY_STDERR, line);
 		send_status(c, EACCES);
 		conn_close(c);
 		return;
 	}
-	switch (c->cmd) {
+	switch (c->req.cmd) {
 	case CTL_GET_CID:
 		send_u64(c, ops->cid(s->opaque));
 		break;
@@ -228,7 +226,7 @@ static void dispatch(struct ctl_conn *c, const char *name)
 	case CTL_GET_ID_BY_NAME:
 		if (send_u64(c, CTL_CONFIRM))
 			break;
-		if (!strcmp(name, ops->name(s->opaque)) && send_json_string(c, ops->id(s->opaque)))
+		if (!strcmp(c->req.name, ops->name(s->opaque)) && send_json_string(c, ops->id(s->opaque)))
 			break;
 		send_status(c, 0);
 		break;
@@ -262,44 +260,10 @@ static void dispatch(struct ctl_conn *c, const char *name)
 	conn_close(c);
 }
 
-/* Take whole messages off the front of the buffer; 1 when the request is complete, 0 for more, -1 bad. */
-static int parse(struct ctl_conn *c, char *name, size_t name_len)
-{
-	while (c->len >= CTL_LEN_SIZE) {
-		uint64_t mlen = get_le64(c->buf);
-		const uint8_t *msg = c->buf + CTL_LEN_SIZE;
-		enum ctl_cmd cmd;
-		int ret;
-
-		if (mlen > CTL_REQUEST_MAX - CTL_LEN_SIZE)
-			return -1;
-		if (c->len < CTL_LEN_SIZE + mlen)
-			return 0;
-		if (c->messages < 2) {
-			/* The command twice (nitro-cli's listener thread reads one copy, its main loop the other). */
-			ret = ctl_decode_cmd(msg, (size_t)mlen, &cmd);
-			if (ret || (c->messages == 1 && cmd != c->cmd))
-				return -1;
-			c->cmd = cmd;
-		} else if (c->cmd == CTL_DESCRIBE) {
-			if (ctl_decode_describe_args(msg, (size_t)mlen, &c->metadata))
-				return -1;
-		} else if (ctl_decode_string(msg, (size_t)mlen, name, name_len)) {
-			return -1;
-		}
-		c->messages++;
-		c->len -= CTL_LEN_SIZE + (size_t)mlen;
-		memmove(c->buf, c->buf + CTL_LEN_SIZE + mlen, c->len);
-		if (c->messages == 2 + (ctl_cmd_has_args(c->cmd) ? 1u : 0u))
-			return 1;
-	}
-	return 0;
-}
-
 static void on_conn(void *opaque, int fd, uint32_t events)
 {
 	struct ctl_conn *c = opaque;
-	char name[CTL_STRING_MAX] = "";
+	size_t used;
 	ssize_t n;
 	int ret;
 
@@ -312,13 +276,15 @@ static void on_conn(void *opaque, int fd, uint32_t events)
 		return;
 	}
 	c->len += (size_t)n;
-	ret = parse(c, name, sizeof(name));
+	ret = ctl_request_feed(&c->req, c->buf, c->len, &used, CTL_REQUEST_MAX - CTL_LEN_SIZE);
+	c->len -= used;
+	memmove(c->buf, c->buf + used, c->len);
 	if (ret < 0 || (!ret && c->len == sizeof(c->buf))) {
 		conn_close(c); /* not nitro-cli's protocol, or too long */
 		return;
 	}
 	if (ret)
-		dispatch(c, name);
+		dispatch(c);
 }
 
 static void on_timeout(void *opaque, int fd, uint32_t events)
@@ -373,6 +339,28 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 		conn_close(c);
 }
 
+/*
+ * A socket file left at our path by a process that died (the driver can hand out a slot id again after a
+ * restart): nobody answers on it, so it goes.  One that answers is someone's live enclave: EADDRINUSE.
+ */
+static int remove_stale(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	ret = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? -EADDRINUSE : errno == ECONNREFUSED ? 0 : -errno;
+	close(fd);
+	if (ret == 0 && unlink(path) < 0)
+		ret = -errno;
+	errno = ret ? -ret : 0;
+	if (ret == -EADDRINUSE)
+		errno = EADDRINUSE;
+	return ret;
+}
+
 struct ctl_server *ctl_server_start(struct evloop *loop, const char *path, const struct ctl_server_ops *ops,
 				   void *opaque)
 {
@@ -398,7 +386,8 @@ struct ctl_server *ctl_server_start(struct evloop *loop, const char *path, const
 	if (s->fd < 0)
 		goto fail_errno;
 	setsockopt(s->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-	if (bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+	if (bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0 && (errno != EADDRINUSE || remove_stale(path) < 0 ||
+								  bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0))
 		goto fail_errno;
 	if (chmod(path, CTL_SOCKET_MODE) < 0 || listen(s->fd, CTL_LISTEN_BACKLOG) < 0 ||
 	    evloop_add(loop, s->fd, EPOLLIN, on_accept, s) < 0) {

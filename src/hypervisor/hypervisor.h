@@ -28,6 +28,13 @@ struct nsm_issuer_proc;
 #define HV_EXIT_DETAIL_MAX 256
 #define HV_EXIT_REGS_MAX   2048
 
+/* kvm: how the kernel's compressed payload is unpacked (x86/boot_host.c). */
+enum hv_kernel_boot {
+	HV_KERNEL_BOOT_DEFAULT = 0, /* on the host when it can be, else by its own decompressor (saying why) */
+	HV_KERNEL_BOOT_HOST,	    /* the same, and also say so for images without a payload */
+	HV_KERNEL_BOOT_DECOMPRESSOR, /* always the kernel's own decompressor, in the guest */
+};
+
 /* How a launch is set up; fields a backend does not know are ignored. */
 struct hv_slot_config {
 	struct evloop *loop;	   /* the caller's loop; backends add their own descriptors */
@@ -36,6 +43,7 @@ struct hv_slot_config {
 	bool acpi;		   /* kvm: describe the machine with ACPI tables (else virtio_mmio.device=) */
 	bool test_rng;		   /* kvm: add the virtio-rng transport test device */
 	const char *extra_cmdline; /* kvm: appended to the EIF's command line at boot (QEMU's -append) */
+	enum hv_kernel_boot kernel_boot; /* kvm: who decompresses the kernel */
 	/* NSM (src/nsm/nsm.h): the parent's IAM role ARN (PCR3; NULL: none), its instance id (PCR4 and the enclave
 	 * id's prefix; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed). */
 	const char *parent_role;

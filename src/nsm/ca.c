@@ -107,26 +107,6 @@ int nsm_state_dir(const char *override, char *out, size_t len)
 	return 0;
 }
 
-/* mkdir -p with mode for the directories it creates. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char p[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(p))
-		return err_set(ENAMETOOLONG, "path %s is too long", path);
-	memcpy(p, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		p[i] = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return err_set(errno, "cannot create the directory %s: %s", p, strerror(errno));
-		p[i] = i < n ? '/' : '\0';
-	}
-	return 0;
-}
-
 static int ca_path(const struct nsm_ca *ca, const char *name, char *out, size_t len)
 {
 	int n = snprintf(out, len, "%s/%s", ca->dir, name);
@@ -549,7 +529,7 @@ int nsm_ca_check(const char *state_dir)
 	int ret = ca_dir_of(state_dir, ca.dir, sizeof(ca.dir));
 
 	if (!ret)
-		ret = mkdirs(ca.dir, CA_DIR_MODE);
+		ret = mkdir_p(ca.dir, CA_DIR_MODE);
 	if (!ret && access(ca.dir, W_OK | X_OK) < 0)
 		ret = err_set(errno, "cannot write to the CA directory %s: %s", ca.dir, strerror(errno));
 	for (size_t i = 0; !ret && i < ARRAY_SIZE(keys); i++) {
@@ -575,7 +555,7 @@ int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out)
 		free(ca);
 		return -ENAMETOOLONG;
 	}
-	ret = mkdirs(ca->dir, CA_DIR_MODE);
+	ret = mkdir_p(ca->dir, CA_DIR_MODE);
 	if (!ret)
 		ret = lock_ca(ca, &lock);
 	if (!ret)

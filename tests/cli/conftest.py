@@ -5,6 +5,8 @@ import subprocess
 
 import pytest
 
+from fake_kernel import fake_bzimage  # noqa: F401 (tests import it from here)
+
 
 def pytest_configure(config):
     """Enclaves this tier starts register in a directory of the session's own, not in the host's
@@ -41,17 +43,6 @@ def run(*args, env=None, check=False, input=None):
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr.decode(errors='replace')}")
     return p
-
-
-def fake_bzimage(path, size=8192, version=b"6.12.0-test (nobody@nowhere) #1"):
-    """A file that carries a bzImage setup header's magic and a version string: enough for the EIF tools."""
-    data = bytearray((i * 7) & 0xFF for i in range(size))
-    data[0x202:0x206] = b"HdrS"
-    off = 0x600
-    data[0x20E:0x210] = (off - 0x200).to_bytes(2, "little")
-    data[off:off + len(version) + 1] = version + b"\0"
-    pathlib.Path(path).write_bytes(bytes(data))
-    return path
 
 
 @pytest.fixture

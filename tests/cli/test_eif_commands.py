@@ -167,7 +167,8 @@ def test_unknown_kernel_needs_arch(nitrovm, inputs, tmp_path):
      "/nonexistent/k"),
     (["--kernel", "K", "--cmdline", "x", "--ramdisk", "R0", "--output-file", "/nonexistent-dir/x.eif"], 19,
      "/nonexistent-dir/x.eif"),
-    (["--docker-uri", "hello:latest", "--output-file", "OUT"], 3, "not from Docker images"),
+    (["--docker-uri", "hello:latest", "--ramdisk", "R0", "--output-file", "OUT"], 2,
+     "builds both ramdisks from the image"),
 ])
 def test_build_bad_input(nitrovm, inputs, tmp_path, args, code, fragment):
     out = tmp_path / "out.eif"

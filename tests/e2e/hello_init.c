@@ -7,6 +7,8 @@
  *   NITROVM-HELLO-MARKER
  *   NITROVM-HELLO-KERNEL <release>
  *   NITROVM-HELLO-CPUS <count> <online list, e.g. 0-1>
+ *   NITROVM-HELLO-TEXT <virtual address of _text>      (from /proc/kallsyms: init is root, so it is the real one)
+ *   NITROVM-HELLO-CODE <physical start of Kernel code>  (from /proc/iomem)
  *   NITROVM-HELLO-EXIT <poweroff|reboot>
  *
  * It ends the enclave with reboot(RB_POWER_OFF) when the kernel found ACPI (power off is ACPI S5; without ACPI
@@ -96,6 +98,37 @@ static void report_cpus(void)
 	printf("NITROVM-HELLO-CPUS %d %s\n", count_cpu_list(online), online);
 }
 
+/* The first line of a /proc file containing what, or "" (the file may be long: stop at the match). */
+static void find_line(const char *path, const char *what, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, what)) {
+			snprintf(out, len, "%s", line);
+			break;
+		}
+	fclose(f);
+}
+
+/* Where the kernel runs, virtually and physically: what KASLR chose (the host path's equivalence tests). */
+static void report_kernel_place(void)
+{
+	char line[256];
+
+	mkdir("/proc", 0755);
+	mount("proc", "/proc", "proc", 0, NULL);
+	find_line("/proc/kallsyms", " T _text\n", line, sizeof(line));
+	printf("NITROVM-HELLO-TEXT %.*s\n", (int)strcspn(line, " "), line[0] ? line : "unknown");
+	find_line("/proc/iomem", " : Kernel code", line, sizeof(line));
+	printf("NITROVM-HELLO-CODE %.*s\n", (int)strcspn(line + strspn(line, " "), "-"),
+	       line[0] ? line + strspn(line, " ") : "unknown");
+}
+
 int main(void)
 {
 	const char *how = getenv("hello_exit");
@@ -108,6 +141,7 @@ int main(void)
 	if (uname(&u) == 0)
 		printf("NITROVM-HELLO-KERNEL %s\n", u.release);
 	report_cpus();
+	report_kernel_place();
 	if (how && !strcmp(how, "reboot"))
 		reboot_instead = 1;
 	else if (how && !strcmp(how, "poweroff"))

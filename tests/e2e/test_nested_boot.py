@@ -92,6 +92,9 @@ def test_hello_boots(results, name):
         why = "no kernel banner ('Linux version 6.12') on nitrovm's console"
     elif "NITROVM-HELLO-MARKER" not in out:
         why = "the kernel booted but the hello /init's marker never appeared"
+    elif "XSAVE consistency problem" in out:
+        # Under QEMU's TCG nitrovm hides XSAVE from the enclave (x86/cpuid.c): TCG's sizes do not add up.
+        why = "the enclave's kernel saw TCG's inconsistent XSAVE sizes"
     if why:
         pytest.fail(f"{name}: {why}\ncommand: nitrovm {args}\nlast lines of its output:\n{tail(out)}")
     m = re.search(r"^NITROVM-HELLO-CPUS (\d+) (\S+)", console_text(out), re.M)

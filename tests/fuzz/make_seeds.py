@@ -9,6 +9,7 @@ signature decoder's deep paths are reachable.  `make_seeds.py --list` prints the
 """
 
 import argparse
+import gzip
 import os
 import shutil
 import struct
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 import eiflib  # noqa: E402
+import oci_images  # noqa: E402
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
 
 
@@ -157,7 +159,110 @@ def attestation_seeds(nitrovm=None):
     return seeds
 
 
-TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds}
+# ---- kernel images (fuzz_kernel_image: first byte 0 bzImage, 1 vmlinux, 2 KASLR input) ----
+
+KERNEL_MAP, PREF = 0xFFFFFFFF80000000, 0x1000000
+
+
+def tiny_vmlinux():
+    """An x86_64 ELF with a text and a data segment (bss after it), then the three relocation tables."""
+    def phdr(off, image_off, filesz, memsz):
+        return struct.pack("<IIQQQQQQ", 1, 7, off, KERNEL_MAP + PREF + image_off, PREF + image_off, filesz, memsz,
+                           0x200000)
+
+    def va(image_off):
+        return (KERNEL_MAP + PREF + image_off) & 0xFFFFFFFF
+
+    ehdr = (b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, PREF + 0x40, 64, 0,
+                                                                    0, 64, 56, 2, 64, 0, 0))
+    img = bytearray(0x600)
+    img[:len(ehdr)] = ehdr
+    img[64:64 + 112] = phdr(0x200, 0, 0x200, 0x200) + phdr(0x400, 0x200000, 0x200, 0x1000)
+    img[0x200:0x400] = b"\x90" * 0x200
+    struct.pack_into("<Q", img, 0x410, KERNEL_MAP + PREF + 0x40)
+    struct.pack_into("<I", img, 0x420, va(0x80))
+    struct.pack_into("<I", img, 0x430, 0x1000)
+    relocs = struct.pack("<IIIIII", 0, va(0x200010), 0, va(0x200030), 0, va(0x200020))
+    return bytes(img) + relocs
+
+
+def tiny_bzimage(payload, decompressed_len):
+    """A setup header (protocol 2.15) around a compressed payload with its size appended, and a KASLR string."""
+    k = bytearray(0x800)
+    k[0x1F1] = 3
+    struct.pack_into("<H", k, 0x1FE, 0xAA55)
+    struct.pack_into("<IH", k, 0x202, 0x53726448, 0x020F)
+    struct.pack_into("<IBBH", k, 0x230, 0x200000, 1, 21, 0x7F)
+    struct.pack_into("<II", k, 0x248, 0x100, len(payload) + 4)
+    struct.pack_into("<QI", k, 0x258, PREF, 0x400000)
+    pm = bytearray(0x100) + payload + struct.pack("<I", decompressed_len) + b"KASLR"
+    return bytes(k) + bytes(pm)
+
+
+def kernel_seeds(nitrovm=None):
+    import gzip
+    import lzma
+    v = tiny_vmlinux()
+    seeds = {
+        "bzimage-gzip": b"\0" + tiny_bzimage(gzip.compress(v, mtime=0), len(v)),
+        "bzimage-xz": b"\0" + tiny_bzimage(lzma.compress(v, check=lzma.CHECK_CRC32), len(v)),
+        "bzimage-lzma": b"\0" + tiny_bzimage(lzma.compress(v, format=lzma.FORMAT_ALONE), len(v)),
+        "bzimage-no-payload": b"\0" + tiny_bzimage(b"", 0),
+        "vmlinux": b"\1" + v,
+        "vmlinux-unterminated": b"\1" + v[:-24] + bytes(4),
+        "kaslr": b"\2" + struct.pack("<7Q", 12345, 0, 7, 55 << 20, 256 << 20, 1, 0x100000) +
+                 struct.pack("<3Q", 255 << 20, 200 << 20, 40 << 20),
+    }
+    try:
+        zstd = subprocess.run(["zstd", "-q", "-c"], input=v, capture_output=True, check=True).stdout
+        seeds["bzimage-zstd"] = b"\0" + tiny_bzimage(zstd, len(v))
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return seeds
+
+
+# ---- container images: layers (tar, tar+gzip) and the JSON around them ----
+
+def layer_seeds(_nitrovm):
+    base = [("etc", "dir", None), ("etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n"), ("bin", "dir", None),
+            ("bin/busybox", "file", b"\x7fELF" + bytes(200)), ("bin/sh", "symlink", "busybox"),
+            ("bin/ash", "hardlink", "bin/busybox"), ("d", "dir", None), ("d/old", "file", b"old"),
+            ("var/run", "symlink", "../run"), ("lnk", "symlink", "/etc")]
+    top = [("d/new", "file", b"n"), ("d/.wh..wh..opq", "file", b""), ("etc/.wh.passwd", "file", b""),
+           ("lnk/conf", "file", b"c"), ("var/run/pid", "file", b"1"), ("./x/y/z", "file", b"z")]
+    out = {}
+    for name, compress in (("plain", lambda t: t), ("gzip", gzip.compress)):
+        a, b = compress(oci_images.tar_bytes(base)), compress(oci_images.tar_bytes(top))
+        out[f"layers-{name}"] = struct.pack(">H", len(a)) + a + b
+    out["one-layer"] = struct.pack(">H", 0xFFFF) + oci_images.tar_bytes(base)
+    return out
+
+
+def manifest_seeds(_nitrovm):
+    d = "sha256:" + "ab" * 32
+    layer = '{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":10}' % d
+    manifest = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":'
+                '{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":99},"layers":[%s]}'
+                % (d, layer))
+    index = ('{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+             '"digest":"%s","size":7,"platform":{"architecture":"arm64","os":"linux","variant":"v8"},'
+             '"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' % d)
+    config = ('{"architecture":"amd64","os":"linux","config":{"User":"app:grp","Env":["A=1"],"Cmd":["x"],'
+              '"Entrypoint":null,"WorkingDir":"/w","Labels":{"b":"1","a":"2"}},"rootfs":{"type":"layers",'
+              '"diff_ids":["%s"]}}' % d)
+    return {
+        "manifest": b"\x00\x01" + manifest.encode(),
+        "index": b"\x05\x02" + index.encode(),
+        "config": b"\x01" + config.encode(),
+        "user": b"\x02app:grp\0root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n\0grp:x:5:app\n",
+        "challenge": b"\x03Bearer realm=\"https://auth/token\",service=\"reg\",scope=\"repository:a:pull\"",
+        "reference": b"\x04localhost:5000/team/app:v1@" + d.encode(),
+    }
+
+
+
+TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds,
+           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds}
 
 
 def main():

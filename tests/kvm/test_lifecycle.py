@@ -111,8 +111,7 @@ def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        # Reaped between the kill and the read (the read then fails with ESRCH).
+    except OSError:  # gone between the two looks (ENOENT at open, ESRCH at read)
         return False
 
 
@@ -238,9 +237,21 @@ def test_names_and_cids_of_simultaneous_launches(nitrovm, hold_eif, dirs):
     assert all(wait_gone(i["ProcessID"]) for i in infos)
 
 
+def wait_console(nitrovm, enclave_id, text, secs=LIMIT):
+    """Until the enclave has printed text (so its history holds it before we end the enclave)."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        r = nv(nitrovm, "console", "--enclave-id", enclave_id, "--disconnect-timeout", "1")
+        if text in r.stdout:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the enclave never printed {text!r}")
+
+
 def test_sigterm_ends_the_enclave_in_order(nitrovm, mini, dirs):
     socks, recs = dirs
     info, _ = start(nitrovm, mini("hang", message="up\n"), "--no-heartbeat", "--debug-mode")
+    wait_console(nitrovm, info["EnclaveID"], "up\n")
     os.kill(info["ProcessID"], signal.SIGTERM)
     assert wait_gone(info["ProcessID"])
     assert not list(socks.glob("*.sock"))
@@ -251,6 +262,7 @@ def test_sigterm_ends_the_enclave_in_order(nitrovm, mini, dirs):
 def test_sigkill_leaves_nothing_describe_does_not_clean(nitrovm, mini, dirs):
     socks, _ = dirs
     info, _ = start(nitrovm, mini("hang", message="up\n"), "--no-heartbeat", "--debug-mode")
+    wait_console(nitrovm, info["EnclaveID"], "up\n")
     os.kill(info["ProcessID"], signal.SIGKILL)
     assert wait_gone(info["ProcessID"])
     assert len(list(socks.glob("*.sock"))) == 1  # left behind...

@@ -163,3 +163,26 @@ def test_signal_closes_the_enclave(nitrovm, tmp_path, sim_env):
         p.kill()
     assert p.returncode == 0, err
     assert "terminated on" in err, err
+
+
+def test_detached_on_the_simulated_driver(nitrovm, probe_eif, sim_env, tmp_path):
+    """The native path detached, as on EC2: run-enclave returns after the heartbeat, the enclave process (which
+    holds the driver's enclave descriptor) answers describe, serves the vsock console's history, and ends the
+    enclave on terminate."""
+    eif = probe_eif("held", "probe.vsock=1 probe.hold=1")
+    env = dict(sim_env, NITRO_CLI_SOCKETS_PATH=str(tmp_path / "s"), NITROVM_RUN_DIR=str(tmp_path / "r"))
+    r = run([nitrovm, "run-enclave", "--hypervisor", "nitro-sim", "--eif-path", eif, "--cpu-count", "2",
+             "--memory", "128", "--debug-mode"], env=env)
+    assert r.returncode == 0, r.stderr
+    info, rest = split_json(r.stdout)
+    assert rest == "" and info["CPUIDs"] == [1, 5] and info["EnclaveCID"] == 16
+    assert "enclave booted in" in r.stderr
+    r = run([nitrovm, "describe-enclaves"], env=env)
+    described = json.loads(r.stdout)
+    assert [d["EnclaveID"] for d in described] == [info["EnclaveID"]] and described[0]["State"] == "RUNNING"
+    r = run([nitrovm, "console", "--enclave-id", info["EnclaveID"], "--disconnect-timeout", "3"], env=env,
+            timeout=60)
+    assert r.returncode == 0 and "probe: vsock-heartbeat: ok" in r.stdout, r.stdout + r.stderr
+    r = run([nitrovm, "terminate-enclave", "--all"], env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["Terminated"] is True, r.stderr
+    assert run([nitrovm, "describe-enclaves"], env=env).stdout == "[]\n"

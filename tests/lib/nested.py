@@ -418,13 +418,14 @@ class StepResult:
         return f"StepResult({self.name!r}, status={self.status}, {self.seconds:.1f} s)"
 
 
-def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None):
+def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G"):
     """Run named shell steps one after another, each under its own time limit, in one nested boot (an outer
     boot costs ~20-30 s here) or directly on this host (mode "direct").
 
     steps: [(name, command, timeout seconds)]. Each step's stdout+stderr, exit status (124 on its timeout)
     and duration land in workdir/<name>.{out,status,time}, which must be a directory under which the
-    guest may write. Returns {name: StepResult}; a step that never ran has status None.
+    guest may write. `memory` is the outer guest's. Returns {name: StepResult}; a step that never ran has status
+    None.
     """
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -450,7 +451,7 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
                        stdout=stream or subprocess.DEVNULL, stderr=stream or subprocess.DEVNULL,
                        timeout=total)
     else:
-        run_nested(script, total, smp=smp, shares=[workdir], stream=stream, cwd=cwd)
+        run_nested(script, total, smp=smp, memory=memory, shares=[workdir], stream=stream, cwd=cwd)
     results = {}
     for name, _, _ in steps:
         st = _read(os.path.join(workdir, f"{name}.status")).strip()

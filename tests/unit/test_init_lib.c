@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests: the enclave init's pure logic (guest/init/init_lib.c): /cmd and /env lines, /modules/order,
- * kernel command line values, module formats and exit status wording.
+ * kernel command line values, module formats, exit status wording, and /cwd and /user.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,10 +236,69 @@ static void test_describe_status(void **state)
 	assert_string_equal(buf, "killed by signal 11 (SIGSEGV), core dumped");
 }
 
+
+static void test_cwd(void **state)
+{
+	char *buf = dup_buf("/app/data\n", 10);
+	const char *cwd;
+
+	(void)state;
+	assert_int_equal(init_parse_cwd(buf, 10, &cwd), 0);
+	assert_string_equal(cwd, "/app/data");
+	free(buf);
+	buf = dup_buf("/", 1);
+	assert_int_equal(init_parse_cwd(buf, 1, &cwd), 0);
+	assert_string_equal(cwd, "/");
+	free(buf);
+	/* relative, empty, two lines, a NUL: refused */
+	buf = dup_buf("app\n", 4);
+	assert_int_equal(init_parse_cwd(buf, 4, &cwd), -EINVAL);
+	free(buf);
+	buf = dup_buf("\n", 1);
+	assert_int_equal(init_parse_cwd(buf, 1, &cwd), -EINVAL);
+	free(buf);
+	buf = dup_buf("/a\n/b\n", 6);
+	assert_int_equal(init_parse_cwd(buf, 6, &cwd), -EINVAL);
+	free(buf);
+	buf = dup_buf("/a\0b", 4);
+	assert_int_equal(init_parse_cwd(buf, 4, &cwd), -EINVAL);
+	free(buf);
+}
+
+static void test_user(void **state)
+{
+	struct init_user u;
+
+	(void)state;
+	assert_int_equal(init_parse_user("1000 1000\n", 10, &u), 0);
+	assert_int_equal(u.uid, 1000);
+	assert_int_equal(u.gid, 1000);
+	assert_int_equal(u.ngroups, 0);
+	assert_null(u.groups);
+	assert_int_equal(init_parse_user("0 0 10 2000 4294967295", 22, &u), 0);
+	assert_int_equal(u.uid, 0);
+	assert_int_equal(u.ngroups, 3);
+	assert_int_equal(u.groups[0], 10);
+	assert_int_equal(u.groups[1], 2000);
+	assert_int_equal(u.groups[2], 4294967295u);
+	free(u.groups);
+	/* one number, past 32 bits, blanks doubled, a sign, a trailing blank, garbage: refused */
+	assert_int_equal(init_parse_user("1000\n", 5, &u), -EINVAL);
+	assert_int_equal(init_parse_user("4294967296 0", 12, &u), -EINVAL);
+	assert_int_equal(init_parse_user("1  2", 4, &u), -EINVAL);
+	assert_int_equal(init_parse_user("-1 2", 4, &u), -EINVAL);
+	assert_int_equal(init_parse_user("1 2 ", 4, &u), -EINVAL);
+	assert_int_equal(init_parse_user("1 2 x", 5, &u), -EINVAL);
+	assert_null(u.groups);
+	assert_int_equal(init_parse_user("", 0, &u), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmd_lines),
+		cmocka_unit_test(test_cwd),
+		cmocka_unit_test(test_user),
 		cmocka_unit_test(test_cmd_trailing_newline_and_empty),
 		cmocka_unit_test(test_nul_byte_rejected),
 		cmocka_unit_test(test_env_lines),

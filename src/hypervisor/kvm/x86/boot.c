@@ -209,6 +209,27 @@ static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif 
 	return 0;
 }
 
+/*
+ * The host path when it may and can boot this kernel; false leaves the kernel to its own decompressor, after
+ * one line saying why (none for an image with no compressed payload unless the host path was asked for: such
+ * an image is not a compressed Linux kernel, and boots as it is).
+ */
+static bool boot_on_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, const char *cmdline,
+			 struct x86_boot *b)
+{
+	int ret;
+
+	if (vm->cfg.kernel_boot == HV_KERNEL_BOOT_DECOMPRESSOR)
+		return false;
+	ret = x86_boot_host(vm, k, klen, cmdline, b);
+	if (!ret)
+		return true;
+	if (ret != -ENODATA || vm->cfg.kernel_boot == HV_KERNEL_BOOT_HOST)
+		fprintf(stderr, "nitrovm: the kernel boots through its own decompressor: %s\n", err_msg());
+	err_clear();
+	return false;
+}
+
 int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, struct x86_boot *b)
 {
 	const uint8_t *k = e->kernel->data;
@@ -259,12 +280,14 @@ int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, 
 	put_le(zp + HDR_RAMDISK_IMAGE, b->initrd_addr, 4);
 	put_le(zp + HDR_RAMDISK_SIZE, b->initrd_size, 4);
 
-	/* 4. The protected-mode kernel, last: memmove because it may overlap the start of the EIF. */
-	kdst = kvm_gpa(vm, X86_KERNEL_LOAD, pm_size);
-	memmove(kdst, k + setup_size, pm_size);
-
-	b->entry = X86_KERNEL_LOAD + ENTRY_64_OFFSET;
+	/* 4. The kernel, last: decompressed here, or as it is with its decompressor (memmove: it may overlap the
+	 * start of the EIF). */
 	b->zero_page = X86_ZERO_PAGE;
+	if (!boot_on_host(vm, k, klen, cmdline, b)) {
+		kdst = kvm_gpa(vm, X86_KERNEL_LOAD, pm_size);
+		memmove(kdst, k + setup_size, pm_size);
+		b->entry = X86_KERNEL_LOAD + ENTRY_64_OFFSET;
+	}
 	vm->zero_page = X86_ZERO_PAGE;
 	return 0;
 }

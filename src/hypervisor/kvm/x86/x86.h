@@ -44,6 +44,7 @@ struct kvm_vcpu;
 #define X86_LAPIC_ADDR	    0xfee00000ULL
 #define X86_IOAPIC_PINS	    24
 #define X86_ISA_IRQS	    16
+#define X86_PAGE_SIZE	    4096ULL
 
 /* GDT selectors: the 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18. */
 #define X86_GDT_CODE_SEL 0x10
@@ -57,10 +58,22 @@ struct x86_boot {
 	uint64_t zero_page;
 	uint64_t initrd_addr, initrd_size;
 	uint64_t cmdline_len;
+	/* The host path (boot_host.c): where the kernel proper went, and whether the cache had it. */
+	bool host_path, from_cache;
+	uint64_t kernel_phys, kernel_virt;
 };
 
 /* Lay out the Linux boot of the EIF found at the load offset (kernel, cmdline + extra, initrd, zero page). */
 int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, struct x86_boot *b);
+/* Set: the host path prints where it put the kernel (tests and benchmarks read it; nothing else changes). */
+#define X86_TRACE_BOOT_ENV "NITROVM_TRACE_BOOT"
+
+/*
+ * The host path: decompress the kernel section k (or take it from the cache), place it like the decompressor's
+ * KASLR (honouring "nokaslr" in cmdline), load and relocate it, and point b->entry at startup_64.  b already
+ * holds the initrd and command line.  On failure guest memory is untouched and err_msg() says why.
+ */
+int x86_boot_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, const char *cmdline, struct x86_boot *b);
 /* Record the RSDP address in the zero page (boot_params.acpi_rsdp_addr). */
 void x86_boot_set_rsdp(struct kvm_vm *vm, uint64_t rsdp);
 /* The GDT and identity page tables the BSP starts on. */
@@ -78,6 +91,8 @@ int x86_write_acpi(struct kvm_vm *vm, uint64_t *rsdp);
 
 /* The CPUID the host's KVM supports, fetched once per VM (cpuid.c). */
 int x86_cpuid_init(struct kvm_vm *vm);
+/* Whether this host runs under QEMU's TCG (its hypervisor CPUID signature): the nested test tier. */
+bool x86_host_is_tcg(void);
 void x86_cpuid_free(struct kvm_vm *vm);
 /* This vCPU's CPUID (before its MSRs: KVM checks MSRs against CPUID). */
 int x86_setup_cpuid(struct kvm_vcpu *vcpu);

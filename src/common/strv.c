@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+#include "strv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int strv_push(struct strv *s, const char *str, size_t len)
+{
+	char *copy;
+
+	if (s->n + 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		char **v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(ENOMEM, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	copy = strndup(str, len);
+	if (!copy)
+		return err_set(ENOMEM, "out of memory");
+	s->v[s->n++] = copy;
+	s->v[s->n] = NULL;
+	return 0;
+}
+
+int strv_copy(struct strv *dst, const struct strv *src)
+{
+	struct strv out = {0};
+
+	for (size_t i = 0; i < src->n; i++) {
+		if (strv_push(&out, src->v[i], strlen(src->v[i]))) {
+			strv_free(&out);
+			return -ENOMEM;
+		}
+	}
+	strv_free(dst);
+	*dst = out;
+	return 0;
+}
+
+void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+char *strv_join_lines(const char *const *v, size_t n, size_t *len)
+{
+	size_t total = 0;
+	char *buf, *p;
+
+	for (size_t i = 0; i < n; i++)
+		total += strlen(v[i]) + 1;
+	buf = malloc(total + 1);
+	if (!buf)
+		return NULL;
+	p = buf;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+
+		memcpy(p, v[i], l);
+		p[l] = '\n';
+		p += l + 1;
+	}
+	*p = '\0';
+	*len = total;
+	return buf;
+}
