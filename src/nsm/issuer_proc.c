@@ -23,7 +23,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,9 +30,8 @@
 
 /* The descriptor the child keeps its socket on; 0-2 stay stdin, stdout (both /dev/null) and stderr. */
 #define ISSUER_CHILD_FD 3
-/* How long the enclave process waits for its issuer to exit after closing the socket, before SIGKILL. */
+/* How long the enclave process waits for its issuer to exit after ending the socket. */
 #define ISSUER_EXIT_WAIT_MS 2000
-#define ISSUER_EXIT_POLL_MS 10
 
 struct nsm_issuer_proc {
 	pid_t pid;
@@ -45,6 +43,14 @@ struct issuer_client {
 	struct nsm_certifier ops;
 	struct nsm_issuer_proc *p;
 };
+
+static long ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
 
 /* ---- the child ---- */
 
@@ -155,23 +161,37 @@ pid_t nsm_issuer_pid(const struct nsm_issuer_proc *p)
 	return p->pid;
 }
 
+/*
+ * The issuer exits as soon as it sees its socket end, unless it is in the middle of making a chain; we wait a
+ * little for that end (its socket closing with it), and it dies with this process in any case (PDEATHSIG).
+ * Neither reaped nor killed from here: the enclave process's allow-list (seccomp) has no wait4 and no kill,
+ * and once this process ends, whoever reaps orphans collects the issuer's status.
+ */
 void nsm_issuer_stop(struct nsm_issuer_proc *p)
 {
-	int waited = 0;
+	uint8_t msg[NSM_ISSUER_MSG_MAX];
+	struct pollfd pfd;
+	struct timespec start;
+	long left;
+	ssize_t n;
 
 	if (!p)
 		return;
-	close(p->fd);
-	/* It exits as soon as it sees the socket close, unless it is in the middle of making a chain. */
-	while (waitpid(p->pid, NULL, WNOHANG) == 0) {
-		if (waited >= ISSUER_EXIT_WAIT_MS) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, NULL, 0);
+	pfd = (struct pollfd){ .fd = p->fd, .events = POLLIN };
+	shutdown(p->fd, SHUT_WR);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		left = ISSUER_EXIT_WAIT_MS - ms_since(&start);
+		if (left <= 0 || (poll(&pfd, 1, (int)left) < 0 && errno != EINTR))
 			break;
-		}
-		usleep(ISSUER_EXIT_POLL_MS * 1000);
-		waited += ISSUER_EXIT_POLL_MS;
+		/* Late replies to requests whose wait timed out are read past; 0 is the issuer gone. */
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = recv(p->fd, msg, sizeof(msg), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
 	}
+	close(p->fd);
 	free(p);
 }
 
@@ -226,16 +246,14 @@ static int await_reply(struct nsm_issuer_proc *p, uint64_t seq, struct nsm_leaf 
 {
 	uint8_t msg[NSM_ISSUER_MSG_MAX];
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-	struct timespec start, now;
+	struct timespec start;
 	struct nsm_issuer_reply r;
 	long left;
 	ssize_t n;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = NSM_ISSUER_REPLY_TIMEOUT_MS - ((now.tv_sec - start.tv_sec) * 1000 +
-						      (now.tv_nsec - start.tv_nsec) / 1000000);
+		left = NSM_ISSUER_REPLY_TIMEOUT_MS - ms_since(&start);
 		if (left <= 0)
 			return err_set(ETIMEDOUT, "the certificate issuer did not answer within %d s",
 				       NSM_ISSUER_REPLY_TIMEOUT_MS / 1000);

@@ -4,7 +4,9 @@
  * with the clocks in the test's hands: nothing before a bind, nothing for another enclave id, nothing for
  * another key than the first, a rebind ignored, the rate limit's burst and refill, malformed messages and a CA
  * that cannot be opened.  Then the real process: what it certifies verifies under the CA's root, it refuses a
- * flood and another id, keeps no descriptor of its parent's, and dies with its parent.
+ * flood and another id, keeps no descriptor of its parent's, and dies with its parent.  The enclave process's
+ * side needs no call that process's allow-list forbids once the guest runs: shown under a filter that kills on
+ * them (fork, threads, exec, wait4, kill, open).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -306,9 +313,13 @@ static void check_name(pid_t pid)
 	assert_string_equal(comm, NSM_ISSUER_PROC_NAME "\n");
 }
 
+static bool gone_or_zombie(pid_t pid);
+
 /* The real process: a certificate for the bound id, refusals for another id and a flood, no stray fds. */
 static void test_process(void **state)
 {
+	pid_t issuer;
+	int status = -1;
 	EVP_PKEY *key = EVP_EC_gen("P-384");
 	struct nsm_issuer_proc *p;
 	struct nsm_certifier *c;
@@ -356,7 +367,13 @@ static void test_process(void **state)
 		assert_int_equal(c->issue(c, key, ID, time(NULL), &leaf), -EAGAIN);
 	assert_non_null(strstr(err_msg(), "too many certificates"));
 	c->free(c);
+	issuer = nsm_issuer_pid(p);
 	nsm_issuer_stop(p);
+	/* stop returns once the issuer's socket closed as it exits; reaping it is left to whoever reaps. */
+	for (int ms = 0; ms < DEATH_WAIT_MS && waitpid(issuer, &status, WNOHANG) == 0; ms += 10)
+		usleep(10000);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	EVP_PKEY_free(key);
 }
 
@@ -404,6 +421,93 @@ static void test_dies_with_parent(void **state)
 	assert_true(gone_or_zombie(issuer));
 }
 
+/* Calls the enclave process may no longer make once its sandbox is on, as far as the issuer's side goes. */
+static const int forbidden[] = {
+#ifdef __NR_fork
+	__NR_fork,
+#endif
+#ifdef __NR_vfork
+	__NR_vfork,
+#endif
+#ifdef __NR_open
+	__NR_open,
+#endif
+	__NR_clone, __NR_clone3, __NR_execve, __NR_execveat, __NR_wait4, __NR_waitid, __NR_kill, __NR_openat,
+};
+
+/* A filter that kills the process on any call in forbidden[], and allows the rest. */
+static int forbid(void)
+{
+	struct sock_filter f[4 + ARRAY_SIZE(forbidden) + 2];
+	struct sock_fprog prog = { .filter = f };
+	unsigned short n = 0;
+
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+#if defined(__x86_64__)
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+#elif defined(__aarch64__)
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 1, 0);
+#else
+#error "the filter needs this architecture's AUDIT_ARCH"
+#endif
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (size_t i = 0; i < ARRAY_SIZE(forbidden); i++) {
+		/* Past the remaining comparisons and the allow, onto the kill. */
+		unsigned char to_kill = (unsigned char)(ARRAY_SIZE(forbidden) - i);
+
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)forbidden[i], to_kill, 0);
+	}
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	prog.len = n;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/*
+ * The enclave process forks its issuer at launch, then loads its allow-list before the vCPUs start: binding,
+ * certifying and stopping must then work without a fork, a thread, exec, wait4, kill or open.  A forbidden call
+ * kills the child with SIGSYS, which the parent sees.
+ */
+static void test_sandboxed_side(void **state)
+{
+	pid_t child;
+	int status;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		EVP_PKEY *key = EVP_EC_gen("P-384");
+		struct nsm_issuer_proc *p;
+		struct nsm_certifier *c;
+		struct nsm_leaf leaf;
+
+		if (!key || nsm_issuer_spawn(dir, &p) || !(c = nsm_issuer_certifier(p)))
+			_exit(10);
+		if (forbid() < 0)
+			_exit(11);
+		if (nsm_issuer_bind(p, ID))
+			_exit(12);
+		if (c->issue(c, key, ID, time(NULL), &leaf))
+			_exit(13);
+		nsm_leaf_free(&leaf);
+		/* A refusal travels the same way. */
+		if (c->issue(c, key, OTHER, time(NULL), &leaf) != -EPERM)
+			_exit(14);
+		c->free(c);
+		nsm_issuer_stop(p);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	if (WIFSIGNALED(status))
+		fail_msg("the issuer's client side made a forbidden call: signal %d", WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ca_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dies_with_parent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sandboxed_side, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
