@@ -159,6 +159,35 @@ def attestation_seeds(nitrovm=None):
     return seeds
 
 
+# ---- the issuer (fuzz_nsm_issuer: messages as u16-LE length, bytes, then minutes passed as one byte) ----
+
+ISSUER_ID = "i-0123456789abcdef0-enc0123456789abcdef"
+# A P-384 SubjectPublicKeyInfo (DER), so that seeds reach the certifying path.
+P384_SPKI = bytes.fromhex(
+    "3076301006072a8648ce3d020106052b8104002203620004abe855ecc37e2e59d224e995584c95e119bc040bb54992c3bfd1b8d5"
+    "4592262da66c4f21ee0e8927cf63b325751a752e389bae7ac7b6571f52768ff0bbb08d21c4e499592f89aefc3bb13de38c5809b7"
+    "aaa7515a8d8563e973fef0c112197009")
+
+
+def issuer_messages(*msgs):
+    return b"".join(struct.pack("<H", len(m)) + m + bytes([minutes]) for m, minutes in msgs)
+
+
+def issuer_seeds(_nitrovm):
+    bind = cbor({"op": "bind", "id": ISSUER_ID})
+    issue = [cbor({"op": "issue", "seq": i, "id": ISSUER_ID, "key": P384_SPKI}) for i in range(8)]
+    other = cbor({"op": "issue", "seq": 9, "id": ISSUER_ID[:-2] + "ff", "key": P384_SPKI})
+    reply = cbor({"seq": 1, "error": 1, "message": "refused"})
+    return {
+        "bind-issue": issuer_messages((bind, 0), (issue[0], 0)),
+        "flood-refill": issuer_messages((bind, 0), *((m, 0) for m in issue), (issue[0], 11)),
+        "other-id": issuer_messages((bind, 0), (other, 0), (issue[1], 0)),
+        "rebind": issuer_messages((bind, 0), (cbor({"op": "bind", "id": "x"}), 0), (issue[2], 0)),
+        "before-bind": issuer_messages((issue[0], 0), (bind, 0)),
+        "reply-shaped": issuer_messages((reply, 0)),
+    }
+
+
 # ---- kernel images (fuzz_kernel_image: first byte 0 bzImage, 1 vmlinux, 2 KASLR input) ----
 
 KERNEL_MAP, PREF = 0xFFFFFFFF80000000, 0x1000000
@@ -262,7 +291,7 @@ def manifest_seeds(_nitrovm):
 
 
 TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds,
-           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds}
+           "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds, "fuzz_nsm_issuer": issuer_seeds}
 
 
 def main():
