@@ -632,8 +632,9 @@ static void hook_booted(void *opaque, double seconds)
  * The emulated hypervisors' NSM has its leaf key certified by an issuer, a process of its own that holds the
  * CA (nsm/issuer.h), so that this process, which runs the vCPUs and parses what the guest sends, never holds a
  * CA key.  Forked first, while this process is single-threaded and before any slot or guest memory exists, so
- * the child inherits neither; it opens the CA while the launch goes on.  Without it the enclave still runs,
- * and its NSM answers Attestation with InternalError.
+ * the child inherits neither, and long before the launch loads the process's system-call allow-list, which
+ * allows no new process; from then on the issuer is only a socket (issuer_proc.c).  It opens the CA while the
+ * launch goes on.  Without it the enclave still runs, and its NSM answers Attestation with InternalError.
  */
 static void spawn_issuer(struct proc *p)
 {
