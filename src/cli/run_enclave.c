@@ -62,6 +62,7 @@ static const struct option run_opts[] = {
 	{ "cpu-ids", required_argument, NULL, 'I' },
 	{ "config", required_argument, NULL, 'F' },
 	{ "foreground", no_argument, NULL, 'f' },
+	{ "no-seccomp", no_argument, NULL, 'S' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -92,6 +93,8 @@ static void run_usage(void)
 	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
 	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
 	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n"
+	       "  --no-seccomp          no system-call allow-lists (by default the enclave process may not start\n"
+	       "                        programs or create processes once it runs, its vCPU threads only run KVM)\n"
 	       "  --boot-path PATH      host (default): nitrovm decompresses the kernel (cached) and places it with\n"
 	       "                        KASLR as its decompressor would; decompressor: the kernel's own code does it\n"
 	       "                        in the enclave.  What host cannot unpack boots the other way, saying why\n"
@@ -107,7 +110,8 @@ static void run_usage(void)
 	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
 	       "                        whole cores only\n"
 	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
-	       "  (debug mode).\n");
+	       "  (debug mode).  On nitro, --test-rng, --no-acpi, --boot-path, --parent-role and --parent-id are\n"
+	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n");
 	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
 }
 
@@ -121,8 +125,9 @@ struct run_args {
 	uint64_t cid;
 	bool have_cpus, have_memory, have_cid;
 	bool debug, rng, no_acpi, hugepages;
-	bool attach, no_heartbeat, foreground;
+	bool attach, no_heartbeat, foreground, no_seccomp;
 	enum hv_kernel_boot boot_path;
+	bool have_boot_path;
 	const char *hypervisor;
 	uint32_t cpu_ids[HV_MAX_VCPUS];
 	unsigned int ncpu_ids;
@@ -347,6 +352,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 		case 'f':
 			a->foreground = true;
 			break;
+		case 'S':
+			a->no_seccomp = true;
+			break;
 		case 'B':
 			a->no_heartbeat = true;
 			break;
@@ -363,6 +371,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			ret = cli_parse_boot_path(optarg, &a->boot_path);
 			if (ret)
 				return ret;
+			a->have_boot_path = true;
 			break;
 		case 'R':
 			if (nsm_check_parent_string("--parent-role", optarg, NSM_PARENT_ROLE_MAX) < 0)
@@ -696,6 +705,26 @@ static int run_info_ids(const char *json, char *id, size_t len, uint64_t *cid)
 	return ret;
 }
 
+/*
+ * On the Nitro hypervisor the machine is AWS's: its devices, its boot and the parent's PCR3/PCR4 are not ours to
+ * choose, so an option that shapes nitrovm's emulated machine is refused rather than dropped without a word.
+ */
+static int refuse_emulation_options(const struct run_args *a)
+{
+	const char *opt = a->rng	    ? "--test-rng"
+			  : a->no_acpi	    ? "--no-acpi"
+			  : a->have_boot_path ? "--boot-path"
+			  : a->parent_role    ? "--parent-role (the Nitro hypervisor measures the parent's own role)"
+			  : a->parent_id	    ? "--parent-id (the Nitro hypervisor measures the parent's own instance id)"
+					    : NULL;
+
+	return opt ? cli_fail(E_INVALID_ARGUMENT,
+			      "%s shapes nitrovm's emulated machine, and the enclave would run on the Nitro hypervisor, "
+			      "which does not take it: drop it, or use --hypervisor kvm",
+			      opt)
+		   : 0;
+}
+
 static int run_detached(struct enclave_proc_opts *o, bool attach)
 {
 	struct detached d = { .o = o };
@@ -740,6 +769,8 @@ int cmd_run_enclave(int argc, char **argv)
 	if (!ret && a.have_cpu_ids && backend == &hv_kvm_ops)
 		ret = cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
 						   "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
+	if (!ret && backend == &hv_nitro_ops)
+		ret = refuse_emulation_options(&a);
 	if (ret)
 		goto out;
 	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);
@@ -771,10 +802,11 @@ int cmd_run_enclave(int argc, char **argv)
 		.backend = backend,
 		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .parent_role = a.parent_role, .parent_id = a.parent_id,
-			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
+			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL, .seccomp = !a.no_seccomp },
 		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */
 		.attach_console = a.attach && a.foreground,
 		.no_heartbeat = a.no_heartbeat,
+		.seccomp = !a.no_seccomp,
 		.bridges = &a.bridges,
 		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};

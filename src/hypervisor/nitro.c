@@ -105,11 +105,14 @@ static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, cons
 		return ret;
 	}
 	ret = cpu_pool_load(pool, list, &fault);
-	/* Tests of the (simulated) driver's own CPU rules: let the request through to it. */
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: tests of the (simulated) driver's own CPU rules let the request through to it. */
 	if (getenv(NE_SKIP_CPU_CHECKS_ENV)) {
 		err_clear();
 		ret = 0;
-	} else if (!ret && cfg->cpu_ids)
+	} else
+#endif
+	if (!ret && cfg->cpu_ids)
 		ret = cpu_pool_check_ids(pool, cfg->cpu_ids, cfg->cpu_count, &fault);
 	else if (!ret && cfg->cpu_count)
 		ret = cpu_pool_check_count(pool, cfg->cpu_count, &fault);
