@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Native mode: the launch over the Nitro Enclaves driver, written once for the real driver and the simulated
- * one (nitro.h, "the seam").  In order, as nitro-cli does it (reference C.6), except that everything that can
+ * one (nitro.h, "the seam").  In order, as nitro-cli does it (its enclave_proc/resource_manager.rs), except that everything that can
  * be checked is checked before the first ioctl:
  *
  *   create_slot:   first the checks: the CPU pool has the vCPUs asked for (whole cores), huge pages cover the

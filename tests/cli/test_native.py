@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Native mode at the process level (issue 6): the checks before any ioctl, the simulated driver's rules, and a
+"""Native mode at the process level: the checks before any ioctl, the simulated driver's rules, and a
 sentence with nitro-cli's error number for every driver error, through `run-enclave --hypervisor nitro-sim`
 and the QEMU form `-accel nitro`.  Every launch here fails before the enclave boots, so no /dev/kvm is needed
 (the kvm tier, tests/kvm/test_native_sim.py, boots through the same path)."""
