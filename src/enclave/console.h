@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The debug-console client, the same for every hypervisor: connect to vsock CID 0 port enclave CID + 10000
- * (nitro-cli's console address, reference C.8) and hand what arrives to a sink until the stream ends.  The
- * sink runs on the event loop's thread and must not block: the loop also serves vsock, whose credit is what
- * lets the console's bytes arrive at all.
+ * (nitro-cli's console address) and hand what arrives to a sink until the stream ends.  The sink runs on the
+ * event loop's thread and must not block: the loop also serves vsock, whose credit is what lets the console's
+ * bytes arrive at all.
  * Like nitro-cli, it shows what the enclave prints from the moment it attaches; earlier output is not replayed.
  */
 #ifndef NITROVM_ENCLAVE_CONSOLE_H

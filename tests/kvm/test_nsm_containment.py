@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The CA key never lives in the process that touches guest memory (issue 15, item 3).
+"""The CA key never lives in the process that touches guest memory.
 
 nitrovm's enclave process runs the vCPUs and the device event loop that parses the guest's CBOR; the local CA's
 keys belong to the issuer, a process it forks before any guest memory exists (src/nsm/issuer.h). Two proofs, each

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * crypto/cose.c on its own: what the writer puts out byte for byte for each curve (reference A.7: untagged,
- * protected header {1: alg}, empty unprotected map, raw r||s), the Sig_structure it signs checked with
- * OpenSSL directly, and what the parser reports: tags, the algorithm's kinds, critical headers, and a fault
- * with the part and the byte for each way an envelope can be wrong.
+ * crypto/cose.c on its own: what the writer puts out byte for byte for each curve (as nitro-cli signs EIFs:
+ * untagged, protected header {1: alg}, empty unprotected map, raw r||s), the Sig_structure it signs checked
+ * with OpenSSL directly, and what the parser reports: tags, the algorithm's kinds, critical headers, and a
+ * fault with the part and the byte for each way an envelope can be wrong.
  */
 #include <setjmp.h>
 #include <stdarg.h>
