@@ -10,6 +10,8 @@
  *   nsm-tool lock-pcrs RANGE               LockPCRs {range}: PCRs 0 .. RANGE-1
  *   nsm-tool random [N]                    GetRandom, repeated until N bytes (default: one answer)
  *   nsm-tool attest [--nonce HEX] [--user-data HEX] [--public-key HEX] [--out FILE] [--hex]
+ *   nsm-tool bench COUNT                   COUNT Attestation round trips, timed: one NSM-BENCH line (bench/nsm);
+ *                                          COUNT 0: ask until killed, printing nothing (a load beside others)
  *
  * Each prints the response as one line of JSON (byte strings as hex); attest prints the document's payload
  * decoded, writes the raw document (COSE_Sign1 bytes) to --out, and with --hex prints it hex-encoded between
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef NSM_DEV
@@ -42,6 +45,7 @@
 #define NSM_MAX_PCRS	 32
 #define CBOR_MAX_DEPTH	 16
 #define HEX_LINE_DIGITS	 64
+#define BENCH_MAX	 100000 /* timed round trips kept for the percentiles: 800 KB */
 
 enum exit_status {
 	EXIT_OK = 0,
@@ -435,7 +439,9 @@ static const char usage[] =
 	"  random [N]                     N random bytes (default: what one request returns)\n"
 	"  attest [--nonce HEX] [--user-data HEX] [--public-key HEX] [--out FILE] [--hex]\n"
 	"                                 an attestation document: prints its payload; --out writes the raw\n"
-	"                                 document, --hex prints it between NSM-DOCUMENT-BEGIN/END lines\n\n"
+	"                                 document, --hex prints it between NSM-DOCUMENT-BEGIN/END lines\n"
+	"  bench COUNT                    COUNT timed attestations: 'NSM-BENCH n= p50_us= p99_us= mean_us= max_us='\n"
+	"                                 (COUNT 0: attest until killed, printing nothing)\n\n"
 	"Exit status: 0 done, 1 bad usage, 2 the NSM answered with an error, 3 the device failed.\n";
 
 /* ---- commands ---- */
@@ -673,6 +679,64 @@ static int cmd_attest(int fd, int argc, char **argv)
 	return print_response(pl, pl_len);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The figure bench/nsm reads: percentiles of COUNT round trips, each with a nonce of its own. */
+static int cmd_bench(int fd, int argc, char **argv)
+{
+	static uint64_t took[BENCH_MAX];
+	uint64_t total = 0, t0;
+	unsigned int count;
+	size_t n;
+	int ret;
+
+	if (argc != 2 || parse_uint(argv[1], BENCH_MAX, &count))
+		return usage_error("bench needs a count of at most 100000 (0: until killed), got '%s'",
+				   argc > 1 ? argv[1] : "nothing");
+	for (unsigned int i = 0; !count || i < count; i++) {
+		struct cbuf req = {.len = 0};
+		uint32_t nonce = i;
+
+		head(&req, 5, 1);
+		text(&req, "Attestation");
+		head(&req, 5, 3);
+		text(&req, "user_data");
+		bytes_or_null(&req, NULL, 0, false);
+		text(&req, "nonce");
+		bytes_or_null(&req, (const uint8_t *)&nonce, sizeof(nonce), true);
+		text(&req, "public_key");
+		bytes_or_null(&req, NULL, 0, false);
+		t0 = now_us();
+		ret = transact(fd, &req, false, &n);
+		if (ret)
+			return ret;
+		if (count)
+			took[i] = now_us() - t0;
+	}
+	if (!count)
+		return EXIT_OK;
+	for (unsigned int i = 0; i < count; i++)
+		total += took[i];
+	qsort(took, count, sizeof(took[0]), cmp_u64);
+	printf("NSM-BENCH n=%u p50_us=%llu p99_us=%llu mean_us=%llu max_us=%llu\n", count,
+	       (unsigned long long)took[count / 2], (unsigned long long)took[(count * 99) / 100],
+	       (unsigned long long)(total / count), (unsigned long long)took[count - 1]);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	int (*run)(int fd, int argc, char **argv);
@@ -688,6 +752,8 @@ int main(int argc, char **argv)
 		run = cmd_random;
 	else if (!strcmp(argv[1], "attest"))
 		run = cmd_attest;
+	else if (!strcmp(argv[1], "bench"))
+		run = cmd_bench;
 	else if (!strcmp(argv[1], "describe") || !strcmp(argv[1], "describe-pcr") ||
 		 !strcmp(argv[1], "lock-pcr") || !strcmp(argv[1], "lock-pcrs"))
 		run = cmd_simple;

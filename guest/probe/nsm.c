@@ -17,7 +17,12 @@
 #define VIRTIO_ID_NSM  33
 #define NSM_REQ_MAX    0x1000
 #define NSM_RESP_SIZE  0x3000
-#define WAIT_US        5000000 /* an attestation is signed: allow for a slow, emulated host */
+/*
+ * The first Attestation waits for the enclave's leaf: its issuer opens (or, on first use, creates) the CA at
+ * nice 10, behind this vCPU spinning below, which on a one-CPU nested host leaves it a tenth of the CPU; a Linux
+ * guest sleeps while it waits, and its driver allows minutes.  Only a failure waits this long.
+ */
+#define WAIT_US        60000000
 #define DOC_CHUNK      100     /* document bytes per nsm-doc line */
 
 static struct {

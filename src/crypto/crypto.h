@@ -95,6 +95,13 @@ enum ec_curve ec_curve_from_cose_alg(long long alg);
 /* Digest data with the curve's hash; *out_len gets 32, 48 or 64. */
 int ec_curve_digest(enum ec_curve c, const void *data, size_t len, uint8_t out[EC_MAX_DIGEST_LEN],
 		    size_t *out_len);
+/* The same over pieces hashed in order as one input, so that a large piece is not copied next to the rest. */
+struct digest_part {
+	const void *data;
+	size_t len;
+};
+int ec_curve_digest_parts(enum ec_curve c, const struct digest_part *parts, size_t n,
+			  uint8_t out[EC_MAX_DIGEST_LEN], size_t *out_len);
 
 /*
  * Load a PEM private key (PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY").  Anything but an EC key on one of

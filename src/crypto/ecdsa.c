@@ -80,20 +80,36 @@ static const EVP_MD *curve_md(enum ec_curve c)
 	}
 }
 
-int ec_curve_digest(enum ec_curve c, const void *data, size_t len, uint8_t out[EC_MAX_DIGEST_LEN],
-		    size_t *out_len)
+int ec_curve_digest_parts(enum ec_curve c, const struct digest_part *parts, size_t n,
+			  uint8_t out[EC_MAX_DIGEST_LEN], size_t *out_len)
 {
 	const EVP_MD *md = curve_md(c);
-	unsigned int n = EC_MAX_DIGEST_LEN;
+	EVP_MD_CTX *ctx;
+	unsigned int len = EC_MAX_DIGEST_LEN;
+	bool ok;
 
 	if (!md)
 		return err_set(EINVAL, "no digest for an unknown curve");
-	if (!EVP_Digest(data, len, out, &n, md, NULL)) {
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, md, NULL);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = EVP_DigestUpdate(ctx, parts[i].data, parts[i].len);
+	ok = ok && EVP_DigestFinal_ex(ctx, out, &len);
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
 		ERR_clear_error();
 		return err_set(EIO, "OpenSSL could not compute a %s digest", EVP_MD_get0_name(md));
 	}
-	*out_len = n;
+	*out_len = len;
 	return 0;
+}
+
+int ec_curve_digest(enum ec_curve c, const void *data, size_t len, uint8_t out[EC_MAX_DIGEST_LEN],
+		    size_t *out_len)
+{
+	const struct digest_part whole = { data, len };
+
+	return ec_curve_digest_parts(c, &whole, 1, out, out_len);
 }
 
 /* "an RSA", "a DSA": the article goes by how the acronym's first letter is spoken. */

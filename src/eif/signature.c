@@ -20,6 +20,7 @@
 
 #include "common/cbor.h"
 #include "common/util.h"
+#include "crypto/cose.h"
 #include "eif/eif.h"
 
 /* nitro-cli writes nesting depth 3; COSE headers add a little.  Anything deeper is not a signature section.
@@ -29,8 +30,6 @@
  */
 #define SIG_CERT_FILE_MAX EIF_SIGNATURE_MAX_SIZE
 #define SIG_KEY_FILE_MAX  (64 * 1024)
-
-static const char ctx_signature1[] = "Signature1";
 
 /* ---- encoding ---- */
 
@@ -52,25 +51,6 @@ static void put_pcr_payload(struct cbor_enc *b, const uint8_t pcr0[SHA384_LEN])
 	put_byte_array(b, pcr0, SHA384_LEN);
 }
 
-/* The protected header {1: alg}; COSE algorithms here are all negative. */
-static void put_protected(struct cbor_enc *b, int alg)
-{
-	cbor_enc_map(b, 1);
-	cbor_enc_uint(b, 1);
-	cbor_enc_negint(b, (uint64_t)(-1 - (long long)alg));
-}
-
-/* Sig_structure = ["Signature1", protected, external_aad = h'', payload] (RFC 8152 section 4.4). */
-static void put_sig_structure(struct cbor_enc *b, const uint8_t *prot, size_t prot_len,
-			      const uint8_t *payload, size_t payload_len)
-{
-	cbor_enc_array(b, 4);
-	cbor_enc_text(b, ctx_signature1);
-	cbor_enc_bytes(b, prot, prot_len);
-	cbor_enc_bytes(b, NULL, 0);
-	cbor_enc_bytes(b, payload, payload_len);
-}
-
 /* A heap encoder that ran out of memory gives its buffer back. */
 static int enc_check(struct cbor_enc *b)
 {
@@ -81,38 +61,18 @@ static int enc_check(struct cbor_enc *b)
 	return 0;
 }
 
-/* Digest the Sig_structure of a COSE_Sign1 with the hash its curve calls for. */
-static int sig_structure_digest(enum ec_curve curve, const uint8_t *prot, size_t prot_len,
-				const uint8_t *payload, size_t payload_len, uint8_t digest[EC_MAX_DIGEST_LEN],
-				size_t *digest_len)
-{
-	struct cbor_enc s;
-	int ret;
-
-	cbor_enc_init_heap(&s);
-	put_sig_structure(&s, prot, prot_len, payload, payload_len);
-	ret = enc_check(&s);
-	if (!ret)
-		ret = ec_curve_digest(curve, s.buf, s.len, digest, digest_len);
-	cbor_enc_release(&s);
-	return ret;
-}
-
 int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert_pem, size_t cert_len,
 			     const uint8_t *key_pem, size_t key_len, uint8_t **section, size_t *len)
 {
-	struct cbor_enc payload, prot, cose, out;
+	struct cbor_enc payload, cose, out;
 	struct evp_pkey_st *key = NULL, *pub = NULL;
 	struct x509_st *cert = NULL;
-	uint8_t digest[EC_MAX_DIGEST_LEN], sig[EC_MAX_SIG_LEN];
-	size_t digest_len, sig_len;
 	enum ec_curve curve;
 	int ret;
 
 	*section = NULL;
 	*len = 0;
 	cbor_enc_init_heap(&payload);
-	cbor_enc_init_heap(&prot);
 	cbor_enc_init_heap(&cose);
 	cbor_enc_init_heap(&out);
 	ret = cert_load_pem(cert_pem, cert_len, &cert);
@@ -135,26 +95,12 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 	}
 
 	put_pcr_payload(&payload, pcr0);
-	put_protected(&prot, ec_curve_cose_alg(curve));
 	ret = enc_check(&payload);
+	/* COSE_Sign1, untagged like nitro-cli's, with the algorithm of the key's curve. */
 	if (!ret)
-		ret = enc_check(&prot);
-	if (!ret)
-		ret = sig_structure_digest(curve, prot.buf, prot.len, payload.buf, payload.len, digest,
-					   &digest_len);
-	if (!ret)
-		ret = ecdsa_sign_raw(key, curve, digest, digest_len, sig);
-	if (ret)
-		goto out;
-	sig_len = 2 * ec_curve_field_len(curve);
-
-	/* COSE_Sign1 = [protected, unprotected = {}, payload, signature], untagged like nitro-cli's. */
-	cbor_enc_array(&cose, 4);
-	cbor_enc_bytes(&cose, prot.buf, prot.len);
-	cbor_enc_map(&cose, 0);
-	cbor_enc_bytes(&cose, payload.buf, payload.len);
-	cbor_enc_bytes(&cose, sig, sig_len);
-	ret = enc_check(&cose);
+		ret = cose_sign1_write(&cose, key, curve, payload.buf, payload.len);
+	if (ret == -ENOSPC)
+		ret = enc_check(&cose);
 	if (ret)
 		goto out;
 
@@ -181,7 +127,6 @@ int eif_signature_create_pem(const uint8_t pcr0[SHA384_LEN], const uint8_t *cert
 	*len = out.len;
 out:
 	cbor_enc_release(&payload);
-	cbor_enc_release(&prot);
 	cbor_enc_release(&cose);
 	eckey_free(pub);
 	eckey_free(key);
@@ -414,119 +359,56 @@ static int parse_section(const uint8_t *sec, size_t len, struct sig_entry *first
 	return ret;
 }
 
-struct cose {
-	const uint8_t *prot, *payload, *sig;
-	size_t prot_len, payload_len, sig_len;
-	bool has_alg, alg_is_text;
-	long long alg;
-};
-
-static int parse_protected(struct cose *s)
+/* The COSE layer's refusal in the words of this file: "<part> is malformed at byte N: ...". */
+static int cose_fail(const struct cose_error *e)
 {
-	struct cbor_head k, v;
-	struct cur c;
-	uint64_t n;
-	int ret;
+	bool hdr = e->fault >= COSE_FAULT_HDR_CBOR;
+	struct cur c = { .d = e->dec, .what = hdr ? "the COSE protected header" : "the COSE_Sign1 signature" };
+	static const char *const part_want[] = {
+		[COSE_PART_PROTECTED] = "a byte string (the protected header)",
+		[COSE_PART_UNPROTECTED] = "a map (the unprotected header)",
+		[COSE_PART_PAYLOAD] = "a byte string (the payload)",
+		[COSE_PART_SIGNATURE] = "a byte string (the signature)",
+	};
 
-	/* A zero-length protected header is the empty map (RFC 8152 section 3). */
-	if (!s->prot_len)
-		return 0;
-	cur_init(&c, s->prot, s->prot_len, "the COSE protected header");
-	ret = cur_expect(&c, &k, CBOR_MAP, "the header map");
-	if (!ret)
-		ret = cur_check_count(&c, k.arg, "the header map");
-	if (ret)
-		return ret;
-	n = k.arg;
-	for (uint64_t i = 0; i < n && !ret; i++) {
-		ret = cur_next(&c, &k);
-		if (ret)
-			break;
-		if (k.major != CBOR_UINT && k.major != CBOR_NEGINT && k.major != CBOR_TEXT) {
-			ret = cur_fail(&c, "a header label is %s, not an integer or text", kind_name(&k));
-			break;
-		}
-		if (k.major != CBOR_UINT || k.arg != 1) {
-			ret = skip_item(&c, 1);
-			continue;
-		}
-		if (s->has_alg) {
-			ret = cur_fail(&c, "the algorithm (label 1) appears twice");
-			break;
-		}
-		ret = cur_next(&c, &v);
-		if (ret)
-			break;
-		s->has_alg = true;
-		if (v.major == CBOR_NEGINT)
-			s->alg = v.arg > (uint64_t)LLONG_MAX ? LLONG_MIN : -1 - (long long)v.arg;
-		else if (v.major == CBOR_UINT)
-			s->alg = v.arg > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)v.arg;
-		else if (v.major == CBOR_TEXT)
-			s->alg_is_text = true;
-		else
-			ret = cur_fail(&c, "the algorithm is %s, not an integer or text", kind_name(&v));
+	switch (e->fault) {
+	case COSE_FAULT_TAG:
+		return cur_fail(&c, "tag %llu is not COSE_Sign1's (18)", (unsigned long long)e->value);
+	case COSE_FAULT_NOT_ARRAY:
+		return cur_fail(&c, "expected an array (COSE_Sign1), found %s", kind_name(&e->found));
+	case COSE_FAULT_ARRAY_LEN:
+		return cur_fail(&c, "COSE_Sign1 is an array of 4 items, not %llu", (unsigned long long)e->value);
+	case COSE_FAULT_PART:
+		return cur_fail(&c, "expected %s, found %s", part_want[e->part], kind_name(&e->found));
+	case COSE_FAULT_TRAILING:
+		return cur_fail(&c, "%llu bytes follow the COSE_Sign1 array", (unsigned long long)e->value);
+	case COSE_FAULT_HDR_NOT_MAP:
+		return cur_fail(&c, "expected a map (the header map), found %s", kind_name(&e->found));
+	case COSE_FAULT_HDR_LABEL:
+		return cur_fail(&c, "a header label is %s, not an integer or text", kind_name(&e->found));
+	case COSE_FAULT_HDR_ALG_TWICE:
+		return cur_fail(&c, "the algorithm (label 1) appears twice");
+	case COSE_FAULT_HDR_TRAILING:
+		return cur_fail(&c, "%llu bytes follow the header map", (unsigned long long)e->value);
+	default:
+		return cur_dec_fail(&c);
 	}
-	if (!ret)
-		ret = cur_check_end(&c, "the header map");
-	return ret;
 }
 
-/* COSE_Sign1 = [protected: bstr, unprotected: map, payload: bstr, signature: bstr], optionally tag 18. */
-static int parse_cose(const uint8_t *buf, size_t len, struct cose *s)
+/* COSE_Sign1, tagged or not, as cose.h reads it; an algorithm that is not even a number or a name is malformed. */
+static int parse_cose(const uint8_t *buf, size_t len, struct cose_sign1 *s)
 {
-	struct cbor_head h;
+	struct cose_error e;
 	struct cur c;
-	int ret;
 
-	memset(s, 0, sizeof(*s));
-	cur_init(&c, buf, len, "the COSE_Sign1 signature");
-	ret = cur_next(&c, &h);
-	if (!ret && h.major == CBOR_TAG) {
-		if (h.arg != 18)
-			return cur_fail(&c, "tag %llu is not COSE_Sign1's (18)", (unsigned long long)h.arg);
-		ret = cur_next(&c, &h);
-	}
-	if (ret)
-		return ret;
-	if (h.major != CBOR_ARRAY)
-		return cur_fail(&c, "expected an array (COSE_Sign1), found %s", kind_name(&h));
-	if (h.arg != 4)
-		return cur_fail(&c, "COSE_Sign1 is an array of 4 items, not %llu", (unsigned long long)h.arg);
-
-	ret = cur_expect(&c, &h, CBOR_BYTES, "the protected header");
-	if (ret)
-		return ret;
-	s->prot = h.data;
-	s->prot_len = (size_t)h.arg;
-
-	ret = cur_expect(&c, &h, CBOR_MAP, "the unprotected header");
-	if (!ret)
-		ret = cur_check_count(&c, h.arg, "the unprotected header");
-	for (uint64_t i = 0; !ret && i < h.arg; i++) {
-		ret = skip_item(&c, 1);
-		if (!ret)
-			ret = skip_item(&c, 1);
-	}
-	if (ret)
-		return ret;
-
-	ret = cur_expect(&c, &h, CBOR_BYTES, "the payload");
-	if (ret)
-		return ret;
-	s->payload = h.data;
-	s->payload_len = (size_t)h.arg;
-
-	ret = cur_expect(&c, &h, CBOR_BYTES, "the signature");
-	if (ret)
-		return ret;
-	s->sig = h.data;
-	s->sig_len = (size_t)h.arg;
-
-	ret = cur_check_end(&c, "the COSE_Sign1 array");
-	if (!ret)
-		ret = parse_protected(s);
-	return ret;
+	/* Only what serde_cbor writes: definite lengths, no unassigned simple values. */
+	if (cose_sign1_parse(buf, len, CBOR_DEC_KNOWN_SIMPLE, SIG_MAX_DEPTH, s, &e))
+		return cose_fail(&e);
+	if (s->alg_kind != COSE_ALG_OTHER)
+		return 0;
+	cur_init(&c, s->protected_hdr, s->protected_len, "the COSE protected header");
+	c.d.at = s->alg_head.at;
+	return cur_fail(&c, "the algorithm is %s, not an integer or text", kind_name(&s->alg_head));
 }
 
 /* ---- checks ---- */
@@ -545,27 +427,11 @@ static void problem(struct eif_signature_check *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *cose_alg_name(enum ec_curve curve)
+static void check_signature(const struct x509_st *cert, const struct cose_sign1 *s,
+			    struct eif_signature_check *out)
 {
-	switch (curve) {
-	case EC_CURVE_P256:
-		return "ES256";
-	case EC_CURVE_P384:
-		return "ES384";
-	case EC_CURVE_P521:
-		return "ES512";
-	default:
-		return "an unknown algorithm";
-	}
-}
-
-static void check_signature(const struct x509_st *cert, const struct cose *s, struct eif_signature_check *out)
-{
-	uint8_t digest[EC_MAX_DIGEST_LEN];
 	struct evp_pkey_st *pub = NULL;
 	enum ec_curve kc, ac;
-	size_t digest_len;
-	int ret;
 
 	if (cert_public_key(cert, &pub)) {
 		problem(out, "the signing certificate's public key cannot be decoded");
@@ -575,22 +441,19 @@ static void check_signature(const struct x509_st *cert, const struct cose *s, st
 		problem(out, "%s", err_msg());
 		goto out;
 	}
-	if (!s->has_alg) {
+	if (s->alg_kind == COSE_ALG_ABSENT) {
 		problem(out, "the COSE signature's protected header does not name its algorithm");
 		goto out;
 	}
-	ac = s->alg_is_text ? EC_CURVE_NONE : ec_curve_from_cose_alg(s->alg);
+	ac = s->alg_kind == COSE_ALG_INT ? ec_curve_from_cose_alg(s->alg) : EC_CURVE_NONE;
+	if (s->alg_kind == COSE_ALG_TEXT) {
+		problem(out, "the COSE signature names its algorithm as text; EIF signatures use ES256 (-7), "
+			     "ES384 (-35) or ES512 (-36)");
+		goto out;
+	}
 	if (ac == EC_CURVE_NONE) {
-		if (s->alg_is_text)
-			problem(out, "the COSE signature names its algorithm as text; EIF signatures use "
-				     "ES256 (-7), "
-				     "ES384 (-35) or ES512 (-36)");
-		else
-			problem(out,
-				"the COSE signature uses algorithm %lld; EIF signatures use ES256 (-7), "
-				"ES384 (-35) "
-				"or ES512 (-36)",
-				s->alg);
+		problem(out, "the COSE signature uses algorithm %lld; EIF signatures use ES256 (-7), ES384 (-35) "
+			     "or ES512 (-36)", s->alg);
 		goto out;
 	}
 	if (ac != kc) {
@@ -598,18 +461,8 @@ static void check_signature(const struct x509_st *cert, const struct cose *s, st
 			cose_alg_name(ac), ec_curve_name(kc), cose_alg_name(kc));
 		goto out;
 	}
-	if (s->sig_len != 2 * ec_curve_field_len(kc)) {
-		problem(out, "the COSE signature is %zu bytes long; %s signatures are %zu bytes (r||s)",
-			s->sig_len, cose_alg_name(kc), 2 * ec_curve_field_len(kc));
-		goto out;
-	}
-	ret = sig_structure_digest(kc, s->prot, s->prot_len, s->payload, s->payload_len, digest, &digest_len);
-	if (!ret)
-		ret = ecdsa_verify_raw(pub, kc, digest, digest_len, s->sig, s->sig_len);
-	if (ret == -EBADMSG)
-		problem(out, "the COSE signature does not verify with the signing certificate's public key");
-	else if (ret)
-		problem(out, "the COSE signature could not be checked: %s", err_msg());
+	if (cose_sign1_verify(s, pub, kc, "the signing certificate's public key"))
+		problem(out, "%s", err_msg());
 	else
 		out->signature_valid = true;
 out:
@@ -673,7 +526,7 @@ static bool read_pcr_payload(const uint8_t *buf, size_t len, uint64_t *index, ui
 	return !ret && have_index && have_value;
 }
 
-static void check_payload(const struct cose *s, const uint8_t pcr0[SHA384_LEN],
+static void check_payload(const struct cose_sign1 *s, const uint8_t pcr0[SHA384_LEN],
 			  struct eif_signature_check *out)
 {
 	char signed_hex[2 * SHA384_LEN + 1], image_hex[2 * SHA384_LEN + 1];
@@ -874,7 +727,7 @@ int eif_signature_check(const uint8_t *section, size_t len, const uint8_t pcr0[S
 {
 	struct x509_st *cert = NULL;
 	struct sig_entry e;
-	struct cose s;
+	struct cose_sign1 s;
 	int ret;
 
 	memset(out, 0, sizeof(*out));

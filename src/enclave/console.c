@@ -20,7 +20,8 @@ struct console_client {
 	struct vsock_host *h;
 	uint32_t port;
 	int fd;
-	int out;
+	console_sink_fn *sink;
+	void *opaque;
 	int timer;		    /* the next connection attempt while the enclave boots, or -1 */
 	bool got_bytes;		    /* once the console spoke, an end is the end */
 	struct timespec give_up_at; /* no retries after this */
@@ -43,9 +44,7 @@ static bool console_copy(struct console_client *c)
 		if (n <= 0)
 			return false;
 		c->got_bytes = true;
-		/* A closed stdout does not stop the enclave: the console is simply dropped from then on. */
-		if (c->out >= 0 && write_full(c->out, buf, (size_t)n) < 0)
-			c->out = -1;
+		c->sink(c->opaque, buf, (size_t)n);
 	}
 }
 
@@ -116,7 +115,8 @@ static void on_console(void *opaque, int fd, uint32_t events)
 		console_retry_later(c);
 }
 
-struct console_client *console_client_attach(struct vsock_host *h, struct evloop *loop, uint64_t cid, int out)
+struct console_client *console_client_attach(struct vsock_host *h, struct evloop *loop, uint64_t cid,
+					     console_sink_fn *sink, void *opaque)
 {
 	struct console_client *c = calloc(1, sizeof(*c));
 	uint64_t port = cid + VSOCK_CONSOLE_PORT_OFFSET;
@@ -131,7 +131,8 @@ struct console_client *console_client_attach(struct vsock_host *h, struct evloop
 		return NULL;
 	}
 	c->loop = loop;
-	c->out = out;
+	c->sink = sink;
+	c->opaque = opaque;
 	c->h = h;
 	c->port = (uint32_t)port;
 	c->timer = -1;

@@ -91,7 +91,11 @@ struct launch_run {
 	struct app_channel *app;
 	struct console_client *vsock_console;
 	struct bridge_set *bridges;
-	int console_pair[2]; /* the vsock console's bytes, when it is the console (attach_console, native) */
+	/* Console input taken from console_in that the console socket had no room for yet (on_input). */
+	uint8_t in_buf[ENCLAVE_CONSOLE_CHUNK];
+	size_t in_len, in_off;
+	bool in_blocked; /* console_in is not watched until in_buf went out */
+	bool in_ended;	 /* console_in hung up: never watched again */
 	bool slot_ready;     /* the slot_ready hook ran: the ended hook will */
 	struct timespec t_start;
 	bool hb_failed;
@@ -146,31 +150,84 @@ static void copy_console(struct launch_run *run)
 	}
 }
 
+static void on_console(void *opaque, int fd, uint32_t events);
+static void on_input(void *opaque, int fd, uint32_t events);
+
+/*
+ * Console input waits for room in the console socket without blocking the loop (which is also what drains the
+ * other end into the UART): while some is pending, the loop stops reading console_in and watches the console
+ * for room instead.
+ */
+static void input_wait(struct launch_run *run, bool blocked)
+{
+	if (run->in_blocked == blocked)
+		return;
+	run->in_blocked = blocked;
+	evloop_del(run->loop, run->console);
+	if (evloop_add(run->loop, run->console, EPOLLIN | (blocked ? EPOLLOUT : 0), on_console, run) < 0)
+		err_clear(); /* ENOMEM only: the console is no longer watched, the enclave runs on */
+	if (run->in_ended)
+		return;
+	if (blocked)
+		evloop_del(run->loop, run->o->console_in);
+	else if (evloop_add(run->loop, run->o->console_in, EPOLLIN, on_input, run) < 0)
+		err_clear();
+}
+
+static void flush_input(struct launch_run *run)
+{
+	while (run->in_off < run->in_len) {
+		ssize_t n = send(run->console, run->in_buf + run->in_off, run->in_len - run->in_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			input_wait(run, true);
+			return;
+		}
+		if (n < 0)
+			break; /* the console is gone: its input with it */
+		run->in_off += (size_t)n;
+	}
+	run->in_len = run->in_off = 0;
+	input_wait(run, false);
+}
+
 static void on_console(void *opaque, int fd, uint32_t events)
 {
 	struct launch_run *run = opaque;
 
 	(void)fd;
+	if (events & EPOLLOUT)
+		flush_input(run);
 	if (events & EPOLLIN) {
 		copy_console(run);
 		return;
 	}
-	evloop_del(run->loop, run->console);
+	if (!(events & EPOLLOUT))
+		evloop_del(run->loop, run->console);
 }
 
 static void on_input(void *opaque, int fd, uint32_t events)
 {
 	struct launch_run *run = opaque;
-	uint8_t buf[ENCLAVE_CONSOLE_CHUNK];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	ssize_t n;
 
 	(void)events;
+	if (run->in_len)
+		return; /* not watched while input is pending; a stale event */
+	n = read(fd, run->in_buf, sizeof(run->in_buf));
 	if (n <= 0) {
-		if (n == 0 || errno != EINTR)
+		if (n == 0 || errno != EINTR) {
 			evloop_del(run->loop, fd);
+			run->in_ended = true;
+		}
 		return;
 	}
-	send(run->console, buf, (size_t)n, MSG_NOSIGNAL);
+	run->in_len = (size_t)n;
+	run->in_off = 0;
+	flush_input(run);
 }
 
 static void on_exit_fd(void *opaque, int fd, uint32_t events)
@@ -202,7 +259,7 @@ static int run_enclave(struct launch_run *run)
 	const struct hypervisor_ops *ops = run->hv->ops;
 	int ret;
 
-	if (run->console_pair[0] < 0)
+	if (!run->vsock_console)
 		run->console = ops->console_fd(run->hv);
 	ret = evloop_watch_signals(run->loop, on_signal, run);
 	if (!ret)
@@ -217,7 +274,7 @@ static int run_enclave(struct launch_run *run)
 	if (ret < 0)
 		ops->terminate(run->hv);
 	ops->wait_exit(run->hv, &run->r->exit);
-	/* The vCPUs are joined: whatever they wrote is in the sockets now (the vsock console's, once freed). */
+	/* The vCPUs are joined: what they wrote is in the sockets (the vsock console's is copied as freed). */
 	console_client_free(run->vsock_console);
 	run->vsock_console = NULL;
 	if (run->console >= 0)
@@ -365,10 +422,19 @@ static int bind_bridges(struct launch_run *run)
 	return run->bridges ? 0 : -EINVAL;
 }
 
+/* The vsock console's bytes reach the console hook like the serial port's, straight from the loop. */
+static void vsock_console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct launch_run *run = opaque;
+
+	if (run->o->hooks.console)
+		run->o->hooks.console(run->o->hooks.opaque, buf, len);
+}
+
 /*
- * The vsock console (CID 0, port CID + 10000) is the console when asked for (nitro-cli's --attach-console), and
- * on a backend without a serial console (native) in debug mode: its bytes come through a socket pair and reach
- * the console hook like the serial port's.
+ * The vsock console (CID 0, port CID + 10000) is the console when asked for (nitro-cli's --attach-console),
+ * and on a backend without a serial console (native) in debug mode.  Its input is not read: nitro-cli's
+ * console is output only.
  */
 static int attach_vsock_console(struct launch_run *run, uint64_t cid)
 {
@@ -382,13 +448,8 @@ static int attach_vsock_console(struct launch_run *run, uint64_t cid)
 			return 0; /* no console at all: nothing to show */
 		return err_set(ENOTSUP, "the %s hypervisor has no vsock console", run->hv->ops->name);
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, run->console_pair) < 0)
-		return err_set(errno, "cannot create the console's socket pair: %s", strerror(errno));
-	run->vsock_console = console_client_attach(h, run->loop, cid, run->console_pair[1]);
-	if (!run->vsock_console)
-		return -EIO;
-	run->console = run->console_pair[0];
-	return 0;
+	run->vsock_console = console_client_attach(h, run->loop, cid, vsock_console_sink, run);
+	return run->vsock_console ? 0 : -EIO;
 }
 
 static int start_vsock_services(struct launch_run *run, uint64_t cid)
@@ -510,7 +571,7 @@ static void print_started(struct launch_run *run, const struct enclave_info *inf
 
 int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 {
-	struct launch_run run = { .o = o, .r = r, .console = -1, .console_pair = { -1, -1 } };
+	struct launch_run run = { .o = o, .r = r, .console = -1 };
 	struct hv_slot_config slot = o->slot;
 	uint64_t slot_uid = 0, cid = 0;
 	int ret;
@@ -576,9 +637,6 @@ out_hv:
 	app_channel_free(run.app);
 	heartbeat_free(run.hb);
 	console_client_free(run.vsock_console);
-	for (int i = 0; i < 2; i++)
-		if (run.console_pair[i] >= 0)
-			close(run.console_pair[i]);
 	o->backend->destroy(run.hv);
 out_loop:
 	if (!ret && run.hb_failed) {

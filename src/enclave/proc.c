@@ -28,6 +28,7 @@
 #include "eif/describe.h"
 #include "eif/eif.h"
 #include "eif/signature.h"
+#include "nsm/issuer.h"
 #include "registry.h"
 
 /* A console client that reads slower than the enclave prints gets this much queued, then is dropped. */
@@ -77,6 +78,7 @@ struct proc {
 	struct measure_job mj;
 	char name[ENCLAVE_NAME_MAX];
 	bool service_started; /* o->service.start succeeded: ended is owed */
+	struct nsm_issuer_proc *issuer; /* certifies the emulated NSM's leaf; holds the CA so that we do not */
 };
 
 /* ---- name and CID: unique on this host ---- */
@@ -678,6 +680,29 @@ static void hook_booted(void *opaque, double seconds)
 
 /* ---- the run ---- */
 
+/*
+ * The emulated hypervisors' NSM has its leaf key certified by an issuer, a process of its own that holds the
+ * CA (nsm/issuer.h), so that this process, which runs the vCPUs and parses what the guest sends, never holds a
+ * CA key.  Forked first, while this process is single-threaded and before any slot or guest memory exists, so
+ * the child inherits neither, and long before the launch loads the process's system-call allow-list, which
+ * allows no new process; from then on the issuer is only a socket (issuer_proc.c).  It opens the CA while the
+ * launch goes on.  Without it the enclave still runs, and its NSM answers Attestation with InternalError.
+ */
+static void spawn_issuer(struct proc *p)
+{
+	char dir[PATH_MAX];
+
+	if (p->launch.backend != &hv_kvm_ops && p->launch.backend != &hv_nitro_sim_ops)
+		return;
+	if (nsm_state_dir(NULL, dir, sizeof(dir)))
+		return; /* the launch says why, when the NSM looks for the CA */
+	if (nsm_issuer_spawn(dir, &p->issuer)) {
+		fprintf(stderr, "nitrovm: the NSM's certificate issuer could not be started: %s\n", err_msg());
+		return;
+	}
+	p->launch.slot.nsm_issuer = p->issuer;
+}
+
 static int prepare(struct proc *p)
 {
 	int ret = registry_dirs(&p->dirs, true);
@@ -761,6 +786,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 		.ended = hook_ended,
 	};
 	memset(r, 0, sizeof(*r));
+	spawn_issuer(p);
 	ret = prepare(p);
 	if (ret < 0) {
 		r->failure = ret == -EADDRINUSE ? LAUNCH_BAD_ARGUMENT : LAUNCH_RUN;
@@ -775,6 +801,7 @@ out:
 		close(p->mj.efd);
 	json_object_put(p->mj.metadata);
 	console_ring_close(&p->ring);
+	nsm_issuer_stop(p->issuer);
 	free(p);
 	return ret;
 }

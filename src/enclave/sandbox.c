@@ -4,8 +4,8 @@
  * are open and before its vCPUs start (the vCPU threads then narrow it further: hypervisor/kvm/seccomp.c).
  * The event loop serves vsock bridges (sockets, connections, splices, inotify on Unix-socket directories), the
  * control socket and its records, timers and signals; worker threads it starts (describe's measurements, the
- * NSM's signer) inherit it.  What it may not do: start a program, create a process, trace one, mount, load
- * code into the kernel, change identity.
+ * NSM's worker, which asks the certificate issuer over a socket forked before this list) inherit it.  What it
+ * may not do: start a program, create a process, trace one, mount, load code into the kernel, change identity.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <linux/seccomp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,7 +46,7 @@ static const struct seccomp_allow loop_allow[] = {
 	SECCOMP_ANY("recvmmsg"),
 	/* Unix-socket bridges watch their directory */
 	SECCOMP_ANY("inotify_init1"), SECCOMP_ANY("inotify_add_watch"), SECCOMP_ANY("inotify_rm_watch"),
-	/* records (exit record, console history, log), the NSM's CA files */
+	/* records (exit record, console history, log); the NSM's check of its state directory (stat, mkdir) */
 	SECCOMP_ANY("openat"), SECCOMP_ANY("newfstatat"), SECCOMP_ANY("fstat"), SECCOMP_ANY("statx"),
 	SECCOMP_ANY("getdents64"), SECCOMP_ANY("unlink"), SECCOMP_ANY("unlinkat"), SECCOMP_ANY("rename"),
 	SECCOMP_ANY("renameat"), SECCOMP_ANY("renameat2"), SECCOMP_ANY("mkdir"), SECCOMP_ANY("mkdirat"),
@@ -72,8 +71,6 @@ static const struct seccomp_allow loop_allow[] = {
 	/* each vCPU thread then loads its own, narrower list on top of this one (seccomp.h) */
 	SECCOMP_ARG("prctl", 0, 0xffffffffULL, PR_SET_NO_NEW_PRIVS),
 	SECCOMP_ARG("seccomp", 0, 0xffffffffULL, SECCOMP_SET_MODE_FILTER),
-	/* the NSM's signer thread lowers its own priority */
-	SECCOMP_ARG("setpriority", 0, 0xffffffffULL, PRIO_PROCESS),
 };
 
 /* glibc tries clone3 first and falls back to clone on ENOSYS; clone3's flags are out of the filter's reach. */

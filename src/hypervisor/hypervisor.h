@@ -20,6 +20,7 @@
 
 struct evloop;
 struct vsock_host;
+struct nsm_issuer_proc;
 
 #define HV_MAX_REGIONS	   64
 #define HV_MAX_VCPUS	   64   /* what our MP table and MADT layouts are sized for */
@@ -54,6 +55,12 @@ struct hv_slot_config {
 	 * vsock= with -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
 	 */
 	const char *vsock_vhost_user;
+	/*
+	 * kvm: the process that certifies the enclave's leaf key (nsm/issuer.h), which the enclave process forked
+	 * before any guest memory existed; the backend binds it to the enclave id before the guest runs.  NULL:
+	 * the NSM cannot attest (Attestation answers InternalError).
+	 */
+	struct nsm_issuer_proc *nsm_issuer;
 	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
 	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, --cpu-ids); NULL: by count (id 0).

@@ -15,66 +15,52 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "common/cbor.h"
 #include "common/util.h"
+#include "crypto/cose.h"
 
-#define COSE_ALG_ES384	   (-35)
-#define COSE_SIGN1_TAG	   18
-#define COSE_ES384_SIG_LEN (2 * 48)
-#define DOC_MAX_CABUNDLE   8 /* what the checker accepts; we emit 2 */
-
-/* The serialized protected header {1: -35}. */
-static const uint8_t cose_protected_es384[] = { 0xa1, 0x01, 0x38, 0x22 };
-static const char sig_context[] = "Signature1";
+#define COSE_ALG_ES384	 (-35)
+#define DOC_MAX_CABUNDLE 8 /* what the checker accepts; we emit 2 */
 
 struct nsm_signer {
-	struct nsm_ca *ca;
+	struct nsm_certifier *certifier;
 	char name[NSM_MODULE_ID_MAX];
 	EVP_PKEY *key;
-	uint8_t *leaf_der;
-	size_t leaf_len;
-	time_t leaf_not_after;
+	struct nsm_leaf leaf;
+	time_t renew_after; /* a failed renewal is not tried again before this */
 };
 
 static int signer_renew(struct nsm_signer *s, time_t now)
 {
-	uint8_t *der;
-	size_t len;
-	time_t end;
-	int ret = nsm_ca_issue_leaf(s->ca, s->key, s->name, now, &der, &len, &end);
+	struct nsm_leaf leaf;
+	int ret = s->certifier->issue(s->certifier, s->key, s->name, now, &leaf);
 
 	if (ret)
 		return ret;
-	free(s->leaf_der);
-	s->leaf_der = der;
-	s->leaf_len = len;
-	s->leaf_not_after = end;
+	nsm_leaf_free(&s->leaf);
+	s->leaf = leaf;
 	return 0;
 }
 
-int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out)
+int nsm_signer_new(struct nsm_certifier *c, const char *name, time_t now, struct nsm_signer **out)
 {
 	struct nsm_signer *s = calloc(1, sizeof(*s));
 	int ret;
 
 	*out = NULL;
 	if (!s) {
-		nsm_ca_free(ca);
+		c->free(c);
 		return err_set(ENOMEM, "out of memory");
 	}
-	s->ca = ca;
+	s->certifier = c;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->key = EVP_EC_gen("P-384");
 	ERR_clear_error();
@@ -87,108 +73,53 @@ int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct ns
 	return 0;
 }
 
+int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out)
+{
+	struct nsm_certifier *c = nsm_ca_certifier(ca);
+
+	*out = NULL;
+	return c ? nsm_signer_new(c, name, now, out) : -ENOMEM;
+}
+
 void nsm_signer_free(struct nsm_signer *s)
 {
 	if (!s)
 		return;
 	EVP_PKEY_free(s->key);
-	free(s->leaf_der);
-	nsm_ca_free(s->ca);
+	nsm_leaf_free(&s->leaf);
+	s->certifier->free(s->certifier);
 	free(s);
-}
-
-/*
- * ---- the signer, made off the launch path ----
- *
- * Opening the CA (two PEM keys parsed and checked, or a new chain made on first use) and making the enclave's
- * P-384 key and leaf certificate take 10-15 ms of CPU here, several times the whole start of a VM: a thread
- * does it while the enclave boots, and the first request that needs the signer waits for it.
- */
-struct nsm_signer_job {
-	pthread_t thread;
-	bool started;
-	char state_dir[PATH_MAX];
-	char name[NSM_MODULE_ID_MAX];
-	struct nsm_signer *signer; /* NULL when it failed (logged by the thread) */
-};
-
-/*
- * Below the vCPUs and the event loop: the boot needs the CPU now, the signer only when the enclave first asks
- * for a document, usually seconds later.
- */
-#define SIGNER_JOB_NICE 10
-
-static void *signer_job_run(void *arg)
-{
-	struct nsm_signer_job *j = arg;
-	struct nsm_ca *ca = NULL;
-	time_t now = time(NULL);
-	int ret;
-
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SIGNER_JOB_NICE) < 0) {
-		/* Only a hint: at the normal priority the signer is merely done sooner. */
-	}
-	ret = nsm_ca_open(j->state_dir, now, &ca);
-	if (!ret)
-		ret = nsm_signer_create(ca, j->name, now, &j->signer);
-	/* No caller to return this to: say it once, here; Attestation answers InternalError from now on. */
-	if (ret)
-		fprintf(stderr, "nitrovm: the NSM cannot sign attestation documents (Attestation will answer "
-				"InternalError): the NSM's attestation CA: %s\n", err_msg());
-	/*
-	 * OpenSSL's scratch memory (PEM parsing, key generation) is free now but still resident in this thread's
-	 * malloc arena, a few hundred KiB: give it back, the VMM idles for the enclave's whole life.
-	 */
-	malloc_trim(0);
-	return NULL;
-}
-
-int nsm_signer_job_new(const char *state_dir, const char *name, struct nsm_signer_job **out)
-{
-	struct nsm_signer_job *j = calloc(1, sizeof(*j));
-
-	*out = NULL;
-	if (!j)
-		return err_set(ENOMEM, "out of memory");
-	snprintf(j->state_dir, sizeof(j->state_dir), "%s", state_dir);
-	snprintf(j->name, sizeof(j->name), "%s", name);
-	*out = j;
-	return 0;
-}
-
-void nsm_signer_job_start(struct nsm_signer_job *j)
-{
-	int e = pthread_create(&j->thread, NULL, signer_job_run, j);
-
-	/* No thread to be had: the same work on the caller's time, the result is the same. */
-	if (e)
-		signer_job_run(j);
-	else
-		j->started = true;
-}
-
-struct nsm_signer *nsm_signer_join(struct nsm_signer_job *j)
-{
-	struct nsm_signer *s;
-
-	if (!j)
-		return NULL;
-	if (j->started)
-		pthread_join(j->thread, NULL);
-	s = j->signer;
-	free(j);
-	return s;
 }
 
 void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len)
 {
-	*der = s->leaf_der;
-	*len = s->leaf_len;
+	*der = s->leaf.cert;
+	*len = s->leaf.cert_len;
 }
 
 struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s)
 {
-	return s->ca;
+	return nsm_certifier_ca(s->certifier);
+}
+
+/*
+ * A leaf near its end is renewed before it signs.  When that fails (the issuer refused, or is busy), the
+ * current leaf signs while it is still valid, and the renewal is tried again a minute later rather than at
+ * every request.
+ */
+static int signer_fresh(struct nsm_signer *s, time_t now)
+{
+	int ret;
+
+	if (s->leaf.not_after - now >= NSM_CA_LEAF_RENEW_SECS || now < s->renew_after)
+		return s->leaf.not_after > now ? 0 : err_set(EKEYEXPIRED, "the enclave's leaf certificate expired");
+	ret = signer_renew(s, now);
+	if (!ret || s->leaf.not_after <= now)
+		return ret;
+	fprintf(stderr, "nitrovm: the NSM's leaf certificate could not be renewed (the current one signs until it "
+			"expires): %s\n", err_msg());
+	s->renew_after = now + NSM_CA_RENEW_RETRY_SECS;
+	return 0;
 }
 
 static void enc_opt_bytes(struct cbor_enc *e, const uint8_t *p, size_t n)
@@ -202,8 +133,7 @@ static void enc_opt_bytes(struct cbor_enc *e, const uint8_t *p, size_t n)
 static void encode_payload(struct cbor_enc *e, const struct nsm_signer *s, const struct nsm_doc_input *in)
 {
 	static const uint8_t zero[NSM_PCR_LEN];
-	const uint8_t *der;
-	size_t len, nlocked = 0;
+	size_t nlocked = 0;
 
 	for (unsigned int i = 0; i < NSM_MAX_PCRS; i++)
 		nlocked += in->pcrs->locked[i];
@@ -223,13 +153,11 @@ static void encode_payload(struct cbor_enc *e, const struct nsm_signer *s, const
 		cbor_enc_bytes(e, in->zero_pcrs ? zero : in->pcrs->value[i], NSM_PCR_LEN);
 	}
 	cbor_enc_text(e, "certificate");
-	cbor_enc_bytes(e, s->leaf_der, s->leaf_len);
+	cbor_enc_bytes(e, s->leaf.cert, s->leaf.cert_len);
 	cbor_enc_text(e, "cabundle");
 	cbor_enc_array(e, 2);
-	nsm_ca_root_der(s->ca, &der, &len);
-	cbor_enc_bytes(e, der, len);
-	nsm_ca_intermediate_der(s->ca, &der, &len);
-	cbor_enc_bytes(e, der, len);
+	cbor_enc_bytes(e, s->leaf.root, s->leaf.root_len);
+	cbor_enc_bytes(e, s->leaf.intermediate, s->leaf.intermediate_len);
 	cbor_enc_text(e, "public_key");
 	enc_opt_bytes(e, in->public_key, in->public_key_len);
 	cbor_enc_text(e, "user_data");
@@ -238,60 +166,25 @@ static void encode_payload(struct cbor_enc *e, const struct nsm_signer *s, const
 	enc_opt_bytes(e, in->nonce, in->nonce_len);
 }
 
-/* SHA-384 of Sig_structure, fed in pieces so the payload is not copied. */
-static int sig_structure_digest(const uint8_t *payload, size_t len, uint8_t digest[SHA384_LEN])
-{
-	uint8_t head[64];
-	struct cbor_enc e;
-	struct sha384_ctx c;
-
-	cbor_enc_init(&e, head, sizeof(head));
-	cbor_enc_array(&e, 4);
-	cbor_enc_text(&e, sig_context);
-	cbor_enc_bytes(&e, cose_protected_es384, sizeof(cose_protected_es384));
-	cbor_enc_bytes(&e, NULL, 0);
-	/* The payload's head only: its bytes follow separately. */
-	cbor_enc_bytes_head(&e, len);
-	if (e.failed || sha384_init(&c))
-		return err_set(ENOMEM, "out of memory hashing the document");
-	sha384_update(&c, e.buf, e.len);
-	sha384_update(&c, payload, len);
-	sha384_final(&c, digest);
-	return 0;
-}
-
 int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *in, uint8_t *out, size_t cap,
 			     size_t *len)
 {
-	uint8_t digest[SHA384_LEN], sig[EC_MAX_SIG_LEN];
 	time_t now = (time_t)(in->timestamp_ms / 1000);
 	struct cbor_enc payload, doc;
 	uint8_t *buf;
 	int ret;
 
-	if (s->leaf_not_after - now < NSM_CA_LEAF_RENEW_SECS) {
-		ret = signer_renew(s, now);
-		if (ret)
-			return ret;
-	}
+	ret = signer_fresh(s, now);
+	if (ret)
+		return ret;
 	buf = malloc(NSM_DOCUMENT_MAX);
 	if (!buf)
 		return err_set(ENOMEM, "out of memory building the document");
 	cbor_enc_init(&payload, buf, NSM_DOCUMENT_MAX);
 	encode_payload(&payload, s, in);
-	ret = payload.failed ? -ENOSPC : sig_structure_digest(payload.buf, payload.len, digest);
-	if (!ret)
-		ret = ecdsa_sign_raw(s->key, EC_CURVE_P384, digest, sizeof(digest), sig);
-	if (!ret) {
-		cbor_enc_init(&doc, out, cap);
-		cbor_enc_array(&doc, 4);
-		cbor_enc_bytes(&doc, cose_protected_es384, sizeof(cose_protected_es384));
-		cbor_enc_map(&doc, 0);
-		cbor_enc_bytes(&doc, payload.buf, payload.len);
-		cbor_enc_bytes(&doc, sig, COSE_ES384_SIG_LEN);
-		ret = doc.failed ? -ENOSPC : 0;
-		*len = doc.len;
-	}
+	cbor_enc_init(&doc, out, cap);
+	ret = payload.failed ? -ENOSPC : cose_sign1_write(&doc, s->key, EC_CURVE_P384, payload.buf, payload.len);
+	*len = doc.len;
 	free(buf);
 	return ret;
 }
@@ -387,42 +280,32 @@ int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, 
 			  size_t *payload_len)
 {
 	struct doc_fields f = { 0 };
-	struct cbor_head h, prot, unprot, pl, sig;
-	struct cbor_dec d;
-	uint8_t digest[SHA384_LEN];
+	struct cose_error e;
+	struct cose_sign1 s;
 	EVP_PKEY *key;
 	X509 *leaf;
 	int ret;
 
-	cbor_dec_init(&d, doc, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
-	if (cbor_dec_head(&d, &h))
-		return err_set(EBADMSG, "the document is empty or malformed");
-	if (h.major == CBOR_TAG && h.arg == COSE_SIGN1_TAG && cbor_dec_head(&d, &h))
-		return err_set(EBADMSG, "the document ends after its tag");
-	if (h.major != CBOR_ARRAY || h.arg != 4 || cbor_dec_head(&d, &prot) || prot.major != CBOR_BYTES ||
-	    cbor_dec_head(&d, &unprot) || unprot.major != CBOR_MAP || cbor_dec_skip(&d, &unprot, 1) ||
-	    cbor_dec_head(&d, &pl) || pl.major != CBOR_BYTES || cbor_dec_head(&d, &sig) ||
-	    sig.major != CBOR_BYTES || cbor_dec_left(&d))
+	if (cose_sign1_parse(doc, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH, &s, &e))
 		return err_set(EBADMSG, "the document is not a COSE_Sign1 [protected, {}, payload, signature]");
-	if (prot.arg != sizeof(cose_protected_es384) || memcmp(prot.data, cose_protected_es384, prot.arg))
+	if (s.alg_kind != COSE_ALG_INT || s.alg != COSE_ALG_ES384)
 		return err_set(EBADMSG, "the document's protected header is not {1: -35} (ES384)");
-	ret = parse_payload(pl.data, pl.arg, &f);
+	ret = parse_payload(s.payload, s.payload_len, &f);
 	if (ret)
 		return ret;
 	leaf = der_cert(f.cert, f.cert_len);
 	if (!leaf)
 		return err_set(EBADMSG, "the document's certificate is not DER X.509");
 	key = X509_get0_pubkey(leaf);
-	ret = key ? sig_structure_digest(pl.data, pl.arg, digest) : err_set(EBADMSG, "no key in the certificate");
-	if (!ret)
-		ret = ecdsa_verify_raw(key, EC_CURVE_P384, digest, sizeof(digest), sig.data, sig.arg);
+	ret = key ? cose_sign1_verify(&s, key, EC_CURVE_P384, "the leaf certificate's key")
+		  : err_set(EBADMSG, "no key in the certificate");
 	if (!ret)
 		ret = verify_chain(leaf, &f, root);
 	X509_free(leaf);
 	ERR_clear_error();
 	if (!ret) {
-		*payload = pl.data;
-		*payload_len = pl.arg;
+		*payload = s.payload;
+		*payload_len = s.payload_len;
 	}
 	return ret;
 }

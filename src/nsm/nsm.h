@@ -11,6 +11,9 @@
  *   attestation.c  the attestation document: untagged COSE_Sign1, ES384, over nsm-api's AttestationDoc
  *   ca.c           the local certificate chain that signs documents (root -> intermediate -> per-enclave leaf),
  *                  kept in a state directory
+ *   certifier.c    what certifies the enclave's leaf key: the CA in this process (tests, tools)
+ *   issuer*.c      or the issuer, a process of its own (issuer.h): the VMM never holds a CA key
+ *   worker.c       the thread that makes the leaf and signs documents, so that no signature runs on the loop
  *
  * Requests come from an untrusted guest: every length is checked against the bytes present before it is used,
  * nothing is allocated on the strength of a length the guest sent, and no input crashes the module; each has
@@ -139,6 +142,12 @@ struct x509_st;
 #define NSM_CA_LEAF_SECS	      (3 * 3600)
 /* A document is never signed by a leaf with less than this left: a fresh leaf is issued first. */
 #define NSM_CA_LEAF_RENEW_SECS (3600)
+/*
+ * A renewal that failed (the issuer refused or was busy) is tried again after this long, the current leaf
+ * signing meanwhile: once a minute keeps a long-running enclave's documents valid without asking at every
+ * request.
+ */
+#define NSM_CA_RENEW_RETRY_SECS 60
 /* notBefore is set this far back, so a guest clock a little behind the host's still sees valid certificates. */
 #define NSM_CA_BACKDATE_SECS 60
 
@@ -167,9 +176,9 @@ int nsm_state_dir(const char *override, char *out, size_t len);
  */
 int nsm_ca_open(const char *state_dir, time_t now, struct nsm_ca **out);
 /*
- * What nsm_ca_open would refuse at once, without its cost (no file is read, no key made): <state dir>/ca can be
- * created and written, and the keys already there are private.  Lets a launch fail early and clearly while the
- * CA itself is opened in the background (nsm_signer_start).
+ * What nsm_ca_open would refuse at once, without its cost (no file is read or even opened, no key made):
+ * <state dir>/ca can be created and written, and the keys already there are private.  Lets a launch fail early
+ * and clearly while the CA itself is opened by the issuer process (issuer.h).
  */
 int nsm_ca_check(const char *state_dir);
 void nsm_ca_free(struct nsm_ca *ca);
@@ -190,27 +199,50 @@ int nsm_ca_root_pem(const struct nsm_ca *ca, char **pem);
 int nsm_ca_issue_leaf(struct nsm_ca *ca, struct evp_pkey_st *key, const char *name, time_t now, uint8_t **der,
 		      size_t *der_len, time_t *not_after);
 
+/* ---- who certifies the enclave's leaf key (certifier.c; the issuer process, issuer.h) ---- */
+
+/* A leaf certificate and the chain it was issued under, DER (heap). */
+struct nsm_leaf {
+	uint8_t *cert, *root, *intermediate;
+	size_t cert_len, root_len, intermediate_len;
+	time_t not_after;
+};
+void nsm_leaf_free(struct nsm_leaf *l);
+
+/*
+ * What certifies the enclave's leaf key: the issuer, a process of its own that holds the CA (issuer.h; what the
+ * VMM uses, so that the process that touches guest memory never holds a CA key), or a CA opened in this process
+ * (nsm_ca_certifier: tests, tools).  issue() may block (the issuer answers over a socket): it runs on the NSM's
+ * worker thread, never on the event loop.
+ */
+struct nsm_certifier {
+	/* A leaf for key's public part, named "<name>.nitrovm.nitro-enclaves".  0, or -errno with err_msg(). */
+	int (*issue)(struct nsm_certifier *c, struct evp_pkey_st *key, const char *name, time_t now,
+		     struct nsm_leaf *out);
+	void (*free)(struct nsm_certifier *c);
+};
+
+/* A certifier over a CA in this process; takes ownership of ca.  NULL when out of memory (ca is then freed). */
+struct nsm_certifier *nsm_ca_certifier(struct nsm_ca *ca);
+/* The CA of a certifier made by nsm_ca_certifier, else NULL. */
+struct nsm_ca *nsm_certifier_ca(struct nsm_certifier *c);
+
 /* ---- attestation documents (attestation.c) ---- */
 
 /* The enclave's signing identity: a leaf key that never leaves the process, its certificate, the chain. */
 struct nsm_signer;
 
-/* Takes ownership of ca.  name goes into the leaf's subject (the module id). */
+/*
+ * Make the enclave's P-384 key and have c certify it.  Takes ownership of c (freed on failure too).  name goes
+ * into the leaf's subject (the module id).
+ */
+int nsm_signer_new(struct nsm_certifier *c, const char *name, time_t now, struct nsm_signer **out);
+/* The same over a CA in this process (nsm_ca_certifier); takes ownership of ca.  For tests and tools. */
 int nsm_signer_create(struct nsm_ca *ca, const char *name, time_t now, struct nsm_signer **out);
 void nsm_signer_free(struct nsm_signer *s);
-/*
- * The same made by a background thread: open the CA in state_dir (nsm_ca_open) and issue name's leaf.  A
- * failure is printed once by the thread (the enclave keeps running; Attestation answers InternalError).
- * nsm_signer_job_new only records what to do; nsm_signer_job_start starts the thread (the launch does that
- * once its vCPUs run, so the thread's creation does not delay them).
- */
-struct nsm_signer_job;
-int nsm_signer_job_new(const char *state_dir, const char *name, struct nsm_signer_job **out);
-void nsm_signer_job_start(struct nsm_signer_job *j);
-/* Wait for the job and free it: its signer (the caller's), or NULL when it failed, never started, or j is NULL. */
-struct nsm_signer *nsm_signer_join(struct nsm_signer_job *j);
 /* The leaf certificate in use (DER, owned by s). */
 void nsm_signer_leaf(const struct nsm_signer *s, const uint8_t **der, size_t *len);
+/* The in-process CA behind s (nsm_signer_create), else NULL. */
 struct nsm_ca *nsm_signer_ca(const struct nsm_signer *s);
 
 struct nsm_doc_input {
@@ -223,8 +255,10 @@ struct nsm_doc_input {
 };
 
 /*
- * Build and sign a document into out (cap bytes).  Returns 0, -ENOSPC when it does not fit, or another negative
- * errno (err_msg() set) when signing failed.
+ * Build and sign a document into out (cap bytes), renewing the leaf first when it has less than
+ * NSM_CA_LEAF_RENEW_SECS left (a failed renewal is retried after NSM_CA_RENEW_RETRY_SECS; the current leaf signs
+ * meanwhile while it is valid).  Returns 0, -ENOSPC when it does not fit, or another negative errno (err_msg()
+ * set) when signing failed.
  */
 int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *in, uint8_t *out, size_t cap,
 			     size_t *len);
@@ -236,28 +270,60 @@ int nsm_attestation_document(struct nsm_signer *s, const struct nsm_doc_input *i
 int nsm_attestation_check(const uint8_t *doc, size_t len, struct x509_st *root, const uint8_t **payload,
 			  size_t *payload_len);
 
-/* ---- the module: requests and responses (request.c) ---- */
+/* ---- the module: requests and responses (request.c), signatures off the caller's thread (worker.c) ---- */
 
 struct nsm;
+
+/*
+ * Attestations in flight at once, each waiting for its signature.  The Linux drivers keep one request in
+ * flight; the device's queue of 8 chains holds 4 request/response pairs, and this bounds the copies of their
+ * inputs that wait for the worker.
+ */
+#define NSM_ASYNC_MAX 4
+
+/* An answer nsm_submit deferred, from the worker thread: resp holds len bytes (0: not even an error fits). */
+typedef void nsm_done_fn(void *opaque, uint64_t tag, const uint8_t *resp, size_t len);
 
 struct nsm_config {
 	const char *module_id;
 	bool debug_mode;
 	const struct nsm_boot *boot;
-	struct nsm_signer *signer; /* owned by the module from here on; NULL: Attestation fails (InternalError) */
-	/* Or the job still making it (owned by the module): joined by the first request that needs the signer. */
-	struct nsm_signer_job *signer_job;
+	/* A ready signer (owned by the module from here on), or NULL and: */
+	struct nsm_signer *signer;
+	/*
+	 * A certifier (owned by the module): the worker makes the enclave's key and has it certified as soon as
+	 * nsm_start runs.  Neither: Attestation answers InternalError.
+	 */
+	struct nsm_certifier *certifier;
 };
 
 struct nsm *nsm_create(const struct nsm_config *c);
+/* Stops the worker (a deferred answer still being signed is dropped) and frees everything. */
 void nsm_free(struct nsm *n);
+/*
+ * Start the worker thread (at a low priority): it prepares the signer from the certifier right away, then signs
+ * what nsm_submit defers.  The launch calls it once the vCPUs run, so the thread's creation does not delay them.
+ * Without it, deferred attestations wait.
+ */
+void nsm_start(struct nsm *n);
+/* Where deferred answers go; without it nsm_submit answers everything at once, as nsm_handle does. */
+void nsm_set_done(struct nsm *n, nsm_done_fn *done, void *opaque);
 /* Take the signer back from the module (which then answers Attestation with InternalError). */
 struct nsm_signer *nsm_detach_signer(struct nsm *n);
 /*
- * Answer one request (at most NSM_REQUEST_MAX bytes, else InputTooLarge) into resp (cap bytes).  Returns the
- * response's length; when the response does not fit, {"Error": "BufferTooSmall"} if that fits, else 0.
+ * Answer one request (at most NSM_REQUEST_MAX bytes, else InputTooLarge) into resp (cap bytes), attestations
+ * included, on the caller's thread.  Returns the response's length; when the response does not fit,
+ * {"Error": "BufferTooSmall"} if that fits, else 0.  For tests and fuzzers; the device uses nsm_submit.
  */
 size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap);
+/*
+ * The same, except that an Attestation is taken (its inputs and the PCRs copied as they are now) and signed on
+ * the worker thread: NSM_PENDING is returned, and done(opaque, tag, answer) follows from the worker.  Every
+ * other request is answered at once.  With NSM_ASYNC_MAX attestations already waiting, the answer is
+ * InternalError at once.
+ */
+#define NSM_PENDING ((size_t)-1)
+size_t nsm_submit(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap, uint64_t tag);
 /* {"Error": "<name>"} into out; 0 when it does not fit. */
 size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap);
 const struct nsm_pcrs *nsm_pcrs(const struct nsm *n);

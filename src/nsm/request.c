@@ -32,17 +32,28 @@
 
 #include "common/cbor.h"
 #include "common/util.h"
+#include "worker.h"
 
+/* Every function here runs on one thread at a time: the device calls under its lock. */
 struct nsm {
 	struct nsm_pcrs pcrs;
 	char module_id[NSM_MODULE_ID_MAX];
 	bool debug_mode;
-	struct nsm_signer *signer;
-	struct nsm_signer_job *signer_job; /* until joined: the signer is still being made */
+	struct nsm_worker *worker; /* signs: on its thread (nsm_submit) or the caller's (nsm_handle) */
 	nsm_random_fn *random;
 	nsm_clock_fn *clock_ms;
 	struct nsm_stats stats;
-	uint8_t doc[NSM_RESPONSE_MAX]; /* the document under construction, before it is wrapped in a response */
+	struct nsm_attest_job job; /* an Attestation being taken; the worker keeps its own copy */
+};
+
+/* How the request being answered wants an Attestation done, and what became of it. */
+struct answer {
+	bool defer;	/* sign on the worker's thread (nsm_submit) */
+	uint64_t tag;	/* the caller's, for the worker's answer */
+	uint8_t *resp;	/* where an answer given whole goes (cap bytes) */
+	size_t cap;
+	bool given;	/* the answer is len bytes in resp already, or NSM_PENDING */
+	size_t len;
 };
 
 static const char *const error_names[NSM_E_COUNT] = {
@@ -94,37 +105,37 @@ struct nsm *nsm_create(const struct nsm_config *c)
 		return NULL;
 	snprintf(n->module_id, sizeof(n->module_id), "%s", c->module_id);
 	n->debug_mode = c->debug_mode;
-	n->signer = c->signer;
-	n->signer_job = c->signer_job;
+	n->worker = nsm_worker_new(n->module_id, c->signer, c->certifier);
+	if (!n->worker) {
+		free(n);
+		return NULL;
+	}
 	nsm_pcrs_boot(&n->pcrs, c->boot);
 	nsm_set_sources(n, NULL, NULL);
 	return n;
-}
-
-/* The signer, once its job (if any) has finished: the first caller waits for it. */
-static struct nsm_signer *module_signer(struct nsm *n)
-{
-	if (n->signer_job) {
-		n->signer = nsm_signer_join(n->signer_job);
-		n->signer_job = NULL;
-	}
-	return n->signer;
 }
 
 void nsm_free(struct nsm *n)
 {
 	if (!n)
 		return;
-	nsm_signer_free(module_signer(n));
+	nsm_worker_free(n->worker);
 	free(n);
+}
+
+void nsm_start(struct nsm *n)
+{
+	nsm_worker_start(n->worker);
+}
+
+void nsm_set_done(struct nsm *n, nsm_done_fn *done, void *opaque)
+{
+	nsm_worker_set_done(n->worker, done, opaque);
 }
 
 struct nsm_signer *nsm_detach_signer(struct nsm *n)
 {
-	struct nsm_signer *s = module_signer(n);
-
-	n->signer = NULL;
-	return s;
+	return nsm_worker_detach_signer(n->worker);
 }
 
 void nsm_set_sources(struct nsm *n, nsm_random_fn *random, nsm_clock_fn *clock_ms)
@@ -146,6 +157,7 @@ const char *nsm_module_id(const struct nsm *n)
 void nsm_get_stats(const struct nsm *n, struct nsm_stats *s)
 {
 	*s = n->stats;
+	nsm_worker_add_stats(n->worker, s);
 }
 
 size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap)
@@ -340,52 +352,100 @@ static uint64_t elapsed_ns(const struct timespec *a)
 	return (uint64_t)(b.tv_sec - a->tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec - (uint64_t)a->tv_nsec;
 }
 
-static enum nsm_error attestation(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
+size_t nsm_attest_answer(struct nsm_signer *s, const char *module_id, const struct nsm_attest_job *j,
+			 uint8_t doc[NSM_RESPONSE_MAX], uint8_t *resp, struct nsm_stats *st)
 {
-	struct field f[] = {
-		{ .name = "user_data", .type = F_OPT_BYTES },
-		{ .name = "nonce", .type = F_OPT_BYTES },
-		{ .name = "public_key", .type = F_OPT_BYTES },
+	const struct nsm_doc_input in = {
+		.module_id = module_id,
+		.timestamp_ms = j->timestamp_ms,
+		.pcrs = &j->pcrs,
+		.zero_pcrs = j->zero_pcrs,
+		.user_data = j->field[NSM_FIELD_USER_DATA].present ? j->field[NSM_FIELD_USER_DATA].data : NULL,
+		.user_data_len = j->field[NSM_FIELD_USER_DATA].len,
+		.nonce = j->field[NSM_FIELD_NONCE].present ? j->field[NSM_FIELD_NONCE].data : NULL,
+		.nonce_len = j->field[NSM_FIELD_NONCE].len,
+		.public_key = j->field[NSM_FIELD_PUBLIC_KEY].present ? j->field[NSM_FIELD_PUBLIC_KEY].data : NULL,
+		.public_key_len = j->field[NSM_FIELD_PUBLIC_KEY].len,
+	};
+	enum nsm_error err = NSM_E_INTERNAL_ERROR;
+	struct timespec t0;
+	struct cbor_enc e;
+	size_t len = 0;
+	int ret = -EIO;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s)
+		ret = nsm_attestation_document(s, &in, doc, NSM_RESPONSE_MAX, &len);
+	st->sign_ns += elapsed_ns(&t0);
+	if (ret == -ENOSPC)
+		err = NSM_E_BUFFER_TOO_SMALL;
+	if (ret)
+		goto fail;
+	st->attestations++;
+	cbor_enc_init(&e, resp, j->cap);
+	begin_response(&e, "Attestation", 1);
+	cbor_enc_text(&e, "document");
+	cbor_enc_bytes(&e, doc, len);
+	if (!e.failed)
+		return e.len;
+	err = NSM_E_BUFFER_TOO_SMALL;
+fail:
+	st->errors++;
+	return nsm_encode_error(err, resp, j->cap);
+}
+
+/*
+ * The request's fields and the PCRs, copied into n->job: the guest may change both while the document is
+ * signed, and the document must show them as they were when it asked.
+ */
+static enum nsm_error take_attestation(struct nsm *n, struct cbor_dec *d, const struct answer *a)
+{
+	struct field f[NSM_ATTEST_FIELDS] = {
+		[NSM_FIELD_USER_DATA] = { .name = "user_data", .type = F_OPT_BYTES },
+		[NSM_FIELD_NONCE] = { .name = "nonce", .type = F_OPT_BYTES },
+		[NSM_FIELD_PUBLIC_KEY] = { .name = "public_key", .type = F_OPT_BYTES },
 	};
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
-	struct nsm_doc_input in = { 0 };
-	struct timespec t0;
-	size_t len = 0;
-	int ret;
+	struct nsm_attest_job *j = &n->job;
 
 	if (err)
 		return err;
 	for (unsigned int i = 0; i < ARRAY_SIZE(f); i++)
 		if (f[i].data && f[i].len > NSM_ATTESTATION_FIELD_MAX)
 			return NSM_E_INPUT_TOO_LARGE;
-	if (!module_signer(n))
-		return NSM_E_INTERNAL_ERROR;
-	in.module_id = n->module_id;
-	in.timestamp_ms = n->clock_ms();
-	in.pcrs = &n->pcrs;
-	in.zero_pcrs = n->debug_mode;
-	in.user_data = f[0].data;
-	in.user_data_len = f[0].len;
-	in.nonce = f[1].data;
-	in.nonce_len = f[1].len;
-	in.public_key = f[2].data;
-	in.public_key_len = f[2].len;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = nsm_attestation_document(n->signer, &in, n->doc, sizeof(n->doc), &len);
-	n->stats.sign_ns += elapsed_ns(&t0);
-	if (ret == -ENOSPC)
-		return NSM_E_BUFFER_TOO_SMALL;
-	if (ret)
-		return NSM_E_INTERNAL_ERROR;
-	n->stats.attestations++;
-	begin_response(e, "Attestation", 1);
-	cbor_enc_text(e, "document");
-	cbor_enc_bytes(e, n->doc, len);
+	j->tag = a->tag;
+	j->cap = a->cap;
+	j->timestamp_ms = n->clock_ms();
+	j->zero_pcrs = n->debug_mode;
+	j->pcrs = n->pcrs;
+	for (unsigned int i = 0; i < ARRAY_SIZE(f); i++) {
+		j->field[i].present = f[i].data != NULL;
+		j->field[i].len = f[i].data ? f[i].len : 0;
+		memcpy(j->field[i].data, f[i].data ? f[i].data : j->field[i].data, j->field[i].len);
+	}
+	return NSM_E_SUCCESS;
+}
+
+/* Signed here (nsm_handle) or handed to the worker (nsm_submit): either way the answer is given whole. */
+static enum nsm_error attestation(struct nsm *n, struct cbor_dec *d, struct answer *a)
+{
+	enum nsm_error err = take_attestation(n, d, a);
+
+	if (err)
+		return err;
+	if (a->defer && nsm_worker_async(n->worker)) {
+		if (nsm_worker_submit(n->worker, &n->job))
+			return NSM_E_INTERNAL_ERROR;
+		a->len = NSM_PENDING;
+	} else {
+		a->len = nsm_worker_run(n->worker, &n->job, a->resp);
+	}
+	a->given = true;
 	return NSM_E_SUCCESS;
 }
 
 /* The request's root: a bare name, or {name: fields}. */
-static enum nsm_error dispatch(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
+static enum nsm_error dispatch(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e, struct answer *a)
 {
 	struct cbor_head h, name;
 	enum nsm_error err;
@@ -420,28 +480,44 @@ static enum nsm_error dispatch(struct nsm *n, struct cbor_dec *d, struct cbor_en
 	else if (cbor_head_is_text(&name, "LockPCRs"))
 		err = lock_pcr(n, d, e, true);
 	else if (cbor_head_is_text(&name, "Attestation"))
-		err = attestation(n, d, e);
+		err = attestation(n, d, a);
 	else
 		err = NSM_E_INVALID_OPERATION;
 	return err;
 }
 
-size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answer *a)
 {
 	enum nsm_error err = NSM_E_INPUT_TOO_LARGE;
 	struct cbor_dec d;
 	struct cbor_enc e;
 
 	n->stats.requests++;
-	cbor_enc_init(&e, resp, cap);
+	cbor_enc_init(&e, a->resp, a->cap);
 	if (len <= NSM_REQUEST_MAX) {
 		cbor_dec_init(&d, req, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
-		err = dispatch(n, &d, &e);
+		err = dispatch(n, &d, &e, a);
 	}
+	if (!err && a->given)
+		return a->len;
 	if (!err && e.failed)
 		err = NSM_E_BUFFER_TOO_SMALL;
 	if (!err)
 		return e.len;
 	n->stats.errors++;
-	return nsm_encode_error(err, resp, cap);
+	return nsm_encode_error(err, a->resp, a->cap);
+}
+
+size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+{
+	struct answer a = { .resp = resp, .cap = cap };
+
+	return answer(n, req, len, &a);
+}
+
+size_t nsm_submit(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap, uint64_t tag)
+{
+	struct answer a = { .defer = true, .tag = tag, .resp = resp, .cap = cap };
+
+	return answer(n, req, len, &a);
 }

@@ -26,22 +26,19 @@
 
 #include "common/cbor.h"
 #include "common/util.h"
+#include "crypto/cose.h"
 #include "crypto/crypto.h"
 
 /* The payload nests three deep (map → pcrs/cabundle → item); headers a little more. */
 #define ATT_MAX_DEPTH 16
+/* Real NSM hardware writes the payload as an indefinite-length map; no one writes chunked strings. */
+#define ATT_CBOR_FLAGS (CBOR_DEC_INDEF_CONTAINERS | CBOR_DEC_KNOWN_SIMPLE)
 /* COSE algorithm ES384 (RFC 8152 table 5): the only one NSM documents use. */
 #define COSE_ALG_ES384 (-35)
-#define COSE_LABEL_ALG 1
-/* Tag 18 marks a COSE_Sign1 (RFC 8152 section 2). */
-#define COSE_SIGN1_TAG 18
-#define ES384_SIG_LEN  96
 /* PCR values are SHA-256, SHA-384 or SHA-512 digests. */
 #define PCR_LEN_SHA256 32
 #define PCR_LEN_SHA384 48
 #define PCR_LEN_SHA512 64
-
-static const char sig_context[] = "Signature1";
 
 /* ---- CBOR reading ---- */
 
@@ -54,8 +51,7 @@ struct cur {
 
 static void cur_init(struct cur *c, const uint8_t *buf, size_t len, const char *what, size_t off)
 {
-	/* Real NSM hardware writes the payload as an indefinite-length map; no one writes chunked strings. */
-	cbor_dec_init(&c->d, buf, len, CBOR_DEC_INDEF_CONTAINERS | CBOR_DEC_KNOWN_SIMPLE, ATT_MAX_DEPTH);
+	cbor_dec_init(&c->d, buf, len, ATT_CBOR_FLAGS, ATT_MAX_DEPTH);
 	c->what = what;
 	c->off = off;
 }
@@ -133,127 +129,86 @@ static bool is_null(const struct cbor_head *h)
 
 /* ---- the COSE_Sign1 envelope ---- */
 
-/* The protected header must say ES384 and nothing we would have to understand ("crit", label 2). */
-static int parse_protected(const struct att_doc *d, size_t off)
+/* The COSE layer's refusal (crypto/cose.h) in the verifier's words. */
+static int envelope_fail(const struct cose_error *e)
 {
-	struct cbor_iter k;
-	struct cur c;
-	struct cbor_head h;
-	bool have_alg = false;
-	int ret;
+	bool hdr = e->fault >= COSE_FAULT_HDR_CBOR;
+	struct cur c = { .d = e->dec, .what = hdr ? "the COSE protected header" : "the document",
+			 .off = hdr ? e->header_off : 0 };
+	static const char *const part_names[] = {
+		[COSE_PART_PROTECTED] = "protected header",
+		[COSE_PART_UNPROTECTED] = "unprotected header",
+		[COSE_PART_PAYLOAD] = "payload",
+		[COSE_PART_SIGNATURE] = "signature",
+	};
 
-	if (!d->protected_hdr.len)
-		return err_set(EINVAL,
-			       "the COSE protected header is empty; attestation documents carry {1: -35} "
-			       "(ES384)");
-	cur_init(&c, d->protected_hdr.data, d->protected_hdr.len, "the COSE protected header", off);
-	ret = cur_next(&c, &h);
-	if (ret)
-		return ret;
-	if (h.major != CBOR_MAP)
-		return cur_schema(&c, "the COSE protected header is %s, not a map", cbor_head_name(&h));
-	ret = container_begin(&c, &h, "the COSE protected header", &k);
-	while (!ret && container_more(&c, &k)) {
-		ret = cur_next(&c, &h);
-		if (ret)
-			break;
-		if (h.major == CBOR_UINT && h.arg == 2) {
-			ret = cur_schema(&c,
-					 "the COSE protected header lists critical headers (label 2), which "
-					 "attestation documents do not use");
-			break;
-		}
-		if (h.major != CBOR_UINT || h.arg != COSE_LABEL_ALG) {
-			ret = skip_item(&c, 1);
-			continue;
-		}
-		if (have_alg) {
-			ret = cur_schema(
-				&c, "the COSE algorithm (label 1) appears twice in the protected header");
-			break;
-		}
-		have_alg = true;
-		ret = cur_next(&c, &h);
-		if (ret)
-			break;
-		if (h.major == CBOR_NEGINT && h.arg == (uint64_t)(-1 - COSE_ALG_ES384))
-			continue;
-		if (h.major == CBOR_NEGINT && h.arg < (uint64_t)LLONG_MAX)
-			ret = cur_schema(&c, "the COSE algorithm is %lld, not ES384 (-35)",
-					 -1 - (long long)h.arg);
-		else if (h.major == CBOR_UINT)
-			ret = cur_schema(&c, "the COSE algorithm is %llu, not ES384 (-35)",
-					 (unsigned long long)h.arg);
-		else
-			ret = cur_schema(&c, "the COSE algorithm is %s, not ES384 (-35)", cbor_head_name(&h));
+	switch (e->fault) {
+	case COSE_FAULT_TAG:
+		return cur_schema(&c, "the document is tagged %llu, not COSE_Sign1 (18)",
+				  (unsigned long long)e->value);
+	case COSE_FAULT_NOT_ARRAY:
+		return cur_schema(&c, "the document is %s, not a COSE_Sign1 array", cbor_head_name(&e->found));
+	case COSE_FAULT_ARRAY_LEN:
+		return cur_schema(&c, "the document is an array of %llu items; a COSE_Sign1 has 4",
+				  (unsigned long long)e->value);
+	case COSE_FAULT_PART:
+		return cur_schema(&c, "the COSE_Sign1 %s is %s, not a %s", part_names[e->part],
+				  cbor_head_name(&e->found),
+				  e->part == COSE_PART_UNPROTECTED ? "map" : "byte string");
+	case COSE_FAULT_TRAILING:
+		return cur_fail(&c, "%llu bytes follow the COSE_Sign1 array", (unsigned long long)e->value);
+	case COSE_FAULT_HDR_NOT_MAP:
+		return cur_schema(&c, "the COSE protected header is %s, not a map", cbor_head_name(&e->found));
+	case COSE_FAULT_HDR_LABEL:
+		return cur_schema(&c, "a label of the COSE protected header is %s, not an integer or text",
+				  cbor_head_name(&e->found));
+	case COSE_FAULT_HDR_ALG_TWICE:
+		return cur_schema(&c, "the COSE algorithm (label 1) appears twice in the protected header");
+	case COSE_FAULT_HDR_TRAILING:
+		return cur_fail(&c, "%llu bytes follow the header map", (unsigned long long)e->value);
+	default:
+		return cur_dec_fail(&c, NULL);
 	}
-	if (!ret)
-		ret = cur_check_end(&c, "the header map");
-	if (!ret && !have_alg)
-		ret = err_set(EINVAL, "the COSE protected header does not name its algorithm; attestation "
-				      "documents carry {1: -35} (ES384)");
-	return ret;
 }
 
-static int expect_bytes(struct cur *c, const char *what, struct att_bytes *out)
+/* The protected header must say ES384 and nothing we would have to understand ("crit", label 2). */
+static int check_protected(const struct cose_sign1 *s, size_t off)
 {
-	struct cbor_head h;
-	int ret = cur_next(c, &h);
+	struct cur c = { .what = "the COSE protected header", .off = off };
 
-	if (ret)
-		return ret;
-	if (h.major != CBOR_BYTES)
-		return cur_schema(c, "the COSE_Sign1 %s is %s, not a byte string", what, cbor_head_name(&h));
-	out->data = h.data;
-	out->len = (size_t)h.arg;
-	out->present = true;
-	return 0;
+	if (!s->protected_len)
+		return err_set(EINVAL, "the COSE protected header is empty; attestation documents carry {1: -35} "
+				       "(ES384)");
+	if (s->crit) {
+		c.d.at = s->crit_at;
+		return cur_schema(&c, "the COSE protected header lists critical headers (label 2), which "
+				      "attestation documents do not use");
+	}
+	if (s->alg_kind == COSE_ALG_ABSENT)
+		return err_set(EINVAL, "the COSE protected header does not name its algorithm; attestation "
+				       "documents carry {1: -35} (ES384)");
+	if (s->alg_kind == COSE_ALG_INT && s->alg == COSE_ALG_ES384)
+		return 0;
+	c.d.at = s->alg_head.at;
+	if (s->alg_kind == COSE_ALG_INT)
+		return cur_schema(&c, "the COSE algorithm is %lld, not ES384 (-35)", s->alg);
+	return cur_schema(&c, "the COSE algorithm is %s, not ES384 (-35)", cbor_head_name(&s->alg_head));
 }
 
 /* COSE_Sign1 = [protected: bstr, unprotected: map, payload: bstr, signature: bstr], optionally tag 18. */
 static int parse_cose(const uint8_t *buf, size_t len, struct att_doc *d)
 {
-	struct cur c;
-	struct cbor_head h;
-	int ret;
+	struct cose_error e;
+	struct cose_sign1 s;
 
-	cur_init(&c, buf, len, "the document", 0);
-	ret = cur_next(&c, &h);
-	if (!ret && h.major == CBOR_TAG) {
-		if (h.arg != COSE_SIGN1_TAG)
-			return cur_schema(&c, "the document is tagged %llu, not COSE_Sign1 (18)",
-					  (unsigned long long)h.arg);
-		d->tagged = true;
-		ret = cur_next(&c, &h);
-	}
-	if (ret)
-		return ret;
-	/* A COSE_Sign1 is an array of four, said so up front. */
-	if (h.major != CBOR_ARRAY || h.indefinite)
-		return cur_schema(&c, "the document is %s, not a COSE_Sign1 array", cbor_head_name(&h));
-	if (h.arg != 4)
-		return cur_schema(&c, "the document is an array of %llu items; a COSE_Sign1 has 4",
-				  (unsigned long long)h.arg);
-	ret = expect_bytes(&c, "protected header", &d->protected_hdr);
-	if (ret)
-		return ret;
-	/* Unprotected header: any map (AWS's is empty); nothing in it is trusted or used. */
-	ret = cur_next(&c, &h);
-	if (ret)
-		return ret;
-	if (h.major != CBOR_MAP)
-		return cur_schema(&c, "the COSE_Sign1 unprotected header is %s, not a map",
-				  cbor_head_name(&h));
-	ret = cbor_dec_skip(&c.d, &h, 0) ? cur_dec_fail(&c, NULL) : 0;
-	if (!ret)
-		ret = expect_bytes(&c, "payload", &d->payload);
-	if (!ret)
-		ret = expect_bytes(&c, "signature", &d->signature);
-	if (!ret)
-		ret = cur_check_end(&c, "the COSE_Sign1 array");
-	if (!ret)
-		ret = parse_protected(d, (size_t)(d->protected_hdr.data - buf));
-	return ret;
+	/* Real NSM hardware writes the payload as an indefinite-length map; no one writes chunked strings. */
+	if (cose_sign1_parse(buf, len, ATT_CBOR_FLAGS, ATT_MAX_DEPTH, &s, &e))
+		return envelope_fail(&e);
+	d->tagged = s.tagged;
+	d->protected_hdr = (struct att_bytes){ s.protected_hdr, s.protected_len, true };
+	d->payload = (struct att_bytes){ s.payload, s.payload_len, true };
+	d->signature = (struct att_bytes){ s.signature, s.signature_len, true };
+	return check_protected(&s, e.header_off);
 }
 
 /* ---- the payload ---- */
@@ -835,49 +790,18 @@ int att_root_load(const uint8_t *buf, size_t len, struct x509_st **root)
 
 /* ---- the COSE signature ---- */
 
-/* Sig_structure = ["Signature1", protected, external_aad = h'', payload] (RFC 8152 section 4.4). */
-static int sig_structure(const struct att_doc *d, uint8_t **out, size_t *len)
-{
-	struct cbor_enc e;
-
-	cbor_enc_init_heap(&e);
-	cbor_enc_array(&e, 4);
-	cbor_enc_text(&e, sig_context);
-	cbor_enc_bytes(&e, d->protected_hdr.data, d->protected_hdr.len);
-	cbor_enc_bytes(&e, NULL, 0);
-	cbor_enc_bytes(&e, d->payload.data, d->payload.len);
-	if (e.failed) {
-		cbor_enc_release(&e);
-		return err_set(ENOMEM, "out of memory checking the COSE signature");
-	}
-	*out = e.buf;
-	*len = e.len;
-	return 0;
-}
-
 static int check_signature(const struct att_doc *d, X509 *leaf)
 {
-	uint8_t digest[EC_MAX_DIGEST_LEN], *tbs = NULL;
-	size_t digest_len, tbs_len = 0;
-	int ret;
+	const struct cose_sign1 s = {
+		.protected_hdr = d->protected_hdr.data,
+		.protected_len = d->protected_hdr.len,
+		.payload = d->payload.data,
+		.payload_len = d->payload.len,
+		.signature = d->signature.data,
+		.signature_len = d->signature.len,
+	};
 
-	if (d->signature.len != ES384_SIG_LEN)
-		return err_set(EBADMSG,
-			       "the COSE signature is %zu bytes long; ES384 signatures are %d (r||s)",
-			       d->signature.len, ES384_SIG_LEN);
-	ret = sig_structure(d, &tbs, &tbs_len);
-	if (ret)
-		return ret;
-	ret = ec_curve_digest(EC_CURVE_P384, tbs, tbs_len, digest, &digest_len);
-	free(tbs);
-	if (!ret)
-		ret = ecdsa_verify_raw(X509_get0_pubkey(leaf), EC_CURVE_P384, digest, digest_len,
-				       d->signature.data, d->signature.len);
-	if (ret == -EBADMSG)
-		return err_set(EBADMSG, "the COSE signature does not verify with the leaf certificate's key");
-	if (ret)
-		return err_wrap(-ret, "the COSE signature could not be checked");
-	return 0;
+	return cose_sign1_verify(&s, X509_get0_pubkey(leaf), EC_CURVE_P384, "the leaf certificate's key");
 }
 
 /* ---- expected values ---- */

@@ -4,6 +4,10 @@
  * one device-readable chain, the 0x3000-byte response buffer as a second, device-writable chain, one kick, and
  * then used(request, 0) followed by used(response, length) and a single interrupt.  Every request, every error
  * the device emits, and the malformed chains of the device's header comment.
+ *
+ * Attestations are signed on the module's worker thread: an exchange waits (bounded) for the answer, and a
+ * certifier that holds the worker at the gate shows that other requests are answered meanwhile, that a reset
+ * drops what was being signed, and that chains beyond the device's slots wait in the ring until one frees.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,11 +17,13 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "nsm/nsm.h"
@@ -26,8 +32,14 @@
 #define QSIZE	      8
 #define REQ_GPA	      FAKE_BUF_GPA		/* up to 8 KiB of request */
 #define RESP_GPA      (FAKE_BUF_GPA + 0x2000) /* the 0x3000 response buffer */
+#define REQ2_GPA      FAKE_R1_GPA		/* a second exchange while the first waits */
+#define RESP2_GPA     (FAKE_R1_GPA + 0x1000)
 #define REQ(s)	      (const uint8_t *)(s), sizeof(s) - 1
 #define MODULE_ID     "i-0123456789abcdef0-enc00000000000000aa"
+/* How long an exchange waits for the worker's answer: a signature takes milliseconds, a loaded CI host more. */
+#define ANSWER_WAIT_MS 10000
+#define ATTEST_BYTES  "\xa1\x6b" "Attestation" "\xa1\x65" "nonce" "\x42" "hi"
+#define ATTEST_REQ    REQ(ATTEST_BYTES)
 
 struct fixture {
 	struct test_dev td;
@@ -37,6 +49,47 @@ struct fixture {
 	uint16_t next_desc; /* descriptors are used round-robin so heads differ between requests */
 };
 
+/*
+ * A certifier that keeps the worker waiting until the test opens the gate, in front of a CA in this process:
+ * the first Attestation then waits for its signer as it would for a slow issuer.
+ */
+struct gated_certifier {
+	struct nsm_certifier ops;
+	struct nsm_certifier *ca;
+	pthread_mutex_t lock;
+	pthread_cond_t open_cond;
+	bool open;
+};
+
+static struct gated_certifier gate;
+
+static int gated_issue(struct nsm_certifier *c, struct evp_pkey_st *key, const char *name, time_t now,
+		       struct nsm_leaf *out)
+{
+	struct gated_certifier *g = (struct gated_certifier *)c;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->open)
+		pthread_cond_wait(&g->open_cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	return g->ca->issue(g->ca, key, name, now, out);
+}
+
+static void gated_free(struct nsm_certifier *c)
+{
+	struct gated_certifier *g = (struct gated_certifier *)c;
+
+	g->ca->free(g->ca);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.open_cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -45,11 +98,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-static int setup(void **state)
+/* The module signs with a ready signer, or (gated) makes its signer through the gate. */
+static int setup_module(void **state, bool gated)
 {
 	static struct fixture f;
 	struct nsm_config c = { .module_id = MODULE_ID, .boot = &f.boot };
-	struct nsm_signer *signer;
 	struct nsm_ca *ca;
 	struct nsm *n;
 
@@ -59,16 +112,35 @@ static int setup(void **state)
 		return -1;
 	pcr_measure("image", 5, f.boot.pcr0);
 	f.boot.parent_id = "i-0123456789abcdef0";
-	if (nsm_ca_open(f.dir, time(NULL), &ca) || nsm_signer_create(ca, MODULE_ID, time(NULL), &signer))
+	if (nsm_ca_open(f.dir, time(NULL), &ca))
 		return -1;
-	c.signer = signer;
+	if (gated) {
+		gate = (struct gated_certifier){ .ops = { .issue = gated_issue, .free = gated_free },
+						 .ca = nsm_ca_certifier(ca) };
+		pthread_mutex_init(&gate.lock, NULL);
+		pthread_cond_init(&gate.open_cond, NULL);
+		c.certifier = &gate.ops;
+	} else if (nsm_signer_create(ca, MODULE_ID, time(NULL), &c.signer)) {
+		return -1;
+	}
 	n = nsm_create(&c);
 	f.dev = n ? virtio_nsm_new(n) : NULL;
 	if (!f.dev || test_dev_init(&f.td, virtio_nsm_ops(), f.dev, false))
 		return -1;
+	nsm_start(n);
 	harness_log_capture();
 	*state = &f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_module(state, false);
+}
+
+static int setup_gated(void **state)
+{
+	return setup_module(state, true);
 }
 
 static int teardown(void **state)
@@ -76,9 +148,23 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	assert_true(fake_canary_intact(&f->td.mem));
-	test_dev_free(&f->td);
+	/* The module first: its worker may still complete through the transport (the machine frees likewise). */
+	gate_open();
 	virtio_nsm_free(f->dev);
+	test_dev_free(&f->td);
 	return nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Wait until the used ring reaches idx and the interrupts number irqs: the worker answers on its own thread. */
+static void wait_answered(struct test_dev *td, uint16_t idx, unsigned int irqs)
+{
+	for (unsigned int ms = 0; ms < ANSWER_WAIT_MS; ms++) {
+		if (drv_used_idx(td, 0) == idx && __atomic_load_n(&td->irqs, __ATOMIC_ACQUIRE) == irqs)
+			return;
+		usleep(1000);
+	}
+	fail_msg("no answer within %d ms: used idx %u (want %u), %u interrupts (want %u)", ANSWER_WAIT_MS,
+		 drv_used_idx(td, 0), idx, td->irqs, irqs);
 }
 
 #define F(state) ((struct fixture *)*(state))
@@ -119,7 +205,7 @@ static uint32_t exchange(struct fixture *f, const uint8_t *req, size_t len, uint
 	rs = post(f, RESP_GPA, resp_cap, VIRTQ_DESC_F_WRITE);
 	drv_kick(td, 0);
 	assert_false(dev_needs_reset(td));
-	assert_int_equal(drv_used_idx(td, 0), (uint16_t)(used + 2));
+	wait_answered(td, (uint16_t)(used + 2), irqs + 1);
 	e0 = drv_used_elem(td, 0, used);
 	e1 = drv_used_elem(td, 0, (uint16_t)(used + 1));
 	assert_int_equal(e0.id, rq);
@@ -191,7 +277,7 @@ static void test_every_request(void **state)
 	EXPECT_PREFIX(f, n, "\x67" "LockPCR");
 	n = exchange(f, REQ("\xa1\x68" "LockPCRs" "\xa1\x65" "range" "\x18\x20"), NSM_RESPONSE_MAX);
 	EXPECT_PREFIX(f, n, "\x68" "LockPCRs");
-	n = exchange(f, REQ("\xa1\x6b" "Attestation" "\xa1\x65" "nonce" "\x42" "hi"), NSM_RESPONSE_MAX);
+	n = exchange(f, ATTEST_REQ, NSM_RESPONSE_MAX);
 	EXPECT_PREFIX(f, n, "\xa1\x6b" "Attestation" "\xa1\x68" "document" "\x59");
 	assert_int_equal(nsm_ca_open(f->dir, time(NULL), &ca), 0);
 	assert_int_equal(nsm_attestation_check(response(f) + 26, n - 26, nsm_ca_root(ca), &payload, &payload_len), 0);
@@ -378,7 +464,122 @@ static void test_batched(void **state)
 	assert_int_equal(td->irqs, irqs + 1);
 }
 
+/* One request/response pair on given buffers, kicked; the caller looks for the answer. */
+static void post_pair(struct fixture *f, uint64_t req_gpa, uint64_t resp_gpa, const uint8_t *req, size_t len)
+{
+	memcpy(fake_gpa(&f->td.mem, req_gpa, len), req, len);
+	memset(fake_gpa(&f->td.mem, resp_gpa, NSM_RESPONSE_MAX), 0xee, NSM_RESPONSE_MAX);
+	post(f, req_gpa, (uint32_t)len, 0);
+	post(f, resp_gpa, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE);
+	drv_kick(&f->td, 0);
+}
+
+static void check_document(struct fixture *f, uint64_t resp_gpa, uint32_t n)
+{
+	const uint8_t *resp = fake_gpa(&f->td.mem, resp_gpa, NSM_RESPONSE_MAX), *payload;
+	size_t payload_len;
+	struct nsm_ca *ca;
+
+	assert_memory_equal(resp, "\xa1\x6b" "Attestation" "\xa1\x68" "document" "\x59", 24);
+	assert_int_equal(nsm_ca_open(f->dir, time(NULL), &ca), 0);
+	assert_int_equal(nsm_attestation_check(resp + 26, n - 26, nsm_ca_root(ca), &payload, &payload_len), 0);
+	nsm_ca_free(ca);
+}
+
+/*
+ * While an Attestation waits for its signature (here: for its signer, the gate shut), a DescribePCR is
+ * answered at once, its pair used first; the attestation follows when the gate opens, with its own interrupt.
+ */
+static void test_attestation_does_not_block(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	unsigned int irqs;
+
+	drv_bring_up(td, QSIZE);
+	irqs = td->irqs;
+	post_pair(f, REQ_GPA, RESP_GPA, ATTEST_REQ);
+	usleep(20000);
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	post_pair(f, REQ2_GPA, RESP2_GPA, REQ("\xa1\x6b" "DescribePCR" "\xa1\x65" "index" "\x00"));
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	assert_int_equal(drv_used_elem(td, 0, 0).id, 2);
+	assert_int_equal(drv_used_elem(td, 0, 1).id, 3);
+	assert_memory_equal(fake_gpa(&td->mem, RESP2_GPA, 16), "\xa1\x6b" "DescribePCR", 13);
+	assert_int_equal(td->irqs, irqs + 1);
+	/* The driver's interrupt handler: acknowledge, and ask to hear of the next used entry. */
+	wr32(td, VIRTIO_MMIO_INTERRUPT_ACK, rd32(td, VIRTIO_MMIO_INTERRUPT_STATUS));
+	drv_set_used_event(td, 0, 2);
+	gate_open();
+	wait_answered(td, 4, irqs + 2);
+	assert_int_equal(drv_used_elem(td, 0, 2).id, 0);
+	assert_int_equal(drv_used_elem(td, 0, 2).len, 0);
+	assert_int_equal(drv_used_elem(td, 0, 3).id, 1);
+	check_document(f, RESP_GPA, drv_used_elem(td, 0, 3).len);
+	assert_int_equal(harness_log_lines, 0);
+}
+
+/* A driver reset while a document is being signed: the document is dropped, the buffers are not written. */
+static void test_reset_drops_pending(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	static uint8_t untouched[NSM_RESPONSE_MAX];
+	uint32_t n;
+
+	drv_bring_up(td, QSIZE);
+	post_pair(f, REQ_GPA, RESP_GPA, ATTEST_REQ);
+	wr32(td, VIRTIO_MMIO_STATUS, 0);
+	gate_open();
+	/* The worker signs and answers; give it the time a signature takes, then look. */
+	usleep(200000);
+	memset(untouched, 0xee, sizeof(untouched));
+	assert_memory_equal(fake_gpa(&td->mem, RESP_GPA, NSM_RESPONSE_MAX), untouched, NSM_RESPONSE_MAX);
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	f->next_desc = 0;
+	drv_bring_up(td, QSIZE);
+	n = exchange(f, ATTEST_REQ, NSM_RESPONSE_MAX);
+	check_document(f, RESP_GPA, n);
+}
+
+/*
+ * Every slot holding an attestation (4 pairs fill the 8-entry ring), and a driver that breaks the rules by
+ * publishing descriptors the device still holds, as a DescribeNSM pair: that pair waits in the ring until a
+ * slot frees, then is served without another kick.
+ */
+static void test_slots_full(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	const uint16_t pairs = QSIZE / 2;
+
+	drv_bring_up(td, QSIZE);
+	memcpy(fake_gpa(&td->mem, REQ_GPA, 32), ATTEST_REQ);
+	for (uint16_t i = 0; i < pairs; i++) {
+		drv_desc(td, 0, 2 * i, REQ_GPA, sizeof(ATTEST_BYTES) - 1, 0, 0);
+		drv_avail(td, 0, 2 * i);
+		drv_desc(td, 0, 2 * i + 1, RESP_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+		drv_avail(td, 0, 2 * i + 1);
+	}
+	drv_kick(td, 0);
+	memcpy(fake_gpa(&td->mem, REQ2_GPA, 16), "\x6b" "DescribeNSM", 12);
+	drv_desc(td, 0, 0, REQ2_GPA, 12, 0, 0);
+	drv_avail(td, 0, 0);
+	drv_desc(td, 0, 1, RESP2_GPA, NSM_RESPONSE_MAX, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(td, 0, 1);
+	drv_kick(td, 0);
+	usleep(20000);
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	gate_open();
+	for (unsigned int ms = 0; ms < ANSWER_WAIT_MS && drv_used_idx(td, 0) != 2 * (pairs + 1); ms++)
+		usleep(1000);
+	assert_int_equal(drv_used_idx(td, 0), 2 * (pairs + 1));
+	assert_memory_equal(fake_gpa(&td->mem, RESP2_GPA, 16), "\xa1\x6b" "DescribeNSM", 13);
+	assert_false(dev_needs_reset(td));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define G(name) cmocka_unit_test_setup_teardown(name, setup_gated, teardown)
 
 int main(void)
 {
@@ -386,6 +587,7 @@ int main(void)
 		T(test_identity),	       T(test_every_request),	   T(test_every_error),
 		T(test_split_request),	       T(test_response_published_late), T(test_mixed_chains),
 		T(test_no_response_buffer),    T(test_tiny_response_buffer),	   T(test_batched),
+		G(test_attestation_does_not_block), G(test_reset_drops_pending), G(test_slots_full),
 	};
 
 	return cmocka_run_group_tests_name("virtio-nsm", tests, NULL, NULL);

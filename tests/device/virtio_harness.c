@@ -41,7 +41,7 @@ static void count_irq(void *opaque)
 {
 	struct test_dev *td = opaque;
 
-	td->irqs++;
+	__atomic_add_fetch(&td->irqs, 1, __ATOMIC_RELEASE);
 }
 
 int test_dev_init(struct test_dev *td, const struct virtio_device_ops *ops, void *dev, bool with_big)

@@ -56,9 +56,10 @@ def uint8_array(b):
     return list(b)
 
 
-def fake_signature_section(pcr0_hex):
+def fake_signature_section(pcr0_hex, alg=-35, tagged=False, unprotected=None):
     payload = cbor({"register_index": 0, "register_value": uint8_array(bytes.fromhex(pcr0_hex))})
-    cose = cbor([cbor({1: -35}), {}, payload, b"\x01" * 96])
+    sig_len = {-7: 64, -35: 96, -36: 132}[alg]
+    cose = (b"\xd2" if tagged else b"") + cbor([cbor({1: alg}), unprotected or {}, payload, b"\x01" * sig_len])
     pem = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
     return cbor([{"signing_certificate": uint8_array(pem), "signature": uint8_array(cose)}])
 
@@ -92,6 +93,10 @@ def eif_seeds(nitrovm=None):
     seeds["bad-type-6"] = Image(base[:3] + [Section(6, b"?")] + base[3:]).pack()
     seeds["bad-33-sections"] = Image(base, num_sections=33).pack()
     seeds["header-only"] = good[:eiflib.HEADER_SIZE]
+    # Inputs that are no EIF are read as a bare signature section (fuzz_eif_reader.c): the COSE layer's seeds.
+    seeds["section-fake"] = fake_signature_section(pcr0)
+    seeds["section-tagged-es256"] = fake_signature_section(pcr0, alg=-7, tagged=True)
+    seeds["section-es512-unprotected"] = fake_signature_section(pcr0, alg=-36, unprotected={4: b"kid"})
     if nitrovm:
         signed = signed_seed(nitrovm)
         if signed:
@@ -144,9 +149,43 @@ def attestation_seeds(nitrovm=None):
         cose = cbor([protected, {}, attestation_payload(indefinite), b"\x01" * 96])
         seeds[f"untagged-{name}"] = cose
         seeds[f"tagged-{name}"] = b"\xd2" + cose
+    # The protected header's corners: critical headers, a text algorithm, another algorithm, an empty one.
+    payload = attestation_payload(False)
+    for name, hdr in (("crit", cbor({1: -35, 2: [4]})), ("alg-text", cbor({1: "ES384"})),
+                      ("alg-es256", cbor({1: -7})), ("empty-header", b"")):
+        seeds[f"header-{name}"] = cbor([hdr, {}, payload, b"\x01" * 96])
     seeds["bad-empty"] = b""
     seeds["bad-truncated"] = seeds["untagged-definite"][:-10]
     return seeds
+
+
+# ---- the issuer (fuzz_nsm_issuer: messages as u16-LE length, bytes, then minutes passed as one byte) ----
+
+ISSUER_ID = "i-0123456789abcdef0-enc0123456789abcdef"
+# A P-384 SubjectPublicKeyInfo (DER), so that seeds reach the certifying path.
+P384_SPKI = bytes.fromhex(
+    "3076301006072a8648ce3d020106052b8104002203620004abe855ecc37e2e59d224e995584c95e119bc040bb54992c3bfd1b8d5"
+    "4592262da66c4f21ee0e8927cf63b325751a752e389bae7ac7b6571f52768ff0bbb08d21c4e499592f89aefc3bb13de38c5809b7"
+    "aaa7515a8d8563e973fef0c112197009")
+
+
+def issuer_messages(*msgs):
+    return b"".join(struct.pack("<H", len(m)) + m + bytes([minutes]) for m, minutes in msgs)
+
+
+def issuer_seeds(_nitrovm):
+    bind = cbor({"op": "bind", "id": ISSUER_ID})
+    issue = [cbor({"op": "issue", "seq": i, "id": ISSUER_ID, "key": P384_SPKI}) for i in range(8)]
+    other = cbor({"op": "issue", "seq": 9, "id": ISSUER_ID[:-2] + "ff", "key": P384_SPKI})
+    reply = cbor({"seq": 1, "error": 1, "message": "refused"})
+    return {
+        "bind-issue": issuer_messages((bind, 0), (issue[0], 0)),
+        "flood-refill": issuer_messages((bind, 0), *((m, 0) for m in issue), (issue[0], 11)),
+        "other-id": issuer_messages((bind, 0), (other, 0), (issue[1], 0)),
+        "rebind": issuer_messages((bind, 0), (cbor({"op": "bind", "id": "x"}), 0), (issue[2], 0)),
+        "before-bind": issuer_messages((issue[0], 0), (bind, 0)),
+        "reply-shaped": issuer_messages((reply, 0)),
+    }
 
 
 # ---- kernel images (fuzz_kernel_image: first byte 0 bzImage, 1 vmlinux, 2 KASLR input) ----
@@ -267,7 +306,7 @@ def app_channel_seeds(_nitrovm):
 
 TARGETS = {"fuzz_eif_reader": eif_seeds, "fuzz_attestation": attestation_seeds, "fuzz_kernel_image": kernel_seeds,
            "fuzz_image_layer": layer_seeds, "fuzz_image_manifest": manifest_seeds,
-           "fuzz_app_channel": app_channel_seeds}
+           "fuzz_app_channel": app_channel_seeds, "fuzz_nsm_issuer": issuer_seeds}
 
 
 def main():

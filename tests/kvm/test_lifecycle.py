@@ -27,6 +27,8 @@ from guests import empty_cpio, mini_bzimage, write_eif
 RUN_KEYS = ["EnclaveName", "EnclaveID", "ProcessID", "EnclaveCID", "NumberOfCPUs", "CPUIDs", "MemoryMiB"]
 DESCRIBE_KEYS = RUN_KEYS + ["State", "Flags", "Measurements"]
 LIMIT = 120
+# The enclave process's certificate issuer (src/nsm/issuer.h: NSM_ISSUER_PROC_NAME), a nitrovm process too.
+ISSUER_NAME = "nitrovm-issuer"
 
 
 @pytest.fixture
@@ -61,9 +63,9 @@ def readable_copy(eif):
     return dst
 
 
-def enclave_processes(marker):
-    """PIDs of nitrovm processes whose environment names this test's directories."""
-    pids = []
+def nitrovm_processes(marker):
+    """(pid, parent pid, name) of the nitrovm processes whose environment names this test's directories."""
+    found = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -71,11 +73,25 @@ def enclave_processes(marker):
             with open(f"/proc/{d}/environ", "rb") as f:
                 env = f.read()
             exe = os.readlink(f"/proc/{d}/exe")
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
         except OSError:
             continue
         if os.path.basename(exe).startswith("nitrovm") and marker.encode() in env:
-            pids.append(int(d))
-    return pids
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            found.append((int(d), int(stat[stat.rindex(")") + 2:].split()[1]), name))
+    return found
+
+
+def enclave_processes(marker):
+    """PIDs of the enclave processes (not their certificate issuers) whose environment names this test's
+    directories."""
+    return [pid for pid, _, name in nitrovm_processes(marker) if name != ISSUER_NAME]
+
+
+def issuer_parents(marker):
+    """The parent PID of every certificate issuer (one per emulated enclave, forked by its enclave process)."""
+    return [ppid for _, ppid, name in nitrovm_processes(marker) if name == ISSUER_NAME]
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +314,8 @@ def test_run_terminate_cycles_leak_nothing(nitrovm, mini, dirs):
     assert count_fds(keeper["ProcessID"]) == fds
     assert open("/proc/meminfo").read().split("HugePages_Free:")[1].split()[0] == huge
     assert enclave_processes(str(socks.parent)) == [keeper["ProcessID"]]
+    # Each cycle's issuer went with its enclave process; the keeper's is still there.
+    assert issuer_parents(str(socks.parent)) == [keeper["ProcessID"]]
 
 
 def nobody(args, env=None):

@@ -284,6 +284,11 @@ void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned in
 	q->last_avail_idx -= (uint16_t)n;
 }
 
+bool virtq_chain_live(const struct virtq *q, const struct virtq_chain *c)
+{
+	return virtq_usable(q) && c->q == q && c->gen == q->gen;
+}
+
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 {
 	struct virtq_used_elem *e;

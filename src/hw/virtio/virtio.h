@@ -279,6 +279,11 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
  * buffer and then found nothing to put in it).  Only for the most recent pop; a stale chain is ignored.
  */
 void virtq_unpop(struct virtq *q, const struct virtq_chain *c);
+/*
+ * Whether a chain popped earlier and kept (a request answered later) still belongs to the device: the queue is
+ * in use and has not been reset or re-enabled since.  Check it before writing into a kept chain's buffers.
+ */
+bool virtq_chain_live(const struct virtq *q, const struct virtq_chain *c);
 /* Give back the n chains popped last (first is the oldest of them), none of them pushed, for later pops. */
 void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned int n);
 /* Return a chain to the driver with written bytes written into its writable part (clamped to that). */

@@ -232,10 +232,11 @@ static void virtio_detach(struct kvm_vm *vm, struct kvm_virtio *v)
 		evloop_del(vm->cfg.loop, v->notify_fd[q]);
 		close(v->notify_fd[q]);
 	}
-	if (v->dev)
-		virtio_mmio_destroy(v->dev);
+	/* The device first: its own threads (the NSM's signer) may still complete requests through the transport. */
 	if (v->dev_free && v->dev_opaque)
 		v->dev_free(v->dev_opaque);
+	if (v->dev)
+		virtio_mmio_destroy(v->dev);
 	if (v->irqfd >= 0)
 		close(v->irqfd);
 	memset(v, 0, sizeof(*v));

@@ -132,7 +132,7 @@ struct kvm_vm {
 	struct vhost_vsock_frontend *vhost_vsock; /* cfg.vsock_vhost_user: the device's rings are the backend's */
 	uint64_t slot_uid;	 /* from create_slot: names the enclave (NSM module_id) */
 	bool debug_mode;	 /* from start: the NSM attests zero PCRs */
-	struct nsm_signer_job *nsm_job; /* nsm.c; owned by the NSM, started by kvm_start after the vCPUs */
+	struct nsm *nsm;		 /* nsm.c; owned by its device, its worker started by kvm_start */
 };
 
 static inline struct kvm_vm *to_kvm_vm(struct hypervisor *hv)
@@ -172,9 +172,11 @@ struct virtio_device_ops;
 int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_device_ops *ops, void *dev,
 		      void (*dev_free)(void *));
 
-/* nsm.c: measure the EIF into the PCRs, open the local CA, and attach the NSM at 0xd0001000, IRQ 6. */
+/*
+ * nsm.c: measure the EIF into the PCRs, bind the enclave's certificate issuer to its id, and attach the NSM at
+ * 0xd0001000, IRQ 6.
+ */
 struct eif;
-struct nsm_signer_job;
 int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e);
 
 /* vsock.c */

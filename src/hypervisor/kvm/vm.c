@@ -417,8 +417,8 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 		return ret;
 	}
 	/* Only now: creating a thread costs 0.1-0.2 ms here, which the first instruction need not wait for. */
-	if (vm->nsm_job)
-		nsm_signer_job_start(vm->nsm_job);
+	if (vm->nsm)
+		nsm_start(vm->nsm);
 	*cid_out = vm->cid;
 	return 0;
 }
