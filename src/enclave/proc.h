@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The enclave process: the one process that owns an enclave for its whole life (DESIGN.md, "Processes").
+ * The enclave process: the one process that owns an enclave for its whole life.
  *
  * It picks the enclave's name and CID (unique on this host, under the registry's launch lock), runs the launch
  * pipeline, and from the moment the slot exists serves nitro-cli's protocol on its socket (ctl_server.h), so

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Attestation documents, as the Nitro NSM makes them (reference E.3):
+ * Attestation documents, as the Nitro NSM makes them (AWS's attestation_process.md):
  *
  *   COSE_Sign1 (untagged) = [ bstr(A1 01 38 22 = {1: -35, ES384}), {}, bstr(payload), bstr(r || s, 96 bytes) ]
  *   payload = { "module_id": text, "digest": "SHA384", "timestamp": uint ms, "pcrs": {uint: bstr(48)},

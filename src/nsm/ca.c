@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The local certificate authority that signs attestation documents, shaped like AWS's (reference E.3):
+ * The local certificate authority that signs attestation documents, shaped like AWS's (attestation_process.md):
  *
  *   root          CN=nitrovm.nitro-enclaves root, O=nitrovm          30 years   CA, pathlen 1
  *   intermediate  CN=<16 hex>.intermediate.nitrovm.nitro-enclaves    30 days    CA, pathlen 0

@@ -5,7 +5,7 @@
  *
  *   pcr.c          32 SHA-384 PCRs with lock bits; the boot measurements (PCR0/1/2/8 from the EIF, PCR3 from
  *                  the parent's IAM role, PCR4 from the parent's instance id); 0-15 locked at start
- *   request.c      CBOR requests in, CBOR responses out, with nsm-api's serde schema (reference E.2): unit
+ *   request.c      CBOR requests in, CBOR responses out, with nsm-api's serde schema (aws-nitro-enclaves-nsm-api): unit
  *                  requests are bare text, the others one-entry maps {"Name": {fields in declared order}},
  *                  errors {"Error": "<ErrorCode>"}
  *   attestation.c  the attestation document: untagged COSE_Sign1, ES384, over nsm-api's AttestationDoc
@@ -40,7 +40,7 @@ struct eif;
 #define NSM_ATTESTATION_FIELD_MAX 1024
 /* ExtendPCR data: the real NSM bounds it only through the 4 KiB request, and so do we (named for the check). */
 #define NSM_EXTEND_DATA_MAX	  NSM_REQUEST_MAX
-/* GetRandom bytes per call, as QEMU gives; the Linux hwrng parser needs at least 24 (reference D.3). */
+/* GetRandom bytes per call, as QEMU gives; the Linux hwrng parser needs at least 24 (the nsm driver's hwrng read). */
 #define NSM_RANDOM_BYTES	  256
 /* DescribeNSM version: what QEMU and the Nitro NSM report. */
 #define NSM_VERSION_MAJOR 1
@@ -61,7 +61,7 @@ struct eif;
 
 /*
  * The parent instance id when none is given and the host is not an EC2 instance: the id nitro-cli puts in
- * enclave ids off EC2 (reference C.5), so that module_id and PCR4 name the same parent.
+ * enclave ids off EC2 (its src/enclave_proc/utils.rs), so that module_id and PCR4 name the same parent.
  */
 #define NSM_DEFAULT_PARENT_ID "i-0000000000000000"
 
@@ -134,7 +134,7 @@ struct nsm_ca;
 struct evp_pkey_st;
 struct x509_st;
 
-/* Lifetimes, shaped like AWS's chain (reference E.3): a long-lived root, shorter CA below, hours for the leaf. */
+/* Lifetimes, shaped like AWS's chain (attestation_process.md): a long-lived root, shorter CA below, hours for the leaf. */
 #define NSM_CA_ROOT_DAYS	 (30 * 365)
 #define NSM_CA_INTERMEDIATE_DAYS 30
 /* An intermediate with less than this left is replaced (on disk, under the lock) before issuing from it. */

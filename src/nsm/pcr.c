@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The PCR bank and what the hypervisor measures into it before the enclave runs (reference B.1, D.4):
+ * The PCR bank and what the hypervisor measures into it before the enclave runs (AWS's Nitro Enclaves documentation, "Where to get an enclave's measurements"):
  *   PCR0/1/2  the EIF's image, bootstrap and application measurements, from eif_measure (describe-eif's code)
  *   PCR3      extend(0, IAM role ARN of the parent), zero when it has none
  *   PCR4      extend(0, parent instance id)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * NSM requests and responses in nsm-api's CBOR (serde_cbor, externally tagged enums; reference E.2):
+ * NSM requests and responses in nsm-api's CBOR (serde_cbor, externally tagged enums; aws-nitro-enclaves-nsm-api):
  *
  *   "DescribeNSM" | "GetRandom"                                   unit requests: a bare text string
  *   {"DescribePCR": {"index": u16}}   {"LockPCR": {"index": u16}}   {"LockPCRs": {"range": u16}}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Verification of NSM attestation documents (verify.h; reference E.3 and AWS's attestation_process.md).
+ * Verification of NSM attestation documents (verify.h; AWS's attestation_process.md).
  *
  * The document is untrusted input from start to end: the CBOR is read one head at a time by common/cbor.h's
  * decoder, which never trusts a length before checking it against the bytes left, never recurses deeper than

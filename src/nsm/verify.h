@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Verification of NSM attestation documents, ours and those real Nitro hardware makes (reference E.3):
+ * Verification of NSM attestation documents, ours and those real Nitro hardware makes (AWS's attestation_process.md):
  *
  *   1. parse: COSE_Sign1, tagged 18 or untagged; protected header {1: -35}; a payload map of definite or
  *      indefinite length whose fields have the types and limits of AWS's attestation_process.md;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * nitrovm-runc: runc's command line over nitrovm's enclave process (DESIGN.md, "Processes: who holds what"), so
+ * nitrovm-runc: runc's command line over nitrovm's enclave process (enclave/proc.h), so
  * that container engines -- podman, containerd and through it Kubernetes -- run container images as enclaves.
  * The same executable as nitrovm, chosen by its name (argv[0]), because containerd cannot add arguments.
  *

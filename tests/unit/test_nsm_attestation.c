@@ -260,7 +260,7 @@ struct payload_view {
 	char keys[9][16];
 };
 
-/* Walk the payload map in order, checking types as reference E.3 states them. */
+/* Walk the payload map in order, checking types as AWS's attestation_process.md states them. */
 static void view_payload(const uint8_t *p, size_t len, struct payload_view *v)
 {
 	struct cbor_dec d;

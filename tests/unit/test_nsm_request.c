@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for the NSM's PCR bank and its CBOR requests and responses.  Expected bytes are written out by
- * hand from reference E.2 (nsm-api's serde schema), not produced by the encoder under test.
+ * hand from aws-nitro-enclaves-nsm-api's serde schema, not produced by the encoder under test.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
 /*
  * Unit tests for the attestation document verifier (src/nsm/verify.c).
  *
- * Documents and chains are made here the way AWS makes them (reference E.3), with OpenSSL and a CBOR writer
+ * Documents and chains are made here the way AWS makes them (attestation_process.md), with OpenSSL and a CBOR writer
  * of this file's own, sharing nothing with the code under test: root → regional (pathlen 2) → zonal (pathlen
  * 1) → instance (pathlen 0) → leaf (CA:FALSE), all P-384 with ecdsa-with-SHA384, CA key usage critical 0x86,
  * the leaf's digitalSignature; payloads in AWS's field order, definite or indefinite length, the COSE_Sign1
