@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* nitrovm: launch AWS Nitro Enclaves from EIF files, natively or on KVM.  This file only dispatches. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+
+/* guest/probe: the probe guest built into an x86_64 nitrovm (size 0 elsewhere). */
+extern const uint64_t nitrovm_probe_image_size;
 
 struct command {
 	const char *name;
@@ -43,6 +47,29 @@ static void usage(FILE *f)
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 
+/*
+ * The version, then what this build has: scripts/build-aarch64 links statically, and a feature without a static
+ * library is left out of such a build (ISA-L: zlib computes the same CRC-32).
+ */
+static void print_version(void)
+{
+#if defined(__aarch64__)
+	const char *machine = "aarch64";
+#else
+	const char *machine = "x86_64";
+#endif
+
+	printf("nitrovm %s\n", NITROVM_VERSION);
+	printf("built for %s, %s; EIF CRC-32: %s; probe guest for selftest: %s\n", machine,
+	       NITROVM_STATIC ? "statically linked" : "dynamically linked",
+#ifdef NITROVM_HAVE_ISAL
+	       "ISA-L",
+#else
+	       "zlib (no ISA-L in this build)",
+#endif
+	       nitrovm_probe_image_size ? "built in" : "none (x86_64 only)");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -54,7 +81,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("nitrovm %s\n", NITROVM_VERSION);
+		print_version();
 		return 0;
 	}
 	/* QEMU-style front end: `nitrovm -M nitro-enclave -kernel ...` (single-dash options). */
