@@ -98,6 +98,8 @@ static void gic_node(struct fdt_writer *w, const struct arm64_dt *p)
 		fdt_prop_cells(w, "reg", c, 8);
 	}
 	fdt_prop_u32(w, "#interrupt-cells", 3);
+	/* An interrupt provider without child nodes (no ITS): dtc and the bindings want this said. */
+	fdt_prop_u32(w, "#address-cells", 0);
 	fdt_prop_empty(w, "interrupt-controller");
 	fdt_prop_u32(w, "phandle", ARM64_DT_GIC_PHANDLE);
 	fdt_end_node(w);
