@@ -40,22 +40,46 @@ static int set_reg(struct kvm_vcpu *vcpu, uint64_t id, uint64_t v, const char *n
 	return 0;
 }
 
+static bool has_cap(struct kvm_vm *vm, long cap)
+{
+	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+/*
+ * The host CPU's optional features a KVM vCPU only has when asked: SVE (Graviton 3 has it) and pointer
+ * authentication (both kinds, or KVM refuses either), so the enclave sees the CPU QEMU's -cpu host would give it.
+ */
+static uint32_t cpu_features(struct kvm_vm *vm)
+{
+	uint32_t f = 0;
+
+	if (has_cap(vm, KVM_CAP_ARM_SVE))
+		f |= 1U << KVM_ARM_VCPU_SVE;
+	if (has_cap(vm, KVM_CAP_ARM_PTRAUTH_ADDRESS) && has_cap(vm, KVM_CAP_ARM_PTRAUTH_GENERIC))
+		f |= 1U << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1U << KVM_ARM_VCPU_PTRAUTH_GENERIC;
+	return f;
+}
+
 int kvm_arch_vcpu_init(struct kvm_vcpu *vcpu)
 {
 	struct kvm_vm *vm = vcpu->vm;
 	struct kvm_vcpu_init init;
+	int what = KVM_ARM_VCPU_SVE;
 
 	memset(&init, 0, sizeof(init));
 	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0)
 		return err_set(errno, "KVM_ARM_PREFERRED_TARGET failed: %s", strerror(errno));
 	vm->arch.vcpu_target = init.target;
 	memset(init.features, 0, sizeof(init.features));
-	init.features[0] = 1U << KVM_ARM_VCPU_PSCI_0_2;
+	init.features[0] = 1U << KVM_ARM_VCPU_PSCI_0_2 | cpu_features(vm);
 	if (vcpu->index)
 		init.features[0] |= 1U << KVM_ARM_VCPU_POWER_OFF;
 	if (ioctl(vcpu->fd, KVM_ARM_VCPU_INIT, &init) < 0)
 		return err_set(errno, "KVM_ARM_VCPU_INIT of vCPU %u (PSCI 0.2%s) failed: %s", vcpu->index,
 			       vcpu->index ? ", powered off" : "", strerror(errno));
+	/* SVE's vector lengths are fixed here, the host's default set: KVM runs no vCPU before this. */
+	if ((init.features[0] & 1U << KVM_ARM_VCPU_SVE) && ioctl(vcpu->fd, KVM_ARM_VCPU_FINALIZE, &what) < 0)
+		return err_set(errno, "KVM_ARM_VCPU_FINALIZE (SVE) of vCPU %u failed: %s", vcpu->index, strerror(errno));
 	return 0;
 }
 
