@@ -22,6 +22,13 @@
 #define LZ4_LEGACY_BLOCK_MAX (8U << 20) /* a legacy block decompresses to at most 8 MiB */
 #define LZ4_SIZE_FIELD	     4
 
+/*
+ * The most memory the xz/lzma decoder may take.  The kernel's build compresses with a dictionary of at most
+ * 32 MiB (xz) or lzma -9's 64 MiB; the decoder needs about the dictionary.  A header announcing a larger one is
+ * not a kernel's, and must not make the host allocate gigabytes on its say-so.
+ */
+#define LZMA_MEMLIMIT (128ULL << 20)
+
 bool kernel_format_supported(enum kernel_format f)
 {
 	return f == KERNEL_FORMAT_ZSTD || f == KERNEL_FORMAT_GZIP || f == KERNEL_FORMAT_XZ ||
@@ -85,8 +92,8 @@ static int decompress_lzma(const struct bzimage *bz, uint8_t *out)
 	lzma_stream s = LZMA_STREAM_INIT;
 	lzma_ret r;
 
-	r = bz->format == KERNEL_FORMAT_XZ ? lzma_stream_decoder(&s, UINT64_MAX, 0)
-					   : lzma_alone_decoder(&s, UINT64_MAX);
+	r = bz->format == KERNEL_FORMAT_XZ ? lzma_stream_decoder(&s, LZMA_MEMLIMIT, 0)
+					   : lzma_alone_decoder(&s, LZMA_MEMLIMIT);
 	if (r != LZMA_OK)
 		return err_set(ENOMEM, "out of memory for the %s decoder", kernel_format_name(bz->format));
 	s.next_in = bz->payload;
@@ -100,6 +107,8 @@ static int decompress_lzma(const struct bzimage *bz, uint8_t *out)
 	/* An .lzma stream of unknown size may end exactly when its output does, without an end marker. */
 	if (r == LZMA_OK && !s.avail_out && bz->format == KERNEL_FORMAT_LZMA)
 		return 0;
+	if (r == LZMA_MEMLIMIT_ERROR)
+		return corrupt(bz, "its dictionary is larger than any kernel build uses (more than 128 MiB)");
 	if (r != LZMA_STREAM_END)
 		return r == LZMA_BUF_ERROR || r == LZMA_OK ? size_mismatch(bz, s.total_out)
 							   : corrupt(bz, "corrupt stream");

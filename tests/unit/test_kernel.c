@@ -317,6 +317,20 @@ static void test_formats(void **state)
 	assert_int_equal(kernel_decompress(&bz, out), -ENOTSUP);
 }
 
+/* An .lzma header announcing a 4 GiB dictionary is refused, not allocated (found by fuzz_kernel_image). */
+static void test_lzma_huge_dictionary(void **state)
+{
+	uint8_t payload[64] = { 0x5d, 0xff, 0xff, 0xff, 0xff };
+	uint8_t out[4096];
+	struct bzimage bz = { .format = KERNEL_FORMAT_LZMA, .payload = payload, .payload_len = sizeof(payload),
+			      .decompressed_len = sizeof(out) };
+
+	(void)state;
+	memset(payload + 5, 0xff, 8); /* size unknown */
+	assert_int_equal(kernel_decompress(&bz, out), -ENOEXEC);
+	assert_non_null(strstr(err_msg(), "dictionary"));
+}
+
 /* ---- hand-made vmlinux images ---- */
 
 /*
@@ -606,6 +620,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_lzma_huge_dictionary),
 		cmocka_unit_test(test_vmlinux_synthetic),
 		cmocka_unit_test(test_vmlinux_refused),
 		cmocka_unit_test(test_bzimage),
