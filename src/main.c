@@ -49,7 +49,8 @@ static void usage(FILE *f)
 
 /*
  * The version, then what this build has: scripts/build-aarch64 links statically, and a feature without a static
- * library is left out of such a build (ISA-L: zlib computes the same CRC-32).
+ * library is left out of such a build (ISA-L: zlib computes the same CRC-32; container images: libcurl needs
+ * Kerberos, which has no static library).
  */
 static void print_version(void)
 {
@@ -60,14 +61,20 @@ static void print_version(void)
 #endif
 
 	printf("nitrovm %s\n", NITROVM_VERSION);
-	printf("built for %s, %s; EIF CRC-32: %s; probe guest for selftest: %s\n", machine,
+	printf("built for %s, %s; EIF CRC-32: %s; probe guest for selftest: %s; container images: %s\n", machine,
 	       NITROVM_STATIC ? "statically linked" : "dynamically linked",
 #ifdef NITROVM_HAVE_ISAL
 	       "ISA-L",
 #else
 	       "zlib (no ISA-L in this build)",
 #endif
-	       nitrovm_probe_image_size ? "built in" : "none (x86_64 only)");
+	       nitrovm_probe_image_size ? "built in" : "none (x86_64 only)",
+#ifdef NITROVM_HAVE_IMAGES
+	       "yes"
+#else
+	       "none in this build (no libarchive, libcurl)"
+#endif
+	);
 }
 
 int main(int argc, char **argv)

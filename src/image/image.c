@@ -24,9 +24,17 @@ static int open_source(struct image *img)
 
 int image_open(const char *uri, const struct image_options *o, struct image **out)
 {
-	struct image *img = calloc(1, sizeof(*img));
+	struct image *img;
 	int ret;
 
+#ifndef NITROVM_HAVE_IMAGES
+	(void)uri;
+	(void)o;
+	(void)out;
+	return err_set(ENOTSUP, "this nitrovm was built without container images (libarchive, libcurl): "
+				 "see nitrovm --version");
+#endif
+	img = calloc(1, sizeof(*img));
 	if (!img)
 		return err_set(ENOMEM, "out of memory");
 	img->opts = *o;
