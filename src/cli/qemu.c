@@ -47,6 +47,7 @@ struct qemu_args {
 	bool acpi, rng, hugepages;
 	enum hv_kernel_boot boot_path;
 	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
+	bool no_sandbox;   /* -sandbox off: no system-call allow-lists */
 	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
 	bool accel_nitro, machine_nitro, debug_mode;
 	uint64_t enclave_cid;
@@ -209,6 +210,24 @@ static int parse_accel(const char *v, struct qemu_args *a)
 	return ret;
 }
 
+/*
+ * QEMU's -sandbox on|off[,obsolete=...,elevateprivileges=...,spawn=...,resourcecontrol=...]: nitrovm's allow-lists
+ * are on by default and already deny what those sub-options can deny, so only on and off change anything.
+ */
+static int parse_sandbox(const char *v, struct qemu_args *a)
+{
+	size_t n = strcspn(v, ",");
+
+	if (n == 2 && !strncmp(v, "on", 2))
+		a->no_sandbox = false;
+	else if (n == 3 && !strncmp(v, "off", 3))
+		a->no_sandbox = true;
+	else
+		return qemu_error("-sandbox %s: use -sandbox on (the default: system-call allow-lists) or -sandbox off",
+				  v);
+	return 0;
+}
+
 static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-M") || !strcmp(opt, "-machine")) {
@@ -234,6 +253,8 @@ static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 		return parse_accel(v, a);
 	else if (!strcmp(opt, "-display") && strcmp(v, "none"))
 		return qemu_error("-display %s: the enclave has no display (use -display none or -nographic)", v);
+	else if (!strcmp(opt, "-sandbox"))
+		return parse_sandbox(v, a);
 	else if (!strcmp(opt, "-serial") && strcmp(v, "stdio") && strcmp(v, "mon:stdio"))
 		return qemu_error("-serial %s: the console always goes to stdio", v);
 	return 0;
@@ -242,7 +263,8 @@ static int parse_option(const char *opt, const char *v, struct qemu_args *a)
 static bool takes_value(const char *opt)
 {
 	static const char *const opts[] = { "-M",	"-machine", "-kernel", "-initrd", "-append", "-m",
-					    "-smp", "-name",	 "-accel",  "-cpu",    "-display", "-serial" };
+					    "-smp", "-name",	 "-accel",  "-cpu",    "-display", "-serial",
+					    "-sandbox" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
 		if (!strcmp(opt, opts[i]))
@@ -490,6 +512,7 @@ static const char qemu_usage[] =
 	"                         accepted for compatibility: the console is always on stdout\n"
 	"  -name NAME             the enclave's name\n"
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
+	"  -sandbox on|off        system-call allow-lists for the enclave process and its vCPU threads (default on)\n"
 	"  -M nitro-enclave options: acpi=on|off (off: virtio_mmio.device= on the command line instead),\n"
 	"                         rng=on (virtio-rng test device), hugepages=on, id=ENCLAVE-ID (the NSM module_id),\n"
 	"                         parent-role=ARN (PCR3), parent-id=INSTANCE-ID (PCR4),\n"
@@ -537,8 +560,9 @@ int qemu_main(int argc, char **argv)
 		.backend = &hv_kvm_ops,
 		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
-			  .parent_id = a.parent_id, .enclave_id = a.enclave_id },
+			  .parent_id = a.parent_id, .enclave_id = a.enclave_id, .seccomp = !a.no_sandbox },
 		.console_in = STDIN_FILENO,
+		.seccomp = !a.no_sandbox,
 		/* QEMU waits for no heartbeat: answer it (the AWS init needs that) but never time out. */
 		.no_heartbeat = a.no_heartbeat,
 		.heartbeat_no_timeout = true,

@@ -62,6 +62,7 @@ static const struct option run_opts[] = {
 	{ "cpu-ids", required_argument, NULL, 'I' },
 	{ "config", required_argument, NULL, 'F' },
 	{ "foreground", no_argument, NULL, 'f' },
+	{ "no-seccomp", no_argument, NULL, 'S' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -92,6 +93,8 @@ static void run_usage(void)
 	       "  --test-rng            add the virtio-rng test device at 0xd0002000, IRQ 7\n"
 	       "  --no-acpi             no ACPI tables: declare the devices with virtio_mmio.device= instead\n"
 	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n"
+	       "  --no-seccomp          no system-call allow-lists (by default the enclave process may not start\n"
+	       "                        programs or create processes once it runs, its vCPU threads only run KVM)\n"
 	       "  --boot-path PATH      host (default): nitrovm decompresses the kernel (cached) and places it with\n"
 	       "                        KASLR as its decompressor would; decompressor: the kernel's own code does it\n"
 	       "                        in the enclave.  What host cannot unpack boots the other way, saying why\n"
@@ -121,7 +124,7 @@ struct run_args {
 	uint64_t cid;
 	bool have_cpus, have_memory, have_cid;
 	bool debug, rng, no_acpi, hugepages;
-	bool attach, no_heartbeat, foreground;
+	bool attach, no_heartbeat, foreground, no_seccomp;
 	enum hv_kernel_boot boot_path;
 	const char *hypervisor;
 	uint32_t cpu_ids[HV_MAX_VCPUS];
@@ -346,6 +349,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'f':
 			a->foreground = true;
+			break;
+		case 'S':
+			a->no_seccomp = true;
 			break;
 		case 'B':
 			a->no_heartbeat = true;
@@ -771,10 +777,11 @@ int cmd_run_enclave(int argc, char **argv)
 		.backend = backend,
 		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
 			  .parent_role = a.parent_role, .parent_id = a.parent_id,
-			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
+			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL, .seccomp = !a.no_seccomp },
 		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */
 		.attach_console = a.attach && a.foreground,
 		.no_heartbeat = a.no_heartbeat,
+		.seccomp = !a.no_seccomp,
 		.bridges = &a.bridges,
 		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "enclave/console.h"
 #include "enclave/heartbeat.h"
+#include "enclave/sandbox.h"
 #include "vsock/bridge.h"
 #include "vsock/endpoint.h"
 #include "nsm/nsm.h"
@@ -357,6 +358,12 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 	ret = bind_bridges(run);
 	if (ret < 0)
 		return ret;
+	if (o->seccomp) {
+		r->failure = LAUNCH_RUN;
+		ret = enclave_sandbox_loop();
+		if (ret < 0)
+			return ret;
+	}
 	r->failure = LAUNCH_START;
 	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
 	if (ret == -ENOEXEC)

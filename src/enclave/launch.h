@@ -107,6 +107,11 @@ struct launch_opts {
 	/* Read the console through vsock (CID 0, port CID + 10000) as nitro-cli does, not from the serial port. */
 	bool attach_console;
 	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
+	/*
+	 * System-call allow-lists: the whole process's (enclave/sandbox.c) once everything is open and before the
+	 * enclave starts, and each vCPU thread's (slot.seccomp, the backend's).
+	 */
+	bool seccomp;
 	struct launch_hooks hooks;
 };
 

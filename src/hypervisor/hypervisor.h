@@ -41,6 +41,7 @@ struct hv_slot_config {
 	bool hugepages;		   /* back memory with huge pages when the host has them */
 	bool acpi;		   /* kvm: describe the machine with ACPI tables (else virtio_mmio.device=) */
 	bool test_rng;		   /* kvm: add the virtio-rng transport test device */
+	bool seccomp;		   /* kvm: each vCPU thread loads its system-call allow-list before running */
 	const char *extra_cmdline; /* kvm: appended to the EIF's command line at boot (QEMU's -append) */
 	enum hv_kernel_boot kernel_boot; /* kvm: who decompresses the kernel */
 	/* NSM (src/nsm/nsm.h): the parent's IAM role ARN (PCR3; NULL: none), its instance id (PCR4 and the enclave

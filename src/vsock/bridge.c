@@ -3,6 +3,12 @@
  * The host bridges (bridge.h): listeners on both sides and the per-connection state machine, on the endpoint
  * interface only.
  *
+ * Where the parent side can join a host socket to an enclave connection (the emulated hypervisor), the bridge
+ * only makes the host-side socket and hands it over: the connection then owns it, and its bytes move between
+ * the enclave's buffers and that socket with nothing in between.  A host connection is tracked here only
+ * while its "CONNECT <port>" line is read.  Where it cannot (native AF_VSOCK, whose streams are the host's own
+ * sockets), every connection is a splice of the two sockets (bridge_splice.c).
+ *
  * The bridges watch their descriptors in a private epoll set that the launch's event loop sees as one
  * descriptor (the loop holds a few dozen watches; a bridge may hold two thousand descriptors), exactly like the
  * emulated parent side does.  A connection freed while handling a batch of events stays allocated until the
@@ -15,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -88,7 +93,7 @@ static struct bridge_conn *conn_new(struct bridge_set *s, const char *what)
 		return NULL;
 	}
 	bc->s = s;
-	for (int i = 0; i < 3; i++)
+	for (int i = SIDE_HOST; i <= SIDE_VSOCK; i++)
 		bc->w[i] = (struct bridge_watch){ .fd = -1, .fn = conn_event, .owner = bc };
 	snprintf(bc->what, sizeof(bc->what), "%s", what);
 	bc->next = s->conns;
@@ -106,7 +111,7 @@ static void conn_end(struct bridge_conn *bc, bool reset)
 
 	if (bc->dead)
 		return;
-	for (int i = 0; i < 3; i++)
+	for (int i = SIDE_HOST; i <= SIDE_VSOCK; i++)
 		watch_close(s, &bc->w[i], reset);
 	splice_release(&bc->sp);
 	if (bc->prev)
@@ -153,20 +158,23 @@ static void conn_pump(struct bridge_conn *bc)
 	}
 }
 
+/* Firecracker's answer to "CONNECT <port>" once the enclave accepted: "OK <parent port>\n". */
+static int reply_ok(int fd, uint32_t parent_port)
+{
+	char ok[32];
+	int n = snprintf(ok, sizeof(ok), "OK %u\n", parent_port);
+
+	/* A fresh stream's buffer takes a dozen bytes at once; if not, the client is already gone. */
+	return send(fd, ok, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -EPIPE;
+}
+
 /* Both sides connected: answer the Unix client if it asked, then move bytes. */
 static void conn_established(struct bridge_conn *bc, uint32_t parent_port)
 {
-	if (bc->reply_ok) {
-		char ok[32];
-		int n = snprintf(ok, sizeof(ok), "OK %u\n", parent_port);
-
-		/* A fresh stream's buffer takes a dozen bytes at once; if not, the client is already gone. */
-		if (send(bc->w[SIDE_HOST].fd, ok, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
-			conn_end(bc, true);
-			return;
-		}
+	if (bc->reply_ok && reply_ok(bc->w[SIDE_HOST].fd, parent_port) < 0) {
+		conn_end(bc, true);
+		return;
 	}
-	watch_close(bc->s, &bc->w[SIDE_NOTIFY], false);
 	if (splice_init(&bc->sp, bc->w[SIDE_HOST].fd, bc->w[SIDE_VSOCK].fd) < 0) {
 		conn_fail(bc, err_msg());
 		return;
@@ -186,26 +194,14 @@ static uint32_t vsock_local_port(int fd)
 	return a.svm_port;
 }
 
-/* CONNECTING: an event on the side being connected, or on the notification eventfd. */
+/* CONNECTING: an event on the side being connected: its connect() completed or failed. */
 static void conn_connecting_event(struct bridge_conn *bc, int side, uint32_t events)
 {
 	int fd = bc->w[bc->out].fd, err = 0;
 	socklen_t len = sizeof(err);
-	uint64_t port;
 
-	if (side == SIDE_NOTIFY) {
-		if (read(bc->w[SIDE_NOTIFY].fd, &port, sizeof(port)) != sizeof(port))
-			return;
-		conn_established(bc, (uint32_t)port);
-		return;
-	}
 	if (side != bc->out)
 		return;
-	if (bc->w[SIDE_NOTIFY].fd >= 0) {
-		/* The emulated stream hung up before the notification: the enclave refused. */
-		conn_fail(bc, "refused by the enclave");
-		return;
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (!err && (events & (EPOLLERR | EPOLLHUP)))
@@ -252,32 +248,44 @@ static void conn_event(struct bridge_watch *w, uint32_t events)
 	}
 }
 
+/*
+ * Hand the host side to the enclave connection itself: 1 when it was taken (the connection owns the socket and
+ * bc is done), 0 when the parent side cannot join streams, -errno on failure.
+ */
+static int conn_join_enclave(struct bridge_conn *bc, uint32_t port)
+{
+	struct bridge_set *s = bc->s;
+	struct vsock_join j = { .fd = bc->w[SIDE_HOST].fd, .accepted = bc->reply_ok ? reply_ok : NULL };
+	int ret;
+
+	if (!s->h->ops->connect_join)
+		return 0;
+	/* Out of our set first: the socket's readiness is the connection's business from now on. */
+	bridge_watch_set(s, &bc->w[SIDE_HOST], 0);
+	ret = vsock_connect_join(s->h, s->cid, port, &j);
+	if (ret < 0)
+		return err_wrap(-ret, "cannot connect to enclave port %u", port);
+	bc->w[SIDE_HOST].fd = -1;
+	conn_end(bc, false);
+	return 1;
+}
+
 /* Start the connection into the enclave's port (the host side is already accepted). */
 static int conn_connect_enclave(struct bridge_conn *bc, uint32_t port)
 {
 	struct bridge_set *s = bc->s;
 	struct vsock_host *h = s->h;
-	int fd;
+	int fd = conn_join_enclave(bc, port);
 
+	if (fd != 0)
+		return fd < 0 ? fd : 0;
+	/* A stream of the host's own (AF_VSOCK): EPOLLOUT, then SO_ERROR 0, says the enclave accepted. */
 	bc->state = BC_CONNECTING;
 	bc->out = SIDE_VSOCK;
-	if (h->ops->connect_notify) {
-		bc->w[SIDE_NOTIFY].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (bc->w[SIDE_NOTIFY].fd < 0)
-			return err_set(errno, "cannot create an eventfd: %s", strerror(errno));
-		fd = h->ops->connect_notify(h, s->cid, port, bc->w[SIDE_NOTIFY].fd);
-	} else {
-		fd = vsock_connect(h, s->cid, port);
-	}
+	fd = vsock_connect(h, s->cid, port);
 	if (fd < 0)
 		return err_wrap(-fd, "cannot connect to enclave port %u", port);
 	bc->w[SIDE_VSOCK].fd = fd;
-	if (bc->w[SIDE_NOTIFY].fd >= 0) {
-		/* Accepted: the eventfd; refused: the stream hangs up (EPOLLHUP comes whatever the interest). */
-		if (bridge_watch_set(s, &bc->w[SIDE_NOTIFY], EPOLLIN) < 0)
-			return -EIO;
-		return bridge_watch_set(s, &bc->w[SIDE_VSOCK], EPOLLRDHUP);
-	}
 	return bridge_watch_set(s, &bc->w[SIDE_VSOCK], EPOLLOUT);
 }
 
@@ -412,6 +420,33 @@ fail:
 	return NULL;
 }
 
+/*
+ * An enclave connection to the listener's port, where the parent side joins host streams: its host-side
+ * socket, connecting (vsock side's lock held: non-blocking calls only).  The stream or -errno (then RST).
+ */
+static int join_host(void *opaque, uint32_t peer_port)
+{
+	struct bridge_listener *l = opaque;
+	const struct bridge_addr *a = &l->target;
+	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
+
+	if (fd < 0) {
+		e = errno;
+		vsock_log("bridge enclave port %u -> parent port %u -> %s: cannot create a socket: %s", peer_port,
+			  l->vsock_port, a->text, strerror(e));
+		return -e;
+	}
+	/* AF_UNIX completes (or fails, EAGAIN meaning a full backlog) at once; TCP and AF_VSOCK go on. */
+	if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) < 0 && errno != EINPROGRESS) {
+		e = errno;
+		vsock_log("bridge enclave port %u -> parent port %u -> %s: cannot connect: %s", peer_port,
+			  l->vsock_port, a->text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 struct bridge_listener *bridge_listen_vsock(struct bridge_set *s, uint32_t port, const struct bridge_addr *target)
 {
 	struct bridge_listener *l = listener_slot(s);
@@ -423,14 +458,18 @@ struct bridge_listener *bridge_listen_vsock(struct bridge_set *s, uint32_t port,
 	l->vsock_port = port;
 	l->target = *target;
 	l->w.fn = on_vsock_listener;
-	fd = vsock_listen(s->h, port);
+	if (s->h->ops->listen_join)
+		fd = vsock_listen_join(s->h, port, join_host, l);
+	else
+		fd = vsock_listen(s->h, port);
 	if (fd < 0) {
 		err_wrap(-fd, "cannot listen on parent vsock port %u for %s", port, target->text);
 		l->used = false;
 		return NULL;
 	}
 	l->w.fd = fd;
-	if (bridge_watch_set(s, &l->w, EPOLLIN) < 0) {
+	/* A joining listener has nothing to accept: its connections never pass through the bridge. */
+	if (!s->h->ops->listen_join && bridge_watch_set(s, &l->w, EPOLLIN) < 0) {
 		vsock_unlisten(s->h, fd);
 		l->used = false;
 		return NULL;

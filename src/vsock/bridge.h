@@ -16,8 +16,11 @@
  *                                           application listens as it would on EC2 (needs vsock_loopback).
  *   HOST is tcp:ADDR:PORT (loopback only unless --forward-remote), unix:PATH, or vsock:[CID:]PORT.
  *
- * Every connection is a splice of two non-blocking streams (bridge_splice.c): two bounded buffers, half-close
- * passed on in each direction, a reset on either side passed on as a reset.
+ * Where the parent side joins host sockets to enclave connections (the emulated hypervisor: join operations of
+ * endpoint.h), a bridge makes or accepts the host-side socket and hands it to the connection, which moves its
+ * bytes straight to and from the enclave's buffers.  Elsewhere (native AF_VSOCK) every connection is a splice
+ * of two non-blocking streams (bridge_splice.c): two bounded buffers.  Either way half-close is passed on in
+ * each direction and a reset on either side as a reset.
  */
 #ifndef NITROVM_VSOCK_BRIDGE_H
 #define NITROVM_VSOCK_BRIDGE_H

@@ -29,7 +29,8 @@ struct bridge_listener {
  *   HANDSHAKE   (--vsock-uds only) reading "CONNECT <port>\n" from the host client
  *   CONNECTING  the outgoing side is being connected; the accepted side waits, unread
  *   SPLICING    both connected: bytes move (bridge_splice.c) until both directions ended or a reset
- * and then it is closed (in order, or by resetting both sides) and freed.
+ * and then it is closed (in order, or by resetting both sides) and freed.  Where the parent side joins host
+ * sockets to enclave connections, a host connection leaves at HANDSHAKE's end (or at once): it is handed over.
  */
 enum bridge_conn_state {
 	BC_HANDSHAKE,
@@ -38,16 +39,15 @@ enum bridge_conn_state {
 };
 
 /* Sides, as in struct splice: the host's stream and the enclave's. */
-#define SIDE_HOST   0
-#define SIDE_VSOCK  1
-#define SIDE_NOTIFY 2 /* connect_notify's eventfd */
+#define SIDE_HOST  0
+#define SIDE_VSOCK 1
 
 struct bridge_conn {
 	struct bridge_set *s;
 	enum bridge_conn_state state;
 	bool reply_ok;		  /* answer "OK <port>\n" to the host client once the enclave accepted */
 	int out;		  /* CONNECTING: the side being connected */
-	struct bridge_watch w[3]; /* SIDE_HOST, SIDE_VSOCK, SIDE_NOTIFY */
+	struct bridge_watch w[2]; /* SIDE_HOST, SIDE_VSOCK */
 	struct splice sp;
 	char line[BRIDGE_CONNECT_LINE_MAX + 1];
 	size_t line_len;

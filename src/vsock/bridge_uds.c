@@ -13,7 +13,8 @@
  * listens per port, so we listen on exactly the ports whose PATH_P socket exists: the directory is scanned
  * at start and watched with inotify.  A port without a socket is not listened on, so the enclave's REQUEST is
  * answered with RST, as Firecracker answers a failed connect.  (A socket file nobody serves any more is
- * only found out at connect time: the enclave then sees its connection accepted and closed.)
+ * only found out at connect time: where the parent side joins host sockets the enclave then gets RST too;
+ * elsewhere it sees its connection accepted and closed.)
  */
 #include "vsock/bridge_impl.h"
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iov.h"
 #include "common/util.h"
 
 /*
@@ -88,10 +89,13 @@ struct vsock_mux {
 	unsigned int orphan_head, orphan_len;
 	struct vsock_listener listeners[VSOCK_MAX_LISTENERS];
 	uint32_t next_port;
-	void (*rx_notify)(void *opaque);
-	void *rx_opaque;
+	void (*host_poll)(void *opaque);
+	void *host_opaque;
 	unsigned int log_budget;
 	struct vsock_mux_stats stats;
+	/* One read's scatter list over several rx buffers (too large for the stack of the caller's thread). */
+	struct iovec rx_iov[VSOCK_RX_IOV_MAX];
+	unsigned int rx_niov;
 };
 
 static void mux_log(struct vsock_mux *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -257,7 +261,9 @@ static void conn_update_queue(struct vsock_mux *m, struct vsock_conn *c)
 /* Owe the guest a CREDIT_UPDATE when its view of our free space is low and we have freed some since. */
 static void conn_check_credit_update(struct vsock_conn *c)
 {
-	uint32_t guest_view_free = VSOCK_CONN_BUF_SIZE - (c->rx_cnt - c->fwd_cnt_sent);
+	/* The guest may have sent more than it knew it could (our real room was larger): that view is full. */
+	uint32_t guest_view_used = c->rx_cnt - c->fwd_cnt_sent;
+	uint32_t guest_view_free = guest_view_used >= VSOCK_CONN_BUF_SIZE ? 0 : VSOCK_CONN_BUF_SIZE - guest_view_used;
 
 	if (c->state == CONN_ESTABLISHED && guest_view_free < VSOCK_CREDIT_UPDATE_THRESHOLD &&
 	    c->fwd_cnt != c->fwd_cnt_sent)
@@ -291,28 +297,40 @@ static void conn_after_flush(struct vsock_mux *m, struct vsock_conn *c)
 		conn_finish(m, c, 0, VSOCK_OP_RST);
 }
 
-/* Write the ring out as far as the host takes it; false when the connection was reset. */
+/* The buffered bytes as at most two pieces (the ring may wrap). */
+static unsigned int conn_buf_iov(const struct vsock_conn *c, struct iovec iov[2])
+{
+	uint32_t first = MIN(c->buf_len, VSOCK_CONN_BUF_SIZE - c->buf_head);
+
+	iov[0] = (struct iovec){ c->buf + c->buf_head, first };
+	iov[1] = (struct iovec){ c->buf, c->buf_len - first };
+	return c->buf_len > first ? 2 : 1;
+}
+
+/* Write the buffer out as far as the host takes it (one call); false when the connection was reset. */
 static bool conn_flush(struct vsock_mux *m, struct vsock_conn *c)
 {
-	while (c->buf_len && c->ops) {
-		uint32_t chunk = MIN(c->buf_len, VSOCK_CONN_BUF_SIZE - c->buf_head);
-		ssize_t n = c->ops->write(c->ep, c->buf + c->buf_head, chunk);
+	struct iovec iov[2];
+	ssize_t n;
 
-		if (n < 0) {
-			conn_reset(m, c);
-			return false;
-		}
-		if (n == 0)
-			break;
-		c->buf_head = (c->buf_head + (uint32_t)n) % VSOCK_CONN_BUF_SIZE;
-		c->buf_len -= (uint32_t)n;
-		c->fwd_cnt += (uint32_t)n;
-		m->stats.bytes_to_host += (uint64_t)n;
+	if (!c->buf_len || !c->ops)
+		return true;
+	n = c->ops->write(c->ep, iov, conn_buf_iov(c, iov));
+	if (n < 0) {
+		conn_reset(m, c);
+		return false;
 	}
+	n = MIN(n, (ssize_t)c->buf_len);
+	c->buf_head = (c->buf_head + (uint32_t)n) % VSOCK_CONN_BUF_SIZE;
+	c->buf_len -= (uint32_t)n;
+	c->fwd_cnt += (uint32_t)n;
+	m->stats.bytes_to_host += (uint64_t)n;
 	return true;
 }
 
-static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t *p, uint32_t len)
+/* Keep payload bytes [off, off + len) that the host did not take: the only copy on the way to the host. */
+static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *p, unsigned int np,
+			size_t off, uint32_t len)
 {
 	uint32_t tail;
 
@@ -329,7 +347,7 @@ static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t
 	for (uint32_t done = 0; done < len;) {
 		uint32_t n = MIN(len - done, VSOCK_CONN_BUF_SIZE - tail);
 
-		memcpy(c->buf + tail, p + done, n);
+		iov_to_buf(p, np, off + done, c->buf + tail, n);
 		tail = (tail + n) % VSOCK_CONN_BUF_SIZE;
 		done += n;
 	}
@@ -337,9 +355,11 @@ static bool conn_buffer(struct vsock_mux *m, struct vsock_conn *c, const uint8_t
 	return true;
 }
 
-static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const uint8_t *p, uint32_t len)
+static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *p, unsigned int np,
+			    uint32_t len)
 {
 	uint32_t room = VSOCK_CONN_BUF_SIZE - (c->rx_cnt - c->fwd_cnt);
+	size_t off = 0;
 
 	if (len > room) {
 		m->stats.credit_violations++;
@@ -349,19 +369,21 @@ static void conn_guest_data(struct vsock_mux *m, struct vsock_conn *c, const uin
 		return;
 	}
 	c->rx_cnt += len;
-	if (!c->buf_len && c->ops) {
-		ssize_t n = c->ops->write(c->ep, p, len);
+	/* Straight from the guest's buffer to the host, unless older bytes wait (they go first). */
+	if (!c->buf_len && c->ops && len) {
+		ssize_t n = c->ops->write(c->ep, p, np);
 
 		if (n < 0) {
 			conn_reset(m, c);
 			return;
 		}
+		n = MIN(n, (ssize_t)len);
 		c->fwd_cnt += (uint32_t)n;
 		m->stats.bytes_to_host += (uint64_t)n;
-		p += n;
+		off = (size_t)n;
 		len -= (uint32_t)n;
 	}
-	if (len && !conn_buffer(m, c, p, len)) {
+	if (len && !conn_buffer(m, c, p, np, off, len)) {
 		conn_reset(m, c);
 		return;
 	}
@@ -503,7 +525,7 @@ static void guest_shutdown(struct vsock_mux *m, struct vsock_conn *c, uint32_t f
 
 /* A packet for an existing connection (guest_header_check passed). */
 static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const struct vsock_hdr *h,
-			      const uint8_t *payload)
+			      const struct iovec *payload, unsigned int np)
 {
 	if (c->state == CONN_CLOSING) {
 		/* Its last packet is on the way; an RST from the guest makes it unnecessary. */
@@ -522,7 +544,10 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 			return;
 		}
 		c->state = CONN_ESTABLISHED;
-		c->ops->connected(c->ep);
+		if (c->ops->connected(c->ep) < 0) {
+			conn_reset(m, c);
+			return;
+		}
 		conn_update_queue(m, c);
 		return;
 	}
@@ -534,7 +559,7 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 			conn_reset(m, c);
 			return;
 		}
-		conn_guest_data(m, c, payload, h->len);
+		conn_guest_data(m, c, payload, np, h->len);
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		guest_shutdown(m, c, h->flags);
@@ -556,7 +581,8 @@ static void guest_conn_packet(struct vsock_mux *m, struct vsock_conn *c, const s
 		conn_update_queue(m, c);
 }
 
-void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload)
+void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const struct iovec *payload,
+			    unsigned int n)
 {
 	struct vsock_conn *c;
 	int ret = guest_header_check(m, h);
@@ -572,7 +598,7 @@ void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, cons
 		return;
 	}
 	if (c) {
-		guest_conn_packet(m, c, h, payload);
+		guest_conn_packet(m, c, h, payload, n);
 		return;
 	}
 	if (h->op == VSOCK_OP_REQUEST)
@@ -631,39 +657,70 @@ static void conn_host_eof(struct vsock_mux *m, struct vsock_conn *c)
 	c->shut_flags |= VSOCK_SHUTDOWN_SEND;
 }
 
-/* Try to make an RW packet: 1 made, 0 nothing now (state updated). */
-static int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, uint8_t *payload,
-			uint32_t max)
+/* The guest's rx buffers as one scatter list for one read, each buffer's share at most a packet. */
+static unsigned int rx_gather(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n, size_t limit,
+			      size_t *total)
 {
-	uint32_t want = MIN(MIN(max, conn_credit(c)), (uint32_t)VSOCK_MAX_PKT_PAYLOAD);
-	ssize_t n;
+	unsigned int nb = 0, niov = 0;
 
-	if (!want)
+	*total = 0;
+	for (; nb < n && *total < limit && niov < VSOCK_RX_IOV_MAX; nb++) {
+		size_t got;
+
+		niov += iov_slice(m->rx_iov + niov, VSOCK_RX_IOV_MAX - niov, bufs[nb].room, bufs[nb].nroom, 0,
+				  MIN(limit - *total, (size_t)VSOCK_MAX_PKT_PAYLOAD), &got);
+		if (!got)
+			break; /* a buffer with room for a header only: it takes the next control packet */
+		bufs[nb].h.len = (uint32_t)got; /* its share, until the read says how much came */
+		*total += got;
+	}
+	m->rx_niov = niov;
+	return nb;
+}
+
+/*
+ * Try to make RW packets, read straight into the guest's rx buffers with one read: the number of buffers
+ * filled (0 when nothing came: state updated).
+ */
+static unsigned int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, struct vsock_rx_buf *bufs,
+				 unsigned int n)
+{
+	size_t want;
+	unsigned int nb = rx_gather(m, bufs, n, conn_credit(c), &want), made = 0;
+	ssize_t got;
+
+	if (!nb)
 		return 0;
-	n = c->ops->read(c->ep, payload, want);
-	if (n == -EAGAIN && !c->host_gone) {
+	got = c->ops->read(c->ep, m->rx_iov, m->rx_niov);
+	if (got == -EAGAIN && !c->host_gone) {
 		c->readable = false;
 		return 0;
 	}
-	if (n == 0 || n == -EAGAIN) {
+	if (got == 0 || got == -EAGAIN) {
 		conn_host_eof(m, c);
 		return 0;
 	}
-	if (n < 0) {
+	if (got < 0) {
 		conn_reset(m, c);
 		return 0;
 	}
-	n = MIN(n, (ssize_t)want);
-	conn_hdr(m, c, h, VSOCK_OP_RW);
-	h->len = (uint32_t)n;
-	c->tx_cnt += (uint32_t)n;
-	m->stats.bytes_to_guest += (uint64_t)n;
+	got = MIN(got, (ssize_t)want);
+	m->stats.bytes_to_guest += (uint64_t)got;
+	/* Each buffer holds its share in turn: a short read fills the first ones. */
+	for (; made < nb && got > 0; made++) {
+		uint32_t len = MIN(bufs[made].h.len, (uint32_t)got);
+
+		conn_hdr(m, c, &bufs[made].h, VSOCK_OP_RW);
+		bufs[made].h.len = len;
+		c->tx_cnt += len;
+		got -= len;
+	}
 	/* Out of credit with more to send: ask once; Linux also updates by itself as its reader drains. */
 	if (!conn_credit(c) && !c->credit_requested) {
 		c->credit_requested = true;
 		c->pending |= PEND_CREDIT_REQUEST;
 	}
-	return 1;
+	return made;
 }
 
 /* Emit the pending packet op (its bit is cleared). */
@@ -675,12 +732,15 @@ static int conn_emit(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
 }
 
 /*
- * The next packet of c: 1 with *h (and payload) filled, 0 when it had nothing after all.  *freed is set when c
- * is gone (its last packet was this one).
+ * The next packets of c into bufs: how many were filled (a control packet takes one buffer, data as many as
+ * one read fills), 0 when it had nothing after all.  *freed is set when c is gone (its last packet was made).
  */
-static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *h, uint8_t *payload,
-		     uint32_t max, bool *freed)
+static unsigned int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_rx_buf *bufs, unsigned int n,
+			      bool *freed)
 {
+	struct vsock_hdr *h = &bufs[0].h;
+	unsigned int made;
+
 	if (c->pending & PEND_RST) {
 		conn_hdr(m, c, h, VSOCK_OP_RST);
 		conn_free(m, c);
@@ -693,10 +753,13 @@ static int conn_next(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr
 		return conn_emit(m, c, h, PEND_RESPONSE, VSOCK_OP_RESPONSE);
 	if (c->pending & PEND_CREDIT_UPDATE)
 		return conn_emit(m, c, h, PEND_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE);
-	if (conn_rw_ready(c) && conn_read_rw(m, c, h, payload, max))
-		return 1;
+	if (conn_rw_ready(c)) {
+		made = conn_read_rw(m, c, bufs, n);
+		if (made)
+			return made;
+	}
 	if (c->pending & PEND_RST)
-		return conn_next(m, c, h, payload, max, freed); /* reading reset it */
+		return conn_next(m, c, bufs, n, freed); /* reading reset it */
 	if (c->pending & PEND_SHUTDOWN) {
 		conn_emit(m, c, h, PEND_SHUTDOWN, VSOCK_OP_SHUTDOWN);
 		h->flags = c->shut_flags;
@@ -716,10 +779,11 @@ bool vsock_mux_guest_pending(const struct vsock_mux *m)
 	return m->orphan_len || m->qhead;
 }
 
-int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payload, uint32_t max_payload)
+/* The packets of one turn: an orphan RST, or the next connection with something to send. */
+static unsigned int mux_next(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n)
 {
 	if (m->orphan_len) {
-		*h = m->orphan[m->orphan_head];
+		bufs[0].h = m->orphan[m->orphan_head];
 		m->orphan_head = (m->orphan_head + 1) % VSOCK_ORPHAN_RST_MAX;
 		m->orphan_len--;
 		return 1;
@@ -731,16 +795,40 @@ int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payl
 	for (unsigned int visits = m->nconns + 1; m->qhead && visits; visits--) {
 		struct vsock_conn *c = m->qhead;
 		bool freed = false;
-		int made;
+		unsigned int made;
 
 		conn_dequeue(m, c);
-		made = conn_next(m, c, h, payload, max_payload, &freed);
+		made = conn_next(m, c, bufs, n, &freed);
 		if (!freed)
 			conn_update_queue(m, c);
 		if (made)
-			return 1;
+			return made;
 	}
 	return 0;
+}
+
+unsigned int vsock_mux_guest_fill(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n)
+{
+	unsigned int used = 0;
+
+	while (used < n) {
+		unsigned int made = mux_next(m, bufs + used, n - used);
+
+		if (!made)
+			break;
+		used += made;
+	}
+	return used;
+}
+
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n)
+{
+	struct vsock_rx_buf buf = { .room = room, .nroom = n };
+
+	if (!vsock_mux_guest_fill(m, &buf, 1))
+		return 0;
+	*h = buf.h;
+	return 1;
 }
 
 /* ---- host side ---- */
@@ -919,23 +1007,16 @@ uint64_t vsock_mux_guest_cid(const struct vsock_mux *m)
 	return m->guest_cid;
 }
 
-void vsock_mux_set_rx_notify(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque)
+void vsock_mux_set_host_poll(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque)
 {
-	m->rx_notify = fn;
-	m->rx_opaque = opaque;
+	m->host_poll = fn;
+	m->host_opaque = opaque;
 }
 
-void vsock_mux_kick(struct vsock_mux *m)
+void vsock_mux_poll_host(struct vsock_mux *m)
 {
-	void (*fn)(void *);
-	void *opaque;
-
-	pthread_mutex_lock(&m->lock);
-	fn = vsock_mux_guest_pending(m) ? m->rx_notify : NULL;
-	opaque = m->rx_opaque;
-	pthread_mutex_unlock(&m->lock);
-	if (fn)
-		fn(opaque);
+	if (m->host_poll)
+		m->host_poll(m->host_opaque);
 }
 
 void vsock_conn_addr(const struct vsock_conn *c, uint32_t *host_cid, uint32_t *host_port, uint32_t *guest_port)

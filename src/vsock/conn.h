@@ -10,19 +10,21 @@
  * small bounded queue of their own.
  *
  * Host side: each connection has an endpoint, a struct vsock_endpoint_ops and an opaque pointer.  Data moves
- * in "pull" style towards the guest (the table asks ep->read for at most what the guest's credit and rx buffer
- * allow, when the host side said it is readable) and "push" style towards the host (ep->write takes what it
- * can now; the rest waits in a per-connection buffer no larger than the credit we advertise, until the host
- * side says it is writable).  So nothing here grows without bound and nothing polls.
+ * as scatter lists, never through a staging copy: towards the guest in "pull" style (the table asks ep->read
+ * to fill the guest's rx buffer itself, at most what the guest's credit allows, when the host side said it
+ * is readable), towards the host in "push" style (ep->write takes what it can now straight from the guest's
+ * tx buffer; only the rest is copied, into a per-connection buffer no larger than the credit we advertise,
+ * until the host side says it is writable).  So nothing here grows without bound and nothing polls.
  *
  * Connections are keyed by (host CID, host port, guest port): the guest's CID is fixed.  Host CIDs are
  * VSOCK_CID_PARENT for everything the parent listens on or connects from, and VSOCK_CID_HYPERVISOR (which the
  * guest may only be connected to, never connect to).
  *
  * Locking.  The table does no locking of its own: every function marked "locked" runs under vsock_mux_lock().
- * Endpoint callbacks and the accept callback run with it held and must not call vsock_mux_lock() or anything
- * that takes the virtio transport's lock.  Lock order: virtio transport, then this.  rx_notify (set by the
- * device) is the exception: call it through vsock_mux_kick() with the lock NOT held.
+ * Endpoint callbacks, the accept callback and the host poll run with it held and must not call
+ * vsock_mux_lock() or anything that takes the virtio transport's lock.  Lock order: virtio transport, then
+ * this.  The table never calls the device: the device comes to it (packets from the guest, rx buffers, and
+ * vsock_mux_poll_host() when the host side's descriptor is ready).
  */
 #ifndef NITROVM_VSOCK_CONN_H
 #define NITROVM_VSOCK_CONN_H
@@ -31,26 +33,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "vsock/vsock.h"
 
 /*
  * At most this many connections at once, both directions together.  Firecracker's MAX_CONNECTIONS (1023);
- * each connection costs up to VSOCK_CONN_BUF_SIZE of buffered guest data plus two descriptors (the
- * socketpair of the emulated parent side), so the bound caps a hostile guest at 64 MiB and 2046 descriptors.
+ * each connection costs up to VSOCK_CONN_BUF_SIZE of buffered guest data plus at most two descriptors (a
+ * host stream, or a socketpair of the emulated parent side), so the bound caps a hostile guest at 256 MiB and
+ * 2046 descriptors.
  * A REQUEST past it gets RST and one log line.
  */
 #define VSOCK_MAX_CONNECTIONS 1023
 /*
  * Receive buffer per connection, advertised to the guest as buf_alloc: guest data the host side has not taken
- * yet waits here.  Firecracker's CONN_TX_BUF_SIZE; the buffer is allocated only when the host falls behind.
+ * yet waits here, allocated only when the host falls behind.  It is also the guest's window: a guest sends at
+ * most this much before it hears a CREDIT_UPDATE, and Linux sends packets of up to 64 KiB, so with a buffer of
+ * one packet (Firecracker's 64 KiB) every packet waits a round trip, host socket write included (bench/vsock,
+ * nested: guest->host 287 Mbit/s with 64 KiB, 634 with this size).  256 KiB is what Linux's own host side
+ * offers a guest (SO_VM_SOCKETS_BUFFER_SIZE's default).  A connection holds fewer bytes between the guest and
+ * its peer than when a socketpair and a bridge ring stood between them (64 KiB + 208 KiB + 64 KiB).
  */
-#define VSOCK_CONN_BUF_SIZE (64 * 1024)
+#define VSOCK_CONN_BUF_SIZE (256 * 1024)
 /*
- * Send a CREDIT_UPDATE once the guest's view of our free space falls below a quarter of the buffer: early
- * enough that a guest writing as fast as the host reads never waits for credit, rare enough to cost little.
+ * Send a CREDIT_UPDATE once the guest's view of our free space falls below half the buffer: the guest still
+ * has half its window to send while the update travels, so one writing as fast as the host reads does not wait
+ * for credit, and an update per half window costs little.
  */
-#define VSOCK_CREDIT_UPDATE_THRESHOLD (VSOCK_CONN_BUF_SIZE / 4)
+#define VSOCK_CREDIT_UPDATE_THRESHOLD (VSOCK_CONN_BUF_SIZE / 2)
 /*
  * RSTs for packets that belong to no connection, waiting for rx buffers.  A guest that sends more of them
  * than it reads answers to loses the excess (each is counted); its connect()s then time out instead of being
@@ -62,6 +72,11 @@
 #define VSOCK_EPHEMERAL_PORT_MAX ((1U << 31) - 1)
 /* Listening ports per table: the heartbeat, the console and a bridge per configured port fit easily. */
 #define VSOCK_MAX_LISTENERS 64
+/*
+ * Pieces of one read that fills several rx buffers: Linux's rx buffers are single 4 KiB pieces, so 16 of them
+ * (64 KiB, one read) use 16; a buffer in many pieces ends the batch early rather than growing this.
+ */
+#define VSOCK_RX_IOV_MAX 128
 /* Hash buckets for the connection table: about one connection each at the limit. */
 #define VSOCK_CONN_BUCKETS 1024
 
@@ -74,23 +89,28 @@ struct vsock_mux;
  */
 struct vsock_endpoint_ops {
 	/*
-	 * Guest data for the host: take up to len bytes now, return how many (0..len), or -errno when the host
-	 * side cannot take any ever again (the connection is then reset).  Returning less than len means "call
-	 * vsock_mux_host_writable() when you can take more".
+	 * Guest data for the host: take up to the n entries' bytes now (they point into guest memory or the
+	 * table's buffer: read them once, keep no pointer), return how many (0..total), or -errno when the host
+	 * side cannot take any ever again (the connection is then reset).  Returning less than the total means
+	 * "call vsock_mux_host_writable() when you can take more".
 	 */
-	ssize_t (*write)(void *ep, const uint8_t *buf, size_t len);
+	ssize_t (*write)(void *ep, const struct iovec *iov, unsigned int n);
 	/*
-	 * Host data for the guest: at most len bytes into buf.  Returns the bytes read, 0 at end of stream (the
-	 * host will send no more), -EAGAIN when nothing is there now (then call vsock_mux_host_readable() when
-	 * there is), other -errno to reset the connection.  Called only after vsock_mux_host_readable().
+	 * Host data for the guest: at most the n entries' bytes into them (the guest's rx buffer).  Returns the
+	 * bytes read, 0 at end of stream (the host will send no more), -EAGAIN when nothing is there now (then
+	 * call vsock_mux_host_readable() when there is), other -errno to reset the connection.  Called only after
+	 * vsock_mux_host_readable().
 	 */
-	ssize_t (*read)(void *ep, uint8_t *buf, size_t len);
+	ssize_t (*read)(void *ep, const struct iovec *iov, unsigned int n);
 	/* The guest will send nothing more and all its data was written: end the host's input (EOF). */
 	void (*shutdown_write)(void *ep);
 	/* The guest will read nothing more: what the host still writes is lost (EPIPE for it). */
 	void (*shutdown_read)(void *ep);
-	/* A connection the host opened was accepted by the guest. */
-	void (*connected)(void *ep);
+	/*
+	 * A connection the host opened was accepted by the guest; no byte has moved yet.  -errno resets the
+	 * connection at once (ep->closed(ECONNRESET) follows).
+	 */
+	int (*connected)(void *ep);
 	/*
 	 * The connection is gone: err is 0 after an orderly close, ECONNREFUSED when the guest refused a
 	 * connection the host opened, ECONNRESET on a reset.  The table forgets ep; the endpoint frees itself.
@@ -126,21 +146,25 @@ void vsock_mux_set_guest_cid(struct vsock_mux *m, uint64_t cid);
 uint64_t vsock_mux_guest_cid(const struct vsock_mux *m);
 
 /*
- * Set by the device: called (lock not held) by vsock_mux_kick() when packets wait for the guest and the
- * caller is not the device itself.  NULL until the device exists.
+ * Set by the host side (vsock/emul.c): fn services its pending socket events, locked.  The device calls it
+ * through vsock_mux_poll_host() when the host side's descriptor is ready, then fills rx buffers with what the
+ * events made ready, all under one taking of each lock.
  */
-void vsock_mux_set_rx_notify(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque);
-/* Lock NOT held.  Let the device drain what waits for the guest (call after unlocking). */
-void vsock_mux_kick(struct vsock_mux *m);
+void vsock_mux_set_host_poll(struct vsock_mux *m, void (*fn)(void *opaque), void *opaque);
+/* Locked.  Let the host side service its events now (nothing when none was set). */
+void vsock_mux_poll_host(struct vsock_mux *m);
 
 /* ---- guest side (the device) ---- */
 
 /*
- * Locked.  A packet the guest sent: h as decoded from its buffer, payload the h->len bytes after the header,
- * already copied out of guest memory.  The device checked that len is at most VSOCK_MAX_PKT_PAYLOAD and within
- * the buffer; everything else is checked here.  Never fails: bad packets are dropped or answered with RST.
+ * Locked.  A packet the guest sent: h as decoded (copied out of guest memory before it was looked at), payload
+ * the h->len bytes after the header as n entries pointing into the guest's buffer (the payload is moved,
+ * never parsed, so the guest changing it meanwhile only changes its own data).  The device checked that len is
+ * at most VSOCK_MAX_PKT_PAYLOAD and that the entries hold exactly len bytes; everything else is checked here.
+ * Never fails: bad packets are dropped or answered with RST.
  */
-void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const uint8_t *payload);
+void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const struct iovec *payload,
+			    unsigned int n);
 /*
  * Locked.  The device found a packet it cannot pass on (buffer shorter than its header or than h->len): log
  * why, and reset the connection h names or answer RST.  h is NULL when not even the header was readable.
@@ -148,11 +172,22 @@ void vsock_mux_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, cons
 void vsock_mux_guest_bad_packet(struct vsock_mux *m, const struct vsock_hdr *h, const char *why);
 /* Locked.  True when a packet waits for the guest. */
 bool vsock_mux_guest_pending(const struct vsock_mux *m);
+/* One rx buffer of the guest's: its payload area (after the header) in, the packet's header out. */
+struct vsock_rx_buf {
+	const struct iovec *room;
+	unsigned int nroom;
+	struct vsock_hdr h;
+};
+
 /*
- * Locked.  The next packet for the guest, with at most max_payload payload bytes in payload.  Returns 1 with
- * *h filled (h->len payload bytes), 0 when nothing waits.
+ * Locked.  The next packets for the guest, in up to n rx buffers, their payload read by the host side straight
+ * into each buffer's room (at most VSOCK_MAX_PKT_PAYLOAD bytes of it).  Data of one connection fills
+ * consecutive buffers with a single read, one RW packet per buffer.  Returns how many buffers were filled
+ * (bufs[0 .. return) with h set, h.len payload bytes at the start of the room), 0 when nothing waits.
  */
-int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *payload, uint32_t max_payload);
+unsigned int vsock_mux_guest_fill(struct vsock_mux *m, struct vsock_rx_buf *bufs, unsigned int n);
+/* Locked.  vsock_mux_guest_fill() for one buffer: 1 with *h filled, 0 when nothing waits. */
+int vsock_mux_guest_next(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *room, unsigned int n);
 /* Locked.  The transport was reset: every connection is closed (endpoints see ECONNRESET), listeners stay. */
 void vsock_mux_reset(struct vsock_mux *m);
 

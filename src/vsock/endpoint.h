@@ -4,10 +4,12 @@
  * pipeline, two hypervisors").  Everything above it -- the heartbeat responder, the console client, the host
  * bridges -- is plain file-descriptor code and runs unchanged on either implementation:
  *
- *   emulated (vsock/emul.c, vsock_emul_create): the enclave is nitrovm's own KVM guest.  A connection is one end
- *       of a socketpair; the other end is serviced by nitrovm's event loop and joined to the virtio-vsock device
- *       through the connection table (vsock/conn.c).  The parent is CID 3; the hypervisor (CID 0) serves the
- *       enclave console on port enclave CID + 10000.
+ *   emulated (vsock/emul.c, vsock_emul_create): the enclave is nitrovm's own KVM guest.  A connection owns a
+ *       host stream serviced by nitrovm's event loop and moved to and from the virtio-vsock device through the
+ *       connection table (vsock/conn.c): a socket the user joined to it (join operations below: the bytes go
+ *       straight between the guest's buffers and that socket), or one end of a socketpair whose other end the
+ *       user gets (listen/accept/connect).  The parent is CID 3; the hypervisor (CID 0) serves the enclave
+ *       console on port enclave CID + 10000.
  *   native (vsock/afvsock.c, vsock_afvsock_create): the host's AF_VSOCK sockets, as nitro-cli uses them on an EC2
  *       parent instance.
  *
@@ -31,10 +33,34 @@
 #ifndef NITROVM_VSOCK_ENDPOINT_H
 #define NITROVM_VSOCK_ENDPOINT_H
 
+#include <errno.h>
 #include <stdint.h>
 
 struct evloop;
 struct vsock_host;
+
+/*
+ * A host stream given to an enclave connection (connect_join, listen_join): a non-blocking stream socket (TCP,
+ * Unix, AF_VSOCK).  From a successful call on, the vsock side owns it: it passes half-close both ways as
+ * shutdown(SHUT_WR), a peer's reset or failure as a reset to the enclave, and closes the socket when the
+ * connection ends -- abortively (a TCP peer sees RST) when it ends in a reset or a refusal.
+ */
+struct vsock_join {
+	int fd;
+	/*
+	 * Optional: runs once the enclave accepted, before any byte moves, with the parent-side port; it may write
+	 * a greeting to fd (non-blocking).  A negative return resets the connection.
+	 */
+	int (*accepted)(int fd, uint32_t parent_port);
+};
+
+/*
+ * listen_join's source of host streams: called when the enclave's port peer_port connects, on the thread that
+ * serves the enclave's packets and with the vsock side's lock held, so non-blocking calls only and no vsock_*
+ * call.  Returns a stream socket, connected or with connect() in progress (EINPROGRESS), or -errno to refuse the
+ * connection (the enclave gets RST).
+ */
+typedef int (*vsock_join_fn)(void *opaque, uint32_t peer_port);
 
 struct vsock_host_ops {
 	const char *name; /* "emulated" or "af_vsock" */
@@ -47,14 +73,18 @@ struct vsock_host_ops {
 	/* A stream to cid:port (the enclave's CID, or VSOCK_CID_HYPERVISOR for its console): descriptor or -errno. */
 	int (*connect)(struct vsock_host *h, uint64_t cid, uint32_t port);
 	/*
-	 * Optional: connect() that also tells when the enclave accepted, for users that must know it before any
-	 * byte flows (the Unix bridge answers "OK <port>" only then, as Firecracker does).  efd is an eventfd the
-	 * caller owns; once the enclave accepted, the parent-side port of the connection is added to it (so it
-	 * polls readable and reads back as that port).  A refusal shows as a hang-up of the stream, as for
-	 * connect().  NULL: the stream shows it itself -- EPOLLOUT, then SO_ERROR 0 (AF_VSOCK); the emulated
-	 * side needs it because its socketpair is writable at once.
+	 * Optional (the emulated side; NULL for native AF_VSOCK, whose streams are the host's own sockets): a
+	 * connection to cid:port carried by the host stream j->fd itself, so its bytes move between the enclave's
+	 * buffers and that socket with nothing in between.  See struct vsock_join.  0, or -errno with err_msg()
+	 * (j->fd then stays the caller's).
 	 */
-	int (*connect_notify)(struct vsock_host *h, uint64_t cid, uint32_t port, int efd);
+	int (*connect_join)(struct vsock_host *h, uint64_t cid, uint32_t port, const struct vsock_join *j);
+	/*
+	 * Optional, as connect_join: enclave connections to the parent's port get their host stream from fn at
+	 * once (see vsock_join_fn).  Returns a descriptor for unlisten() (it never polls readable: there is
+	 * nothing to accept), or -errno.
+	 */
+	int (*listen_join)(struct vsock_host *h, uint32_t port, vsock_join_fn fn, void *opaque);
 	/* Release the implementation; streams already handed out stay valid descriptors (they hang up). */
 	void (*destroy)(struct vsock_host *h);
 };
@@ -81,6 +111,17 @@ static inline void vsock_unlisten(struct vsock_host *h, int lfd)
 static inline int vsock_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	return h->ops->connect(h, cid, port);
+}
+
+/* The join operations, where the implementation has them (else -EOPNOTSUPP: copy through connect/accept). */
+static inline int vsock_connect_join(struct vsock_host *h, uint64_t cid, uint32_t port, const struct vsock_join *j)
+{
+	return h->ops->connect_join ? h->ops->connect_join(h, cid, port, j) : -EOPNOTSUPP;
+}
+
+static inline int vsock_listen_join(struct vsock_host *h, uint32_t port, vsock_join_fn fn, void *opaque)
+{
+	return h->ops->listen_join ? h->ops->listen_join(h, port, fn, opaque) : -EOPNOTSUPP;
 }
 
 static inline void vsock_host_destroy(struct vsock_host *h)
@@ -116,15 +157,18 @@ struct vsock_emul;
 typedef int (*vsock_emul_service_fn)(void *opaque, uint32_t port);
 
 /*
- * An emulated parent side on the connection table m (which it does not own), serviced from loop.  Raises the
- * process's soft descriptor limit when it cannot hold VSOCK_MAX_CONNECTIONS socketpairs.  NULL with err_msg().
+ * An emulated parent side on the connection table m (which it does not own; it registers itself as the
+ * table's host poll).  Raises the process's soft descriptor limit when it cannot hold VSOCK_MAX_CONNECTIONS
+ * socketpairs.  Whoever owns the device watches vsock_emul_fd() and, when it polls readable, has the device
+ * service it (virtio_vsock_host_ready()), or calls vsock_emul_poll() where there is no device.  NULL with
+ * err_msg().
  */
-struct vsock_emul *vsock_emul_create(struct vsock_mux *m, struct evloop *loop);
+struct vsock_emul *vsock_emul_create(struct vsock_mux *m);
 struct vsock_host *vsock_emul_host(struct vsock_emul *e);
 void vsock_emul_set_service(struct vsock_emul *e, vsock_emul_service_fn fn, void *opaque);
-/* Service pending socket events now (the event loop does it; tests call it directly). */
+/* Lock NOT held.  Service pending socket events now, without a device to give packets to. */
 void vsock_emul_poll(struct vsock_emul *e);
-/* The descriptor the event loop watches (an epoll descriptor of all connection streams). */
+/* The descriptor to watch: an epoll descriptor of every connection's stream, readable when one is ready. */
 int vsock_emul_fd(const struct vsock_emul *e);
 
 #endif

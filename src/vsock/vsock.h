@@ -5,16 +5,20 @@
  * Layers, from the guest outwards (a byte from the guest follows them in this order):
  *
  *   hw/virtio/vsock.c   the virtio-vsock device (id 19): pops the guest's tx buffers, turns each into a parsed
- *                       struct vsock_hdr plus payload, and fills the guest's rx buffers with the packets the
- *                       connection table produces.  Knows virtqueues, nothing of connections.
+ *                       struct vsock_hdr plus its payload as a scatter list into guest memory, and lets the
+ *                       connection table fill the guest's rx buffers (payload read by the host side straight
+ *                       into them).  Knows virtqueues, nothing of connections.
  *   vsock/conn.c        the connection table and state machine (struct vsock_mux): REQUEST/RESPONSE/RST/
  *                       SHUTDOWN/RW/CREDIT_*, credit-based flow control both ways, every header field checked.
  *                       Knows neither virtqueues nor sockets: packets in from the guest, packets out through a
  *                       small queue, and a host side reached through per-connection endpoint callbacks
- *                       (struct vsock_endpoint_ops, conn.h).
+ *                       (struct vsock_endpoint_ops, conn.h) that take and give scatter lists.
+ *   vsock/stream.c      the endpoint on one host stream socket: readv/writev between the guest's buffers and
+ *                       the socket, readiness from an epoll set, a connect still in progress, abortive close.
  *   vsock/emul.c        the parent side for the emulated hypervisor: struct vsock_host (endpoint.h) built on
- *                       the table; every host-side connection is one end of a socketpair serviced from the
- *                       event loop, the other end is handed to the user.
+ *                       the table and stream.c.  A connection owns its host stream: one the user joined (a
+ *                       bridge's TCP or Unix socket: bytes go straight between it and the guest), or one end of
+ *                       a socketpair whose other end the user holds (the heartbeat, tests).
  *   vsock/afvsock.c     the same struct vsock_host on the host's AF_VSOCK sockets, for native Nitro.
  *   enclave/heartbeat.c, enclave/console.c and the host bridges: plain fd code on struct vsock_host.
  *
@@ -73,6 +77,12 @@ enum vsock_op {
  * one packet; a longer len from the guest is malformed, and the device copies at most this much per packet.
  */
 #define VSOCK_MAX_PKT_PAYLOAD (64 * 1024)
+/*
+ * Pieces (struct iovec entries) one packet's payload may come in, from the device to the host socket and back:
+ * a descriptor chain's own bound (64 segments; Linux's tx chains have at most 2 + MAX_SKB_FRAGS = 19), and the
+ * 2 pieces of a wrapped ring buffer.  Arrays of this size live on the stack (1 KiB).
+ */
+#define VSOCK_PKT_IOV_MAX 64
 
 /* A packet header in host byte order. */
 struct vsock_hdr {

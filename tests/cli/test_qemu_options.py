@@ -46,3 +46,17 @@ def test_good_bridge_options_reach_the_launch(eif):
             "/tmp/nitrovm-test-unused.sock", env=NO_KVM)
     line = error_line(p.stderr, returncode=p.returncode)
     assert "/nonexistent/kvm" in line, line
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "onx", "of"])
+def test_bad_sandbox_value_launches_nothing(eif, value):
+    p = run("-M", "nitro-enclave", "-kernel", eif, "-sandbox", value, env=NO_KVM)
+    line = error_line(p.stderr, code=3, returncode=p.returncode)
+    assert f"-sandbox {value}:" in line and "-sandbox off" in line, line
+
+
+@pytest.mark.parametrize("value", ["on", "off", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"])
+def test_good_sandbox_values_reach_the_launch(eif, value):
+    p = run("-M", "nitro-enclave", "-kernel", eif, "-sandbox", value, env=NO_KVM)
+    line = error_line(p.stderr, returncode=p.returncode)
+    assert "/nonexistent/kvm" in line, line

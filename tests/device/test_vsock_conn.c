@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <cmocka.h>
 
@@ -90,9 +91,20 @@ static struct vsock_hdr pkt(uint16_t op, uint32_t src_port, uint64_t dst_cid, ui
 				   .buf_alloc = 256 * 1024 };
 }
 
+/* A packet from the guest, its payload (h.len bytes of data) in one piece. */
 static void send_pkt(struct fixture *f, struct vsock_hdr h, const void *data)
 {
-	vsock_mux_guest_packet(f->m, &h, data);
+	struct iovec iov = { (void *)data, h.len };
+
+	vsock_mux_guest_packet(f->m, &h, &iov, h.len ? 1 : 0);
+}
+
+/* The next packet for the guest, at most max payload bytes, or 0 when there is none. */
+static int next_into(struct fixture *f, struct vsock_hdr *h, uint32_t max)
+{
+	struct iovec room = { f->payload, max };
+
+	return vsock_mux_guest_next(f->m, h, &room, 1);
 }
 
 /* The next packet for the guest (payload in f->payload); fails when there is none. */
@@ -100,7 +112,7 @@ static struct vsock_hdr next(struct fixture *f, uint32_t max)
 {
 	struct vsock_hdr h;
 
-	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, max), 1);
+	assert_int_equal(next_into(f, &h, max), 1);
 	assert_int_equal(h.dst_cid, GUEST_CID);
 	return h;
 }
@@ -109,7 +121,7 @@ static void assert_nothing(struct fixture *f)
 {
 	struct vsock_hdr h;
 
-	assert_int_equal(vsock_mux_guest_next(f->m, &h, f->payload, VSOCK_MAX_PKT_PAYLOAD), 0);
+	assert_int_equal(next_into(f, &h, VSOCK_MAX_PKT_PAYLOAD), 0);
 }
 
 /* Guest port gp connects to PORT and gets its RESPONSE; returns the host endpoint. */
@@ -266,7 +278,7 @@ static void test_credit_exhaustion_towards_guest(void **state)
 	for (;;) {
 		struct vsock_hdr o;
 
-		if (!vsock_mux_guest_next(f->m, &o, f->payload, 4096))
+		if (!next_into(f, &o, 4096))
 			break;
 		if (o.op == VSOCK_OP_RW)
 			sent += o.len;
@@ -280,7 +292,7 @@ static void test_credit_exhaustion_towards_guest(void **state)
 	/* The guest read 6000 bytes: exactly that much more flows. */
 	h.fwd_cnt = 6000;
 	send_pkt(f, h, NULL);
-	for (struct vsock_hdr o; vsock_mux_guest_next(f->m, &o, f->payload, 65536);)
+	for (struct vsock_hdr o; next_into(f, &o, 65536);)
 		if (o.op == VSOCK_OP_RW)
 			sent += o.len;
 	assert_int_equal(sent, 16000);
@@ -478,6 +490,270 @@ static void test_host_connect(void **state)
 	assert_int_equal(vsock_mux_nconns(f->m), 0);
 }
 
+/* A pattern byte of a stream at offset off, so lost, repeated or reordered bytes show. */
+static uint8_t pat(uint32_t off)
+{
+	return (uint8_t)(off * 7 + (off >> 8));
+}
+
+/* A payload in many pieces (a descriptor chain of many segments) goes to the host in one write, in order. */
+static void test_guest_data_in_many_pieces(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 80);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 80, VSOCK_CID_PARENT, PORT);
+	static uint8_t data[3000];
+	struct iovec iov[19];
+	size_t off = 0;
+
+	for (uint32_t i = 0; i < sizeof(data); i++)
+		data[i] = pat(i);
+	/* 19 pieces of uneven sizes, as Linux's skb fragments come: 1, 3, 5 ... bytes, the rest in the last. */
+	for (unsigned int i = 0; i < 18; i++) {
+		iov[i] = (struct iovec){ data + off, 2 * i + 1 };
+		off += 2 * i + 1;
+	}
+	iov[18] = (struct iovec){ data + off, sizeof(data) - off };
+	h.len = sizeof(data);
+	vsock_mux_guest_packet(f->m, &h, iov, 19);
+	assert_int_equal(e->writes, 1);
+	assert_int_equal(e->last_write_iovcnt, 19);
+	assert_int_equal(e->got_len, sizeof(data));
+	assert_memory_equal(e->got, data, sizeof(data));
+}
+
+/* Bytes the host cannot take wait in the table's ring; when it wraps, they leave in two pieces, in order. */
+static void send_pattern(struct fixture *f, uint32_t gp, uint32_t from, uint32_t len)
+{
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, gp, VSOCK_CID_PARENT, PORT);
+	static uint8_t data[VSOCK_MAX_PKT_PAYLOAD];
+
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = pat(from + i);
+	h.len = len;
+	send_pkt(f, h, data);
+}
+
+/* Send len pattern bytes from stream offset from, in packets of at most VSOCK_MAX_PKT_PAYLOAD. */
+static void send_span(struct fixture *f, uint32_t gp, uint32_t from, uint32_t len)
+{
+	for (uint32_t done = 0; done < len;) {
+		uint32_t n = len - done < VSOCK_MAX_PKT_PAYLOAD ? len - done : VSOCK_MAX_PKT_PAYLOAD;
+
+		send_pattern(f, gp, from + done, n);
+		done += n;
+	}
+}
+
+static void test_partial_writes_wrap_the_buffer(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 81);
+	const uint32_t first = VSOCK_CONN_BUF_SIZE / 2 + 4096, second = VSOCK_CONN_BUF_SIZE / 2;
+	struct vsock_hdr h;
+
+	/* Past half the window while the host takes 1000 bytes: the guest's view is low, it hears of them. */
+	e->write_room = 1000;
+	send_span(f, 81, 0, first);
+	assert_int_equal(e->got_len, 1000);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(h.fwd_cnt, 1000);
+	assert_nothing(f);
+	/* The host takes the rest, and the guest hears of it too. */
+	e->write_room = first - 1000;
+	vsock_mux_host_writable(f->m, e->conn);
+	assert_int_equal(e->got_len, first);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(h.fwd_cnt, first);
+	/* Half a window more while the host takes none: it wraps around the ring's end, and leaves in two pieces. */
+	e->write_room = 0;
+	send_span(f, 81, first, second);
+	e->write_room = SIZE_MAX;
+	vsock_mux_host_writable(f->m, e->conn);
+	assert_int_equal(e->last_write_iovcnt, 2);
+	assert_int_equal(e->got_len, first + second);
+	for (uint32_t i = 0; i < first + second; i++)
+		if (e->got[i] != pat(i))
+			fail_msg("byte %u reached the host as %#x, not %#x", i, e->got[i], pat(i));
+	assert_false(e->closed);
+}
+
+/* Host data is read straight into the guest's buffer, in as many pieces as it has, within credit. */
+static void test_read_into_many_pieces(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 82);
+	struct vsock_hdr c = pkt(VSOCK_OP_CREDIT_UPDATE, 82, VSOCK_CID_PARENT, PORT);
+	static uint8_t rxbuf[4096];
+	struct iovec room[10];
+	struct vsock_hdr h;
+
+	for (uint32_t i = 0; i < 5000; i++)
+		e->give[i] = pat(i);
+	e->give_len = 5000;
+	for (unsigned int i = 0; i < 10; i++)
+		room[i] = (struct iovec){ rxbuf + 400 * i, 400 };
+	c.buf_alloc = 2500; /* the guest's credit is the limit: 2500 of the 4000 bytes of room */
+	send_pkt(f, c, NULL);
+	vsock_mux_host_readable(f->m, e->conn);
+	assert_int_equal(vsock_mux_guest_next(f->m, &h, room, 10), 1);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_int_equal(h.len, 2500);
+	assert_int_equal(e->last_read_iovcnt, 7); /* 6 whole pieces and 100 bytes of the seventh */
+	for (uint32_t i = 0; i < 2500; i++)
+		assert_int_equal(rxbuf[i], pat(i));
+	/* Out of credit: a CREDIT_REQUEST, and the host is not read again. */
+	assert_int_equal(next(f, 0).op, VSOCK_OP_CREDIT_REQUEST);
+	assert_nothing(f);
+	assert_int_equal(e->reads, 1);
+}
+
+/* Several rx buffers for one connection's data are filled by one read, a packet each, in order. */
+static void test_one_read_fills_several_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 90), *other = guest_connect(f, 91);
+	static uint8_t rxbuf[5][1000];
+	struct iovec room[5];
+	struct vsock_rx_buf bufs[5];
+	uint32_t off = 0;
+
+	for (uint32_t i = 0; i < 3500; i++)
+		e->give[i] = pat(i);
+	e->give_len = 3500;
+	memcpy(other->give, "x", 1);
+	other->give_len = 1;
+	for (unsigned int i = 0; i < 5; i++) {
+		room[i] = (struct iovec){ rxbuf[i], sizeof(rxbuf[i]) };
+		bufs[i] = (struct vsock_rx_buf){ .room = &room[i], .nroom = 1 };
+	}
+	vsock_mux_host_readable(f->m, e->conn);
+	vsock_mux_host_readable(f->m, other->conn);
+	/* 3500 bytes in four buffers from one read; the fifth goes to the other connection's turn. */
+	assert_int_equal(vsock_mux_guest_fill(f->m, bufs, 5), 5);
+	assert_int_equal(e->reads, 1);
+	assert_int_equal(e->last_read_iovcnt, 5);
+	for (unsigned int i = 0; i < 4; i++) {
+		assert_int_equal(bufs[i].h.op, VSOCK_OP_RW);
+		assert_int_equal(bufs[i].h.dst_port, 90);
+		assert_int_equal(bufs[i].h.len, i < 3 ? 1000 : 500);
+		for (uint32_t k = 0; k < bufs[i].h.len; k++)
+			assert_int_equal(rxbuf[i][k], pat(off + k));
+		off += bufs[i].h.len;
+	}
+	assert_int_equal(bufs[4].h.op, VSOCK_OP_RW);
+	assert_int_equal(bufs[4].h.dst_port, 91);
+	assert_int_equal(bufs[4].h.len, 1);
+}
+
+/* Whatever state a connection is in, a reset from either side ends it with one RST at most, never a crash. */
+static void test_reset_while_connecting(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep a = { .write_room = SIZE_MAX }, b = { .write_room = SIZE_MAX, .refuse_connected = true };
+	struct vsock_hdr h;
+	int err = 0;
+
+	/* The host gives up before the guest answered: RST after the REQUEST. */
+	a.conn = vsock_mux_connect(f->m, 8100, &fake_ops, &a, &err);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_REQUEST);
+	vsock_mux_host_reset(f->m, a.conn);
+	assert_true(a.closed);
+	assert_int_equal(a.closed_err, ECONNRESET);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	/* The host side cannot take the guest's acceptance (a greeting its peer refused): RST. */
+	b.conn = vsock_mux_connect(f->m, 8101, &fake_ops, &b, &err);
+	h = next(f, 0);
+	send_pkt(f, pkt(VSOCK_OP_RESPONSE, 8101, VSOCK_CID_PARENT, h.src_port), NULL);
+	assert_true(b.connected);
+	assert_true(b.closed);
+	assert_int_equal(b.closed_err, ECONNRESET);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	assert_nothing(f);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+static void test_reset_while_established(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *w = guest_connect(f, 83), *r = guest_connect(f, 84), *x = guest_connect(f, 85);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 83, VSOCK_CID_PARENT, PORT);
+
+	/* The host socket fails on write (EPIPE: its peer is gone). */
+	w->write_err = EPIPE;
+	h.len = 3;
+	send_pkt(f, h, "abc");
+	assert_true(w->closed);
+	assert_int_equal(w->closed_err, ECONNRESET);
+	h = next(f, 0);
+	assert_int_equal(h.op, VSOCK_OP_RST);
+	assert_int_equal(h.dst_port, 83);
+	/* ... or on read (ECONNRESET: its peer reset). */
+	r->read_err = ECONNRESET;
+	vsock_mux_host_readable(f->m, r->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_RST);
+	assert_int_equal(h.dst_port, 84);
+	assert_true(r->closed);
+	/* The guest resets: the host hears it, nothing goes back. */
+	send_pkt(f, pkt(VSOCK_OP_RST, 85, VSOCK_CID_PARENT, PORT), NULL);
+	assert_true(x->closed);
+	assert_int_equal(x->closed_err, ECONNRESET);
+	assert_nothing(f);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+static void test_reset_while_half_closed(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *g = guest_connect(f, 86), *hh = guest_connect(f, 87), *gone = guest_connect(f, 88);
+	struct vsock_hdr h = pkt(VSOCK_OP_SHUTDOWN, 86, VSOCK_CID_PARENT, PORT);
+
+	/* The guest shut its sending down, then the host resets. */
+	h.flags = VSOCK_SHUTDOWN_SEND;
+	send_pkt(f, h, NULL);
+	assert_true(g->shut_wr);
+	vsock_mux_host_reset(f->m, g->conn);
+	assert_true(g->closed);
+	assert_int_equal(next(f, 0).op, VSOCK_OP_RST);
+	/* The host ended its stream (SHUTDOWN(SEND) sent), then the guest resets. */
+	hh->give_eof = true;
+	vsock_mux_host_readable(f->m, hh->conn);
+	h = next(f, 4096);
+	assert_int_equal(h.op, VSOCK_OP_SHUTDOWN);
+	send_pkt(f, pkt(VSOCK_OP_RST, 87, VSOCK_CID_PARENT, PORT), NULL);
+	assert_true(hh->closed);
+	assert_int_equal(hh->closed_err, ECONNRESET);
+	/* The host hung up with data still to read, then the guest resets: the rest is dropped. */
+	memset(gone->give, 'x', 100);
+	gone->give_len = 100;
+	vsock_mux_host_hangup(f->m, gone->conn);
+	send_pkt(f, pkt(VSOCK_OP_RST, 88, VSOCK_CID_PARENT, PORT), NULL);
+	assert_true(gone->closed);
+	assert_nothing(f);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+}
+
+/* Closing: its last packet waits for an rx buffer; more resets change nothing, a guest RST frees it. */
+static void test_reset_while_closing(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_ep *e = guest_connect(f, 89);
+	struct vsock_hdr h = pkt(VSOCK_OP_RW, 89, VSOCK_CID_PARENT, PORT);
+
+	vsock_mux_host_reset(f->m, e->conn); /* CLOSING, RST pending */
+	assert_true(e->closed);
+	assert_int_equal(vsock_mux_nconns(f->m), 1);
+	/* Data and a second reset for the closing connection: ignored, no second RST. */
+	h.len = 2;
+	send_pkt(f, h, "zz");
+	send_pkt(f, pkt(VSOCK_OP_RST, 89, VSOCK_CID_PARENT, PORT), NULL);
+	assert_int_equal(vsock_mux_nconns(f->m), 0);
+	assert_nothing(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +767,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_half_close_from_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_data_in_many_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_writes_wrap_the_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_into_many_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_read_fills_several_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_while_connecting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_while_established, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_while_half_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_while_closing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

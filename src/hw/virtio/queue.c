@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/iov.h"
 #include "common/util.h"
 
 /* Longest message part a queue error adds before the transport's prefix. */
@@ -151,8 +152,7 @@ static int chain_add(struct virtq *q, struct virtq_chain *c, const struct virtq_
 	if (!p)
 		return virtq_error(q, "chain %u: buffer %#llx+%#x outside guest memory", c->head,
 				   (unsigned long long)d->addr, d->len);
-	c->seg[n].addr = p;
-	c->seg[n].len = d->len;
+	c->seg[n] = (struct iovec){ p, d->len };
 	*total += d->len;
 	if (writable)
 		c->nr_writable++;
@@ -274,9 +274,14 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 
 void virtq_unpop(struct virtq *q, const struct virtq_chain *c)
 {
-	if (!virtq_usable(q) || c->q != q || c->gen != q->gen)
+	virtq_unpop_n(q, c, 1);
+}
+
+void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned int n)
+{
+	if (!virtq_usable(q) || first->q != q || first->gen != q->gen)
 		return;
-	q->last_avail_idx--;
+	q->last_avail_idx -= (uint16_t)n;
 }
 
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
@@ -317,35 +322,20 @@ void virtq_signal(struct virtq *q)
 		virtio_mmio_interrupt(q->t, VIRTIO_MMIO_INT_VRING);
 }
 
-static size_t chain_copy(const struct virtq_seg *seg, unsigned int nseg, size_t off, uint8_t *buf, size_t len,
-			 bool to_guest)
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, size_t off, size_t len, struct iovec *iov,
+			    unsigned int max)
 {
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < nseg && done < len; i++) {
-		size_t n;
-
-		if (off >= seg[i].len) {
-			off -= seg[i].len;
-			continue;
-		}
-		n = MIN(seg[i].len - off, len - done);
-		if (to_guest)
-			memcpy(seg[i].addr + off, buf + done, n);
-		else
-			memcpy(buf + done, seg[i].addr + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	if (writable)
+		return iov_slice(iov, max, c->seg + c->nr_readable, c->nr_writable, off, len, NULL);
+	return iov_slice(iov, max, c->seg, c->nr_readable, off, len, NULL);
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)
 {
-	return chain_copy(c->seg, c->nr_readable, off, buf, len, false);
+	return iov_to_buf(c->seg, c->nr_readable, off, buf, len);
 }
 
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *buf, size_t len)
 {
-	return chain_copy(c->seg + c->nr_readable, c->nr_writable, off, (uint8_t *)buf, len, true);
+	return iov_from_buf(c->seg + c->nr_readable, c->nr_writable, off, buf, len);
 }

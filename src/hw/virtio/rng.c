@@ -44,8 +44,8 @@ static uint32_t rng_fill(const struct virtq_chain *c)
 	uint32_t want = MIN(c->writable_bytes, VIRTIO_RNG_MAX_PER_REQUEST), done = 0;
 
 	for (unsigned int i = c->nr_readable; i < c->nr_readable + c->nr_writable && done < want; i++) {
-		uint32_t n = MIN(c->seg[i].len, want - done);
-		size_t got = fill_random(c->seg[i].addr, n);
+		uint32_t n = MIN((uint32_t)c->seg[i].iov_len, want - done);
+		size_t got = fill_random(c->seg[i].iov_base, n);
 
 		done += got;
 		if (got < n)

@@ -50,6 +50,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "hw/guest_mem.h"
 
@@ -228,7 +229,7 @@ void virtio_set_log(virtio_log_fn *fn);
 /*
  * Virtqueue API for devices.  All locked.
  *
- * A popped chain is a list of host-mapped segments, the device-readable ones first, then the device-writable
+ * A popped chain is a list of host-mapped segments (struct iovec), the device-readable ones first, then the device-writable
  * ones (the order virtio requires of drivers; a chain that breaks it is malformed).  Segments point into guest
  * memory, which the guest may change at any time: copy what you parse before checking it.
  */
@@ -241,11 +242,6 @@ void virtio_set_log(virtio_log_fn *fn);
 /* A chain's readable and writable byte counts each fit in 32 bits (the used ring's len field); longer is malformed. */
 #define VIRTQ_CHAIN_MAX_BYTES UINT32_MAX
 
-struct virtq_seg {
-	uint8_t *addr; /* host address inside guest memory */
-	uint32_t len;
-};
-
 struct virtq_chain {
 	struct virtq *q;
 	uint32_t gen;  /* the queue's enable generation, so a stale chain is never pushed into a new ring */
@@ -254,7 +250,11 @@ struct virtq_chain {
 	unsigned nr_writable;
 	uint32_t readable_bytes;
 	uint32_t writable_bytes;
-	struct virtq_seg seg[VIRTQ_CHAIN_MAX_SEGS]; /* [0, nr_readable) readable, then nr_writable writable */
+	/*
+	 * Host addresses inside guest memory, as a scatter list so bytes can move with readv/writev:
+	 * [0, nr_readable) readable, then nr_writable writable.
+	 */
+	struct iovec seg[VIRTQ_CHAIN_MAX_SEGS];
 };
 
 /*
@@ -269,6 +269,8 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c);
  * buffer and then found nothing to put in it).  Only for the most recent pop; a stale chain is ignored.
  */
 void virtq_unpop(struct virtq *q, const struct virtq_chain *c);
+/* Give back the n chains popped last (first is the oldest of them), none of them pushed, for later pops. */
+void virtq_unpop_n(struct virtq *q, const struct virtq_chain *first, unsigned int n);
 /* Return a chain to the driver with written bytes written into its writable part (clamped to that). */
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written);
 /* Interrupt the driver if it used buffers since the last signal and did not suppress the interrupt. */
@@ -277,6 +279,13 @@ void virtq_signal(struct virtq *q);
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len);
 /* Copy into the chain's writable bytes, starting off bytes in; returns the bytes copied (short at the end). */
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *buf, size_t len);
+/*
+ * The chain's readable (or writable) bytes [off, off + len) as a scatter list into guest memory, for readv/writev
+ * straight between the guest's buffers and a host descriptor: at most max entries, clipped at the chain's end.
+ * Returns the entries filled.  The guest may change those bytes at any time: move them, never parse them.
+ */
+unsigned int virtq_chain_iov(const struct virtq_chain *c, bool writable, size_t off, size_t len, struct iovec *iov,
+			    unsigned int max);
 
 /*
  * virtio-rng (device id 4): one queue; each device-writable buffer gets up to VIRTIO_RNG_MAX_PER_REQUEST bytes
@@ -292,13 +301,16 @@ void virtio_rng_free(void *rng);
 /*
  * virtio-vsock (device id 19, src/hw/virtio/vsock.c): rx, tx and event queues, guest_cid in the configuration
  * space; the connections live in the table m (vsock/conn.h), which the device does not own.  Create the
- * transport with dev_opaque = the device, then virtio_vsock_attach() it so host data can wake the device.
+ * transport with dev_opaque = the device, then virtio_vsock_attach() it; the machine calls
+ * virtio_vsock_host_ready() whenever the table's host side has events (its descriptor polls readable).
  */
 struct vsock_mux;
 struct virtio_vsock;
 struct virtio_device_ops *virtio_vsock_ops(void);
 struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m);
 void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t);
+/* Not locked (takes the locks).  Service the host side's events and fill rx buffers with what they made ready. */
+void virtio_vsock_host_ready(struct virtio_vsock *v);
 void virtio_vsock_free(void *v);
 /* Not locked (takes the locks).  Drop every connection and send VIRTIO_VSOCK_EVENT_TRANSPORT_RESET. */
 void virtio_vsock_transport_reset(struct virtio_vsock *v);

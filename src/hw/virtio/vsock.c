@@ -2,9 +2,14 @@
 /*
  * virtio-vsock (virtio 1.2, 5.10): three queues -- rx (device to driver), tx (driver to device), event -- and
  * a configuration space holding the guest's CID.  The device only moves packets: each tx buffer becomes a
- * parsed header plus payload for the connection table (vsock/conn.c), and each rx buffer is filled with the
- * next packet the table has for the guest.  Host data arriving on the event loop reaches the guest through
- * virtio_vsock's rx_kick, which takes the transport lock first, then the table's (the one lock order).
+ * parsed header plus its payload, as a scatter list into the guest's buffer, for the connection table
+ * (vsock/conn.c); each rx buffer is given to the table, which has the host side read the next packet's payload
+ * straight into it.  The header alone is copied (out before it is parsed, in after the payload): the payload
+ * crosses nitrovm once, between guest memory and the host socket.
+ *
+ * Host data reaches the guest when the machine sees the host side's descriptor ready and calls
+ * virtio_vsock_host_ready(): the transport lock, then the table's (the one lock order), each taken once for
+ * the host side's whole batch of events and the rx buffers it fills.
  */
 #include "hw/virtio/virtio.h"
 
@@ -26,6 +31,11 @@ enum {
 
 /* Firecracker's queue size: Linux keeps one 4 KiB rx buffer per entry, so 1 MiB of guest memory in flight. */
 #define VIRTIO_VSOCK_QUEUE_SIZE 256
+/*
+ * Rx buffers filled per read of a host stream: Linux's are 4 KiB each, so 16 take a 64 KiB write of the peer's
+ * at once (one readv instead of 16).  Popped ahead and given back when the table has less to say.
+ */
+#define VSOCK_RX_BATCH 16
 /* Configuration space: le64 guest_cid. */
 #define VIRTIO_VSOCK_CONFIG_SIZE 8
 
@@ -34,10 +44,14 @@ struct virtio_vsock {
 	struct virtio_mmio_dev *t;
 	bool reset_event_pending; /* TRANSPORT_RESET waits for an event buffer */
 	uint64_t tx_packets, rx_packets;
-	/* Payload copied out of (tx) or staged for (rx) guest memory: the guest may rewrite its buffers at will. */
-	uint8_t tx_payload[VSOCK_MAX_PKT_PAYLOAD];
-	uint8_t rx_payload[VSOCK_MAX_PKT_PAYLOAD];
+	/* The rx buffers of one batch, and their payload areas as the table fills them (too large for a stack). */
+	struct virtq_chain rx_chain[VSOCK_RX_BATCH];
+	struct iovec rx_room[VSOCK_RX_BATCH][VSOCK_PKT_IOV_MAX];
+	struct vsock_rx_buf rx_buf[VSOCK_RX_BATCH];
 };
+
+/* A chain's payload fits the scatter lists the vsock layers pass around. */
+_Static_assert(VIRTQ_CHAIN_MAX_SEGS <= VSOCK_PKT_IOV_MAX, "a chain has more segments than a packet's iovec");
 
 static void vsock_config_read(void *dev, uint64_t off, void *data, unsigned len)
 {
@@ -55,39 +69,64 @@ static void vsock_config_read(void *dev, uint64_t off, void *data, unsigned len)
 	memcpy(data, cfg + off, len);
 }
 
-/* Both locks held.  Fill rx buffers while the table has packets for the guest. */
+/* Pop up to n rx chains into the device's batch; how many (0 also after a device error). */
+static unsigned int vsock_pop_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t, struct virtq *q, unsigned int n)
+{
+	unsigned int got = 0;
+
+	for (; got < n && virtq_pop(q, &v->rx_chain[got]) > 0; got++) {
+		struct virtq_chain *c = &v->rx_chain[got];
+
+		if (c->writable_bytes < VSOCK_HDR_SIZE) {
+			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
+						 c->writable_bytes, VSOCK_HDR_SIZE);
+			return 0;
+		}
+		/* The payload goes after the header, and is written before it: only then is its length known. */
+		v->rx_buf[got].room = v->rx_room[got];
+		v->rx_buf[got].nroom = virtq_chain_iov(c, true, VSOCK_HDR_SIZE, VSOCK_MAX_PKT_PAYLOAD, v->rx_room[got],
+						       VSOCK_PKT_IOV_MAX);
+	}
+	return got;
+}
+
+/*
+ * Both locks held.  Fill rx buffers while the table has packets for the guest.  One buffer at a time until
+ * data fills one whole: then VSOCK_RX_BATCH at a time, so a stream moves with one read per batch.  The caller
+ * signals the queue, once, after everything else it has for the guest.
+ */
 static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 {
 	struct virtq *q = virtio_mmio_vq(t, VSOCK_QUEUE_RX);
-	struct virtq_chain c;
+	unsigned int batch = 1;
 
-	while (vsock_mux_guest_pending(v->mux) && virtq_pop(q, &c) > 0) {
-		uint8_t raw[VSOCK_HDR_SIZE];
-		struct vsock_hdr h;
-		uint32_t room;
+	while (vsock_mux_guest_pending(v->mux)) {
+		unsigned int popped = vsock_pop_rx(v, t, q, batch), used, i;
 
-		if (c.writable_bytes < VSOCK_HDR_SIZE) {
-			virtio_mmio_device_error(t, "vsock: rx buffer of %u bytes cannot hold a %d-byte header",
-						 c.writable_bytes, VSOCK_HDR_SIZE);
-			return;
+		if (!popped)
+			break;
+		used = vsock_mux_guest_fill(v->mux, v->rx_buf, popped);
+		for (i = 0; i < used; i++) {
+			uint8_t raw[VSOCK_HDR_SIZE];
+
+			vsock_hdr_encode(&v->rx_buf[i].h, raw);
+			virtq_chain_write(&v->rx_chain[i], 0, raw, sizeof(raw));
+			virtq_push(q, &v->rx_chain[i], VSOCK_HDR_SIZE + v->rx_buf[i].h.len);
 		}
-		room = MIN(c.writable_bytes - VSOCK_HDR_SIZE, (uint32_t)VSOCK_MAX_PKT_PAYLOAD);
-		if (!vsock_mux_guest_next(v->mux, &h, v->rx_payload, room)) {
-			virtq_unpop(q, &c);
+		v->rx_packets += used;
+		if (used < popped) {
+			virtq_unpop_n(q, &v->rx_chain[used], popped - used);
 			break;
 		}
-		vsock_hdr_encode(&h, raw);
-		virtq_chain_write(&c, 0, raw, sizeof(raw));
-		virtq_chain_write(&c, VSOCK_HDR_SIZE, v->rx_payload, h.len);
-		virtq_push(q, &c, VSOCK_HDR_SIZE + h.len);
-		v->rx_packets++;
+		if (v->rx_buf[used - 1].h.op == VSOCK_OP_RW)
+			batch = VSOCK_RX_BATCH;
 	}
-	virtq_signal(q);
 }
 
-/* Both locks held.  One tx chain: header, checks the table cannot make, payload copied out, handed over. */
+/* Both locks held.  One tx chain: header copied out, checks the table cannot make, payload handed over in place. */
 static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
 {
+	struct iovec payload[VSOCK_PKT_IOV_MAX];
 	uint8_t raw[VSOCK_HDR_SIZE];
 	struct vsock_hdr h;
 	char why[96];
@@ -110,9 +149,9 @@ static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
 		vsock_mux_guest_bad_packet(v->mux, &h, why);
 		return;
 	}
-	virtq_chain_read(c, VSOCK_HDR_SIZE, v->tx_payload, h.len);
 	v->tx_packets++;
-	vsock_mux_guest_packet(v->mux, &h, v->tx_payload);
+	vsock_mux_guest_packet(v->mux, &h, payload,
+			       virtq_chain_iov(c, false, VSOCK_HDR_SIZE, h.len, payload, VSOCK_PKT_IOV_MAX));
 }
 
 static void vsock_process_tx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
@@ -124,7 +163,6 @@ static void vsock_process_tx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 		vsock_tx_one(v, &c);
 		virtq_push(q, &c, 0);
 	}
-	virtq_signal(q);
 }
 
 /* Transport lock held: deliver a pending TRANSPORT_RESET if the driver gave an event buffer. */
@@ -160,6 +198,13 @@ static void vsock_queue_notify(void *dev, struct virtio_mmio_dev *t, unsigned qu
 	/* Replies to what the guest sent, or the rx buffers it just gave: fill them either way. */
 	vsock_fill_rx(v, t);
 	vsock_mux_unlock(v->mux);
+	/*
+	 * The used tx buffers are signalled with the rx buffers the replies (a CREDIT_UPDATE) filled, not before
+	 * that work: the guest then takes one interrupt for both instead of one for each.
+	 */
+	if (queue == VSOCK_QUEUE_TX)
+		virtq_signal(virtio_mmio_vq(t, VSOCK_QUEUE_TX));
+	virtq_signal(virtio_mmio_vq(t, VSOCK_QUEUE_RX));
 }
 
 static void vsock_reset(void *dev)
@@ -188,15 +233,14 @@ struct virtio_device_ops *virtio_vsock_ops(void)
 	return &vsock_ops;
 }
 
-/* From the host side (lock not held): packets wait for the guest. */
-static void vsock_rx_kick(void *opaque)
+void virtio_vsock_host_ready(struct virtio_vsock *v)
 {
-	struct virtio_vsock *v = opaque;
-
 	virtio_mmio_lock(v->t);
 	vsock_mux_lock(v->mux);
+	vsock_mux_poll_host(v->mux);
 	vsock_fill_rx(v, v->t);
 	vsock_mux_unlock(v->mux);
+	virtq_signal(virtio_mmio_vq(v->t, VSOCK_QUEUE_RX));
 	virtio_mmio_unlock(v->t);
 }
 
@@ -215,21 +259,11 @@ struct virtio_vsock *virtio_vsock_new(struct vsock_mux *m)
 void virtio_vsock_attach(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 {
 	v->t = t;
-	vsock_mux_lock(v->mux);
-	vsock_mux_set_rx_notify(v->mux, vsock_rx_kick, v);
-	vsock_mux_unlock(v->mux);
 }
 
 void virtio_vsock_free(void *dev)
 {
-	struct virtio_vsock *v = dev;
-
-	if (!v)
-		return;
-	vsock_mux_lock(v->mux);
-	vsock_mux_set_rx_notify(v->mux, NULL, NULL);
-	vsock_mux_unlock(v->mux);
-	free(v);
+	free(dev);
 }
 
 void virtio_vsock_transport_reset(struct virtio_vsock *v)

@@ -214,6 +214,7 @@ static int vsock_device_create(struct kvm_vm *vm)
 	if (ret < 0)
 		return ret;
 	virtio_vsock_attach(vs, vm->virtio[KVM_VIRTIO_VSOCK].dev);
+	kvm_vsock_set_device(vm, vs);
 	return 0;
 }
 
@@ -248,6 +249,8 @@ int kvm_devices_create(struct kvm_vm *vm)
 
 void kvm_devices_destroy(struct kvm_vm *vm)
 {
+	if (vm->vsock)
+		kvm_vsock_set_device(vm, NULL);
 	for (unsigned int i = 0; i < KVM_VIRTIO_SLOTS; i++)
 		if (vm->virtio[i].present)
 			virtio_detach(vm, &vm->virtio[i]);

@@ -56,6 +56,7 @@ static inline unsigned int kvm_virtio_gsi(unsigned int slot)
 
 struct kvm_vm;
 struct kvm_vsock;
+struct virtio_vsock;
 struct virtio_mmio_dev;
 struct serial;
 
@@ -156,6 +157,8 @@ void kvm_initrd_copy(const struct eif *e, uint8_t *dst);
 int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index);
 void kvm_vcpu_destroy(struct kvm_vcpu *vcpu);
 int kvm_vcpu_start_thread(struct kvm_vcpu *vcpu);
+/* The vCPU thread's system-call allow-list (seccomp.c), loaded by the thread itself before its first KVM_RUN. */
+int kvm_vcpu_seccomp(void);
 void kvm_vcpu_kick(struct kvm_vcpu *vcpu);
 int kvm_vcpu_install_kick_handler(void);
 
@@ -180,6 +183,8 @@ int kvm_vsock_create(struct kvm_vm *vm);
 void kvm_vsock_destroy(struct kvm_vm *vm);
 void kvm_vsock_set_cid(struct kvm_vm *vm, uint64_t cid);
 struct vsock_mux *kvm_vsock_mux(struct kvm_vm *vm);
+/* The device that services the parent side's streams (NULL when it goes away). */
+void kvm_vsock_set_device(struct kvm_vm *vm, struct virtio_vsock *dev);
 /* Serial output, also served on vsock CID 0 port CID + 10000 (vCPU thread, serial lock held). */
 void kvm_vsock_console_output(struct kvm_vm *vm, const uint8_t *buf, size_t len);
 struct vsock_host *kvm_vsock_host(struct hypervisor *hv);

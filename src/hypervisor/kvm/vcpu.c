@@ -7,8 +7,10 @@
 #include "kvm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -185,6 +187,16 @@ static void *vcpu_thread(void *opaque)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
+	if (vm->cfg.seccomp && kvm_vcpu_seccomp() < 0) {
+		kvm_vm_request_exit(vm, HV_EXIT_HOST_ERROR, 1, "vCPU %u: %s", vcpu->index, err_msg());
+		return NULL;
+	}
+#ifdef NITROVM_TEST_HOOKS
+	/* Test only: prove a call outside the list ends the enclave with its line (tests/kvm/test_seccomp.py). */
+	if (vm->cfg.seccomp && !vcpu->index && getenv("NITROVM_TEST_SECCOMP_TRIGGER") &&
+	    !strcmp(getenv("NITROVM_TEST_SECCOMP_TRIGGER"), "vcpu"))
+		close(open("/", O_RDONLY));
+#endif
 	if (!vcpu->index)
 		boot_trace_mark(BOOT_TRACE_KVM_RUN);
 	while (!atomic_load(&vm->stopping)) {

@@ -185,6 +185,8 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 			return err_set(errno, "cannot map %llu MiB of enclave memory: %s",
 				       (unsigned long long)(size >> 20), strerror(errno));
 	}
+	/* The enclave's memory is its secrets: a core dump of nitrovm leaves it out (a failure costs only that). */
+	(void)madvise(p, size, MADV_DONTDUMP);
 	vm->mem = p;
 	vm->mem_size = size;
 	regions[0] = (struct hv_region){ p, size };

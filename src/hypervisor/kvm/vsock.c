@@ -2,7 +2,9 @@
 /*
  * The KVM hypervisor's vsock: the connection table and the emulated parent side exist from create_slot on (so
  * the launch can bind the heartbeat listener before the enclave starts), the virtio-vsock device joins them
- * when the machine is built, and the guest's CID is set at start.  Like the Nitro hypervisor, it also serves
+ * when the machine is built, and the guest's CID is set at start.  The machine wires the parent side's
+ * descriptor to the device: when a host stream is ready, the device services it and fills rx buffers under one
+ * taking of its locks.  Like the Nitro hypervisor, it also serves
  * the enclave console as a vsock stream on CID 0, port enclave CID + 10000: every byte the 16550 transmits is
  * copied to each connected console client.
  */
@@ -13,9 +15,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/evloop.h"
 #include "common/util.h"
 #include "hw/virtio/virtio.h"
 #include "vsock/conn.h"
@@ -39,6 +43,8 @@
 struct kvm_vsock {
 	struct vsock_mux *mux;
 	struct vsock_emul *emul;
+	struct evloop *loop;	   /* watches the emulated side's descriptor, when there is a loop */
+	struct virtio_vsock *dev; /* the device, while the machine has it */
 	pthread_mutex_t console_lock; /* the vCPU writing the UART vs the loop adding clients */
 	int console_fd[KVM_CONSOLE_CLIENTS_MAX]; /* our ends; -1 when free */
 	bool console_attached;			 /* a client attached once: stop keeping early output */
@@ -123,6 +129,24 @@ void kvm_vsock_console_output(struct kvm_vm *vm, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&kv->console_lock);
 }
 
+/* A host stream is ready (event-loop thread). */
+static void vsock_host_ready(void *opaque, int fd, uint32_t events)
+{
+	struct kvm_vsock *kv = opaque;
+
+	(void)fd;
+	(void)events;
+	if (kv->dev)
+		virtio_vsock_host_ready(kv->dev);
+	else
+		vsock_emul_poll(kv->emul);
+}
+
+void kvm_vsock_set_device(struct kvm_vm *vm, struct virtio_vsock *dev)
+{
+	vm->vsock->dev = dev;
+}
+
 int kvm_vsock_create(struct kvm_vm *vm)
 {
 	struct kvm_vsock *kv = calloc(1, sizeof(*kv));
@@ -136,11 +160,14 @@ int kvm_vsock_create(struct kvm_vm *vm)
 	kv->mux = vsock_mux_create();
 	if (!kv->mux)
 		return -ENOMEM;
-	kv->emul = vsock_emul_create(kv->mux, vm->cfg.loop);
+	kv->emul = vsock_emul_create(kv->mux);
 	if (!kv->emul)
 		return -ENOMEM;
 	vsock_emul_set_service(kv->emul, console_service, vm);
-	return 0;
+	if (!vm->cfg.loop)
+		return 0;
+	kv->loop = vm->cfg.loop;
+	return evloop_add(kv->loop, vsock_emul_fd(kv->emul), EPOLLIN, vsock_host_ready, kv);
 }
 
 void kvm_vsock_set_cid(struct kvm_vm *vm, uint64_t cid)
@@ -162,6 +189,8 @@ void kvm_vsock_destroy(struct kvm_vm *vm)
 
 	if (!kv)
 		return;
+	if (kv->loop && kv->emul)
+		evloop_del(kv->loop, vsock_emul_fd(kv->emul));
 	if (kv->emul)
 		vsock_host_destroy(vsock_emul_host(kv->emul));
 	vsock_mux_destroy(kv->mux);
