@@ -8,7 +8,8 @@ nitrovm's init and nsm-tool from the same build, vsock_echo and first_line cross
 and QEMU that scripts/fetch-arm64-tools unpacked.  The EIFs are built on this host by the x86_64 nitrovm from
 Debian's arm64 cloud kernel (its vmlinuz is an uncompressed Image).
 
-  kvm          /dev/kvm is there; the static aarch64 nitrovm runs and says what it was built with
+  kvm          /dev/kvm is there; the static aarch64 nitrovm runs and says what it was built with; its seccomp
+               allow-lists are on (a call outside the vCPU's, and one outside the enclave process's, end it)
   hello-1      the hello /init, 1 vCPU, ends with PSCI SYSTEM_OFF (hello_exit=poweroff); the device tree kept;
                process start -> the init's first line timed (first_line)
   qemu-1       QEMU -M virt -accel kvm -cpu host boots the same kernel and ramdisk, timed the same way (the peer)
@@ -196,7 +197,11 @@ def results(run_steps, arm64, eifs):
     qemu_append = f"console=ttyAMA0 {CMDLINE.replace('console=ttyS0 ', '')} hello_exit=poweroff"
     native_env = f"NITROVM_SYSFS_ROOT={e['sysfs']} NITROVM_HYPERVISOR=nitro-sim"
     steps = [
-        ("kvm", f"ls -l /dev/kvm && {nv} --version", 60),
+        # The allow-lists are on in the static build: the test hook's call outside each list ends the enclave
+        # before its guest runs (seconds, no boot).
+        ("kvm", f"ls -l /dev/kvm && {nv} --version && for w in vcpu loop; do NITROVM_TEST_SECCOMP_TRIGGER=$w {nv} "
+                f"run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {e['hello']}; "
+                f"echo \"SECCOMP-$w-STATUS $?\"; done", 120),
         ("hello-1", f"NITROVM_DUMP_DTB={steps_dir}/hello-1.dtb {e['first_line']} {MARKER} {BOOT_LIMIT} {nv} "
                     f"run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {e['hello']}",
          BOOT_LIMIT + 10),
@@ -245,6 +250,11 @@ def test_kvm_and_the_static_aarch64_nitrovm(results):
     out = ok(results, "kvm", "/dev/kvm", "built for aarch64, statically linked")
     assert "EIF CRC-32: zlib" in out  # ISA-L has no static library: left out, and said
     assert "container images: none in this build" in out  # nor has all libcurl links
+    # libseccomp is linked statically: a vCPU thread's (and the event loop's) call outside its list is SIGSYS.
+    for where, thread, what in (("vcpu", "vcpu0", "vCPU"), ("loop", "nitrovm", "enclave process")):
+        assert f"SECCOMP-{where}-STATUS {128 + 31}" in out, out
+        assert re.search(rf"^nitrovm: thread {thread} made system call \d+ .*, outside the {what} allow-list "
+                         r"\(seccomp\); ending the enclave$", out, re.M), out
 
 
 def test_one_vcpu_boots_and_powers_off_through_psci(results):
