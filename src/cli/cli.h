@@ -2,7 +2,7 @@
 /*
  * Subcommands.  Each is `int cmd_<name>(int argc, char **argv)` with argv[0] the command name, returning the
  * process exit status.  Failures print one line, `[ Exx ] sentence`, and exit with xx: nitro-cli's error numbers
- * (reference C.3), so scripts written against nitro-cli read our exit codes the same way.
+ * (nitro-cli's src/common/document_errors.rs), so scripts written against nitro-cli read our exit codes the same way.
  *
  * JSON goes to stdout in serde_json's pretty layout (2-space indent, "key": value), as nitro-cli prints it.
  */

@@ -28,7 +28,7 @@
 /* Where the build tree puts the init, relative to the nitrovm binary (meson: guest/init/meson.build). */
 #define BUILD_TREE_INIT "guest/init/init"
 
-/* Directories nitro-cli's customer ramdisk always has under rootfs/ (reference D.1). */
+/* Directories nitro-cli's customer ramdisk always has under rootfs/ (the directories its linuxkit build creates). */
 static const char *const customer_dirs[] = {"dev", "run", "sys", "var", "proc", "tmp"};
 
 /*

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `nitrovm build-enclave --rootfs`: nitro-cli's two-ramdisk layout (reference D.1), so PCR1 and PCR2 mean
+ * `nitrovm build-enclave --rootfs`: nitro-cli's two-ramdisk layout (init and its modules in the first, the image under rootfs/ in the second), so PCR1 and PCR2 mean
  * what they mean on AWS.
  *
  *   ramdisk 1, bootstrap (PCR1 with the kernel and cmdline): dev/ (0755), dev/console, init (0755, nitrovm's

@@ -110,7 +110,8 @@ static void run_usage(void)
 	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
 	       "                        whole cores only\n"
 	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
-	       "  (debug mode).\n");
+	       "  (debug mode).  On nitro, --test-rng, --no-acpi, --boot-path, --parent-role and --parent-id are\n"
+	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n");
 	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
 }
 
@@ -126,6 +127,7 @@ struct run_args {
 	bool debug, rng, no_acpi, hugepages;
 	bool attach, no_heartbeat, foreground, no_seccomp;
 	enum hv_kernel_boot boot_path;
+	bool have_boot_path;
 	const char *hypervisor;
 	uint32_t cpu_ids[HV_MAX_VCPUS];
 	unsigned int ncpu_ids;
@@ -369,6 +371,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			ret = cli_parse_boot_path(optarg, &a->boot_path);
 			if (ret)
 				return ret;
+			a->have_boot_path = true;
 			break;
 		case 'R':
 			if (nsm_check_parent_string("--parent-role", optarg, NSM_PARENT_ROLE_MAX) < 0)
@@ -702,6 +705,26 @@ static int run_info_ids(const char *json, char *id, size_t len, uint64_t *cid)
 	return ret;
 }
 
+/*
+ * On the Nitro hypervisor the machine is AWS's: its devices, its boot and the parent's PCR3/PCR4 are not ours to
+ * choose, so an option that shapes nitrovm's emulated machine is refused rather than dropped without a word.
+ */
+static int refuse_emulation_options(const struct run_args *a)
+{
+	const char *opt = a->rng	    ? "--test-rng"
+			  : a->no_acpi	    ? "--no-acpi"
+			  : a->have_boot_path ? "--boot-path"
+			  : a->parent_role    ? "--parent-role (the Nitro hypervisor measures the parent's own role)"
+			  : a->parent_id	    ? "--parent-id (the Nitro hypervisor measures the parent's own instance id)"
+					    : NULL;
+
+	return opt ? cli_fail(E_INVALID_ARGUMENT,
+			      "%s shapes nitrovm's emulated machine, and the enclave would run on the Nitro hypervisor, "
+			      "which does not take it: drop it, or use --hypervisor kvm",
+			      opt)
+		   : 0;
+}
+
 static int run_detached(struct enclave_proc_opts *o, bool attach)
 {
 	struct detached d = { .o = o };
@@ -746,6 +769,8 @@ int cmd_run_enclave(int argc, char **argv)
 	if (!ret && a.have_cpu_ids && backend == &hv_kvm_ops)
 		ret = cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
 						   "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
+	if (!ret && backend == &hv_nitro_ops)
+		ret = refuse_emulation_options(&a);
 	if (ret)
 		goto out;
 	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);

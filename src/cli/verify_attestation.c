@@ -302,7 +302,7 @@ static struct json_object *hex_or_null(const struct att_bytes *b)
 	return b->present ? cli_hex_json(b->data, b->len) : NULL;
 }
 
-/* The payload in the document's field order (reference E.3's observed order). */
+/* The payload in the document's field order (the order AWS's NSM writes: module_id, digest, timestamp, pcrs, certificate, cabundle, public_key, user_data, nonce). */
 static struct json_object *payload_json(const struct att_doc *d)
 {
 	struct json_object *o = json_object_new_object(), *pcrs = json_object_new_object();

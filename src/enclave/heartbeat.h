@@ -16,7 +16,7 @@ struct vsock_host;
 struct heartbeat;
 
 /*
- * nitro-cli's boot timeout (enclave_proc, reference C.6 step 11): 90 s per started 6 GiB of EIF plus 90 s per
+ * nitro-cli's boot timeout (src/enclave_proc/resource_manager.rs): 90 s per started 6 GiB of EIF plus 90 s per
  * started 100 GiB of enclave memory, so at least 180 s.
  */
 #define HEARTBEAT_TIMEOUT_STEP_MS 90000ULL

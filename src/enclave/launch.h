@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The launch pipeline, the same for every hypervisor backend (DESIGN.md, "One pipeline, two hypervisors"):
+ * The launch pipeline, one for every hypervisor backend (hypervisor/hypervisor.h):
  * check sizes before anything is allocated, create the slot, allocate memory, copy the EIF to the load offset,
  * add memory and vCPUs, start, then run the console and wait for the enclave to end, tearing it down on
  * SIGINT/SIGTERM.

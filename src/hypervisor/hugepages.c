@@ -5,7 +5,7 @@
  * before anything is created, and a shortfall is reported with the command that reserves the missing pages --
  * rather than as the driver's "Unknown error 263" halfway through the launch.
  *
- * The pages are chosen like nitro-cli does (reference C.6 step 5): the largest size first while the rest is
+ * The pages are chosen like nitro-cli does (its enclave_proc/resource_manager.rs): the largest size first while the rest is
  * at least one page of it, then the smallest first (which may overshoot by part of a page), then the smallest
  * pages not needed are dropped.  Unlike nitro-cli, which maps one region per page, every size gets one
  * mapping and the mappings sit next to each other in one address window: one NE_SET_USER_MEMORY_REGION per

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Native mode: the launch over the Nitro Enclaves driver, written once for the real driver and the simulated
- * one (nitro.h, "the seam").  In order, as nitro-cli does it (reference C.6), except that everything that can
+ * one (nitro.h, "the seam").  In order, as nitro-cli does it (its enclave_proc/resource_manager.rs), except that everything that can
  * be checked is checked before the first ioctl:
  *
  *   create_slot:   first the checks: the CPU pool has the vCPUs asked for (whole cores), huge pages cover the
@@ -105,11 +105,14 @@ static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, cons
 		return ret;
 	}
 	ret = cpu_pool_load(pool, list, &fault);
-	/* Tests of the (simulated) driver's own CPU rules: let the request through to it. */
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: tests of the (simulated) driver's own CPU rules let the request through to it. */
 	if (getenv(NE_SKIP_CPU_CHECKS_ENV)) {
 		err_clear();
 		ret = 0;
-	} else if (!ret && cfg->cpu_ids)
+	} else
+#endif
+	if (!ret && cfg->cpu_ids)
 		ret = cpu_pool_check_ids(pool, cfg->cpu_ids, cfg->cpu_count, &fault);
 	else if (!ret && cfg->cpu_count)
 		ret = cpu_pool_check_count(pool, cfg->cpu_count, &fault);

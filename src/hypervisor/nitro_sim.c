@@ -216,7 +216,7 @@ static int sv_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	struct ne_sim *s = ((struct sim_vsock *)h)->sim;
 
-	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (reference C.8). */
+	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (AWS's nitro-cli: console only with --debug-mode). */
 	if (cid == VSOCK_CID_HYPERVISOR && !s->debug)
 		return err_set(ECONNREFUSED,
 			       "the enclave runs in production mode: its console (vsock CID 0) is "

@@ -87,7 +87,7 @@ static int check_header(const uint8_t *k, uint64_t len, uint64_t *setup_size)
 {
 	unsigned int sects;
 
-	if (len < HDR_END || le32_read(k + HDR_HEADER) != HDR_MAGIC ||
+	if (len < HDR_END || get_le32(k + HDR_HEADER) != HDR_MAGIC ||
 	    (k[HDR_BOOT_FLAG] | k[HDR_BOOT_FLAG + 1] << 8) != HDR_BOOT_FLAG_MAGIC)
 		return err_set(ENOEXEC, "the kernel is not a bzImage (no \"HdrS\" setup header)");
 	if ((k[HDR_VERSION] | k[HDR_VERSION + 1] << 8) < HDR_MIN_VERSION)
@@ -117,7 +117,7 @@ static int check_placement(struct bzimage *b)
 
 static int find_payload(const uint8_t *pm, uint64_t pm_len, const uint8_t *k, struct bzimage *b)
 {
-	uint64_t off = le32_read(k + HDR_PAYLOAD_OFFSET), len = le32_read(k + HDR_PAYLOAD_LENGTH);
+	uint64_t off = get_le32(k + HDR_PAYLOAD_OFFSET), len = get_le32(k + HDR_PAYLOAD_LENGTH);
 
 	if (!len)
 		return err_set(ENODATA, "the kernel has no compressed payload (payload_length is 0)");
@@ -126,7 +126,7 @@ static int find_payload(const uint8_t *pm, uint64_t pm_len, const uint8_t *k, st
 			       (unsigned long long)len, (unsigned long long)off, (unsigned long long)pm_len);
 	b->payload = pm + off;
 	b->payload_len = len - PAYLOAD_SIZE_TRAILER;
-	b->decompressed_len = le32_read(b->payload + b->payload_len);
+	b->decompressed_len = get_le32(b->payload + b->payload_len);
 	b->format = kernel_format_detect(b->payload, b->payload_len);
 	if (b->format == KERNEL_FORMAT_UNKNOWN)
 		return err_set(ENOEXEC, "the kernel's payload compression is not one nitrovm recognises");
@@ -148,10 +148,10 @@ int bzimage_parse(const uint8_t *k, uint64_t len, struct bzimage *out)
 	if (ret < 0)
 		return ret;
 	out->setup_size = setup_size;
-	out->alignment = le32_read(k + HDR_KERNEL_ALIGNMENT);
+	out->alignment = get_le32(k + HDR_KERNEL_ALIGNMENT);
 	out->relocatable = k[HDR_RELOCATABLE] != 0;
-	out->pref_address = le64_read(k + HDR_PREF_ADDRESS);
-	out->init_size = le32_read(k + HDR_INIT_SIZE);
+	out->pref_address = get_le64(k + HDR_PREF_ADDRESS);
+	out->init_size = get_le32(k + HDR_INIT_SIZE);
 	ret = check_placement(out);
 	if (ret < 0)
 		return ret;

@@ -122,7 +122,7 @@ static int decompress_lz4(const struct bzimage *bz, uint8_t *out)
 	uint64_t done = 0;
 
 	while (end - p >= LZ4_SIZE_FIELD && done < bz->decompressed_len) {
-		uint32_t n = le32_read(p);
+		uint32_t n = get_le32(p);
 		int got;
 
 		p += LZ4_SIZE_FIELD;
@@ -151,7 +151,7 @@ int kernel_decompress(const struct bzimage *bz, uint8_t *out)
 	case KERNEL_FORMAT_LZMA:
 		return decompress_lzma(bz, out);
 	case KERNEL_FORMAT_LZ4:
-		if (bz->payload_len < LZ4_SIZE_FIELD || le32_read(bz->payload) != LZ4_LEGACY_MAGIC)
+		if (bz->payload_len < LZ4_SIZE_FIELD || get_le32(bz->payload) != LZ4_LEGACY_MAGIC)
 			return corrupt(bz, "not lz4's legacy frame format, which the kernel's build writes");
 		return decompress_lz4(bz, out);
 	default:

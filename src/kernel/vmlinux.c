@@ -42,12 +42,12 @@ static int check_ehdr(const uint8_t *b, uint64_t len)
 
 	if (len < ELF_HDR_SIZE || memcmp(b, "\177ELF", 4) != 0)
 		return err_set(ENOEXEC, "the decompressed kernel is not an ELF file");
-	if (b[4] != ELF_CLASS64 || b[5] != ELF_DATA_LSB || le16_read(b + 16) != ELF_TYPE_EXEC ||
-	    le16_read(b + 18) != ELF_MACHINE_X86_64)
+	if (b[4] != ELF_CLASS64 || b[5] != ELF_DATA_LSB || get_le16(b + 16) != ELF_TYPE_EXEC ||
+	    get_le16(b + 18) != ELF_MACHINE_X86_64)
 		return err_set(ENOEXEC, "the decompressed kernel is not a 64-bit x86 executable");
-	phoff = le64_read(b + 32);
-	phnum = le16_read(b + 56);
-	if (le16_read(b + 54) != ELF_PHDR_SIZE || !phnum || phnum > ELF_MAX_PHDRS || phoff > len ||
+	phoff = get_le64(b + 32);
+	phnum = get_le16(b + 56);
+	if (get_le16(b + 54) != ELF_PHDR_SIZE || !phnum || phnum > ELF_MAX_PHDRS || phoff > len ||
 	    (uint64_t)phnum * ELF_PHDR_SIZE > len - phoff)
 		return err_set(ENOEXEC, "the decompressed kernel's program headers lie outside it");
 	return 0;
@@ -55,7 +55,7 @@ static int check_ehdr(const uint8_t *b, uint64_t len)
 
 static int add_segment(struct vmlinux *v, const uint8_t *ph, uint64_t len, uint64_t pref)
 {
-	uint64_t off = le64_read(ph + 8), paddr = le64_read(ph + 24), filesz = le64_read(ph + 32), memsz = le64_read(ph + 40);
+	uint64_t off = get_le64(ph + 8), paddr = get_le64(ph + 24), filesz = get_le64(ph + 32), memsz = get_le64(ph + 40);
 	struct vmlinux_segment *s;
 
 	if (v->nsegments == VMLINUX_MAX_SEGMENTS)
@@ -75,20 +75,20 @@ static int add_segment(struct vmlinux *v, const uint8_t *ph, uint64_t len, uint6
 
 static int parse_segments(struct vmlinux *v, const uint8_t *b, uint64_t len, uint64_t pref, uint64_t *file_end)
 {
-	uint64_t phoff = le64_read(b + 32), entry = le64_read(b + 24);
-	uint16_t phnum = le16_read(b + 56);
+	uint64_t phoff = get_le64(b + 32), entry = get_le64(b + 24);
+	uint16_t phnum = get_le16(b + 56);
 	int ret;
 
 	*file_end = phoff + (uint64_t)phnum * ELF_PHDR_SIZE;
 	for (unsigned int i = 0; i < phnum; i++) {
 		const uint8_t *ph = b + phoff + (uint64_t)i * ELF_PHDR_SIZE;
 
-		if (le32_read(ph) != ELF_PT_LOAD)
+		if (get_le32(ph) != ELF_PT_LOAD)
 			continue;
 		ret = add_segment(v, ph, len, pref);
 		if (ret < 0)
 			return ret;
-		*file_end = MAX(*file_end, le64_read(ph + 8) + le64_read(ph + 32));
+		*file_end = MAX(*file_end, get_le64(ph + 8) + get_le64(ph + 32));
 	}
 	if (!v->nsegments)
 		return err_set(ENOEXEC, "the decompressed kernel has no loadable segment");
@@ -123,7 +123,7 @@ static int scan_table(const struct vmlinux *v, const uint8_t *b, uint64_t file_e
 		if (*pos < file_end + RELOC_ENTRY)
 			return err_set(ENOEXEC, "the decompressed kernel's relocation tables are not terminated");
 		*pos -= RELOC_ENTRY;
-		e = le32_read(b + *pos);
+		e = get_le32(b + *pos);
 		if (!e)
 			break;
 		if (!reloc_target(v, e, pref, width, &off))
@@ -172,16 +172,16 @@ static void apply_table(const struct vmlinux *v, const uint8_t *buf, uint64_t fi
 			uint8_t *dst, int64_t delta)
 {
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t va = (uint64_t)(int64_t)(int32_t)le32_read(buf + first + i * RELOC_ENTRY);
+		uint64_t va = (uint64_t)(int64_t)(int32_t)get_le32(buf + first + i * RELOC_ENTRY);
 		uint64_t off = va - (KERNEL_START_MAP + v->pref_address);
 		uint8_t *p = dst + off;
 
 		if (kind == 64)
-			le_write(p, le64_read(p) + (uint64_t)delta, 8);
+			put_le(p, get_le64(p) + (uint64_t)delta, 8);
 		else if (kind == -32)
-			le_write(p, (uint32_t)(le32_read(p) - (uint32_t)delta), 4);
+			put_le(p, (uint32_t)(get_le32(p) - (uint32_t)delta), 4);
 		else
-			le_write(p, (uint32_t)(le32_read(p) + (uint32_t)delta), 4);
+			put_le(p, (uint32_t)(get_le32(p) + (uint32_t)delta), 4);
 	}
 }
 

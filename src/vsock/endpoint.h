@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The parent side of vsock: listen(port) and connect(cid, port), the same for both hypervisors (DESIGN.md, "One
- * pipeline, two hypervisors").  Everything above it -- the heartbeat responder, the console client, the host
+ * The parent side of vsock: listen(port) and connect(cid, port), the same for both hypervisors (the launch
+ * pipeline, enclave/launch.h, is one for both).  Everything above it -- the heartbeat responder, the console client, the host
  * bridges -- is plain file-descriptor code and runs unchanged on either implementation:
  *
  *   emulated (vsock/emul.c, vsock_emul_create): the enclave is nitrovm's own KVM guest.  A connection owns a

@@ -64,7 +64,7 @@ def test_valid_image_measurements(tmp_path, nramdisks):
     assert d["ImageName"] == "test"
     assert d["ImageVersion"] == "1.0"
     if nramdisks == 1:
-        # PCR2 of an image with a single ramdisk measures nothing: reference B.3's vector.
+        # PCR2 of an image with a single ramdisk measures nothing: SHA384(0^48 || SHA384("")).
         assert d["Measurements"]["PCR2"] == eiflib.EMPTY_PCR
     rc, out, err = run("validate-eif", "--eif-path", str(path))
     assert rc == 0, err

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Native mode at the process level (issue 6): the checks before any ioctl, the simulated driver's rules, and a
+"""Native mode at the process level: the checks before any ioctl, the simulated driver's rules, and a
 sentence with nitro-cli's error number for every driver error, through `run-enclave --hypervisor nitro-sim`
 and the QEMU form `-accel nitro`.  Every launch here fails before the enclave boots, so no /dev/kvm is needed
 (the kvm tier, tests/kvm/test_native_sim.py, boots through the same path)."""
@@ -81,6 +81,19 @@ def test_sim_is_never_a_fallback(nitrovm, eif, tree):
     env = dict(tree, NITROVM_NE_DEVICE="/nonexistent/nitro_enclaves")
     p = launch(eif, "--hypervisor", "nitro", env=env)
     assert p.returncode == 19
+
+
+@pytest.mark.parametrize("extra,named", [
+    (("--test-rng",), "--test-rng"), (("--no-acpi",), "--no-acpi"), (("--boot-path", "host"), "--boot-path"),
+    (("--parent-role", "arn:aws:iam::1:role/r"), "--parent-role"), (("--parent-id", "i-0123"), "--parent-id"),
+])
+def test_emulation_options_are_refused_on_nitro(nitrovm, eif, extra, named):
+    """An option that shapes the emulated machine is refused on the Nitro hypervisor, before the driver is
+    opened, not dropped without a word; nitro-sim (the driver in front of nitrovm's machine) takes them."""
+    p = launch(eif, "--hypervisor", "nitro", *extra, env={"NITROVM_NE_DEVICE": "/nonexistent/nitro_enclaves"})
+    assert p.returncode == 3, p.stderr
+    line = error_line(p)
+    assert line.startswith(f"[ E03 ] {named}") and "--hypervisor kvm" in line, line
 
 
 # ---- checks before any ioctl ----

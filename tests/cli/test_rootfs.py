@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""`nitrovm build-enclave --rootfs`: nitro-cli's two-ramdisk layout (reference D.1, B.1).
+"""`nitrovm build-enclave --rootfs`: nitro-cli's two-ramdisk layout (init in the first, the image under rootfs/ in the second; PCR1 and PCR2 over them).
 
 Both ramdisks are taken out of the EIF with tests/cli/eiflib.py, listed with GNU `cpio -it` and parsed by a small
 newc reader here (names, modes, device numbers, contents). Checked: the bootstrap ramdisk (dev/, dev/console,

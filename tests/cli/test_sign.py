@@ -83,7 +83,7 @@ def one_error(p, code, fragment=None):
 
 
 def verify_independently(eif, cert_path, pcr0):
-    """Decode the section with cbor2 and verify the COSE_Sign1 with the certificate's key (reference A.7)."""
+    """Decode the section with cbor2 and verify the COSE_Sign1 with the certificate's key (COSE_Sign1, RFC 9052)."""
     raw = signature_section(eif)
     outer = cbor2.loads(raw)
     assert isinstance(outer, list) and len(outer) == 1

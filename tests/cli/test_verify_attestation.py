@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Process-level tests of `nitrovm verify-attestation`.
 
-Documents and chains are made here the way AWS makes them (reference E.3) with python3-cryptography and
+Documents and chains are made here the way AWS makes them (AWS's attestation_process.md) with python3-cryptography and
 python3-cbor2, which share nothing with nitrovm's C code: root → regional (pathlen 2) → zonal (pathlen 1) →
 instance (pathlen 0) → leaf (CA:FALSE), P-384 and ecdsa-with-SHA384 throughout, CA key usage critical
 digitalSignature+keyCertSign+cRLSign (0x86), the leaf's digitalSignature+nonRepudiation; the payload in the

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""e2e: a real Linux enclave asks nitrovm's NSM for an attestation document (issue 5, item 7, nested tier).
+"""e2e: a real Linux enclave asks nitrovm's NSM for an attestation document (nested tier).
 
 The image: Debian's 6.12 cloud kernel, the modules scripts/kernel-modules gathers (its `nsm` gives /dev/nsm),
 nitrovm's init, and a root filesystem with the static busybox and guest/nsm-tool as /nsm-tool. The app runs
@@ -7,11 +7,11 @@ nsm-tool's requests in turn and prints the attestation document hex-encoded betw
 the console. The enclave runs with --parent-id i-0a9f2a8b8dd31c7c8 and a state directory shared with the host,
 so the root that signed it can be exported (`nitrovm ca export`) afterwards. Then:
 
-  - PCR0/1/2 in the document equal describe-eif's, PCR4 the extend of the parent id (reference B.3's vector);
+  - PCR0/1/2 in the document equal describe-eif's, PCR4 the extend of the parent id (SHA-384 over 48 zero bytes and the id);
   - the nonce and user_data round-trip;
   - `nitrovm verify-attestation` accepts it against `nitrovm ca export`'s root (and refuses a wrong nonce);
   - an independent verifier written here with python3-cryptography and python3-cbor2 accepts it too;
-  - DescribeNSM, DescribePCR, ExtendPCR, LockPCR and GetRandom answer as reference E.2 says.
+  - DescribeNSM, DescribePCR, ExtendPCR, LockPCR and GetRandom answer as aws-nitro-enclaves-nsm-api's schema says.
 """
 import datetime
 import hashlib
@@ -35,7 +35,7 @@ SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
 CMDLINE = images.CMDLINE
 PARENT_ID = "i-0a9f2a8b8dd31c7c8"
-# Reference B.3: SHA384(0^48 || "i-0a9f2a8b8dd31c7c8"), as a real AWS document carries it.
+# SHA384(0^48 || "i-0a9f2a8b8dd31c7c8"), as a real AWS document carries it.
 PCR4 = "f8e8fc387257438667dc453ccde507690656c27e1abd42f5b6746a609697b0b227fdbd345b5133b9eac8248d718ad75b"
 NONCE = "00112233445566778899aabbccddeeff"
 USER_DATA = b"nitrovm e2e attestation".hex()
@@ -199,7 +199,7 @@ def validity(cert):
 
 
 def independent_verify(doc, root_pem, now):
-    """AWS's procedure (reference E.3) with python3-cryptography and python3-cbor2 only."""
+    """AWS's procedure (attestation_process.md) with python3-cryptography and python3-cbor2 only."""
     protected_bytes = cbor2.loads(doc)
     if isinstance(protected_bytes, cbor2.CBORTag):
         protected_bytes = protected_bytes.value

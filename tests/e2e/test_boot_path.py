@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""e2e: the kernel decompressed on the host against its own decompressor (issue 17, item 4).
+"""e2e: the kernel decompressed on the host against its own decompressor.
 
 One outer boot runs every step: Debian's cloud and generic kernels (the hello EIF) boot both ways and must give
 the same result (banner, the init's marker, both vCPUs, the same orderly exit); the host path must keep KASLR

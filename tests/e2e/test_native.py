@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""e2e: a Debian-kernel enclave launched through the native path (issue 6 item 7, nested tier).
+"""e2e: a Debian-kernel enclave launched through the native path (nested tier).
 
 The image is what a user builds with `build-enclave --rootfs` (Debian's 6.12 cloud kernel, its vsock and NSM
 modules, nitrovm's init, a busybox app) with the heartbeat on.  It runs on the simulated Nitro Enclaves driver:

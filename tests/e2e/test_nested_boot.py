@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""e2e: Debian's 6.12 kernel booted by nitrovm (issue 3, item 7).
+"""e2e: Debian's 6.12 kernel booted by nitrovm.
 
 One nested boot (on a PVM host; directly where KVM runs stock kernels) runs every step below in turn, each under
 its own time limit; the tests then read each step's output. An outer boot costs 20-30 s here and each

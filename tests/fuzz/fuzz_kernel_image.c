@@ -40,7 +40,7 @@ static void check_relocs(const struct vmlinux *v, const uint8_t *buf)
 
 	for (int t = 0; t < 3; t++)
 		for (uint64_t i = 0; i < counts[t]; i++) {
-			uint64_t va = (uint64_t)(int64_t)(int32_t)le32_read(buf + firsts[t] + 4 * i);
+			uint64_t va = (uint64_t)(int64_t)(int32_t)get_le32(buf + firsts[t] + 4 * i);
 			uint64_t off = va - KERNEL_START_MAP - v->pref_address;
 
 			CHECK(va >= KERNEL_START_MAP + v->pref_address);
@@ -92,7 +92,7 @@ static uint64_t take(const uint8_t **p, size_t *n)
 	uint64_t v = 0;
 
 	if (*n >= 8) {
-		v = le64_read(*p);
+		v = get_le64(*p);
 		*p += 8;
 		*n -= 8;
 	}

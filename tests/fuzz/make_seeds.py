@@ -24,7 +24,7 @@ import oci_images  # noqa: E402
 from eiflib import CMDLINE, KERNEL, METADATA, RAMDISK, SIGNATURE, Image, Section  # noqa: E402
 
 
-# ---- a minimal CBOR encoder, for signature sections shaped like nitro-cli's (reference A.7) ----
+# ---- a minimal CBOR encoder, for signature sections shaped like nitro-cli's (aws-nitro-enclaves-image-format's COSE_Sign1) ----
 
 def cbor_head(major, n):
     if n < 24:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The probe guest launched through the native path with the simulated driver (issue 6 item 7, kvm tier):
+"""The probe guest launched through the native path with the simulated driver (kvm tier):
 CPU pool and huge-page checks, NE_* ioctls, the donated huge pages handed to nitrovm's KVM hypervisor, the
 heartbeat answered on the parent's vsock, the console read from vsock CID 0 port CID + 10000, and the end seen
 as the enclave descriptor hanging up.

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""A small, independent EIF writer and measurer for tests (reference A.2-A.6, B.1).
+"""A small, independent EIF writer and measurer for tests (aws-nitro-enclaves-image-format's header, sections and metadata; PCR0/1/2).
 
 It shares no code with nitrovm, so a test that builds an image here and reads it with nitrovm (or the other way
 round) checks the format against a second reading of the spec.  It can also write images that break one rule at a
@@ -118,7 +118,7 @@ def measurements(sections: List[Section]) -> dict:
 
 
 def metadata_json(name="test", version="1.0", build_time="1970-01-01T00:00:00+00:00") -> bytes:
-    """Compact JSON with nitro-cli's keys in its order (reference A.6)."""
+    """Compact JSON with nitro-cli's keys in its order (its EifIdentityInfo)."""
     md = {
         "ImageName": name,
         "ImageVersion": version,

@@ -81,22 +81,22 @@ static void check_relocation(const struct vmlinux *v, const uint8_t *img)
 	assert_int_equal(vmlinux_load(v, img, a, v->image_len, 0), 0);
 	assert_int_equal(vmlinux_load(v, img, b, v->image_len, delta), 0);
 	for (uint64_t i = 0; i < r->n64; i++) {
-		va = (uint64_t)(int64_t)(int32_t)le32_read(img + r->r64_off + 4 * i);
+		va = (uint64_t)(int64_t)(int32_t)get_le32(img + r->r64_off + 4 * i);
 		off = va - KERNEL_START_MAP - PREF;
-		assert_int_equal(le64_read(b + off) - le64_read(a + off), (uint64_t)delta);
-		le_write(b + off, le64_read(a + off), 8);
+		assert_int_equal(get_le64(b + off) - get_le64(a + off), (uint64_t)delta);
+		put_le(b + off, get_le64(a + off), 8);
 	}
 	for (uint64_t i = 0; i < r->n32; i++) {
-		va = (uint64_t)(int64_t)(int32_t)le32_read(img + r->r32_off + 4 * i);
+		va = (uint64_t)(int64_t)(int32_t)get_le32(img + r->r32_off + 4 * i);
 		off = va - KERNEL_START_MAP - PREF;
-		assert_int_equal((uint32_t)(le32_read(b + off) - le32_read(a + off)), (uint32_t)delta);
-		le_write(b + off, le32_read(a + off), 4);
+		assert_int_equal((uint32_t)(get_le32(b + off) - get_le32(a + off)), (uint32_t)delta);
+		put_le(b + off, get_le32(a + off), 4);
 	}
 	for (uint64_t i = 0; i < r->n32inv; i++) {
-		va = (uint64_t)(int64_t)(int32_t)le32_read(img + r->r32inv_off + 4 * i);
+		va = (uint64_t)(int64_t)(int32_t)get_le32(img + r->r32inv_off + 4 * i);
 		off = va - KERNEL_START_MAP - PREF;
-		assert_int_equal((uint32_t)(le32_read(a + off) - le32_read(b + off)), (uint32_t)delta);
-		le_write(b + off, le32_read(a + off), 4);
+		assert_int_equal((uint32_t)(get_le32(a + off) - get_le32(b + off)), (uint32_t)delta);
+		put_le(b + off, get_le32(a + off), 4);
 	}
 	/* With every patched field put back, nothing else differs. */
 	assert_memory_equal(a, b, v->image_len);
@@ -166,7 +166,7 @@ static void test_real_kernel_corrupt(void **state)
 	k.data[bz.payload - k.data + bz.payload_len / 3] ^= 0x5a;
 	assert_int_equal(kernel_decompress(&bz, img), -ENOEXEC);
 	/* A payload offset past the end of the image. */
-	le_write(k.data + 0x248, k.len, 4);
+	put_le(k.data + 0x248, k.len, 4);
 	assert_int_equal(bzimage_parse(k.data, k.len, &bz), -ENOEXEC);
 	free(img);
 	free(k.data);
@@ -263,13 +263,13 @@ static size_t pack_lz4(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 {
 	size_t o = 4;
 
-	le_write(out, 0x184c2102, 4);
+	put_le(out, 0x184c2102, 4);
 	for (size_t i = 0; i < n; i += 8 << 20) {
 		int c = LZ4_compress_default((const char *)in + i, (char *)out + o + 4, (int)MIN(n - i, 8u << 20),
 					     (int)(cap - o - 4));
 
 		assert_true(c > 0);
-		le_write(out + o, (uint32_t)c, 4);
+		put_le(out + o, (uint32_t)c, 4);
 		o += 4 + (size_t)c;
 	}
 	return o;
@@ -347,12 +347,12 @@ struct syn {
 
 static void syn_phdr(uint8_t *ph, uint64_t off, uint64_t image_off, uint64_t filesz, uint64_t memsz)
 {
-	le_write(ph, 1, 4); /* PT_LOAD */
-	le_write(ph + 8, off, 8);
-	le_write(ph + 16, KERNEL_START_MAP + PREF + image_off, 8);
-	le_write(ph + 24, PREF + image_off, 8);
-	le_write(ph + 32, filesz, 8);
-	le_write(ph + 40, memsz, 8);
+	put_le(ph, 1, 4); /* PT_LOAD */
+	put_le(ph + 8, off, 8);
+	put_le(ph + 16, KERNEL_START_MAP + PREF + image_off, 8);
+	put_le(ph + 24, PREF + image_off, 8);
+	put_le(ph + 32, filesz, 8);
+	put_le(ph + 40, memsz, 8);
 }
 
 static uint32_t syn_va(uint64_t image_off)
@@ -369,25 +369,25 @@ static void syn_build(struct syn *s)
 	memcpy(b, "\177ELF", 4);
 	b[4] = 2;
 	b[5] = 1;
-	le_write(b + 16, 2, 2);
-	le_write(b + 18, 62, 2);
-	le_write(b + 24, PREF + 0x40, 8); /* entry */
-	le_write(b + 32, 64, 8);	  /* phoff */
-	le_write(b + 54, 56, 2);
-	le_write(b + 56, 2, 2);
+	put_le(b + 16, 2, 2);
+	put_le(b + 18, 62, 2);
+	put_le(b + 24, PREF + 0x40, 8); /* entry */
+	put_le(b + 32, 64, 8);	  /* phoff */
+	put_le(b + 54, 56, 2);
+	put_le(b + 56, 2, 2);
 	syn_phdr(b + 64, 0x1000, 0, 0x1000, 0x1000);
 	syn_phdr(b + 64 + 56, SYN_DATA_OFF, SYN_DATA_IMAGE, 0x1000, 0x3000);
 	memset(b + 0x1000, 0x90, 0x1000);
-	le_write(b + SYN_DATA_OFF + 0x10, KERNEL_START_MAP + PREF + 0x40, 8); /* a 64-bit pointer */
-	le_write(b + SYN_DATA_OFF + 0x20, (uint32_t)(KERNEL_START_MAP + PREF + 0x80), 4);
-	le_write(b + SYN_DATA_OFF + 0x30, 0x1000, 4); /* an inverse field */
+	put_le(b + SYN_DATA_OFF + 0x10, KERNEL_START_MAP + PREF + 0x40, 8); /* a 64-bit pointer */
+	put_le(b + SYN_DATA_OFF + 0x20, (uint32_t)(KERNEL_START_MAP + PREF + 0x80), 4);
+	put_le(b + SYN_DATA_OFF + 0x30, 0x1000, 4); /* an inverse field */
 	o = 3 * 4096;
-	le_write(b + o, 0, 4);
-	le_write(b + o + 4, syn_va(SYN_DATA_IMAGE + 0x10), 4);
-	le_write(b + o + 8, 0, 4);
-	le_write(b + o + 12, syn_va(SYN_DATA_IMAGE + 0x30), 4);
-	le_write(b + o + 16, 0, 4);
-	le_write(b + o + 20, syn_va(SYN_DATA_IMAGE + 0x20), 4);
+	put_le(b + o, 0, 4);
+	put_le(b + o + 4, syn_va(SYN_DATA_IMAGE + 0x10), 4);
+	put_le(b + o + 8, 0, 4);
+	put_le(b + o + 12, syn_va(SYN_DATA_IMAGE + 0x30), 4);
+	put_le(b + o + 16, 0, 4);
+	put_le(b + o + 20, syn_va(SYN_DATA_IMAGE + 0x20), 4);
 	s->len = o + 24;
 }
 
@@ -412,9 +412,9 @@ static void test_vmlinux_synthetic(void **state)
 	memset(img, 0xee, v.image_len);
 	assert_int_equal(vmlinux_load(&v, s.buf, img, v.image_len, delta), 0);
 	assert_int_equal(img[0x40], 0x90);
-	assert_int_equal(le64_read(img + SYN_DATA_IMAGE + 0x10), KERNEL_START_MAP + PREF + 0x40 + delta);
-	assert_int_equal(le32_read(img + SYN_DATA_IMAGE + 0x20), (uint32_t)(KERNEL_START_MAP + PREF + 0x80 + delta));
-	assert_int_equal(le32_read(img + SYN_DATA_IMAGE + 0x30), (uint32_t)(0x1000 - delta));
+	assert_int_equal(get_le64(img + SYN_DATA_IMAGE + 0x10), KERNEL_START_MAP + PREF + 0x40 + delta);
+	assert_int_equal(get_le32(img + SYN_DATA_IMAGE + 0x20), (uint32_t)(KERNEL_START_MAP + PREF + 0x80 + delta));
+	assert_int_equal(get_le32(img + SYN_DATA_IMAGE + 0x30), (uint32_t)(0x1000 - delta));
 	assert_int_equal(img[SYN_DATA_IMAGE + 0x2000], 0); /* bss zeroed */
 	assert_int_equal(vmlinux_load(&v, s.buf, img, v.image_len - 1, delta), -EINVAL);
 	free(img);
@@ -436,26 +436,26 @@ static void test_vmlinux_refused(void **state)
 
 	(void)state;
 	syn_build(&s);
-	le_write(s.buf + 3 * 4096 + 4, syn_va(SYN_DATA_IMAGE + 0x1000), 4); /* 64-bit field in bss */
+	put_le(s.buf + 3 * 4096 + 4, syn_va(SYN_DATA_IMAGE + 0x1000), 4); /* 64-bit field in bss */
 	expect_refused(&s, "points outside");
-	le_write(s.buf + 3 * 4096 + 20, syn_va(SYN_DATA_IMAGE + 0x1000 - 3), 4); /* straddles the end */
+	put_le(s.buf + 3 * 4096 + 20, syn_va(SYN_DATA_IMAGE + 0x1000 - 3), 4); /* straddles the end */
 	expect_refused(&s, "points outside");
-	le_write(s.buf + 3 * 4096 + 4, 0x1000, 4); /* not a kernel address */
+	put_le(s.buf + 3 * 4096 + 4, 0x1000, 4); /* not a kernel address */
 	expect_refused(&s, "points outside");
-	le_write(s.buf + 3 * 4096, syn_va(SYN_DATA_IMAGE + 0x18), 4); /* no first terminator: runs into the ELF */
+	put_le(s.buf + 3 * 4096, syn_va(SYN_DATA_IMAGE + 0x18), 4); /* no first terminator: runs into the ELF */
 	expect_refused(&s, "not terminated");
-	le_write(s.buf + 64 + 56 + 32, 0x100000, 8); /* filesz past the file */
+	put_le(s.buf + 64 + 56 + 32, 0x100000, 8); /* filesz past the file */
 	expect_refused(&s, "outside it");
-	le_write(s.buf + 64 + 24, 0x100000, 8); /* below the preferred address */
+	put_le(s.buf + 64 + 24, 0x100000, 8); /* below the preferred address */
 	expect_refused(&s, "placed outside");
-	le_write(s.buf + 24, PREF + 0x10000000, 8);
+	put_le(s.buf + 24, PREF + 0x10000000, 8);
 	expect_refused(&s, "entry point");
 	s.buf[18] = 3; /* i386 */
 	expect_refused(&s, "64-bit x86");
-	le_write(s.buf + 56, 1000, 2);
+	put_le(s.buf + 56, 1000, 2);
 	expect_refused(&s, "program headers");
 	/* Not relocatable: the tables are not looked for. */
-	le_write(s.buf + 3 * 4096, 0x7777, 4);
+	put_le(s.buf + 3 * 4096, 0x7777, 4);
 	assert_int_equal(vmlinux_parse(s.buf, s.len, PREF, false, &v), 0);
 	assert_false(v.has_relocs);
 }
@@ -466,18 +466,18 @@ static void hdr_build(uint8_t *k, size_t len, uint32_t payload_len)
 {
 	memset(k, 0, len);
 	k[0x1f1] = 3; /* setup: 4 sectors */
-	le_write(k + 0x1fe, 0xaa55, 2);
-	le_write(k + 0x202, 0x53726448, 4);
-	le_write(k + 0x206, 0x020f, 2);
-	le_write(k + 0x230, ALIGN_2M, 4);
+	put_le(k + 0x1fe, 0xaa55, 2);
+	put_le(k + 0x202, 0x53726448, 4);
+	put_le(k + 0x206, 0x020f, 2);
+	put_le(k + 0x230, ALIGN_2M, 4);
 	k[0x234] = 1;
-	le_write(k + 0x248, 0x100, 4);
-	le_write(k + 0x24c, payload_len, 4);
-	le_write(k + 0x258, PREF, 8);
-	le_write(k + 0x260, 64 * MiB, 4);
+	put_le(k + 0x248, 0x100, 4);
+	put_le(k + 0x24c, payload_len, 4);
+	put_le(k + 0x258, PREF, 8);
+	put_le(k + 0x260, 64 * MiB, 4);
 	k[0x800 + 0x100] = 0x28; /* zstd */
 	k[0x800 + 0x101] = 0xb5;
-	le_write(k + 0x800 + 0x100 + payload_len - 4, 1000, 4);
+	put_le(k + 0x800 + 0x100 + payload_len - 4, 1000, 4);
 	memcpy(k + 0x800 + 0x100 + payload_len, "KASLR", 5);
 }
 
@@ -500,16 +500,16 @@ static void test_bzimage(void **state)
 	hdr_build(k, sizeof(k), 0);
 	assert_int_equal(bzimage_parse(k, sizeof(k), &bz), -ENODATA);
 	hdr_build(k, sizeof(k), 0x200);
-	le_write(k + 0x24c, 0x1800, 4);
+	put_le(k + 0x24c, 0x1800, 4);
 	assert_int_equal(bzimage_parse(k, sizeof(k), &bz), -ENOEXEC);
 	hdr_build(k, sizeof(k), 0x200);
-	le_write(k + 0x230, 0x1000, 4);
+	put_le(k + 0x230, 0x1000, 4);
 	assert_int_equal(bzimage_parse(k, sizeof(k), &bz), -ENOEXEC);
 	hdr_build(k, sizeof(k), 0x200);
-	le_write(k + 0x258, PREF + 0x1000, 8);
+	put_le(k + 0x258, PREF + 0x1000, 8);
 	assert_int_equal(bzimage_parse(k, sizeof(k), &bz), -ENOEXEC);
 	hdr_build(k, sizeof(k), 0x200);
-	le_write(k + 0x800 + 0x100 + 0x200 - 4, 65 * MiB, 4); /* more than init_size */
+	put_le(k + 0x800 + 0x100 + 0x200 - 4, 65 * MiB, 4); /* more than init_size */
 	assert_int_equal(bzimage_parse(k, sizeof(k), &bz), -ENOEXEC);
 	hdr_build(k, sizeof(k), 0x200);
 	k[0x900] = 0x77;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The driver ABI we use against <linux/nitro_enclaves.h> (reference C.7: numbers verified by computation
+ * The driver ABI we use against <linux/nitro_enclaves.h> (the kernel's uapi header: numbers verified by computation
  * there), and a sentence for every error the driver can return.
  */
 #include <setjmp.h>

@@ -19,12 +19,12 @@
 
 int arm64_image_parse(const uint8_t *k, uint64_t len, struct arm64_image *img)
 {
-	if (len < ARM64_IMAGE_HEADER_SIZE || le32_read(k + ARM64_IMAGE_MAGIC_OFFSET) != ARM64_IMAGE_MAGIC)
+	if (len < ARM64_IMAGE_HEADER_SIZE || get_le32(k + ARM64_IMAGE_MAGIC_OFFSET) != ARM64_IMAGE_MAGIC)
 		return err_set(ENOEXEC, "the EIF's kernel section is not an arm64 Image (no \"ARM\\x64\" magic at "
 					"0x38); arm64 enclaves boot an uncompressed Image (gunzip a vmlinuz first)");
-	img->text_offset = le64_read(k + 0x08);
-	img->image_size = le64_read(k + 0x10);
-	img->flags = le64_read(k + 0x18);
+	img->text_offset = get_le64(k + 0x08);
+	img->image_size = get_le64(k + 0x10);
+	img->flags = get_le64(k + 0x18);
 	if (!img->image_size) {
 		/* Before 3.17: text_offset is to be taken as 0x80000, and the size is what the file has. */
 		img->text_offset = ARM64_IMAGE_OLD_TEXT_OFFSET;

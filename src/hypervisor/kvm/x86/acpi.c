@@ -64,12 +64,6 @@
 #define MADT_ENABLED	  1
 #define MADT_ALL_CPUS	  0xff
 
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++, v >>= 8)
-		p[i] = v & 0xff;
-}
-
 static uint8_t acpi_checksum(const uint8_t *p, size_t len)
 {
 	uint8_t sum = 0;

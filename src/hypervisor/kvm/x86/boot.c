@@ -58,22 +58,6 @@
 
 #define INITRD_ALIGN   4096 /* page-aligned, as every loader does */
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++, v >>= 8)
-		p[i] = v & 0xff;
-}
-
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
@@ -85,10 +69,10 @@ static int check_bzimage(const uint8_t *k, uint64_t len, uint64_t *setup_size)
 	unsigned int sects;
 	uint16_t version;
 
-	if (len < HDR_END_MIN || le32(k + HDR_HEADER) != HDR_MAGIC || le16(k + HDR_BOOT_FLAG) != HDR_BOOT_FLAG_MAGIC)
+	if (len < HDR_END_MIN || get_le32(k + HDR_HEADER) != HDR_MAGIC || get_le16(k + HDR_BOOT_FLAG) != HDR_BOOT_FLAG_MAGIC)
 		return err_set(ENOEXEC, "the EIF's kernel section is not a bzImage (no \"HdrS\" setup header); "
 				       "x86_64 enclaves boot a bzImage");
-	version = le16(k + HDR_VERSION);
+	version = get_le16(k + HDR_VERSION);
 	if (version < HDR_MIN_VERSION)
 		return err_set(ENOEXEC, "the EIF's kernel uses boot protocol %u.%02u; nitrovm needs 2.12 or newer "
 				       "(Linux 3.8 or later) to enter it in 64-bit mode", version >> 8, version & 0xff);
@@ -170,7 +154,7 @@ static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif 
 			struct x86_boot *b)
 {
 	uint64_t size = kvm_initrd_size(e), top, addr;
-	uint64_t max = le32(hdr + HDR_INITRD_ADDR_MAX);
+	uint64_t max = get_le32(hdr + HDR_INITRD_ADDR_MAX);
 	uint8_t *dst;
 
 	b->initrd_size = size;
@@ -225,13 +209,13 @@ int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, 
 	if (ret < 0)
 		return ret;
 	pm_size = klen - setup_size;
-	init_size = MAX(le32(k + HDR_INIT_SIZE), pm_size);
+	init_size = MAX(get_le32(k + HDR_INIT_SIZE), pm_size);
 	if (X86_KERNEL_LOAD + init_size > kvm_low_ram_size(vm))
 		return err_set(ENOMEM, "the kernel needs %llu MiB from 1 MiB up to unpack; the enclave has too little "
 				       "memory", (unsigned long long)(init_size >> 20) + 1);
 
 	/* 1. Command line, bounded by what this kernel accepts. */
-	max_cmdline = le32(k + HDR_CMDLINE_SIZE);
+	max_cmdline = get_le32(k + HDR_CMDLINE_SIZE);
 	max_cmdline = max_cmdline ? max_cmdline : CMDLINE_SIZE_OLD;
 	max_cmdline = MIN(max_cmdline + 1, X86_CMDLINE_AREA);
 	cmdline = kvm_gpa(vm, X86_CMDLINE_ADDR, X86_CMDLINE_AREA);
