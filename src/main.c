@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /* nitrovm: launch AWS Nitro Enclaves from EIF files, natively or on KVM.  This file only dispatches. */
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "runtime/runtime.h"
+
+/* guest/probe: the probe guest built into an x86_64 nitrovm (size 0 elsewhere). */
+extern const uint64_t nitrovm_probe_image_size;
 
 struct command {
 	const char *name;
@@ -48,6 +52,36 @@ static void usage(FILE *f)
 	fprintf(f, "\nOptions:\n  -h, --help       this text\n  -V, --version    print the version\n");
 }
 
+/*
+ * The version, then what this build has: scripts/build-aarch64 links statically, and a feature without a static
+ * library is left out of such a build (ISA-L: zlib computes the same CRC-32; container images: libcurl needs
+ * Kerberos, which has no static library).
+ */
+static void print_version(void)
+{
+#if defined(__aarch64__)
+	const char *machine = "aarch64";
+#else
+	const char *machine = "x86_64";
+#endif
+
+	printf("nitrovm %s\n", NITROVM_VERSION);
+	printf("built for %s, %s; EIF CRC-32: %s; probe guest for selftest: %s; container images: %s\n", machine,
+	       NITROVM_STATIC ? "statically linked" : "dynamically linked",
+#ifdef NITROVM_HAVE_ISAL
+	       "ISA-L",
+#else
+	       "zlib (no ISA-L in this build)",
+#endif
+	       nitrovm_probe_image_size ? "built in" : "none (x86_64 only)",
+#ifdef NITROVM_HAVE_IMAGES
+	       "yes"
+#else
+	       "none in this build (no libarchive, libcurl)"
+#endif
+	);
+}
+
 int main(int argc, char **argv)
 {
 	/* Engines run an OCI runtime by its path and cannot add arguments: the name chooses. */
@@ -62,7 +96,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("nitrovm %s\n", NITROVM_VERSION);
+		print_version();
 		return 0;
 	}
 	/* QEMU-style front end: `nitrovm -M nitro-enclave -kernel ...`, options with one dash or two (--machine). */

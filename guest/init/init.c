@@ -26,7 +26,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/module.h>
-#include <linux/vm_sockets.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +41,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+/* After sys/socket.h: older kernel headers use struct sockaddr without including it. */
+#include <linux/vm_sockets.h>
 
 #include "app_link.h"
 #include "app_wire.h"

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
-#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+/* After sys/socket.h: older kernel headers use struct sockaddr without including it. */
+#include <linux/vm_sockets.h>
 
 #include "cli.h"
 #include "common/json_pretty.h"

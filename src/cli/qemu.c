@@ -57,8 +57,16 @@ static int build_eif(const struct qemu_args *a, int *out_fd, uint64_t *size)
 		ret = cli_fail_err(E_FILE_OPERATION);
 		goto out;
 	}
-	if (eif_detect_arch(kernel, klen) != EIF_ARCH_X86_64) {
-		ret = cli_fail(E_EIF_PARSING, "-kernel %s is neither an EIF nor an x86_64 bzImage", a->kernel);
+	/* Either architecture's kernel (qemu-system-aarch64's form on Graviton): the EIF's arch flag follows it. */
+	switch (eif_detect_arch(kernel, klen)) {
+	case EIF_ARCH_X86_64:
+		break;
+	case EIF_ARCH_ARM64:
+		b.flags = EIF_FLAG_ARM64;
+		break;
+	default:
+		ret = cli_fail(E_EIF_PARSING, "-kernel %s is neither an EIF, an x86_64 bzImage nor an arm64 Image",
+			       a->kernel);
 		goto out;
 	}
 	b.kernel = (struct eif_blob){ kernel, klen };

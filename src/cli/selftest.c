@@ -224,6 +224,10 @@ int cmd_selftest(int argc, char **argv)
 	kvm_ok = check_kvm(dev) == 0;
 	flavour = kvm_flavour(kvm_ok);
 	print_flavour(flavour);
+	/* The probe is an x86_64 bzImage (guest/probe): other builds carry none. */
+	if (!nitrovm_probe_image_size && !(getenv(SELFTEST_PROBE_ENV) && getenv(SELFTEST_PROBE_ENV)[0]))
+		return cli_fail(E_UNSPECIFIED, "this nitrovm has no probe guest built in (the probe is x86_64 code); "
+					       "check this host by booting an enclave with run-enclave");
 	e = find_probe(probe, sizeof(probe));
 	if (e < 0)
 		return cli_fail(E_FILE_OPERATION, "the probe guest cannot be read: %s (from $%s, else built in)",

@@ -46,8 +46,15 @@
 #define SIM_MAX_MEM_REGIONS 256
 /* Auto-assigned CIDs start here (what nitro-cli's logs show on EC2). */
 #define SIM_CID_AUTO_FIRST 16
-/* The highest user-space address on x86-64 with 4-level page tables: access_ok() past it fails. */
-#define SIM_TASK_SIZE	   0x7ffffffff000ULL
+/*
+ * The end of user space, past which the driver's access_ok() fails: x86-64 with 4-level page tables, arm64 with
+ * 48-bit virtual addresses (a 52-bit kernel still gives user space 48 bits unless asked for more).
+ */
+#if defined(__aarch64__)
+#define SIM_TASK_SIZE 0x1000000000000ULL
+#else
+#define SIM_TASK_SIZE 0x7ffffffff000ULL
+#endif
 #define SIM_DRAIN_CHUNK	   4096
 #define SIM_SMAPS_LINE_MAX 512
 

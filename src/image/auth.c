@@ -201,7 +201,8 @@ static int search_file(const char *path, const char *domain, const char *reposit
 		ret = decode_auth(b64, cr);
 		if (!ret) {
 			cr->found = true;
-			snprintf(cr->source, sizeof(cr->source), "%s", path);
+			/* The bound in the format too: aarch64 gcc 12 loses PATH_MAX through the inlining and warns. */
+			snprintf(cr->source, sizeof(cr->source), "%.*s", (int)sizeof(cr->source) - 1, path);
 		}
 	}
 	json_object_put(o);

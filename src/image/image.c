@@ -51,8 +51,16 @@ int image_alloc(const struct image_options *o, struct image **out)
 int image_open(const char *uri, const struct image_options *o, struct image **out)
 {
 	struct image *img;
-	int ret = image_alloc(o, &img);
+	int ret;
 
+#ifndef NITROVM_HAVE_IMAGES
+	(void)uri;
+	(void)o;
+	(void)out;
+	return err_set(ENOTSUP, "this nitrovm was built without container images (libarchive, libcurl): "
+				 "see nitrovm --version");
+#endif
+	ret = image_alloc(o, &img);
 	if (ret)
 		return ret;
 	ret = image_ref_parse(uri, &img->ref);

@@ -90,15 +90,18 @@ PLATFORM_FLAKE_SIGNS = (
 
 @pytest.fixture(scope="session")
 def run_steps(mode, workdir):
-    """run_steps(label, [(name, command, limit s)], steps_dir=None) runs the steps in one boot (nested.run_steps:
+    """run_steps(label, [(name, command, limit s)], steps_dir=None, arch="x86_64", memory="2G") runs the steps in
+    one boot (nested.run_steps; arch "aarch64": in the arm64 machine, under its busybox;
     an outer boot costs 20-30 s, so a module's steps share one) and returns Steps.  The console goes to
     workdir/<label>-console.log, the steps' files to steps_dir (workdir/<label>-steps by default; the guest may
     write under it).  A boot that cannot run or does not finish fails the test."""
-    def boot(label, steps, steps_dir, log):
+    def boot(label, steps, steps_dir, log, arch, memory):
+        # The arm64 machine is always an emulated one here (an x86_64 host).
+        how = "nested" if arch == "aarch64" else mode
         with open(log, "w") as stream:
             try:
-                return nested.run_steps(steps, str(steps_dir or workdir / f"{label}-steps"), mode=mode,
-                                        stream=stream), None
+                return nested.run_steps(steps, str(steps_dir or workdir / f"{label}-steps"), mode=how,
+                                        stream=stream, arch=arch, memory=memory), None
             except nested.NestedTimeout as e:
                 return None, f"the {mode} run did not finish: {e}; console in {log}"
             except nested.NestedError as e:
@@ -113,10 +116,10 @@ def run_steps(mode, workdir):
             return "died" in why or "stopped before" in why or "could not run" in why
         return any(r.output and any(sign in r.output for sign in PLATFORM_FLAKE_SIGNS) for r in res.values())
 
-    def run(label, steps, steps_dir=None):
+    def run(label, steps, steps_dir=None, arch="x86_64", memory="2G"):
         log = workdir / f"{label}-console.log"
         start = time.monotonic()
-        res, why = boot(label, steps, steps_dir, log)
+        res, why = boot(label, steps, steps_dir, log, arch, memory)
         for attempt in range(1, PLATFORM_RETRIES + 1):
             if mode != "nested" or not platform_flake(res, why):
                 break
@@ -125,7 +128,7 @@ def run_steps(mode, workdir):
             what = why or "a second-level guest crashed on its FPU state"
             print(f"\nWARNING: e2e {label}: the nested platform failed ({what}); booting again, retry {attempt} "
                   f"of {PLATFORM_RETRIES} (that console kept in {kept})")
-            res, why = boot(label, steps, steps_dir, log)
+            res, why = boot(label, steps, steps_dir, log, arch, memory)
         if why:
             pytest.fail(why)
         width = max((len(name) for name, _, _ in steps), default=0)

@@ -11,8 +11,14 @@ Results come back through a second, writable 9p share (a fresh host directory pe
 and exit status are files there, so they never mix with kernel messages on the serial console. The serial
 console is kept as a log (and streamed when asked) and carries a "NESTED-EXIT <status>" line as a fallback.
 
+The same machinery boots an arm64 machine (arch="aarch64"): QEMU's virt machine under TCG with the
+virtualization extensions, so Debian's arm64 kernel has a /dev/kvm (notes/platform.md). The host's root is shared
+the same way, but its x86_64 programs cannot run there: /usr/bin and /usr/sbin are replaced by an arm64 busybox
+(scripts/fetch-arm64-tools), so commands are busybox shell lines that run static arm64 programs (the output of
+scripts/build-aarch64) and the arm64 QEMU that fetch-arm64-tools unpacked.
+
 Use from Python:   status, output = run_nested("build/nitrovm selftest", timeout=300)
-Use from a shell:  scripts/nested [--timeout S] [--smp N] [-v] -- COMMAND...
+Use from a shell:  scripts/nested [--arch aarch64] [--timeout S] [--smp N] [-v] -- COMMAND...
 """
 
 import argparse
@@ -35,6 +41,7 @@ import kmod
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FETCH_KERNEL = os.path.join(REPO, "scripts", "fetch-kernel")
+FETCH_ARM64_TOOLS = os.path.join(REPO, "scripts", "fetch-arm64-tools")
 QEMU = os.environ.get("NITROVM_QEMU", "qemu-system-x86_64")
 BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
 
@@ -48,11 +55,23 @@ WANTED_MODULES = [
     "vsock_loopback", "vhost_vsock",  # AF_VSOCK tests: loopback inside the guest, host-side vsock devices
 ]
 
+# The arm64 machine's modules: QEMU's virt machine has virtio-mmio too (described in its device tree); KVM is
+# built into Debian's arm64 kernels.
+WANTED_MODULES_ARM64 = ["virtio_mmio", "9pnet_virtio", "9p", "overlay"]
+
 # Boot the outer kernel reliably under TCG. Calibrating the TSC against the PIT fails under TCG when the host is
 # busy ("tsc: Unable to calibrate against PIT", then the boot hangs with the clock stopped at 0), so the TSC
 # rate is given (tsc_early_khz; TCG's guest TSC is the host's TSC), trusted (tsc=reliable) and the delay loop
 # preset (lpj, no_timer_check).
 KERNEL_APPEND = "console=ttyS0 panic=-1 tsc=reliable tsc_early_khz={tsc_khz} lpj=5000000 no_timer_check quiet"
+
+# arm64: QEMU's virt machine has a PL011 (ttyAMA0). gic-version=3 because KVM inside offers only a GICv3 guest
+# there ("GICv3: no GICV resource entry"); virtualization=on gives the guest EL2, so its kernel has KVM.
+KERNEL_APPEND_ARM64 = "console=ttyAMA0 panic=-1 quiet"
+QEMU_ARM64 = os.environ.get("NITROVM_QEMU_AARCH64", "qemu-system-aarch64")
+# NITROVM_ARM64_GIC=2 gives the arm64 machine a GICv2 (with its virtualization extensions), so a run by hand can
+# check nitrovm's GICv2 fallback; CI keeps the GICv3 that Graviton has.
+ARM64_GIC = os.environ.get("NITROVM_ARM64_GIC", "3")
 
 EXIT_MARKER = "NESTED-EXIT"
 # One outer boot at a time on this machine: two TCG guests of two vCPUs each on a 2-core host starve each other
@@ -78,24 +97,34 @@ class NestedTimeout(NestedError):
 # Kernels
 
 
-_kernels = None
+_kernels = {}
 
 
-def fetch_kernels():
-    """Run scripts/fetch-kernel (idempotent) and return its NITROVM_* assignments as a dict."""
-    global _kernels
-    if _kernels is None:
-        proc = subprocess.run([FETCH_KERNEL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            raise NestedError(proc.stderr.strip() or "scripts/fetch-kernel failed")
-        vals = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-        _kernels = vals
-    return _kernels
+def _assignments(argv):
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise NestedError(proc.stderr.strip() or f"{' '.join(argv)} failed")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
 
 
-def cache_dir():
+def fetch_kernels(arch="x86_64"):
+    """Run scripts/fetch-kernel (idempotent) and return its NITROVM_* assignments as a dict (arch "aarch64":
+    Debian's arm64 kernels)."""
+    if arch not in _kernels:
+        _kernels[arch] = _assignments([FETCH_KERNEL] + (["--arch", "arm64"] if arch == "aarch64" else []))
+    return _kernels[arch]
+
+
+def fetch_arm64_tools():
+    """scripts/fetch-arm64-tools: NITROVM_ARM64_BUSYBOX and NITROVM_ARM64_QEMU."""
+    if "tools" not in _kernels:
+        _kernels["tools"] = _assignments([FETCH_ARM64_TOOLS])
+    return _kernels["tools"]
+
+
+def cache_dir(arch="x86_64"):
     """Where built initramfs images are kept: next to the kernels fetch-kernel unpacked."""
-    k = fetch_kernels()
+    k = fetch_kernels(arch)
     # …/kernels/<version>/generic/boot/vmlinuz → …/kernels/<version>
     return os.path.dirname(os.path.dirname(os.path.dirname(k["NITROVM_GENERIC_KERNEL"])))
 
@@ -152,7 +181,8 @@ while read -r dir; do
 	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 s$i "/newroot$dir" || finish "cannot mount $dir"
 	i=$((i + 1))
 done < /out/shares
-[ -e /dev/kvm ] || say "no /dev/kvm after loading kvm_amd"
+# ARCH-SETUP
+[ -e /dev/kvm ] || say "no /dev/kvm in the outer guest"
 # The kernel leaves every interface down, loopback too: commands expect 127.0.0.1 to work as on the host.
 ip link set lo up || say "cannot bring up the loopback interface"
 set -o pipefail
@@ -164,26 +194,41 @@ finish "command exited with status $status" $status
 """
 
 
-def build_initramfs():
+# arm64: the host's programs are x86_64, so the arm64 busybox stands in for /usr/bin and /usr/sbin (and so /bin
+# and /sbin, links to them on a merged-/usr host) inside the chroot; the host's other files stay visible.
+ARM64_SETUP = r"""for d in usr/bin usr/sbin; do mount -t tmpfs -o mode=755 arm64bin /newroot/$d || finish "cannot mount /$d"; done
+cp /bin/busybox /newroot/usr/bin/busybox
+chroot /newroot /usr/bin/busybox --install -s /usr/bin || finish "cannot install busybox in the chroot"
+"""
+
+
+def init_script(arch):
+    return INIT_SCRIPT.replace("# ARCH-SETUP\n", ARM64_SETUP if arch == "aarch64" else "")
+
+
+def build_initramfs(arch="x86_64"):
     """Build (or reuse from the cache) the outer guest's initramfs; return its path."""
-    k = fetch_kernels()
+    k = fetch_kernels(arch)
     moddir = k["NITROVM_GENERIC_MODULES"]
+    bb_path = fetch_arm64_tools()["NITROVM_ARM64_BUSYBOX"] if arch == "aarch64" else BUSYBOX
+    wanted = WANTED_MODULES_ARM64 if arch == "aarch64" else WANTED_MODULES
+    script = init_script(arch)
     try:
-        with open(BUSYBOX, "rb") as f:
+        with open(bb_path, "rb") as f:
             busybox = f.read()
     except OSError as e:
-        raise NestedError(f"cannot read {BUSYBOX} ({e.strerror}): install busybox-static") from None
-    key = hashlib.sha256(INIT_SCRIPT.encode() + busybox + moddir.encode() +
-                         repr(WANTED_MODULES).encode()).hexdigest()[:16]
-    path = os.path.join(cache_dir(), f"nested-initramfs-{key}.cpio")
+        raise NestedError(f"cannot read {bb_path} ({e.strerror}): install busybox-static") from None
+    key = hashlib.sha256(script.encode() + busybox + moddir.encode() +
+                         repr(wanted).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir(arch), f"nested-initramfs-{key}.cpio")
     if os.path.exists(path):
         return path
     if not _is_static(busybox):
-        raise NestedError(f"{BUSYBOX} is not a static busybox (install busybox-static)")
-    mods = [(name, data) for name, _, data in kmod.resolve(moddir, WANTED_MODULES, missing_ok=True)]
+        raise NestedError(f"{bb_path} is not a static busybox (install busybox-static)")
+    mods = [(name, data) for name, _, data in kmod.resolve(moddir, wanted, missing_ok=True)]
     names = [n for n, _ in mods]
     builtin = kmod.builtin_modules(moddir)
-    for need in ("virtio_mmio", "9p", "9pnet_virtio", "kvm_amd"):
+    for need in ("virtio_mmio", "9p", "9pnet_virtio") + (() if arch == "aarch64" else ("kvm_amd",)):
         if need not in names and need not in builtin:
             raise NestedError(f"the generic kernel has no {need} module")
     c = cpio.Writer()
@@ -191,7 +236,7 @@ def build_initramfs():
         c.dir(d)
     c.file("bin/busybox", busybox, 0o755)
     c.symlink("bin/sh", "busybox")
-    c.file("init", INIT_SCRIPT.encode(), 0o755)
+    c.file("init", script.encode(), 0o755)
     c.file("modules/order", ("\n".join(names) + "\n").encode())
     for n, data in mods:
         c.file(f"modules/{n}.ko", data)
@@ -201,8 +246,8 @@ def build_initramfs():
     os.replace(tmp, path)
     # Images of an older /init or module list go, but not recent ones: another checkout (a CI run next to a
     # working tree) may be about to boot its own.
-    for old in os.listdir(cache_dir()):
-        full = os.path.join(cache_dir(), old)
+    for old in os.listdir(cache_dir(arch)):
+        full = os.path.join(cache_dir(arch), old)
         if old.startswith("nested-initramfs-") and old.endswith(".cpio") and old != os.path.basename(path):
             try:
                 if time.time() - os.stat(full).st_mtime > STALE_INITRAMFS_S:
@@ -256,11 +301,18 @@ def _die_with_parent():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def qemu_command(kernel, initrd, hostdir, smp, memory, shares=()):
-    argv = [
-        QEMU, "-M", "microvm,accel=tcg", "-cpu", "EPYC,+svm", "-m", memory, "-smp", str(smp),
+def qemu_command(kernel, initrd, hostdir, smp, memory, shares=(), arch="x86_64"):
+    if arch == "aarch64":
+        machine = [QEMU_ARM64, "-M", f"virt,virtualization=on,gic-version={ARM64_GIC}", "-cpu", "max", "-accel",
+                   "tcg"]
+        append = KERNEL_APPEND_ARM64
+    else:
+        machine = [QEMU, "-M", "microvm,accel=tcg", "-cpu", "EPYC,+svm"]
+        append = KERNEL_APPEND.format(tsc_khz=host_tsc_khz())
+    argv = machine + [
+        "-m", memory, "-smp", str(smp),
         "-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot",
-        "-kernel", kernel, "-initrd", initrd, "-append", KERNEL_APPEND.format(tsc_khz=host_tsc_khz()),
+        "-kernel", kernel, "-initrd", initrd, "-append", append,
         "-fsdev", "local,id=host,path=/,security_model=none,readonly=on,multidevs=remap",
         "-device", "virtio-9p-device,fsdev=host,mount_tag=host",
         "-fsdev", f"local,id=out,path={hostdir},security_model=none",
@@ -272,7 +324,8 @@ def qemu_command(kernel, initrd, hostdir, smp, memory, shares=()):
     return argv
 
 
-def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None, console_log=None, shares=()):
+def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None, console_log=None, shares=(),
+               arch="x86_64"):
     """Run `cmd` (a /bin/sh command line) inside the nested guest, chrooted into the host's root.
 
     Returns (exit status, output). Output is the command's stdout and stderr together. Raises NestedTimeout
@@ -281,9 +334,10 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
     the serial console as it arrives (kernel messages and the command's output); `console_log` a path where
     the whole console is written. `env` is a dict of variables exported to the command. `shares` are host
     directories the command can write to, at the same paths (everything else it writes stays in the guest).
+    `arch` "aarch64" runs it in the arm64 machine instead, under its busybox (see the top of this file).
     """
-    k = fetch_kernels()
-    initrd = build_initramfs()
+    k = fetch_kernels(arch)
+    initrd = build_initramfs(arch)
     cwd = os.path.abspath(cwd or os.getcwd())
     shares = [os.path.abspath(d) for d in shares]
     for d in shares:
@@ -299,7 +353,7 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
             f.write(cmd + "\n")
         with open(os.path.join(hostdir, "shares"), "w") as f:
             f.write("".join(d + "\n" for d in shares))
-        argv = qemu_command(k["NITROVM_GENERIC_KERNEL"], initrd, hostdir, smp, memory, shares)
+        argv = qemu_command(k["NITROVM_GENERIC_KERNEL"], initrd, hostdir, smp, memory, shares, arch)
         with _one_boot_at_a_time(stream):
             console, timed_out = _run_qemu(argv, timeout, stream)
         if console_log:
@@ -418,14 +472,15 @@ class StepResult:
         return f"StepResult({self.name!r}, status={self.status}, {self.seconds:.1f} s)"
 
 
-def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G"):
+def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G",
+              arch="x86_64"):
     """Run named shell steps one after another, each under its own time limit, in one nested boot (an outer
     boot costs ~20-30 s here) or directly on this host (mode "direct").
 
     steps: [(name, command, timeout seconds)]. Each step's stdout+stderr, exit status (124 on its timeout)
     and duration land in workdir/<name>.{out,status,time}, which must be a directory under which the
     guest may write. `memory` is the outer guest's. Returns {name: StepResult}; a step that never ran has status
-    None.
+    None. Durations come from /proc/uptime (busybox's date has no sub-second format).
     """
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -434,10 +489,10 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
         base = shlex.quote(os.path.join(workdir, name))
         lines.append(
             f"echo '== nested step {name} (limit {limit} s)' >&2\n"
-            f"date +%s.%N > {base}.time\n"
+            f"cut -d' ' -f1 /proc/uptime > {base}.time\n"
             f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null\n"
             f"echo $? > {base}.status\n"
-            f"date +%s.%N >> {base}.time\n")
+            f"cut -d' ' -f1 /proc/uptime >> {base}.time\n")
     script = "".join(lines)
     for name, _, _ in steps:
         for ext in ("out", "status", "time"):
@@ -451,7 +506,7 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
                        stdout=stream or subprocess.DEVNULL, stderr=stream or subprocess.DEVNULL,
                        timeout=total)
     else:
-        run_nested(script, total, smp=smp, memory=memory, shares=[workdir], stream=stream, cwd=cwd)
+        run_nested(script, total, smp=smp, memory=memory, shares=[workdir], stream=stream, cwd=cwd, arch=arch)
     results = {}
     for name, _, _ in steps:
         st = _read(os.path.join(workdir, f"{name}.status")).strip()
@@ -492,6 +547,8 @@ def main(argv=None):
                     "chrooted into this host's root. Exits with the command's status.")
     ap.add_argument("--timeout", type=int, default=600, help="wall-clock limit in seconds, boot included")
     ap.add_argument("--smp", type=int, default=2, help="vCPUs of the outer guest")
+    ap.add_argument("--arch", choices=("x86_64", "aarch64"), default="x86_64",
+                    help="aarch64: the arm64 machine (commands run under its busybox; see tests/lib/nested.py)")
     ap.add_argument("--memory", default="2G", help="memory of the outer guest")
     ap.add_argument("--cwd", help="directory to run in (default: the current one)")
     ap.add_argument("--share", action="append", default=[], metavar="DIR",
@@ -506,7 +563,7 @@ def main(argv=None):
     start = time.monotonic()
     try:
         status, output = run_nested(line, a.timeout, smp=a.smp, memory=a.memory, cwd=a.cwd, shares=a.share,
-                                    stream=sys.stderr if a.verbose else None)
+                                    stream=sys.stderr if a.verbose else None, arch=a.arch)
     except NestedTimeout as e:
         sys.stdout.write(e.output)
         print(f"nested: {e}", file=sys.stderr)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The machine's devices and how they reach the guest: legacy ones on the I/O port bus with KVM_IRQ_LINE for
- * their level-triggered ISA interrupts; virtio-mmio transports on the MMIO bus with one ioeventfd per queue (the
- * guest's QueueNotify write never leaves the kernel; the event loop sees an eventfd) and one irqfd each.
+ * The machine's devices and how they reach the guest: the UART (on the bus where the machine puts it) with
+ * KVM_IRQ_LINE for its level-triggered interrupt; virtio-mmio transports on the MMIO bus with one ioeventfd per
+ * queue (the guest's QueueNotify write never leaves the kernel; the event loop sees an eventfd) and one irqfd
+ * each.  The machine's other devices (x86: i8042, debug exit, ACPI sleep) are its own (kvm_arch_devices_create).
  */
 #include "kvm.h"
 
@@ -17,9 +18,6 @@
 
 #include "common/evloop.h"
 #include "common/util.h"
-#include "hw/acpi_pm.h"
-#include "hw/debug_exit.h"
-#include "hw/i8042.h"
 #include "hw/serial.h"
 #include "hw/virtio/virtio.h"
 #include "vhost/vhost.h"
@@ -77,7 +75,7 @@ int kvm_ioeventfd_create(struct kvm_vm *vm, uint64_t addr, unsigned int len, uin
 	return 0;
 }
 
-/* ---- legacy devices ---- */
+/* ---- the console UART ---- */
 
 static void console_output(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -115,54 +113,18 @@ static void console_input(void *opaque, int fd, uint32_t events)
 
 static void serial_irq(void *opaque, bool level)
 {
-	kvm_irq_line(opaque, SERIAL_COM1_IRQ, level);
+	struct kvm_vm *vm = opaque;
+
+	kvm_irq_line(vm, vm->serial_irq, level);
 }
 
-static void i8042_irq(void *opaque, bool level)
+/* The UART on the bus is the machine's business (kvm_arch_devices_create): x86 ports, an arm64 MMIO page. */
+static int console_create(struct kvm_vm *vm)
 {
-	kvm_irq_line(opaque, I8042_KBD_IRQ, level);
-}
-
-static void i8042_reset(void *opaque)
-{
-	kvm_vm_request_exit(opaque, HV_EXIT_RESET, 0, "the enclave reset itself through the i8042 controller");
-}
-
-static void debug_exit(void *opaque, uint8_t code)
-{
-	kvm_vm_request_exit(opaque, HV_EXIT_DEBUG_PORT, code, "the guest wrote %u to the debug exit port", code);
-}
-
-static void acpi_poweroff(void *opaque)
-{
-	kvm_vm_request_exit(opaque, HV_EXIT_POWEROFF, 0, "the enclave powered off");
-}
-
-static int legacy_create(struct kvm_vm *vm)
-{
-	int ret;
-
 	vm->serial = serial_create(console_output, vm, serial_irq, vm);
-	vm->i8042 = i8042_create(i8042_reset, vm, i8042_irq, vm);
-	if (!vm->serial || !vm->i8042)
-		return err_set(ENOMEM, "out of memory creating devices");
-	vm->debug_exit = (struct debug_exit){ debug_exit, vm };
-	vm->acpi_pm = (struct acpi_pm){ acpi_poweroff, vm };
-	ret = bus_register(&vm->bus, BUS_PIO, SERIAL_COM1_BASE, SERIAL_NR_PORTS, serial_io, vm->serial, "serial");
-	if (!ret)
-		ret = bus_register(&vm->bus, BUS_PIO, I8042_DATA_PORT, 1, i8042_data_io, vm->i8042, "i8042 data");
-	if (!ret)
-		ret = bus_register(&vm->bus, BUS_PIO, I8042_COMMAND_PORT, 1, i8042_command_io, vm->i8042,
-				   "i8042 command");
-	if (!ret)
-		ret = bus_register(&vm->bus, BUS_PIO, DEBUG_EXIT_PORT, 1, debug_exit_io, &vm->debug_exit,
-				   "debug exit");
-	if (!ret && vm->cfg.acpi)
-		ret = bus_register(&vm->bus, BUS_PIO, ACPI_PM_PORT, ACPI_PM_NR_PORTS, acpi_pm_io, &vm->acpi_pm,
-				   "acpi sleep");
-	if (!ret)
-		ret = evloop_add(vm->cfg.loop, vm->console[0], EPOLLIN, console_input, vm);
-	return ret;
+	if (!vm->serial)
+		return err_set(ENOMEM, "out of memory creating the serial port");
+	return evloop_add(vm->cfg.loop, vm->console[0], EPOLLIN, console_input, vm);
 }
 
 /* ---- virtio-mmio ---- */
@@ -248,7 +210,7 @@ static void vhost_vsock_gone(void *opaque, const char *why)
 	kvm_vm_request_exit(opaque, HV_EXIT_HOST_ERROR, 1, "%s", why);
 }
 
-/* vsock= (QEMU's nitro-enclave): the same transport at 0xd0000000, its rings run by a vhost-user backend. */
+/* vsock= (QEMU's nitro-enclave): the same transport in the first virtio slot, its rings run by a vhost-user backend. */
 static int vhost_vsock_device_create(struct kvm_vm *vm)
 {
 	struct vhost_vsock_frontend *f = vhost_vsock_frontend_connect(vm->cfg.vsock_vhost_user, &vm->gmem, vm->mem_fd,
@@ -265,7 +227,7 @@ static int vhost_vsock_device_create(struct kvm_vm *vm)
 	return 0;
 }
 
-/* Every enclave has the vsock device at 0xd0000000, IRQ 5, on the table kvm_vsock_create() made. */
+/* Every enclave has the vsock device in the first virtio slot, on the table kvm_vsock_create() made. */
 static int vsock_device_create(struct kvm_vm *vm)
 {
 	struct virtio_vsock *vs;
@@ -294,7 +256,9 @@ int kvm_devices_create(struct kvm_vm *vm)
 		for (unsigned int q = 0; q < KVM_VIRTIO_MAX_QUEUES; q++)
 			vm->virtio[i].notify_fd[q] = -1;
 	}
-	ret = legacy_create(vm);
+	ret = console_create(vm);
+	if (!ret)
+		ret = kvm_arch_devices_create(vm);
 	if (ret < 0)
 		return ret;
 	ret = vsock_device_create(vm);
@@ -322,10 +286,9 @@ void kvm_devices_destroy(struct kvm_vm *vm)
 			virtio_detach(vm, &vm->virtio[i]);
 	if (vm->console[0] >= 0 && vm->cfg.loop)
 		evloop_del(vm->cfg.loop, vm->console[0]);
+	kvm_arch_devices_destroy(vm);
 	serial_destroy(vm->serial);
-	i8042_destroy(vm->i8042);
 	vm->serial = NULL;
-	vm->i8042 = NULL;
 }
 
 int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_device_ops *ops, void *dev,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * nitrovm's own Nitro hypervisor on KVM: internal interfaces between vm.c (slot, memory, start, exits), vcpu.c
- * (threads and the exit loop), devices.c (the legacy devices and virtio transports, ioeventfd and irqfd) and the
- * x86 machine in x86/ (boot protocol, CPUID, MSRs, MP table, ACPI).
+ * (threads and the exit loop), devices.c (the console UART and virtio transports, ioeventfd and irqfd) and the
+ * machine of the host's architecture (arch.h): x86/ (boot protocol, CPUID, MSRs, MP table, ACPI, the legacy
+ * devices) or arm64/ (vCPU init and PSCI, the vGIC, the device tree, the Image boot protocol).
  */
 #ifndef NITROVM_HYPERVISOR_KVM_H
 #define NITROVM_HYPERVISOR_KVM_H
@@ -15,44 +16,42 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "hw/acpi_pm.h"
 #include "hw/bus.h"
-#include "hw/debug_exit.h"
 #include "hw/guest_mem.h"
 #include "hypervisor/hypervisor.h"
+#include "hypervisor/kvm/arch.h"
 
 #define KVM_DEFAULT_DEVICE "/dev/kvm"
 #define KVM_DEVICE_ENV	   "NITROVM_KVM_DEVICE" /* overrides the device path (tests point it elsewhere) */
 #define KVM_API_VERSION_12 12
 
-/* Guest-physical layout of the 32-bit MMIO hole: RAM stops at 3 GiB and resumes at 4 GiB. */
-#define KVM_MMIO_HOLE_START (3ULL << 30)
-#define KVM_MMIO_HOLE_END   (4ULL << 30)
-
 /* CIDs: 0-2 are reserved, 3 is the parent; nitro-cli hands enclaves CIDs from 4 up. */
 #define KVM_ENCLAVE_CID_MIN	4
 #define KVM_ENCLAVE_CID_DEFAULT 16
 
-/* The virtio-mmio slots of the Nitro machine (4 KiB windows, one GSI each). */
+/*
+ * The virtio-mmio slots of the Nitro machine (4 KiB windows, one interrupt each), in this order from the
+ * machine's base (KVM_ARCH_VIRTIO_BASE, interrupt KVM_ARCH_VIRTIO_GSI_BASE + slot; x86: 0xd0000000 and GSI 5,
+ * as Nitro's own command line declares them).
+ */
 enum kvm_virtio_slot {
-	KVM_VIRTIO_VSOCK = 0, /* 0xd0000000, IRQ 5 */
-	KVM_VIRTIO_NSM = 1,   /* 0xd0001000, IRQ 6 */
-	KVM_VIRTIO_RNG = 2,   /* 0xd0002000, IRQ 7: the transport test device, on request only */
+	KVM_VIRTIO_VSOCK = 0,
+	KVM_VIRTIO_NSM = 1,
+	KVM_VIRTIO_RNG = 2, /* the transport test device, on request only */
 	KVM_VIRTIO_SLOTS
 };
-#define KVM_VIRTIO_BASE	    0xd0000000ULL
 #define KVM_VIRTIO_SIZE	    0x1000ULL
-#define KVM_VIRTIO_GSI_BASE 5
 #define KVM_VIRTIO_MAX_QUEUES 8
 
 static inline uint64_t kvm_virtio_base(unsigned int slot)
 {
-	return KVM_VIRTIO_BASE + slot * KVM_VIRTIO_SIZE;
+	return KVM_ARCH_VIRTIO_BASE + slot * KVM_VIRTIO_SIZE;
 }
 
+/* What KVM_IRQFD's gsi means on this architecture (x86: a GSI; arm64: an SPI number). */
 static inline unsigned int kvm_virtio_gsi(unsigned int slot)
 {
-	return KVM_VIRTIO_GSI_BASE + slot;
+	return KVM_ARCH_VIRTIO_GSI_BASE + slot;
 }
 
 struct kvm_vm;
@@ -60,7 +59,6 @@ struct kvm_vsock;
 struct virtio_vsock;
 struct virtio_mmio_dev;
 struct serial;
-struct i8042;
 
 struct kvm_vcpu {
 	struct kvm_vm *vm;
@@ -97,7 +95,11 @@ struct kvm_vm {
 	int kvm_fd, vm_fd;
 	int vcpu_mmap_size;
 
-	/* Enclave memory: one memfd mapping; offsets below 3 GiB are GPAs, the rest moves above 4 GiB. */
+	/*
+	 * Enclave memory: one memfd mapping.  Offset o is guest-physical ram_base + o up to ram_low_max bytes;
+	 * what lies beyond moves up to ram_high_base (x86's 32-bit MMIO hole; arm64 has none).
+	 */
+	uint64_t ram_base, ram_low_max, ram_high_base;
 	int mem_fd;
 	uint8_t *mem;
 	uint64_t mem_size;
@@ -110,9 +112,7 @@ struct kvm_vm {
 
 	struct bus bus;
 	struct serial *serial;
-	struct i8042 *i8042;
-	struct debug_exit debug_exit;
-	struct acpi_pm acpi_pm;
+	uint32_t serial_irq; /* KVM_IRQ_LINE's irq for the UART, in this architecture's encoding */
 	struct kvm_virtio virtio[KVM_VIRTIO_SLOTS];
 
 	int console[2]; /* socketpair: [0] the UART's end, [1] the caller's */
@@ -122,11 +122,9 @@ struct kvm_vm {
 	atomic_bool stopping;
 	struct hv_exit exit;
 	char regs_dump[KVM_REGS_DUMP_MAX];
-	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, adjusted per vCPU (x86/cpuid.c) */
-	uint64_t zero_page;	  /* guest address of boot_params, once laid out */
+	struct kvm_arch arch; /* what only this architecture's machine holds (arch.h) */
 	struct timespec t_start, t_end;
 	bool started;
-	bool irqchip; /* KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 done (with the first vCPU) */
 	uint64_t cid;
 	struct kvm_vsock *vsock; /* vsock.c: connection table, parent side, console service */
 	struct vhost_vsock_frontend *vhost_vsock; /* cfg.vsock_vhost_user: the device's rings are the backend's */
@@ -146,8 +144,15 @@ void kvm_vm_request_exit(struct kvm_vm *vm, enum hv_exit_reason reason, int stat
 	__attribute__((format(printf, 4, 5)));
 /* Guest-physical address -> host pointer for len bytes, NULL outside RAM. */
 void *kvm_gpa(struct kvm_vm *vm, uint64_t gpa, uint64_t len);
-/* Bytes of RAM below the MMIO hole. */
+/* Bytes of RAM contiguous from ram_base (below x86's MMIO hole). */
 uint64_t kvm_low_ram_size(const struct kvm_vm *vm);
+/* Find the EIF at the load offset and parse it in place; *extent is where its last section ends. */
+struct eif;
+int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent);
+
+/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy. */
+uint64_t kvm_initrd_size(const struct eif *e);
+void kvm_initrd_copy(const struct eif *e, uint8_t *dst);
 
 /* vcpu.c */
 int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index);
@@ -157,10 +162,8 @@ int kvm_vcpu_start_thread(struct kvm_vcpu *vcpu);
 int kvm_vcpu_seccomp(void);
 void kvm_vcpu_kick(struct kvm_vcpu *vcpu);
 int kvm_vcpu_install_kick_handler(void);
-/* Format the registers of vcpu (from its own thread) into buf. */
-void kvm_vcpu_dump_regs(struct kvm_vcpu *vcpu, char *buf, size_t len);
 
-/* devices.c */
+/* devices.c: the UART (the arch's devices put it on a bus, kvm_arch_devices_create), vsock, the rng */
 int kvm_devices_create(struct kvm_vm *vm);
 void kvm_devices_destroy(struct kvm_vm *vm);
 int kvm_irq_line(struct kvm_vm *vm, unsigned int gsi, bool level);
@@ -173,8 +176,8 @@ int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_
 		      void (*dev_free)(void *));
 
 /*
- * nsm.c: measure the EIF into the PCRs, bind the enclave's certificate issuer to its id, and attach the NSM at
- * 0xd0001000, IRQ 6.
+ * nsm.c: measure the EIF into the PCRs, bind the enclave's certificate issuer to its id, and attach the NSM in
+ * its virtio slot.
  */
 struct eif;
 int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e);

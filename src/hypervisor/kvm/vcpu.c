@@ -18,7 +18,6 @@
 
 #include "common/boot_trace.h"
 #include "common/util.h"
-#include "x86/x86.h"
 
 /* Only interrupts KVM_RUN; its handler does nothing. */
 #define KVM_KICK_SIGNAL SIGUSR1
@@ -38,7 +37,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index)
 		vcpu->run = NULL;
 		return err_set(errno, "cannot map vCPU %u's run area: %s", index, strerror(errno));
 	}
-	return 0;
+	return kvm_arch_vcpu_init(vcpu);
 }
 
 void kvm_vcpu_destroy(struct kvm_vcpu *vcpu)
@@ -76,65 +75,6 @@ void kvm_vcpu_kick(struct kvm_vcpu *vcpu)
 		pthread_kill(vcpu->thread, KVM_KICK_SIGNAL);
 }
 
-static void seg_line(char *buf, size_t len, size_t *n, const char *name, const struct kvm_segment *s)
-{
-	*n += (size_t)snprintf(buf + *n, len - MIN(*n, len), "  %-3s sel %04x base %016llx limit %08x type %x l %u db %u\n",
-			       name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->l, s->db);
-}
-
-/* Where an x86 CPU starts after RESET or INIT: CS selector 0xf000 with base 0xffff0000, IP 0xfff0. */
-#define RESET_VECTOR_IP      0xfff0
-#define RESET_VECTOR_CS      0xf000
-#define RESET_VECTOR_CS_BASE 0xffff0000
-
-void kvm_vcpu_dump_regs(struct kvm_vcpu *vcpu, char *buf, size_t len)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-	size_t n = 0;
-
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
-		snprintf(buf, len, "vCPU %u: registers unavailable: %s\n", vcpu->index, strerror(errno));
-		return;
-	}
-	/*
-	 * On AMD hosts KVM answers a shutdown intercept by INITing the vCPU (the VMCB is undefined after it), so the
-	 * registers read back are the reset state.  Our guests never execute at the reset vector (there is no
-	 * firmware), so that state is the signature: printing it would send the reader to 0xfff0 for nothing.
-	 */
-	if (r.rip == RESET_VECTOR_IP && s.cs.selector == RESET_VECTOR_CS && s.cs.base == RESET_VECTOR_CS_BASE) {
-		snprintf(buf, len,
-			 "vCPU %u registers: not available: this host's KVM reset the vCPU when it stopped (AMD SVM "
-			 "does at a triple fault), so its state at the fault is lost\n",
-			 vcpu->index);
-		return;
-	}
-	n += (size_t)snprintf(buf + n, len - MIN(n, len),
-			      "vCPU %u registers:\n"
-			      "  rip %016llx rsp %016llx rflags %016llx\n"
-			      "  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
-			      "  rsi %016llx rdi %016llx rbp %016llx\n"
-			      "  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
-			      "  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
-			      "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n",
-			      vcpu->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
-			      (unsigned long long)r.rflags, (unsigned long long)r.rax, (unsigned long long)r.rbx,
-			      (unsigned long long)r.rcx, (unsigned long long)r.rdx, (unsigned long long)r.rsi,
-			      (unsigned long long)r.rdi, (unsigned long long)r.rbp, (unsigned long long)r.r8,
-			      (unsigned long long)r.r9, (unsigned long long)r.r10, (unsigned long long)r.r11,
-			      (unsigned long long)r.r12, (unsigned long long)r.r13, (unsigned long long)r.r14,
-			      (unsigned long long)r.r15, (unsigned long long)s.cr0, (unsigned long long)s.cr2,
-			      (unsigned long long)s.cr3, (unsigned long long)s.cr4, (unsigned long long)s.efer);
-	if (n >= len)
-		return;
-	seg_line(buf, len, &n, "cs", &s.cs);
-	seg_line(buf, len, &n, "ss", &s.ss);
-	seg_line(buf, len, &n, "ds", &s.ds);
-	if (n < len)
-		snprintf(buf + n, len - n, "  gdt %016llx/%x idt %016llx/%x\n", (unsigned long long)s.gdt.base,
-			 s.gdt.limit, (unsigned long long)s.idt.base, s.idt.limit);
-}
-
 /* A fatal exit: capture this vCPU's registers (only this thread may read them reliably), then end the VM. */
 static void vcpu_fail(struct kvm_vcpu *vcpu, enum hv_exit_reason reason, const char *what)
 {
@@ -142,7 +82,7 @@ static void vcpu_fail(struct kvm_vcpu *vcpu, enum hv_exit_reason reason, const c
 
 	pthread_mutex_lock(&vm->exit_lock);
 	if (!vm->regs_dump[0])
-		kvm_vcpu_dump_regs(vcpu, vm->regs_dump, sizeof(vm->regs_dump));
+		kvm_arch_vcpu_dump_regs(vcpu, vm->regs_dump, sizeof(vm->regs_dump));
 	pthread_mutex_unlock(&vm->exit_lock);
 	kvm_vm_request_exit(vm, reason, 1, "vCPU %u: %s", vcpu->index, what);
 }
@@ -233,7 +173,7 @@ static void vcpu_trace_report(struct kvm_vcpu *vcpu)
 
 	if (!boot_trace_enabled || vcpu->index)
 		return;
-	if (x86_guest_tsc_offset(vcpu, &offset) < 0)
+	if (kvm_arch_guest_clock_offset(vcpu, &offset) < 0)
 		fprintf(stderr, "nitrovm: trace-start: %s\n", err_msg());
 	boot_trace_mark(BOOT_TRACE_END);
 	boot_trace_report(offset);

@@ -22,7 +22,6 @@
 #include "eif/eif.h"
 #include "nsm/nsm.h"
 #include "vhost/vhost.h"
-#include "x86/x86.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -62,7 +61,7 @@ void kvm_vm_request_exit(struct kvm_vm *vm, enum hv_exit_reason reason, int stat
 
 uint64_t kvm_low_ram_size(const struct kvm_vm *vm)
 {
-	return MIN(vm->mem_added, KVM_MMIO_HOLE_START);
+	return MIN(vm->mem_added, vm->ram_low_max);
 }
 
 void *kvm_gpa(struct kvm_vm *vm, uint64_t gpa, uint64_t len)
@@ -106,32 +105,10 @@ static int kvm_open(struct kvm_vm *vm)
 
 static int kvm_create_vm(struct kvm_vm *vm)
 {
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, kvm_arch_vm_type(vm->kvm_fd));
 	if (vm->vm_fd < 0)
 		return err_set(errno, "KVM_CREATE_VM failed: %s", strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)X86_KVM_TSS_ADDR) < 0)
-		return err_set(errno, "KVM_SET_TSS_ADDR failed: %s", strerror(errno));
-	return 0;
-}
-
-/*
- * IOAPIC, two 8259s and the LAPICs in the kernel (no interrupt-controller exits at all), and the PIT.  Created
- * with the first vCPU, which needs them, rather than with the VM: once the irqchip exists, every memory slot
- * change waits for an SRCU grace period (measured here: 64 MiB of memory took 6.6 ms to add after the irqchip,
- * 0.5 ms before it), and the pipeline adds memory before vCPUs.
- */
-static int kvm_create_irqchip(struct kvm_vm *vm)
-{
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-
-	if (vm->irqchip)
-		return 0;
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return err_set(errno, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return err_set(errno, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
-	vm->irqchip = true;
-	return 0;
+	return kvm_arch_vm_init(vm);
 }
 
 static void kvm_destroy(struct hypervisor *hv);
@@ -153,8 +130,6 @@ static int kvm_create_slot(const struct hv_slot_config *cfg, struct hypervisor *
 	ret = kvm_open(vm);
 	if (!ret)
 		ret = kvm_create_vm(vm);
-	if (!ret)
-		ret = x86_cpuid_init(vm);
 	if (!ret)
 		ret = kvm_vcpu_install_kick_handler();
 	if (!ret) {
@@ -252,7 +227,10 @@ static int kvm_map_slot(struct kvm_vm *vm, uint64_t gpa, uint8_t *hva, uint64_t 
 	return 0;
 }
 
-/* Enclave memory offsets map to GPAs one to one below 3 GiB and 1 GiB higher above (the MMIO hole). */
+/*
+ * Enclave memory offset o is guest-physical ram_base + o up to ram_low_max bytes, and moves up by the hole
+ * above (x86: the 32-bit MMIO hole, 3 to 4 GiB; arm64: none, RAM is one range from 2 GiB).
+ */
 static int kvm_add_memory_region(struct hypervisor *hv, const struct hv_region *r)
 {
 	struct kvm_vm *vm = to_kvm_vm(hv);
@@ -261,12 +239,12 @@ static int kvm_add_memory_region(struct hypervisor *hv, const struct hv_region *
 
 	if (vm->started)
 		return err_set(EBUSY, "memory cannot be added to a running enclave");
-	if (off < KVM_MMIO_HOLE_START) {
-		low = MIN(size, KVM_MMIO_HOLE_START - off);
-		ret = kvm_map_slot(vm, off, r->hva, low);
+	if (off < vm->ram_low_max) {
+		low = MIN(size, vm->ram_low_max - off);
+		ret = kvm_map_slot(vm, vm->ram_base + off, r->hva, low);
 	}
 	if (!ret && size > low)
-		ret = kvm_map_slot(vm, MAX(off, KVM_MMIO_HOLE_START) + (KVM_MMIO_HOLE_END - KVM_MMIO_HOLE_START),
+		ret = kvm_map_slot(vm, MAX(off, vm->ram_low_max) + (vm->ram_high_base - vm->ram_low_max),
 				   r->hva + low, size - low);
 	if (!ret)
 		vm->mem_added += size;
@@ -282,7 +260,7 @@ static int kvm_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id)
 		return err_set(EBUSY, "vCPUs cannot be added to a running enclave");
 	if (vm->nvcpus == HV_MAX_VCPUS)
 		return err_set(ENOSPC, "an enclave has at most %d vCPUs here", HV_MAX_VCPUS);
-	ret = kvm_create_irqchip(vm);
+	ret = kvm_arch_before_vcpus(vm);
 	if (ret < 0)
 		return ret;
 	ret = kvm_vcpu_create(vm, vm->nvcpus);
@@ -317,7 +295,7 @@ static int kvm_eif_extent(const uint8_t *h, uint64_t avail, uint64_t *extent)
 }
 
 /* The EIF as the pipeline left it at the load offset, parsed in place like the Nitro hypervisor does. */
-static int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
+int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
 {
 	uint64_t low = kvm_low_ram_size(vm), avail;
 	const uint8_t *p;
@@ -326,7 +304,7 @@ static int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
 	if (low <= HV_EIF_LOAD_OFFSET)
 		return err_set(ENOEXEC, "enclave memory ends before the image load offset");
 	avail = low - HV_EIF_LOAD_OFFSET;
-	p = kvm_gpa(vm, HV_EIF_LOAD_OFFSET, avail);
+	p = kvm_gpa(vm, vm->ram_base + HV_EIF_LOAD_OFFSET, avail);
 	ret = kvm_eif_extent(p, avail, extent);
 	if (ret < 0)
 		return ret;
@@ -336,51 +314,6 @@ static int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
 	if (!e->kernel)
 		return err_set(ENOEXEC, "the EIF has no kernel section");
 	return 0;
-}
-
-/* The IOAPIC's id as the MP table and MADT give it: after the CPUs' APIC ids, so no two APICs share one. */
-static int kvm_set_ioapic_id(struct kvm_vm *vm)
-{
-	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
-
-	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
-		return err_set(errno, "KVM_GET_IRQCHIP failed: %s", strerror(errno));
-	chip.chip.ioapic.id = vm->nvcpus;
-	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
-		return err_set(errno, "KVM_SET_IRQCHIP failed: %s", strerror(errno));
-	return 0;
-}
-
-static int kvm_build_machine(struct kvm_vm *vm)
-{
-	struct x86_boot boot;
-	uint64_t extent = 0, rsdp = 0;
-	struct eif e;
-	int ret;
-
-	ret = kvm_find_eif(vm, &e, &extent);
-	if (!ret)
-		ret = kvm_devices_create(vm);
-	if (!ret)
-		ret = kvm_nsm_create(vm, &e);
-	if (!ret)
-		ret = kvm_set_ioapic_id(vm);
-	if (!ret)
-		ret = x86_boot_linux(vm, &e, extent, &boot);
-	if (!ret)
-		ret = x86_write_boot_tables(vm);
-	if (!ret)
-		ret = x86_write_mptable(vm);
-	if (!ret && vm->cfg.acpi) {
-		ret = x86_write_acpi(vm, &rsdp);
-		if (!ret)
-			x86_boot_set_rsdp(vm, rsdp);
-	}
-	for (unsigned int i = 0; !ret && i < vm->nvcpus; i++)
-		ret = x86_setup_vcpu(&vm->vcpus[i]);
-	if (!ret)
-		ret = x86_setup_bsp(&vm->vcpus[0], &boot);
-	return ret;
 }
 
 static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out)
@@ -398,7 +331,7 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 		return err_set(EINVAL, "the enclave has no vCPUs");
 	if (cid && (cid < KVM_ENCLAVE_CID_MIN || cid >= UINT32_MAX))
 		return err_set(EINVAL, "enclave CID %llu is reserved; use 4 or more", (unsigned long long)cid);
-	ret = kvm_build_machine(vm);
+	ret = kvm_arch_build_machine(vm);
 	if (ret < 0)
 		return ret;
 	vm->cid = cid ? cid : KVM_ENCLAVE_CID_DEFAULT;
@@ -473,7 +406,7 @@ static void kvm_destroy(struct hypervisor *hv)
 	kvm_vsock_destroy(vm);
 	for (unsigned int i = 0; i < vm->nvcpus; i++)
 		kvm_vcpu_destroy(&vm->vcpus[i]);
-	x86_cpuid_free(vm);
+	kvm_arch_vm_free(vm);
 	if (vm->mem)
 		munmap(vm->mem, vm->mem_size);
 	for (int i = 0; i < 2; i++)

@@ -57,7 +57,6 @@
 #define E820_ENTRY_SIZE 20
 
 #define INITRD_ALIGN   4096 /* page-aligned, as every loader does */
-#define RAMDISK_JOIN_ALIGN 4 /* cpio archives must start 4-byte aligned; zero padding between is skipped */
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -109,7 +108,7 @@ static void build_e820(struct kvm_vm *vm, uint8_t *zp)
 	e820_add(zp, X86_EBDA_START, X86_BIOS_END - X86_EBDA_START, E820_RESERVED);
 	e820_add(zp, X86_BIOS_END, low - X86_BIOS_END, E820_RAM);
 	if (vm->mem_size > low)
-		e820_add(zp, KVM_MMIO_HOLE_END, vm->mem_size - low, E820_RAM);
+		e820_add(zp, vm->ram_high_base, vm->mem_size - low, E820_RAM);
 }
 
 /* The EIF's command line, then QEMU-style -append, then the device declarations of ACPI-less machines. */
@@ -151,20 +150,10 @@ static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size
 	return 0;
 }
 
-static uint64_t ramdisks_size(const struct eif *e)
-{
-	uint64_t total = 0;
-
-	for (unsigned int i = 0; i < e->nramdisks; i++)
-		total = (total + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN +
-			e->ramdisks[i]->size;
-	return total;
-}
-
 static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif *e, uint64_t eif_extent,
 			struct x86_boot *b)
 {
-	uint64_t size = ramdisks_size(e), top, addr, off = 0;
+	uint64_t size = kvm_initrd_size(e), top, addr;
 	uint64_t max = get_le32(hdr + HDR_INITRD_ADDR_MAX);
 	uint8_t *dst;
 
@@ -181,14 +170,7 @@ static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif 
 		return err_set(ENOMEM, "enclave memory is too small to hold the EIF and its ramdisks unpacked "
 				       "side by side; give the enclave more memory");
 	dst = kvm_gpa(vm, addr, size);
-	for (unsigned int i = 0; i < e->nramdisks; i++) {
-		size_t pad = (size_t)((RAMDISK_JOIN_ALIGN - off % RAMDISK_JOIN_ALIGN) % RAMDISK_JOIN_ALIGN);
-
-		memset(dst + off, 0, pad);
-		off += pad;
-		memcpy(dst + off, e->ramdisks[i]->data, e->ramdisks[i]->size);
-		off += e->ramdisks[i]->size;
-	}
+	kvm_initrd_copy(e, dst);
 	b->initrd_addr = addr;
 	return 0;
 }
@@ -272,7 +254,7 @@ int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, 
 		memmove(kdst, k + setup_size, pm_size);
 		b->entry = X86_KERNEL_LOAD + ENTRY_64_OFFSET;
 	}
-	vm->zero_page = X86_ZERO_PAGE;
+	vm->arch.zero_page = X86_ZERO_PAGE;
 	return 0;
 }
 

@@ -95,7 +95,7 @@ int x86_cpuid_init(struct kvm_vm *vm)
 		if (!ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c)) {
 			if (x86_host_is_tcg())
 				hide_xsave(c);
-			vm->cpuid = c;
+			vm->arch.cpuid = c;
 			return 0;
 		}
 		free(c);
@@ -107,8 +107,8 @@ int x86_cpuid_init(struct kvm_vm *vm)
 
 void x86_cpuid_free(struct kvm_vm *vm)
 {
-	free(vm->cpuid);
-	vm->cpuid = NULL;
+	free(vm->arch.cpuid);
+	vm->arch.cpuid = NULL;
 }
 
 static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
@@ -122,7 +122,7 @@ static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, ui
 
 void x86_cpuid_signature(const struct kvm_vm *vm, uint32_t *eax, uint32_t *edx)
 {
-	struct kvm_cpuid_entry2 *e = cpuid_find(vm->cpuid, CPUID_LEAF_FEATURES, 0);
+	struct kvm_cpuid_entry2 *e = cpuid_find(vm->arch.cpuid, CPUID_LEAF_FEATURES, 0);
 
 	*eax = e ? e->eax : 0;
 	*edx = e ? e->edx : 0;
@@ -190,13 +190,13 @@ static void cpuid_fill_vcpu(struct kvm_cpuid2 *c, unsigned int apic_id, unsigned
 int x86_setup_cpuid(struct kvm_vcpu *vcpu)
 {
 	struct kvm_vm *vm = vcpu->vm;
-	size_t size = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	size_t size = sizeof(*vm->arch.cpuid) + vm->arch.cpuid->nent * sizeof(vm->arch.cpuid->entries[0]);
 	struct kvm_cpuid2 *c = malloc(size);
 	int ret = 0;
 
 	if (!c)
 		return err_set(ENOMEM, "out of memory for the CPUID table");
-	memcpy(c, vm->cpuid, size);
+	memcpy(c, vm->arch.cpuid, size);
 	cpuid_fill_vcpu(c, vcpu->index, vm->nvcpus);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0)
 		ret = err_set(errno, "KVM_SET_CPUID2 on vCPU %u failed: %s", vcpu->index, strerror(errno));

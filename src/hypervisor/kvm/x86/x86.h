@@ -40,6 +40,9 @@ struct kvm_vcpu;
 #define X86_BIOS_END	    0x100000ULL
 #define X86_KERNEL_LOAD	    0x100000ULL
 #define X86_KVM_TSS_ADDR    0xfffbd000ULL
+/* The 32-bit MMIO hole: RAM stops at 3 GiB and resumes at 4 GiB (the virtio windows, IOAPIC, LAPIC live there). */
+#define X86_MMIO_HOLE_START (3ULL << 30)
+#define X86_MMIO_HOLE_END   (4ULL << 30)
 #define X86_IOAPIC_ADDR	    0xfec00000ULL
 #define X86_LAPIC_ADDR	    0xfee00000ULL
 #define X86_IOAPIC_PINS	    24
