@@ -6,7 +6,6 @@
 #include "qemu.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +16,6 @@
 
 #define QEMU_MACHINE	   "nitro-enclave"
 #define QEMU_NITRO_MACHINE "nitro" /* QEMU's docs/system/nitro.rst: -accel nitro -M nitro, the Nitro hypervisor */
-
-/* One sentence about the command line, E03. */
-static int qemu_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int qemu_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
-}
 
 static char *own(struct qemu_args *a, const char *v)
 {
@@ -97,9 +82,9 @@ static int parse_accel_name(const char *v, struct qemu_args *a)
 		return 0;
 	}
 	if (!strcmp(v, "tcg"))
-		return qemu_error("accelerator %s: an enclave runs on KVM (-accel kvm, with -M nitro-enclave) or on the "
+		return cli_fail(E_INVALID_ARGUMENT, "accelerator %s: an enclave runs on KVM (-accel kvm, with -M nitro-enclave) or on the "
 				  "Nitro hypervisor (-accel nitro, with -M nitro), never emulated", v);
-	return qemu_error("unknown accelerator '%s': nitrovm knows -accel kvm (with -M nitro-enclave) and -accel nitro "
+	return cli_fail(E_INVALID_ARGUMENT, "unknown accelerator '%s': nitrovm knows -accel kvm (with -M nitro-enclave) and -accel nitro "
 			  "(with -M nitro)", v);
 }
 
@@ -108,9 +93,9 @@ static int parse_guest_cid(const char *v, struct qemu_args *a)
 	uint64_t cid;
 
 	if (cli_parse_u64(v, &cid) < 0)
-		return qemu_error("machine option guest-cid=%s is not a number", v);
+		return cli_fail(E_INVALID_ARGUMENT, "machine option guest-cid=%s is not a number", v);
 	if (cid < QEMU_GUEST_CID_MIN || cid > QEMU_GUEST_CID_MAX)
-		return qemu_error("Nitro enclave machine option 'guest-cid' must be set with a value greater than or "
+		return cli_fail(E_INVALID_ARGUMENT, "Nitro enclave machine option 'guest-cid' must be set with a value greater than or "
 				  "equal to 4 (and below 4294967295), not %s", v);
 	a->guest_cid = cid;
 	return 0;
@@ -124,7 +109,7 @@ static int parse_machine_type(const char *type, struct qemu_args *a)
 		return 0;
 	}
 	if (strcmp(type, QEMU_MACHINE))
-		return qemu_error("unknown machine type '%s': use -M nitro-enclave (emulated, -accel kvm) or -M nitro "
+		return cli_fail(E_INVALID_ARGUMENT, "unknown machine type '%s': use -M nitro-enclave (emulated, -accel kvm) or -M nitro "
 				  "(the Nitro hypervisor, -accel nitro)", type);
 	a->machine_nitro = false;
 	return 0;
@@ -176,7 +161,7 @@ static int parse_machine(const char *v, struct qemu_args *a)
 				return cli_fail_err(E_INVALID_ARGUMENT);
 			a->parent_id = val;
 		} else
-			return qemu_error("unknown nitro-enclave machine option '%s' (known: guest-cid, vsock, acpi, rng, "
+			return cli_fail(E_INVALID_ARGUMENT, "unknown nitro-enclave machine option '%s' (known: guest-cid, vsock, acpi, rng, "
 					  "hugepages, id, parent-role, parent-id, boot-path, accel, memory-backend)", key);
 	}
 	return ret;
@@ -199,9 +184,9 @@ static int parse_accel(const char *v, struct qemu_args *a)
 			ret = parse_bool("-accel nitro", key, val, &a->debug_mode);
 		else if (nitro && !strcmp(key, "enclave-cid")) {
 			if (cli_parse_u64(val, &a->enclave_cid) < 0)
-				return qemu_error("-accel nitro,enclave-cid=%s is not a number", val);
+				return cli_fail(E_INVALID_ARGUMENT, "-accel nitro,enclave-cid=%s is not a number", val);
 		} else
-			return qemu_error(nitro ? "unknown -accel nitro option '%s' (known: debug-mode, enclave-cid)"
+			return cli_fail(E_INVALID_ARGUMENT, nitro ? "unknown -accel nitro option '%s' (known: debug-mode, enclave-cid)"
 						: "unknown -accel kvm option '%s' (it has none here)", key);
 	}
 	return ret;
@@ -216,12 +201,12 @@ static int parse_memory(const char *v, struct qemu_args *a)
 		return E_INVALID_ARGUMENT;
 	for (char *s = spec; next_item(&save, s, &key, &val); s = NULL) {
 		if (key && (!strcmp(key, "slots") || !strcmp(key, "maxmem")))
-			return qemu_error("-m %s=: an enclave's memory is fixed when it starts; there is no memory to "
+			return cli_fail(E_INVALID_ARGUMENT, "-m %s=: an enclave's memory is fixed when it starts; there is no memory to "
 					  "plug in later", key);
 		if (key && strcmp(key, "size"))
-			return qemu_error("unknown -m option '%s' (known: size)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -m option '%s' (known: size)", key);
 		if (cli_parse_size(val, MiB, &bytes) < 0 || bytes < MiB)
-			return qemu_error("-m '%s' is not a memory size (e.g. 512M or 2G)", val);
+			return cli_fail(E_INVALID_ARGUMENT, "-m '%s' is not a memory size (e.g. 512M or 2G)", val);
 		a->memory_mib = bytes / MiB;
 	}
 	return 0;
@@ -270,7 +255,7 @@ static int parse_smp(const char *v, struct qemu_args *a)
 				return cli_fail(E_INVALID_ARGUMENT, "-smp %s=%s: an x86 enclave has one per socket", key,
 						val);
 		} else
-			return qemu_error("unknown -smp option '%s' (known: cpus, sockets, cores, threads, maxcpus)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -smp option '%s' (known: cpus, sockets, cores, threads, maxcpus)", key);
 	}
 	if (ret)
 		return ret;
@@ -338,7 +323,7 @@ static int parse_name(const char *v, struct qemu_args *a)
 			if (parse_bool("-name", key, val, &b))
 				return E_INVALID_ARGUMENT;
 		} else if (strcmp(key, "process"))
-			return qemu_error("unknown -name option '%s' (known: guest, process, debug-threads)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -name option '%s' (known: guest, process, debug-threads)", key);
 	}
 	return 0;
 }
@@ -374,13 +359,13 @@ static int parse_chardev(const char *v, struct qemu_args *a)
 			if (parse_bool("-chardev", key, val, &b))
 				return E_INVALID_ARGUMENT;
 		} else
-			return qemu_error("unknown -chardev option '%s' (known: id, path, host, port, server, wait, mux)",
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -chardev option '%s' (known: id, path, host, port, server, wait, mux)",
 					  key);
 	}
 	if (!backend || !c.id)
-		return qemu_error("-chardev %s: give a backend and an id (-chardev socket,id=ID,path=PATH)", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-chardev %s: give a backend and an id (-chardev socket,id=ID,path=PATH)", v);
 	if (qemu_find_chardev(a, c.id))
-		return qemu_error("-chardev: duplicate chardev id '%s'", c.id);
+		return cli_fail(E_INVALID_ARGUMENT, "-chardev: duplicate chardev id '%s'", c.id);
 	if (a->nchardev == QEMU_MAX_CHARDEVS)
 		return cli_fail(E_INVALID_ARGUMENT, "at most %d -chardev options", QEMU_MAX_CHARDEVS);
 	if (!strcmp(backend, "null"))
@@ -390,14 +375,14 @@ static int parse_chardev(const char *v, struct qemu_args *a)
 	else if (!strcmp(backend, "file")) {
 		c.backend = QEMU_CHR_FILE;
 		if (!c.path)
-			return qemu_error("-chardev file,id=%s needs path=FILE", c.id);
+			return cli_fail(E_INVALID_ARGUMENT, "-chardev file,id=%s needs path=FILE", c.id);
 	} else if (!strcmp(backend, "socket")) {
 		c.backend = QEMU_CHR_SOCKET;
 		if (!c.path == !(c.host || c.port))
-			return qemu_error("-chardev socket,id=%s needs path=PATH (a Unix socket) or host=,port= (TCP)",
+			return cli_fail(E_INVALID_ARGUMENT, "-chardev socket,id=%s needs path=PATH (a Unix socket) or host=,port= (TCP)",
 					  c.id);
 	} else
-		return qemu_error("-chardev %s: nitrovm's chardev backends are socket, file, stdio and null", backend);
+		return cli_fail(E_INVALID_ARGUMENT, "-chardev %s: nitrovm's chardev backends are socket, file, stdio and null", backend);
 	a->chardev[a->nchardev++] = c;
 	return 0;
 }
@@ -421,7 +406,7 @@ static int parse_object(const char *v, struct qemu_args *a)
 			o.id = val;
 		else if (!strcmp(key, "size")) {
 			if (cli_parse_size(val, 1, &o.size) < 0 || o.size < MiB)
-				return qemu_error("-object size=%s is not a memory size (e.g. 512M)", val);
+				return cli_fail(E_INVALID_ARGUMENT, "-object size=%s is not a memory size (e.g. 512M)", val);
 		} else if (!strcmp(key, "share")) {
 			if (parse_bool("-object", key, val, &o.share))
 				return E_INVALID_ARGUMENT;
@@ -433,16 +418,16 @@ static int parse_object(const char *v, struct qemu_args *a)
 			if (parse_bool("-object", key, val, &b))
 				return E_INVALID_ARGUMENT;
 		} else if (strcmp(key, "hugetlbsize"))
-			return qemu_error("unknown memory-backend-memfd option '%s' (known: id, size, share, hugetlb)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown memory-backend-memfd option '%s' (known: id, size, share, hugetlb)", key);
 	}
 	if (!type || strcmp(type, "memory-backend-memfd")) {
 		if (type && (!strcmp(type, "memory-backend-ram") || !strcmp(type, "memory-backend-file")))
-			return qemu_error("-object %s: an enclave's memory is always a memfd (use memory-backend-memfd)",
+			return cli_fail(E_INVALID_ARGUMENT, "-object %s: an enclave's memory is always a memfd (use memory-backend-memfd)",
 					  type);
-		return qemu_error("-object %s: nitrovm knows only memory-backend-memfd objects", type ? type : v);
+		return cli_fail(E_INVALID_ARGUMENT, "-object %s: nitrovm knows only memory-backend-memfd objects", type ? type : v);
 	}
 	if (!o.id || !o.size)
-		return qemu_error("-object %s: give id= and size=", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-object %s: give id= and size=", v);
 	if (a->nobject == QEMU_MAX_OBJECTS)
 		return cli_fail(E_INVALID_ARGUMENT, "at most %d -object options", QEMU_MAX_OBJECTS);
 	a->object[a->nobject++] = o;
@@ -459,17 +444,17 @@ static int parse_numa(const char *v, struct qemu_args *a)
 	for (char *s = spec; next_item(&save, s, &key, &val); s = NULL) {
 		if (!key) {
 			if (strcmp(val, "node"))
-				return qemu_error("-numa %s: an enclave has one NUMA node (-numa node,memdev=ID)", val);
+				return cli_fail(E_INVALID_ARGUMENT, "-numa %s: an enclave has one NUMA node (-numa node,memdev=ID)", val);
 		} else if (!strcmp(key, "memdev")) {
 			if (a->memory_backend && strcmp(a->memory_backend, val))
-				return qemu_error("-numa node,memdev=%s: an enclave has one NUMA node, and so one memory "
+				return cli_fail(E_INVALID_ARGUMENT, "-numa node,memdev=%s: an enclave has one NUMA node, and so one memory "
 						  "backend", val);
 			a->memory_backend = val;
 		} else if (!strcmp(key, "nodeid")) {
 			if (strcmp(val, "0"))
-				return qemu_error("-numa node,nodeid=%s: an enclave has one NUMA node (0)", val);
+				return cli_fail(E_INVALID_ARGUMENT, "-numa node,nodeid=%s: an enclave has one NUMA node (0)", val);
 		} else if (strcmp(key, "cpus"))
-			return qemu_error("unknown -numa option '%s' (known: memdev, nodeid, cpus)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -numa option '%s' (known: memdev, nodeid, cpus)", key);
 	}
 	return 0;
 }
@@ -478,7 +463,7 @@ static int parse_numa(const char *v, struct qemu_args *a)
 static int parse_serial(const char *v, struct qemu_args *a)
 {
 	if (a->serial_given)
-		return qemu_error("-serial %s: the enclave has one serial port, and -serial was given already", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-serial %s: the enclave has one serial port, and -serial was given already", v);
 	a->serial_given = true;
 	if (!strcmp(v, "none") || !strcmp(v, "null")) {
 		a->serial = QEMU_SERIAL_NONE;
@@ -490,7 +475,7 @@ static int parse_serial(const char *v, struct qemu_args *a)
 	} else if (!strncmp(v, "chardev:", 8) && v[8]) {
 		a->serial_chardev = v + 8; /* resolved once every -chardev is known */
 	} else
-		return qemu_error("-serial %s: the console goes to none, stdio, mon:stdio, file:PATH or chardev:ID", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-serial %s: the console goes to none, stdio, mon:stdio, file:PATH or chardev:ID", v);
 	return 0;
 }
 
@@ -505,9 +490,9 @@ static int parse_qmp(const char *v, struct qemu_args *a)
 	bool server = true;
 
 	if (a->nqmp == QMP_LISTEN_MAX)
-		return qemu_error("-qmp %s: at most two QMP sockets", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-qmp %s: at most two QMP sockets", v);
 	if (strncmp(v, "unix:", 5) && strncmp(v, "tcp:", 4))
-		return qemu_error("-qmp %s: QMP listens on unix:PATH,server=on,wait=off or tcp:HOST:PORT,server=on,"
+		return cli_fail(E_INVALID_ARGUMENT, "-qmp %s: QMP listens on unix:PATH,server=on,wait=off or tcp:HOST:PORT,server=on,"
 				  "wait=off", v);
 	spec = own(a, v);
 	if (!spec)
@@ -521,7 +506,7 @@ static int parse_qmp(const char *v, struct qemu_args *a)
 			q->host = val + 4;
 			q->port = colon + 1;
 		} else if (!key) {
-			return qemu_error("-qmp %s: give unix:PATH or tcp:HOST:PORT", v);
+			return cli_fail(E_INVALID_ARGUMENT, "-qmp %s: give unix:PATH or tcp:HOST:PORT", v);
 		} else if (!strcmp(key, "server")) {
 			if (parse_bool("-qmp", key, val, &server))
 				return E_INVALID_ARGUMENT;
@@ -531,10 +516,10 @@ static int parse_qmp(const char *v, struct qemu_args *a)
 		} else if (!strcmp(key, "nowait")) {
 			q->wait = false;
 		} else
-			return qemu_error("unknown -qmp option '%s' (known: server, wait)", key);
+			return cli_fail(E_INVALID_ARGUMENT, "unknown -qmp option '%s' (known: server, wait)", key);
 	}
 	if (!server)
-		return qemu_error("-qmp %s: nitrovm serves QMP (server=on); it does not connect to a client", v);
+		return cli_fail(E_INVALID_ARGUMENT, "-qmp %s: nitrovm serves QMP (server=on); it does not connect to a client", v);
 	a->nqmp++;
 	return 0;
 }
@@ -552,7 +537,7 @@ static int parse_sandbox(const char *v, struct qemu_args *a)
 	else if (n == 3 && !strncmp(v, "off", 3))
 		a->no_sandbox = true;
 	else
-		return qemu_error("-sandbox %s: use -sandbox on (the default: system-call allow-lists) or -sandbox off",
+		return cli_fail(E_INVALID_ARGUMENT, "-sandbox %s: use -sandbox on (the default: system-call allow-lists) or -sandbox off",
 				  v);
 	return 0;
 }
@@ -561,17 +546,17 @@ static int parse_simple(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-monitor")) {
 		if (strcmp(v, "none"))
-			return qemu_error("-monitor %s: nitrovm has no human monitor (HMP); -qmp gives QMP, and "
+			return cli_fail(E_INVALID_ARGUMENT, "-monitor %s: nitrovm has no human monitor (HMP); -qmp gives QMP, and "
 					  "describe-enclaves, console and terminate-enclave do the rest", v);
 	} else if (!strcmp(opt, "-vga")) {
 		if (strcmp(v, "none"))
-			return qemu_error("-vga %s: an enclave has no display; its console is the serial port", v);
+			return cli_fail(E_INVALID_ARGUMENT, "-vga %s: an enclave has no display; its console is the serial port", v);
 	} else if (!strcmp(opt, "-display")) {
 		if (strcmp(v, "none"))
-			return qemu_error("-display %s: the enclave has no display (use -display none or -nographic)", v);
+			return cli_fail(E_INVALID_ARGUMENT, "-display %s: the enclave has no display (use -display none or -nographic)", v);
 	} else if (!strcmp(opt, "-parallel")) {
 		if (strcmp(v, "none"))
-			return qemu_error("-parallel %s: an enclave has no parallel port", v);
+			return cli_fail(E_INVALID_ARGUMENT, "-parallel %s: an enclave has no parallel port", v);
 	} else if (!strcmp(opt, "-pidfile")) {
 		a->pidfile = v;
 	} else if (!strcmp(opt, "-cpu")) {
@@ -695,11 +680,11 @@ static int parse_bridge_option(int argc, char **argv, int *i, const char *opt, s
 	else if (strcmp(name, "vsock-uds") && strncmp(name, "forward-", 8))
 		return 0;
 	else if (*i + 1 >= argc)
-		return qemu_error("option %s needs a value", argv[*i]);
+		return cli_fail(E_INVALID_ARGUMENT, "option %s needs a value", argv[*i]);
 	else
 		ret = bridge_config_add(&a->bridges, name, argv[++*i]);
 	if (ret == -ENOENT)
-		return qemu_error("unknown option '%s'", argv[*i - 1]);
+		return cli_fail(E_INVALID_ARGUMENT, "unknown option '%s'", argv[*i - 1]);
 	if (ret < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	*consumed = true;
@@ -745,7 +730,7 @@ static int parse_one(int argc, char **argv, int *i, struct qemu_args *a)
 
 	/* QEMU takes every option with two dashes too: --enable-kvm, --machine. */
 	if (argv[*i][0] != '-' || !argv[*i][1])
-		return qemu_error("'%s' is not an option: the QEMU-style front end takes options only (-kernel FILE ...)",
+		return cli_fail(E_INVALID_ARGUMENT, "'%s' is not an option: the QEMU-style front end takes options only (-kernel FILE ...)",
 				  argv[*i]);
 	snprintf(opt, sizeof(opt), "-%s", argv[*i] + (argv[*i][1] == '-' ? 2 : 1));
 	ret = parse_flag(opt, a, &consumed);
@@ -760,11 +745,11 @@ static int parse_one(int argc, char **argv, int *i, struct qemu_args *a)
 		return cli_fail(E_INVALID_ARGUMENT, "%s: %s", argv[*i], meaningless[k].why);
 	}
 	if (!takes_value(opt))
-		return qemu_error("unknown option '%s' for the QEMU-style front end (nitrovm -M nitro-enclave -kernel "
+		return cli_fail(E_INVALID_ARGUMENT, "unknown option '%s' for the QEMU-style front end (nitrovm -M nitro-enclave -kernel "
 				  "FILE [-initrd FILE] [-append TEXT] [-m SIZE] [-smp N] [-nographic]; -help lists them)",
 				  argv[*i]);
 	if (*i + 1 >= argc)
-		return qemu_error("option %s needs a value", argv[*i]);
+		return cli_fail(E_INVALID_ARGUMENT, "option %s needs a value", argv[*i]);
 	++*i;
 	return parse_value_option(opt, argv[*i], a);
 }
@@ -775,9 +760,9 @@ static int resolve_serial_chardev(struct qemu_args *a)
 	const struct qemu_chardev *c = qemu_find_chardev(a, a->serial_chardev);
 
 	if (!c)
-		return qemu_error("-serial chardev:%s: no -chardev has that id", a->serial_chardev);
+		return cli_fail(E_INVALID_ARGUMENT, "-serial chardev:%s: no -chardev has that id", a->serial_chardev);
 	if (c->backend == QEMU_CHR_SOCKET)
-		return qemu_error("-serial chardev:%s: the console goes to stdio, a file or nowhere; a socket chardev "
+		return cli_fail(E_INVALID_ARGUMENT, "-serial chardev:%s: the console goes to stdio, a file or nowhere; a socket chardev "
 				  "serves -M nitro-enclave,vsock= only", a->serial_chardev);
 	a->serial = c->backend == QEMU_CHR_NULL	 ? QEMU_SERIAL_NONE
 		  : c->backend == QEMU_CHR_STDIO ? QEMU_SERIAL_STDIO
@@ -799,19 +784,19 @@ static int resolve_vsock_chardev(struct qemu_args *a)
 		return cli_fail(E_INVALID_ARGUMENT, "machine option vsock=%s: no -chardev has that id (add -chardev "
 				"socket,id=%s,path=PATH)", a->vsock_chardev, a->vsock_chardev);
 	if (c->backend != QEMU_CHR_SOCKET || !c->path)
-		return qemu_error("machine option vsock=%s: the chardev must be a Unix socket (-chardev socket,id=ID,"
+		return cli_fail(E_INVALID_ARGUMENT, "machine option vsock=%s: the chardev must be a Unix socket (-chardev socket,id=ID,"
 				  "path=PATH), where a vhost-user-vsock backend listens", a->vsock_chardev);
 	if (c->server)
-		return qemu_error("-chardev socket,id=%s,server=on: nitrovm connects to the vhost-user backend, as QEMU "
+		return cli_fail(E_INVALID_ARGUMENT, "-chardev socket,id=%s,server=on: nitrovm connects to the vhost-user backend, as QEMU "
 				  "does; start the backend first and leave server= out", a->vsock_chardev);
 	if (a->accel_nitro)
-		return qemu_error("machine option vsock=%s is the emulated machine's: on the Nitro hypervisor vsock is "
+		return cli_fail(E_INVALID_ARGUMENT, "machine option vsock=%s is the emulated machine's: on the Nitro hypervisor vsock is "
 				  "the host's own", a->vsock_chardev);
 	if (a->guest_cid)
-		return qemu_error("guest-cid and vsock=%s together: with a vhost-user backend the enclave's CID is the "
+		return cli_fail(E_INVALID_ARGUMENT, "guest-cid and vsock=%s together: with a vhost-user backend the enclave's CID is the "
 				  "backend's guest-cid", a->vsock_chardev);
 	if (a->bridges.nrules || a->bridges.uds_path)
-		return qemu_error("host bridges (--forward-*, --vsock-uds) and vsock=%s together: the backend serves "
+		return cli_fail(E_INVALID_ARGUMENT, "host bridges (--forward-*, --vsock-uds) and vsock=%s together: the backend serves "
 				  "every vsock port then (vhost-device-vsock's uds-path=, forward-cid=, forward-listen=)",
 				  a->vsock_chardev);
 	a->vsock_path = c->path;

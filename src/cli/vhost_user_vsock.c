@@ -11,7 +11,6 @@
  * the port to forward-cid or uds-path, where the page's own responder would be).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,20 +53,6 @@ static void usage(void)
 	       "                      queues have their own fixed sizes (256 KiB a connection, 256 entries)\n");
 }
 
-/* One sentence about the command line, E03. */
-static int vm_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int vm_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return cli_fail(E_INVALID_ARGUMENT, "%s", msg);
-}
-
 static int parse_cid_value(const char *key, const char *v, uint64_t min, uint64_t *out)
 {
 	if (cli_parse_u64(v, out) < 0 || *out < min || *out > 0xfffffffeULL)
@@ -85,7 +70,7 @@ static int parse_forward_listen(struct vhost_vsock_config *c, char *v)
 		uint64_t port;
 
 		if (cli_parse_u64(p, &port) < 0 || port > 0xfffffffeULL)
-			return vm_error("--vm forward-listen: '%s' is not a port", p);
+			return cli_fail(E_INVALID_ARGUMENT, "--vm forward-listen: '%s' is not a port", p);
 		snprintf(rule, sizeof(rule), "vsock:%llu=vsock:%llu", (unsigned long long)port, (unsigned long long)port);
 		if (bridge_config_add(&c->bridges, "forward-listen", rule) < 0)
 			return cli_fail_err(E_INVALID_ARGUMENT);
@@ -116,19 +101,19 @@ static int set_key(struct vm_opts *vm, char *key, char *val)
 		return parse_forward_listen(c, val);
 	if (!strcmp(key, "heartbeat")) {
 		if (strcmp(val, "on") && strcmp(val, "off"))
-			return vm_error("--vm heartbeat=%s: on or off", val);
+			return cli_fail(E_INVALID_ARGUMENT, "--vm heartbeat=%s: on or off", val);
 		c->heartbeat = !strcmp(val, "on");
 		return 0;
 	}
 	if (!strcmp(key, "tx-buffer-size") || !strcmp(key, "queue-size")) {
 		if (cli_parse_u64(val, &n) < 0 || !n)
-			return vm_error("--vm: '%s' is not a size", val);
+			return cli_fail(E_INVALID_ARGUMENT, "--vm: '%s' is not a size", val);
 		return 0;
 	}
 	if (!strcmp(key, "groups"))
-		return vm_error("--vm groups=%s: sibling-VM groups are not offered: an enclave talks to its parent only",
+		return cli_fail(E_INVALID_ARGUMENT, "--vm groups=%s: sibling-VM groups are not offered: an enclave talks to its parent only",
 				val);
-	return vm_error("unknown --vm key '%s' (known: guest-cid, socket, uds-path, forward-cid, forward-listen, "
+	return cli_fail(E_INVALID_ARGUMENT, "unknown --vm key '%s' (known: guest-cid, socket, uds-path, forward-cid, forward-listen, "
 			"heartbeat, tx-buffer-size, queue-size)", key);
 }
 
@@ -144,7 +129,7 @@ static int parse_vm(struct vm_opts *vm, const char *v)
 		char *eq = strchr(t, '=');
 
 		if (!eq)
-			return vm_error("--vm: '%s' is not key=value", t);
+			return cli_fail(E_INVALID_ARGUMENT, "--vm: '%s' is not key=value", t);
 		*eq = '\0';
 		ret = set_key(vm, t, eq + 1);
 	}
@@ -160,7 +145,7 @@ static int check_vm(const struct vm_opts *vm, unsigned int i, const struct vm_op
 			return cli_fail(E_INVALID_ARGUMENT, "guest-cid %llu is given to two VMs",
 					(unsigned long long)vm->c.guest_cid);
 		if (!strcmp(all[j].c.socket, vm->c.socket))
-			return vm_error("socket %s is given to two VMs", vm->c.socket);
+			return cli_fail(E_INVALID_ARGUMENT, "socket %s is given to two VMs", vm->c.socket);
 	}
 	if (bridge_config_check(&vm->c.bridges) < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
@@ -237,7 +222,7 @@ int cmd_vhost_user_vsock(int argc, char **argv)
 		char key[32];
 
 		if (name == opt)
-			return vm_error("'%s' is not an option (nitrovm vhost-user-vsock --help)", opt);
+			return cli_fail(E_INVALID_ARGUMENT, "'%s' is not an option (nitrovm vhost-user-vsock --help)", opt);
 		/* --vm X and --vm=X alike, as clap takes them. */
 		if (eq) {
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - name), name);
@@ -245,7 +230,7 @@ int cmd_vhost_user_vsock(int argc, char **argv)
 		} else {
 			snprintf(key, sizeof(key), "%s", name);
 			if (i + 1 >= argc)
-				return vm_error("option %s needs a value", opt);
+				return cli_fail(E_INVALID_ARGUMENT, "option %s needs a value", opt);
 			val = argv[++i];
 		}
 		if (!strcmp(key, "vm")) {
@@ -254,7 +239,7 @@ int cmd_vhost_user_vsock(int argc, char **argv)
 			vms[n].c.heartbeat = true;
 			ret = parse_vm(&vms[n++], val);
 		} else if (!strcmp(key, "config")) {
-			ret = vm_error("--config %s: nitrovm takes the VMs on the command line (--vm), not from a YAML file",
+			ret = cli_fail(E_INVALID_ARGUMENT, "--config %s: nitrovm takes the VMs on the command line (--vm), not from a YAML file",
 				       val);
 		} else {
 			single_used = true;
