@@ -113,7 +113,7 @@ static void run_usage(void)
 	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
 	       "  (debug mode).  On nitro, --test-rng, --no-acpi, --boot-path, --parent-role and --parent-id are\n"
 	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n");
-	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
+	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", cli_bridge_usage);
 }
 
 struct run_args {
@@ -398,14 +398,14 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		default:
 			if (c >= OPT_BRIDGE && c < OPT_BRIDGE + (int)ARRAY_SIZE(bridge_opts)) {
-				if (bridge_config_add(&a->bridges, bridge_opts[c - OPT_BRIDGE], optarg) < 0)
+				if (cli_bridge_option(&a->bridges, bridge_opts[c - OPT_BRIDGE], optarg) < 0)
 					return cli_fail_err(E_INVALID_ARGUMENT);
 				break;
 			}
 			return cli_bad_option("run-enclave");
 		}
 	}
-	if (bridge_config_check(&a->bridges) < 0)
+	if (cli_bridge_check(&a->bridges) < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	if (optind < argc)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for run-enclave", argv[optind]);
@@ -453,43 +453,13 @@ static char *run_info_json(const struct enclave_info *info)
 	return text;
 }
 
-static enum cli_error launch_error(enum launch_failure f)
+/* A launch that failed: its error line in our words, and nitro-cli's number as the status. */
+static int launch_failed(const struct launch_error *e, char *text, size_t len)
 {
-	switch (f) {
-	case LAUNCH_BAD_ARGUMENT:
-		return E_INVALID_ARGUMENT;
-	case LAUNCH_MEMORY_REQUESTED:
-		return E_INSUFFICIENT_MEMORY_REQUESTED;
-	case LAUNCH_DEVICE:
-		return E_FILE_OPERATION;
-	case LAUNCH_MEMORY_AVAILABLE:
-		return E_INSUFFICIENT_MEMORY_AVAILABLE;
-	case LAUNCH_SETUP:
-		return E_IOCTL;
-	case LAUNCH_IMAGE:
-		return E_EIF_PARSING;
-	case LAUNCH_START:
-		return E_IOCTL_ENCLAVE_START;
-	case LAUNCH_RUN:
-		return E_EPOLL;
-	case LAUNCH_HEARTBEAT:
-		return E_ENCLAVE_BOOT;
-	case LAUNCH_CPU_CONFIG:
-		return E_INVALID_CPU_CONFIGURATION;
-	case LAUNCH_CPU_NOT_IN_POOL:
-		return E_NO_SUCH_CPU_AVAILABLE_IN_POOL;
-	case LAUNCH_CPUS:
-		return E_INSUFFICIENT_CPUS;
-	case LAUNCH_IOCTL_LOAD_INFO:
-		return E_IOCTL_IMAGE_LOAD_INFO;
-	case LAUNCH_IOCTL_MEMORY_REGION:
-		return E_IOCTL_SET_MEMORY_REGION;
-	case LAUNCH_IOCTL_ADD_VCPU:
-		return E_IOCTL_ADD_VCPU;
-	case LAUNCH_OK:
-		break;
-	}
-	return E_UNSPECIFIED;
+	char said[1024];
+
+	cli_launch_error_text(e, err_msg(), said, sizeof(said));
+	return cli_fail_text(text, len, cli_launch_error_code(e), "%s", said);
 }
 
 /* ", the app exited with status N" when the enclave's init reported it (else ""). */
@@ -508,8 +478,8 @@ int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_
 	const struct hv_exit *e = &r->exit;
 	char app[96];
 
-	if (ret < 0 || r->failure != LAUNCH_OK)
-		return cli_fail_text(text, len, launch_error(r->failure), "%s", err_msg());
+	if (ret < 0 || r->error.cls != LAUNCH_OK)
+		return launch_failed(&r->error, text, len);
 	app_words(r, app, sizeof(app));
 	switch (e->reason) {
 	case HV_EXIT_POWEROFF:
@@ -715,7 +685,7 @@ static int detached_child(void *opaque, int report)
 		status = cli_fail_text(text, sizeof(text), E_ENCLAVE_BOOT, "The enclave ended before it answered the "
 				       "heartbeat: it ran for %.3f s (%s)", r.exit.seconds, r.exit.detail);
 	}
-	if (r.info.id[0] && (r.failure == LAUNCH_HEARTBEAT || r.failure == LAUNCH_OK))
+	if (r.info.id[0] && (r.error.cls == LAUNCH_ERR_HEARTBEAT || r.error.cls == LAUNCH_OK))
 		report_console_tail(d, r.info.id);
 	enclave_report_text(report, false, text);
 	enclave_report_status(report, status);
@@ -785,7 +755,7 @@ int cmd_run_enclave(int argc, char **argv)
 	struct run_args a = { 0 };
 	struct enclave_proc_opts o = { .report_fd = -1 };
 	const struct hypervisor_ops *backend;
-	enum launch_failure failure;
+	struct launch_error failure;
 	const char *why;
 	struct stat st;
 	int ret, fd;
@@ -819,7 +789,10 @@ int cmd_run_enclave(int argc, char **argv)
 			backend->name, why);
 	/* Before anything is forked: a size the launch would refuse is refused here, at once. */
 	if (enclave_check_resources(a.memory_mib, (unsigned int)a.cpus, (uint64_t)st.st_size, &failure) < 0) {
-		ret = cli_fail_err(launch_error(failure));
+		char text[1024];
+
+		ret = launch_failed(&failure, text, sizeof(text));
+		fputs(text, stderr);
 		close(fd);
 		goto out;
 	}

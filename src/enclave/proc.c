@@ -213,8 +213,8 @@ static void write_exit_record(struct proc *p, const struct launch_result *r, int
 	struct registry_exit x = { .status = ret < 0 ? -1 : r->exit.status, .seconds = r->exit.seconds,
 				   .ended = time(NULL) };
 
-	if (ret < 0 || r->failure != LAUNCH_OK) {
-		snprintf(x.reason, sizeof(x.reason), "%s", r->failure == LAUNCH_HEARTBEAT ? "no heartbeat" : "failed");
+	if (ret < 0 || r->error.cls != LAUNCH_OK) {
+		snprintf(x.reason, sizeof(x.reason), "%s", r->error.cls == LAUNCH_ERR_HEARTBEAT ? "no heartbeat" : "failed");
 		snprintf(x.detail, sizeof(x.detail), "%s", err_msg());
 	} else {
 		snprintf(x.reason, sizeof(x.reason), "%s", hv_exit_reason_name(r->exit.reason));
@@ -789,7 +789,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 	spawn_issuer(p);
 	ret = prepare(p);
 	if (ret < 0) {
-		r->failure = ret == -EADDRINUSE ? LAUNCH_BAD_ARGUMENT : LAUNCH_RUN;
+		r->error.cls = ret == -EADDRINUSE ? LAUNCH_ERR_CID_TAKEN : LAUNCH_ERR_PROCESS;
 		goto out;
 	}
 	ret = enclave_launch(&p->launch, r);

@@ -117,7 +117,7 @@ static void sim_setup_pool(struct ne_sim *s)
 {
 	char list[NE_CPUS_SIZE + 1];
 	const char *env = getenv(SIM_CPU_POOL_ENV);
-	enum hv_fault fault;
+	struct hv_fault fault;
 
 	if (env)
 		snprintf(list, sizeof(list), "%s", env);
@@ -216,11 +216,11 @@ static int sv_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	struct ne_sim *s = ((struct sim_vsock *)h)->sim;
 
-	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (AWS's nitro-cli: console only with --debug-mode). */
+	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (AWS's nitro-cli attaches a console only in debug mode). */
 	if (cid == VSOCK_CID_HYPERVISOR && !s->debug)
 		return err_set(ECONNREFUSED,
 			       "the enclave runs in production mode: its console (vsock CID 0) is "
-			       "served only in debug mode (--debug-mode)");
+			       "served only in debug mode");
 	return vsock_connect(kvm_host(s), cid, port);
 }
 
@@ -268,6 +268,7 @@ static bool sim_pool_has_free_core(const struct ne_sim *s)
 static int sim_machine(struct ne_sim *s)
 {
 	struct hv_slot_config kcfg = s->cfg;
+	struct hv_fault unclassified = { 0 };
 	uint64_t unused;
 	int ret;
 
@@ -275,7 +276,7 @@ static int sim_machine(struct ne_sim *s)
 		return 0;
 	kcfg.device = NULL;
 	kcfg.hugepages = false; /* the memory comes from the donated regions, not from the kvm backend */
-	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused);
+	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused, &unclassified);
 	if (ret < 0) {
 		s->kvm = NULL;
 		snprintf(s->d.why, sizeof(s->d.why), "the simulated Nitro hypervisor cannot run: %s",
@@ -491,7 +492,7 @@ static void sim_on_machine_exit(void *opaque, int fd, uint32_t events)
 }
 
 /* The donated regions in the order given, neighbours joined: enclave memory as the hypervisor sees it. */
-static int sim_hand_over_memory(struct ne_sim *s)
+static int sim_hand_over_memory(struct ne_sim *s, struct hv_fault *unclassified)
 {
 	for (unsigned int i = 0; i < s->nregions;) {
 		struct hv_region r = {(uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size};
@@ -499,7 +500,7 @@ static int sim_hand_over_memory(struct ne_sim *s)
 
 		for (i++; i < s->nregions && s->regions[i].addr == (uint64_t)(uintptr_t)(r.hva + r.size); i++)
 			r.size += s->regions[i].size;
-		ret = s->kvm->ops->add_memory_region(s->kvm, &r);
+		ret = s->kvm->ops->add_memory_region(s->kvm, &r, unclassified);
 		if (ret < 0)
 			return ret;
 	}
@@ -508,19 +509,21 @@ static int sim_hand_over_memory(struct ne_sim *s)
 
 static int sim_boot(struct ne_sim *s, uint64_t cid, uint64_t *cid_out)
 {
+	/* The machine's failures reach the launch as this driver's errno, with its sentence (d.why). */
+	struct hv_fault unclassified = { 0 };
 	int ret = sim_machine(s);
 
 	if (ret < 0)
 		return ret;
-	ret = sim_hand_over_memory(s);
+	ret = sim_hand_over_memory(s, &unclassified);
 
 	for (unsigned int i = 0; !ret && i < s->nr_vcpus; i++) {
 		uint32_t id = 0;
 
-		ret = s->kvm->ops->add_vcpu(s->kvm, &id);
+		ret = s->kvm->ops->add_vcpu(s->kvm, &id, &unclassified);
 	}
 	if (!ret)
-		ret = s->kvm->ops->start(s->kvm, cid, s->debug, cid_out);
+		ret = s->kvm->ops->start(s->kvm, cid, s->debug, cid_out, &unclassified);
 	if (!ret && s->cfg.loop) {
 		int con = s->kvm->ops->console_fd(s->kvm);
 

@@ -109,7 +109,7 @@ static int pick_backend(struct monitor *m)
 
 static int prepare_image(struct monitor *m)
 {
-	enum launch_failure failure;
+	struct launch_error failure;
 	const char *debug = rt_annotation(&m->c->b, RT_ANN_DEBUG);
 	int ret;
 
@@ -330,7 +330,7 @@ static int outcome(struct monitor *m, int ret, const struct launch_result *r)
 {
 	int signo;
 
-	if (ret < 0 || r->failure != LAUNCH_OK) {
+	if (ret < 0 || r->error.cls != LAUNCH_OK) {
 		say(m, RT_NAME ": the enclave did not start: %s", err_msg());
 		return RT_EXIT_ENCLAVE_FAILED;
 	}
