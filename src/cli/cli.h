@@ -151,6 +151,21 @@ int cli_bridge_option(struct bridge_config *c, const char *opt, const char *valu
 int cli_bridge_check(const struct bridge_config *c);
 /* Their help text, for the commands' --help. */
 extern const char cli_bridge_usage[];
+
+/*
+ * The environment a launch's backend takes, read here and passed down (backend_env.c): $NITROVM_HYPERVISOR names
+ * the backend when no option does; $NITROVM_KVM_DEVICE is nitrovm's KVM device (kvm, nitro-sim); NITROVM_NE_TRACE=1
+ * prints each Nitro Enclaves driver request (nitro, nitro-sim).
+ */
+#define CLI_HYPERVISOR_ENV "NITROVM_HYPERVISOR"
+#define CLI_KVM_DEVICE_ENV "NITROVM_KVM_DEVICE"
+#define CLI_NE_TRACE_ENV   "NITROVM_NE_TRACE"
+struct hv_slot_config;
+struct hypervisor_ops;
+/* option when given, else $NITROVM_HYPERVISOR when set and not empty, else NULL (hv_select's default). */
+const char *cli_hypervisor_name(const char *option);
+/* Fill in what the environment says for backend: the KVM device, the driver trace. */
+void cli_backend_env(struct hv_slot_config *slot, const struct hypervisor_ops *backend);
 /*
  * Run an enclave in this process to its end (run-enclave --foreground, the QEMU front end): nitro-cli's progress
  * lines and the run JSON when print_json, the console to console_out (-1: nowhere).  Returns the exit status.

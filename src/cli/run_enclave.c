@@ -106,13 +106,15 @@ static void run_usage(void)
 	       "  --hypervisor NAME     nitro: the /dev/nitro_enclaves driver (the enclave runs on the Nitro\n"
 	       "                        hypervisor; needs the CPU pool and huge pages of nitro-enclaves-allocator);\n"
 	       "                        kvm: nitrovm's own hypervisor on /dev/kvm; nitro-sim: the driver simulated\n"
-	       "                        in front of kvm, for tests.  Default: $" HV_SELECT_ENV ", else nitro when\n"
+	       "                        in front of kvm, for tests.  Default: $" CLI_HYPERVISOR_ENV ", else nitro when\n"
 	       "                        " NE_DEVICE_PATH " exists, else kvm (said on stderr)\n"
 	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
 	       "                        whole cores only\n"
 	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
 	       "  (debug mode).  On nitro, --test-rng, --no-acpi, --boot-path, --parent-role and --parent-id are\n"
-	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n");
+	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n"
+	       "  $" CLI_KVM_DEVICE_ENV " names the KVM device (default /dev/kvm); " CLI_NE_TRACE_ENV "=1 prints each\n"
+	       "  request to the Nitro Enclaves driver on stderr.\n");
 	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", cli_bridge_usage);
 }
 
@@ -767,7 +769,7 @@ int cmd_run_enclave(int argc, char **argv)
 	ret = parse_run_args(argc, argv, &a);
 	if (ret)
 		goto out;
-	backend = hv_select(a.hypervisor, &why);
+	backend = hv_select(cli_hypervisor_name(a.hypervisor), &why);
 	ret = !backend ? cli_fail_err(E_INVALID_ARGUMENT) : 0;
 	if (!ret && a.have_cpu_ids && backend == &hv_kvm_ops)
 		ret = cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
@@ -806,9 +808,7 @@ int cmd_run_enclave(int argc, char **argv)
 		.debug_mode = a.debug,
 		.name = a.name,
 		.backend = backend,
-		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
-			  .parent_role = a.parent_role, .parent_id = a.parent_id,
-			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL, .seccomp = !a.no_seccomp },
+		.slot = { .parent_id = a.parent_id, .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
 		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */
 		.attach_console = a.attach && a.foreground,
 		.no_heartbeat = a.no_heartbeat,
@@ -816,6 +816,12 @@ int cmd_run_enclave(int argc, char **argv)
 		.bridges = &a.bridges,
 		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};
+	/* The emulated machine's shape, for the backends that run it (refused above for the Nitro hypervisor's). */
+	if (backend != &hv_nitro_ops)
+		o.launch.slot.kvm = (struct hv_kvm_options){ .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+							     .kernel_boot = a.boot_path, .parent_role = a.parent_role,
+							     .seccomp = !a.no_seccomp };
+	cli_backend_env(&o.launch.slot, backend);
 	if (backend == &hv_kvm_ops)
 		cli_note_state_dir();
 	if (a.foreground)

@@ -134,7 +134,7 @@ struct launch_opts {
 	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
 	/*
 	 * System-call allow-lists: the whole process's (enclave/sandbox.c) once everything is open and before the
-	 * enclave starts, and each vCPU thread's (slot.seccomp, the backend's).
+	 * enclave starts, and each vCPU thread's (slot.kvm.seccomp, the backend's).
 	 */
 	bool seccomp;
 	/*

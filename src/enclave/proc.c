@@ -700,7 +700,7 @@ static void spawn_issuer(struct proc *p)
 		fprintf(stderr, "nitrovm: the NSM's certificate issuer could not be started: %s\n", err_msg());
 		return;
 	}
-	p->launch.slot.nsm_issuer = p->issuer;
+	p->launch.slot.kvm.nsm_issuer = p->issuer;
 }
 
 static int prepare(struct proc *p)

@@ -97,12 +97,9 @@ const struct hypervisor_ops *hv_by_name(const char *name)
 
 const struct hypervisor_ops *hv_select(const char *name, const char **why)
 {
-	const char *env = getenv(HV_SELECT_ENV);
 	const struct hypervisor_ops *ops;
 
 	*why = NULL;
-	if (!name && env && env[0])
-		name = env;
 	if (name) {
 		ops = hv_by_name(name);
 		if (!ops)

@@ -36,39 +36,56 @@ enum hv_kernel_boot {
 	HV_KERNEL_BOOT_DECOMPRESSOR, /* always the kernel's own decompressor, in the guest */
 };
 
-/* How a launch is set up; fields a backend does not know are ignored. */
-struct hv_slot_config {
-	struct evloop *loop;	   /* the caller's loop; backends add their own descriptors */
-	const char *device;	   /* device node; NULL: the backend's default (or $NITROVM_KVM_DEVICE) */
-	bool hugepages;		   /* back memory with huge pages when the host has them */
-	bool acpi;		   /* kvm: describe the machine with ACPI tables (else virtio_mmio.device=) */
-	bool test_rng;		   /* kvm: add the virtio-rng transport test device */
-	bool seccomp;		   /* kvm: each vCPU thread loads its system-call allow-list before running */
-	const char *extra_cmdline; /* kvm: appended to the EIF's command line at boot (QEMU's -append) */
-	enum hv_kernel_boot kernel_boot; /* kvm: who decompresses the kernel */
-	/* NSM (src/nsm/nsm.h): the parent's IAM role ARN (PCR3; NULL: none), its instance id (PCR4 and the enclave
-	 * id's prefix; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed). */
-	const char *parent_role;
-	const char *parent_id;
-	const char *enclave_id;
+/*
+ * nitrovm's own Nitro hypervisor: the shape of the emulated machine (kvm, and the machine behind nitro-sim).  The
+ * real driver's machine is AWS's: hv_nitro_ops refuses a slot whose kvm options are not all zero.
+ */
+struct hv_kvm_options {
+	const char *device;		 /* the KVM device; NULL: /dev/kvm */
+	bool hugepages;			 /* back memory with huge pages when the host has them */
+	bool acpi;			 /* describe the machine with ACPI tables (else virtio_mmio.device=) */
+	bool test_rng;			 /* add the virtio-rng transport test device */
+	bool seccomp;			 /* each vCPU thread loads its system-call allow-list before running */
+	const char *extra_cmdline;	 /* appended to the EIF's command line at boot (QEMU's -append) */
+	enum hv_kernel_boot kernel_boot; /* who decompresses the kernel */
+	const char *parent_role;	 /* the NSM's PCR3: the parent's IAM role ARN (NULL: none) */
 	/*
-	 * kvm: the vsock device's rings are run by the vhost-user backend listening on this socket (QEMU's
-	 * vsock= with -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
+	 * The vsock device's rings are run by the vhost-user backend listening on this socket (QEMU's vsock= with
+	 * -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
 	 */
 	const char *vsock_vhost_user;
 	/*
-	 * kvm: the process that certifies the enclave's leaf key (nsm/issuer.h), which the enclave process forked
-	 * before any guest memory existed; the backend binds it to the enclave id before the guest runs.  NULL:
-	 * the NSM cannot attest (Attestation answers InternalError).
+	 * The process that certifies the enclave's leaf key (nsm/issuer.h), which the enclave process forked before
+	 * any guest memory existed; the backend binds it to the enclave id before the guest runs.  NULL: the NSM
+	 * cannot attest (Attestation answers InternalError).
 	 */
 	struct nsm_issuer_proc *nsm_issuer;
+};
+
+/* The Nitro Enclaves driver (nitro, and the simulated one of nitro-sim). */
+struct hv_nitro_options {
+	const char *device; /* the driver's device; NULL: /dev/nitro_enclaves */
+	bool trace;	    /* each NE_* request on stderr with its time ("ne-trace: ...") */
+};
+
+/* How a launch is set up: what every backend takes, then each kind's own options. */
+struct hv_slot_config {
+	struct evloop *loop; /* the caller's loop; backends add their own descriptors */
+	/*
+	 * Naming (src/nsm/nsm.h nsm_launch_ids): the parent's instance id (the enclave id's prefix, and the NSM's PCR4
+	 * on kvm; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed).
+	 */
+	const char *parent_id;
+	const char *enclave_id;
 	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
-	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, as the user listed them); NULL: by count (id 0).
+	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, as the user listed them); NULL: by count.
 	 */
 	uint64_t memory_size;
 	unsigned int cpu_count;
 	const uint32_t *cpu_ids;
+	struct hv_kvm_options kvm;
+	struct hv_nitro_options nitro;
 };
 
 /*
@@ -174,13 +191,12 @@ extern const struct hypervisor_ops hv_kvm_ops;
 extern const struct hypervisor_ops hv_nitro_ops;
 extern const struct hypervisor_ops hv_nitro_sim_ops;
 
-/* Choosing a backend: by name, else $NITROVM_HYPERVISOR, else the driver when its device exists. */
-#define HV_SELECT_ENV "NITROVM_HYPERVISOR"
+/* Choosing a backend: by name, else the driver when its device exists. */
 /* "kvm", "nitro", "nitro-sim": the backend, or NULL. */
 const struct hypervisor_ops *hv_by_name(const char *name);
 /*
- * name NULL: $NITROVM_HYPERVISOR, else nitro when /dev/nitro_enclaves exists, else kvm; *why says why when
- * it was the default (NULL when named).  NULL with err_msg() for an unknown name.
+ * name NULL: nitro when /dev/nitro_enclaves exists, else kvm; *why says why when it was the default (NULL when
+ * named).  NULL with err_msg() for an unknown name.
  */
 const struct hypervisor_ops *hv_select(const char *name, const char **why);
 

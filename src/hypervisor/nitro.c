@@ -49,7 +49,7 @@ struct ne_hv {
 	struct hugepage_plan plan;
 	struct hugepage_mapping mem;
 	bool started, terminated;
-	bool trace; /* NE_TRACE_ENV */
+	bool trace; /* cfg.nitro.trace */
 	struct timespec t_start;
 };
 
@@ -60,11 +60,14 @@ static struct ne_hv *to_ne(struct hypervisor *hv)
 
 static const char *device_path(const struct hv_slot_config *cfg)
 {
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: a missing device without unloading the driver (the sentences for it). */
 	const char *env = getenv(NE_DEVICE_ENV);
 
-	if (cfg->device)
-		return cfg->device;
-	return env && env[0] ? env : NE_DEVICE_PATH;
+	if (!cfg->nitro.device && env && env[0])
+		return env;
+#endif
+	return cfg->nitro.device ? cfg->nitro.device : NE_DEVICE_PATH;
 }
 
 static int open_device(const struct ne_driver_ops *dops, struct ne_driver *drv, const char *path,
@@ -125,7 +128,7 @@ static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, cons
 	return ret;
 }
 
-/* NITROVM_NE_TRACE=1: each ioctl on stderr with its time since the first, for bench/native and docs. */
+/* cfg.nitro.trace: each ioctl on stderr with its time, for bench/native and docs. */
 static void trace_ioctl(unsigned long request, const void *arg, int ret)
 {
 	struct timespec now;
@@ -224,7 +227,7 @@ int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_
 	h->cfg = *cfg;
 	h->dops = dops;
 	h->dev_fd = h->enclave_fd = h->term_efd = h->exit_epfd = -1;
-	h->trace = getenv(NE_TRACE_ENV) && !strcmp(getenv(NE_TRACE_ENV), "1");
+	h->trace = cfg->nitro.trace;
 	h->pool = calloc(1, sizeof(*h->pool));
 	h->drv = dops->create(cfg);
 	if (!h->pool || !h->drv) {
@@ -486,9 +489,29 @@ const struct ne_driver_ops ne_real_driver_ops = {
 
 /* ---- the two hypervisors: the same launch over either driver ---- */
 
+/* The Nitro hypervisor's machine is AWS's: a shape asked of nitrovm's emulated one is refused, not dropped. */
+static const char *emulated_option(const struct hv_kvm_options *k)
+{
+	return k->device	     ? "a KVM device"
+	       : k->hugepages	     ? "huge pages for the emulated machine"
+	       : k->acpi	     ? "ACPI tables"
+	       : k->test_rng	     ? "the test RNG device"
+	       : k->seccomp	     ? "vCPU threads' system-call allow-lists"
+	       : k->extra_cmdline    ? "an extra kernel command line"
+	       : k->kernel_boot	     ? "a kernel boot path"
+	       : k->parent_role	     ? "a parent role for PCR3"
+	       : k->vsock_vhost_user ? "a vhost-user vsock"
+	       : k->nsm_issuer	     ? "nitrovm's NSM certificate issuer"
+				     : NULL;
+}
+
 static int nitro_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
 			     struct hv_fault *fault)
 {
+	const char *what = emulated_option(&cfg->kvm);
+
+	if (what)
+		return err_set(EINVAL, "the Nitro hypervisor runs AWS's machine, which takes no %s from nitrovm", what);
 	return ne_hv_create_slot(&ne_real_driver_ops, &hv_nitro_ops, cfg, out, slot_uid, fault);
 }
 

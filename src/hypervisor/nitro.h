@@ -13,7 +13,7 @@
  *   hv_nitro_sim_ops  nitro_sim.c  the driver's rules and NE_ERR_* codes in user space, then the donated
  * memory handed to nitrovm's KVM hypervisor; the parent's vsock is its emulated one
  *
- * Tests point both at a fake sysfs tree with NITROVM_SYSFS_ROOT.
+ * Test builds point both at a fake sysfs tree with NITROVM_SYSFS_ROOT.
  */
 #ifndef NITROVM_HYPERVISOR_NITRO_H
 #define NITROVM_HYPERVISOR_NITRO_H
@@ -37,7 +37,7 @@
 #define NE_ERR_LAST  NE_ERR_INVALID_ENCLAVE_CID /* 275 */
 
 #define NE_DEVICE_PATH "/dev/nitro_enclaves"
-/* Tests: another device path for --hypervisor nitro (a missing one, to test the E19 sentence). */
+/* Test hook (test builds only): another device path for the driver (a missing one, to test what is said). */
 #define NE_DEVICE_ENV "NITROVM_NE_DEVICE"
 /* The driver's constants (drivers/virt/nitro_enclaves/ne_misc_dev.c). */
 #define NE_MIN_ENCLAVE_MEM_SIZE (64ULL << 20)
@@ -48,7 +48,7 @@
 
 /* ---- sysfs, relocatable for tests ---- */
 
-/* A directory that stands for "/" when reading /sys (a fake tree in tests); unset or empty: the real one. */
+/* Test hook (test builds only): a directory that stands for "/" when reading /sys (a fake tree); else "/". */
 #define NE_SYSFS_ROOT_ENV "NITROVM_SYSFS_ROOT"
 #define NE_CPUS_PARAM	  "/sys/module/nitro_enclaves/parameters/ne_cpus"
 
@@ -59,9 +59,7 @@ int ne_sysfs_read(const char *path, char *buf, size_t len);
 
 /* ---- CPU lists and the CPU pool (cpu_pool.c) ---- */
 
-/* Figures and debugging: each NE_* ioctl on stderr ("ne-trace: <CLOCK_MONOTONIC s> NAME(args) = ret"). */
-#define NE_TRACE_ENV "NITROVM_NE_TRACE"
-/* Tests: skip the CPU checks before the ioctls, so the driver's own answers (NE_ERR_*) can be seen. */
+/* Test hook (test builds only): skip the CPU checks before the ioctls, to see the driver's own answers. */
 #define NE_SKIP_CPU_CHECKS_ENV "NITROVM_SKIP_CPU_CHECKS"
 
 /* The CPU ids we handle: more than the largest EC2 instance has (896 vCPUs). */

@@ -10,7 +10,7 @@
  *
  * Selected only by name (--hypervisor nitro-sim, NITROVM_HYPERVISOR=nitro-sim), never as a fallback.
  *
- * What it takes from the environment (tests):
+ * What it takes from the environment (test hooks: test builds only, -Dtest_hooks=true):
  *   NITROVM_SIM_CPU_POOL     the ne_cpus parameter (default: the file under NITROVM_SYSFS_ROOT, as the
  * driver) NITROVM_SIM_SMALL_PAGES  =1: map ordinary pages and accept them where the driver wants huge pages
  * (for machines where huge pages cannot be reserved; every other rule still applies); =strict: map ordinary
@@ -100,6 +100,17 @@ struct ne_sim {
 
 static int sim_machine(struct ne_sim *s);
 
+/* Its settings from the environment: test hooks, read only by test builds (-Dtest_hooks=true). */
+static const char *sim_env(const char *name)
+{
+#ifdef NITROVM_TEST_HOOKS
+	return getenv(name);
+#else
+	(void)name;
+	return NULL;
+#endif
+}
+
 static struct ne_sim *to_sim(struct ne_driver *d)
 {
 	return (struct ne_sim *)d;
@@ -116,7 +127,7 @@ static int sim_core(const struct ne_sim *s, unsigned int cpu)
 static void sim_setup_pool(struct ne_sim *s)
 {
 	char list[NE_CPUS_SIZE + 1];
-	const char *env = getenv(SIM_CPU_POOL_ENV);
+	const char *env = sim_env(SIM_CPU_POOL_ENV);
 	struct hv_fault fault;
 
 	if (env)
@@ -138,7 +149,7 @@ static void sim_parse_fail(struct ne_sim *s)
 	static const unsigned long requests[] = {NE_IOCTL_CREATE_VM, NE_IOCTL_ADD_VCPU,
 						 NE_IOCTL_GET_IMAGE_LOAD_INFO,
 						 NE_IOCTL_SET_USER_MEMORY_REGION, NE_IOCTL_START_ENCLAVE};
-	const char *env = getenv(SIM_FAIL_ENV), *colon;
+	const char *env = sim_env(SIM_FAIL_ENV), *colon;
 
 	if (!env || !(colon = strchr(env, ':')))
 		return;
@@ -155,7 +166,7 @@ static void sim_parse_fail(struct ne_sim *s)
 static struct ne_driver *sim_create(const struct hv_slot_config *cfg)
 {
 	struct ne_sim *s = calloc(1, sizeof(*s));
-	const char *small = getenv(SIM_SMALL_PAGES_ENV);
+	const char *small = sim_env(SIM_SMALL_PAGES_ENV);
 
 	if (!s || !(s->pool = calloc(1, sizeof(*s->pool)))) {
 		free(s);
@@ -216,7 +227,7 @@ static int sv_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	struct ne_sim *s = ((struct sim_vsock *)h)->sim;
 
-	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (AWS's nitro-cli attaches a console only in debug mode). */
+	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (nitro-cli's rule too). */
 	if (cid == VSOCK_CID_HYPERVISOR && !s->debug)
 		return err_set(ECONNREFUSED,
 			       "the enclave runs in production mode: its console (vsock CID 0) is "
@@ -274,8 +285,7 @@ static int sim_machine(struct ne_sim *s)
 
 	if (s->kvm)
 		return 0;
-	kcfg.device = NULL;
-	kcfg.hugepages = false; /* the memory comes from the donated regions, not from the kvm backend */
+	kcfg.kvm.hugepages = false; /* the memory comes from the donated regions, not from the kvm backend */
 	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused, &unclassified);
 	if (ret < 0) {
 		s->kvm = NULL;
@@ -635,7 +645,7 @@ static void sim_close(struct ne_driver *d, int fd)
 
 static int sim_cpu_pool(struct ne_driver *d, char *buf, size_t len)
 {
-	const char *env = getenv(SIM_CPU_POOL_ENV);
+	const char *env = sim_env(SIM_CPU_POOL_ENV);
 
 	(void)d;
 	if (env) {

@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "common/evloop.h"
 #include "common/util.h"
 #include "enclave/launch.h"
@@ -101,7 +102,7 @@ static int pick_backend(struct monitor *m)
 {
 	const char *why;
 
-	m->backend = hv_select(m->c->cfg.hypervisor[0] ? m->c->cfg.hypervisor : NULL, &why);
+	m->backend = hv_select(cli_hypervisor_name(m->c->cfg.hypervisor[0] ? m->c->cfg.hypervisor : NULL), &why);
 	if (!m->backend)
 		return -EINVAL;
 	return 0;
@@ -367,11 +368,13 @@ static int run_enclave(struct monitor *m)
 		.debug_mode = m->debug,
 		.name = m->c->id,
 		.backend = m->backend,
-		.slot = { .acpi = true },
+		/* The emulated machine's shape only where it runs (the Nitro hypervisor's is AWS's). */
+		.slot = { .kvm = { .acpi = m->backend != &hv_nitro_ops } },
 		.console_in = -1,
 		.bridges = &m->ports,
 		.forward_signals = true,
 	};
+	cli_backend_env(&o.launch.slot, m->backend);
 	o.view = (struct enclave_view){
 		.opaque = m,
 		.progress = v_line,

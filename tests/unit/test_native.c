@@ -401,6 +401,28 @@ static void small_pages_map_into_one_window(void **state)
 	hugepages_unmap(&m);
 }
 
+/* The Nitro hypervisor's machine is AWS's: a shape asked of nitrovm's emulated one is refused, before the driver. */
+static void nitro_refuses_the_emulated_machines_options(void **state)
+{
+	static const struct hv_kvm_options asked[] = {
+		{ .acpi = true }, { .test_rng = true }, { .parent_role = "arn:aws:iam::1:role/r" },
+		{ .kernel_boot = HV_KERNEL_BOOT_DECOMPRESSOR }, { .device = "/dev/kvm" }, { .seccomp = true },
+	};
+	struct hypervisor *hv = NULL;
+	uint64_t uid;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(asked); i++) {
+		struct hv_slot_config cfg = { .kvm = asked[i], .nitro = { .device = "/nonexistent/nitro_enclaves" } };
+		struct hv_fault fault = { 0 };
+
+		assert_int_equal(hv_nitro_ops.create_slot(&cfg, &hv, &uid, &fault), -EINVAL);
+		assert_non_null(strstr(err_msg(), "the Nitro hypervisor runs AWS's machine, which takes no "));
+		assert_int_equal(fault.cls, HV_FAULT_NONE);
+		assert_null(hv);
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -421,6 +443,7 @@ int main(void)
 		T(node_without_counts_uses_the_global_ones),
 		T(no_hugetlb_at_all),
 		T(small_pages_map_into_one_window),
+		cmocka_unit_test(nitro_refuses_the_emulated_machines_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

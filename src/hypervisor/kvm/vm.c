@@ -71,11 +71,7 @@ void *kvm_gpa(struct kvm_vm *vm, uint64_t gpa, uint64_t len)
 
 static const char *kvm_device_path(const struct hv_slot_config *cfg)
 {
-	const char *env = getenv(KVM_DEVICE_ENV);
-
-	if (cfg->device)
-		return cfg->device;
-	return env && env[0] ? env : KVM_DEFAULT_DEVICE;
+	return cfg->kvm.device ? cfg->kvm.device : KVM_DEFAULT_DEVICE;
 }
 
 static int kvm_open(struct kvm_vm *vm)
@@ -171,7 +167,7 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 	if (vm->mem)
 		return err_set(EBUSY, "enclave memory is already allocated");
 	/* Huge pages when asked and available; otherwise ordinary pages, never an error for lack of them. */
-	if (vm->cfg.hugepages && hugetlb_allowed(size)) {
+	if (vm->cfg.kvm.hugepages && hugetlb_allowed(size)) {
 		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_HUGE_2MB);
 		if (vm->mem_fd >= 0 && ftruncate(vm->mem_fd, (off_t)size) == 0)
 			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
