@@ -133,6 +133,11 @@ struct enclave_proc_opts;
 int cli_launch_status(int ret, const struct launch_result *r);
 /* The same into text (what to print on stderr: a register dump, then that line), without printing. */
 int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len);
+/* nitro-cli's progress lines of a launch: before the memory is allocated, and once the enclave runs. */
+#define CLI_ALLOCATING_LINE  "Start allocating memory..."
+#define CLI_STARTED_LINE_MAX 1024
+struct enclave_info;
+void cli_started_line(const struct enclave_info *info, char *buf, size_t len);
 /*
  * A launch's typed error in the command line's words (launch_errors.c): nitro-cli's error number for it, and its
  * sentence, made from the error's values where it names one of our options, else said (the launch's err_msg()).

@@ -516,6 +516,17 @@ int cli_launch_status(int ret, const struct launch_result *r)
 	return status;
 }
 
+void cli_started_line(const struct enclave_info *info, char *buf, size_t len)
+{
+	char ids[HV_MAX_VCPUS * 12] = "";
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < info->ncpus && n < sizeof(ids); i++)
+		n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%u", i ? ", " : "", info->cpu_ids[i]);
+	snprintf(buf, len, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [%s]",
+		 (unsigned long long)info->cid, (unsigned long long)info->memory_mib, ids);
+}
+
 /* ---- foreground: this process is the enclave process ---- */
 
 static void fg_progress(void *opaque, const char *line)
@@ -524,11 +535,17 @@ static void fg_progress(void *opaque, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
+static void fg_allocating(void *opaque)
+{
+	fg_progress(opaque, CLI_ALLOCATING_LINE);
+}
+
 static void fg_running(void *opaque, const struct enclave_info *info)
 {
-	char *json = run_info_json(info);
+	char *json = run_info_json(info), line[CLI_STARTED_LINE_MAX];
 
-	(void)opaque;
+	cli_started_line(info, line, sizeof(line));
+	fg_progress(opaque, line);
 	printf("%s\n", json);
 	fflush(stdout);
 	free(json);
@@ -572,6 +589,7 @@ int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console
 	o->report_fd = -1;
 	o->view.opaque = pumps;
 	o->view.progress = print_json ? fg_progress : NULL;
+	o->view.allocating = print_json ? fg_allocating : NULL;
 	o->view.notice = fg_progress;
 	if (print_json)
 		o->view.running = fg_running; /* else the caller's, if any */
@@ -601,6 +619,19 @@ static void det_line(void *opaque, const char *line)
 	enclave_report_text(d->report, false, text);
 	fputs(text, stderr); /* the log */
 	free(text);
+}
+
+static void det_allocating(void *opaque)
+{
+	det_line(opaque, CLI_ALLOCATING_LINE);
+}
+
+static void det_running(void *opaque, const struct enclave_info *info)
+{
+	char line[CLI_STARTED_LINE_MAX];
+
+	cli_started_line(info, line, sizeof(line));
+	det_line(opaque, line);
 }
 
 static void det_booted(void *opaque, const struct enclave_info *info, double seconds)
@@ -674,6 +705,8 @@ static int detached_child(void *opaque, int report)
 	d->o->view = (struct enclave_view){
 		.opaque = d,
 		.progress = det_line,
+		.allocating = det_allocating,
+		.running = det_running,
 		.notice = det_line,
 		.booted = det_booted,
 	};

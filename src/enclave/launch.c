@@ -499,7 +499,8 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 	uint64_t offset, total = 0;
 	int ret;
 
-	progress(run, "Start allocating memory...");
+	if (o->hooks.allocating)
+		o->hooks.allocating(o->hooks.opaque);
 	ret = ops->alloc_memory(run->hv, o->memory_mib * MiB, regions, &nregions, fault);
 	if (ret < 0)
 		return step_failed(run, LAUNCH_ERR_MEMORY, ret);
@@ -558,17 +559,6 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 	return ret < 0 ? step_failed(run, LAUNCH_ERR_START, ret) : 0;
 }
 
-static void print_started(struct launch_run *run, const struct enclave_info *info)
-{
-	char ids[HV_MAX_VCPUS * 12] = "";
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < info->ncpus && n < sizeof(ids); i++)
-		n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%u", i ? ", " : "", info->cpu_ids[i]);
-	progress(run, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [%s]",
-		 (unsigned long long)info->cid, (unsigned long long)info->memory_mib, ids);
-}
-
 int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 {
 	struct launch_run run = { .o = o, .r = r, .console = -1 };
@@ -613,7 +603,6 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 		goto out_hv;
 	clock_gettime(CLOCK_MONOTONIC, &run.t_start);
 	r->info.cid = cid;
-	print_started(&run, &r->info);
 	if (o->hooks.running)
 		o->hooks.running(o->hooks.opaque, &r->info);
 	ret = start_vsock_services(&run, cid);

@@ -86,8 +86,10 @@ void launch_terminate(struct launch_run *run);
  */
 struct launch_hooks {
 	void *opaque;
-	/* A progress line, without its newline: "Start allocating memory...", "Started enclave with ...". */
+	/* A line of the launch's own, without its newline: "enclave booted in 1.234 s". */
 	void (*progress)(void *opaque, const char *line);
+	/* The enclave's memory is about to be allocated (the slot exists). */
+	void (*allocating)(void *opaque);
 	/*
 	 * The slot exists and has its id (info: name, id, pid; the CID is the one asked for, 0 when the backend
 	 * picks).  The enclave does not run yet; run's loop takes descriptors from now on.  A negative return ends

@@ -605,6 +605,14 @@ static void hook_progress(void *opaque, const char *line)
 		p->o->view.progress(p->o->view.opaque, line);
 }
 
+static void hook_allocating(void *opaque)
+{
+	struct proc *p = opaque;
+
+	if (p->o->view.allocating)
+		p->o->view.allocating(p->o->view.opaque);
+}
+
 static void on_report_hangup(void *opaque, int fd, uint32_t events)
 {
 	struct proc *p = opaque;
@@ -776,6 +784,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 	p->launch.hooks = (struct launch_hooks){
 		.opaque = p,
 		.progress = hook_progress,
+		.allocating = hook_allocating,
 		.slot_ready = hook_slot_ready,
 		.running = hook_running,
 		.booted = hook_booted,

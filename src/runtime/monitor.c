@@ -271,12 +271,19 @@ static void v_line(void *opaque, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
+static void v_allocating(void *opaque)
+{
+	v_line(opaque, CLI_ALLOCATING_LINE);
+}
+
 static void v_running(void *opaque, const struct enclave_info *info)
 {
 	struct monitor *m = opaque;
-	char path[PATH_MAX];
+	char path[PATH_MAX], line[CLI_STARTED_LINE_MAX];
 	struct atomic_file f;
 
+	cli_started_line(info, line, sizeof(line));
+	v_line(opaque, line);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->c->state_dir, RT_ENCLAVE_ID_FILE) >= sizeof(path) ||
 	    atomic_file_open(&f, path, 0600))
 		return;
@@ -378,6 +385,7 @@ static int run_enclave(struct monitor *m)
 	o.view = (struct enclave_view){
 		.opaque = m,
 		.progress = v_line,
+		.allocating = v_allocating,
 		.notice = v_line,
 		.running = v_running,
 		.app_output = v_app_output,
