@@ -301,7 +301,7 @@ static void on_heartbeat(void *opaque, int err)
 	double secs = seconds_since(&run->t_start);
 
 	if (err < 0) {
-		/* nitro-cli terminates an enclave whose heartbeat fails (E36). */
+		/* nitro-cli terminates an enclave whose heartbeat fails; so do we. */
 		snprintf(run->hb_error, sizeof(run->hb_error), "%s", err_msg());
 		run->hb_failed = true;
 		run->hv->ops->terminate(run->hv);
