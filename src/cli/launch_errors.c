@@ -155,7 +155,8 @@ void cli_launch_error_text(const struct launch_error *e, const char *said, char 
 			 (unsigned long long)e->limit);
 		break;
 	case LAUNCH_ERR_NO_VSOCK:
-		snprintf(buf, len, "the %s hypervisor has no vsock: run with --no-heartbeat", e->hypervisor);
+		snprintf(buf, len, "the %s hypervisor has no vsock: run with --no-heartbeat",
+			 e->hypervisor ? e->hypervisor : "chosen");
 		break;
 	case LAUNCH_ERR_HEARTBEAT_PORT:
 		snprintf(buf, len, "%s (use --no-heartbeat to leave it to your own service)", said);
