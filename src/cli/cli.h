@@ -133,6 +133,44 @@ struct enclave_proc_opts;
 int cli_launch_status(int ret, const struct launch_result *r);
 /* The same into text (what to print on stderr: a register dump, then that line), without printing. */
 int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len);
+/* nitro-cli's progress lines of a launch: before the memory is allocated, and once the enclave runs. */
+#define CLI_ALLOCATING_LINE  "Start allocating memory..."
+#define CLI_STARTED_LINE_MAX 1024
+struct enclave_info;
+void cli_started_line(const struct enclave_info *info, char *buf, size_t len);
+/*
+ * A launch's typed error in the command line's words (launch_errors.c): nitro-cli's error number for it, and its
+ * sentence, made from the error's values where it names one of our options, else said (the launch's err_msg()).
+ */
+struct launch_error;
+enum cli_error cli_launch_error_code(const struct launch_error *e);
+void cli_launch_error_text(const struct launch_error *e, const char *said, char *buf, size_t len);
+
+/*
+ * The host-bridge options (bridge_opts.c): opt is "vsock-uds", "forward-listen", "forward-connect",
+ * "forward-vsock" or "forward-remote" (value NULL).  0, -ENOENT when opt is none of them, or -EINVAL with
+ * err_msg().  cli_bridge_check: what needs the whole command line (loopback-only TCP without --forward-remote).
+ */
+struct bridge_config;
+int cli_bridge_option(struct bridge_config *c, const char *opt, const char *value);
+int cli_bridge_check(const struct bridge_config *c);
+/* Their help text, for the commands' --help. */
+extern const char cli_bridge_usage[];
+
+/*
+ * The environment a launch's backend takes, read here and passed down (backend_env.c): $NITROVM_HYPERVISOR names
+ * the backend when no option does; $NITROVM_KVM_DEVICE is nitrovm's KVM device (kvm, nitro-sim); NITROVM_NE_TRACE=1
+ * prints each Nitro Enclaves driver request (nitro, nitro-sim).
+ */
+#define CLI_HYPERVISOR_ENV "NITROVM_HYPERVISOR"
+#define CLI_KVM_DEVICE_ENV "NITROVM_KVM_DEVICE"
+#define CLI_NE_TRACE_ENV   "NITROVM_NE_TRACE"
+struct hv_slot_config;
+struct hypervisor_ops;
+/* option when given, else $NITROVM_HYPERVISOR when set and not empty, else NULL (hv_select's default). */
+const char *cli_hypervisor_name(const char *option);
+/* Fill in what the environment says for backend: the KVM device, the driver trace. */
+void cli_backend_env(struct hv_slot_config *slot, const struct hypervisor_ops *backend);
 /*
  * Run an enclave in this process to its end (run-enclave --foreground, the QEMU front end): nitro-cli's progress
  * lines and the run JSON when print_json, the console to console_out (-1: nowhere).  Returns the exit status.

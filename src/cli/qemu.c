@@ -177,16 +177,34 @@ static uint64_t default_memory_mib(uint64_t eif_size)
  * -accel nitro: the driver (or, with NITROVM_HYPERVISOR=nitro-sim, the simulated one: never chosen silently).
  * As in QEMU's nitro machine, the console is the Nitro hypervisor's vsock stream, shown in debug mode only.
  */
-static void native_options(const struct qemu_args *a, struct launch_opts *o)
+static int native_options(const struct qemu_args *a, struct launch_opts *o)
 {
-	const char *env = getenv(HV_SELECT_ENV);
+	const char *name = cli_hypervisor_name(NULL);
+	const char *opt = a->parent_role ? "parent-role"
+			  : a->parent_id ? "parent-id"
+			  : a->rng	 ? "rng"
+			  : !a->acpi	 ? "acpi"
+			  : a->boot_path ? "boot-path"
+					 : NULL;
 
-	o->backend = env && !strcmp(env, hv_nitro_sim_ops.name) ? &hv_nitro_sim_ops : &hv_nitro_ops;
+	o->backend = name && !strcmp(name, hv_nitro_sim_ops.name) ? &hv_nitro_sim_ops : &hv_nitro_ops;
 	o->cid = a->enclave_cid;
 	o->debug_mode = a->debug_mode;
 	o->attach_console = a->debug_mode;
 	o->console_in = -1;
-	o->slot.extra_cmdline = NULL;
+	o->slot.kvm.extra_cmdline = NULL;
+	if (o->backend != &hv_nitro_ops)
+		return 0;
+	/*
+	 * AWS's machine: nothing of nitrovm's emulated one applies, and what the user set of it is refused (huge
+	 * pages excepted: the driver's memory always is).
+	 */
+	if (opt)
+		return cli_fail(E_INVALID_ARGUMENT, "machine option %s shapes nitrovm's emulated machine, and -accel nitro "
+						    "runs the enclave on the Nitro hypervisor, which does not take it: drop it",
+				opt);
+	o->slot.kvm = (struct hv_kvm_options){ 0 };
+	return 0;
 }
 
 const char qemu_usage[] =
@@ -487,9 +505,10 @@ int qemu_main(int argc, char **argv)
 		.cid = a.guest_cid,
 		.name = a.name,
 		.backend = &hv_kvm_ops,
-		.slot = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
-			  .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
-			  .parent_id = a.parent_id, .enclave_id = a.enclave_id, .seccomp = !a.no_sandbox },
+		.slot = { .parent_id = a.parent_id, .enclave_id = a.enclave_id,
+			  .kvm = { .acpi = a.acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
+				   .extra_cmdline = is_eif ? a.append : NULL, .parent_role = a.parent_role,
+				   .seccomp = !a.no_sandbox } },
 		/* The console's input is the terminal only when its output is. */
 		.console_in = q.console_fd == STDOUT_FILENO ? STDIN_FILENO : -1,
 		.seccomp = !a.no_sandbox,
@@ -498,11 +517,12 @@ int qemu_main(int argc, char **argv)
 		.heartbeat_no_timeout = true,
 		.bridges = &a.bridges,
 	};
-	if (a.accel_nitro)
-		native_options(&a, o);
+	if (a.accel_nitro && (ret = native_options(&a, o)) != 0)
+		goto out;
+	cli_backend_env(&o->slot, o->backend);
 	if (a.vsock_path) {
 		/* QEMU's page tells its users to answer the heartbeat themselves; say where it goes here. */
-		o->slot.vsock_vhost_user = a.vsock_path;
+		o->slot.kvm.vsock_vhost_user = a.vsock_path;
 		o->no_heartbeat = true;
 		fprintf(stderr, "nitrovm: vsock=%s: the enclave's vsock is the vhost-user backend's at %s (start it first: "
 				"nitrovm vhost-user-vsock --vm guest-cid=N,socket=%s), and so is its heartbeat (port "

@@ -676,13 +676,13 @@ static int parse_bridge_option(int argc, char **argv, int *i, const char *opt, s
 
 	*consumed = false;
 	if (!strcmp(name, "forward-remote"))
-		ret = bridge_config_add(&a->bridges, name, NULL);
+		ret = cli_bridge_option(&a->bridges, name, NULL);
 	else if (strcmp(name, "vsock-uds") && strncmp(name, "forward-", 8))
 		return 0;
 	else if (*i + 1 >= argc)
 		return cli_fail(E_INVALID_ARGUMENT, "option %s needs a value", argv[*i]);
 	else
-		ret = bridge_config_add(&a->bridges, name, argv[++*i]);
+		ret = cli_bridge_option(&a->bridges, name, argv[++*i]);
 	if (ret == -ENOENT)
 		return cli_fail(E_INVALID_ARGUMENT, "unknown option '%s'", argv[*i - 1]);
 	if (ret < 0)
@@ -851,7 +851,7 @@ static int check_args(struct qemu_args *a)
 			return cli_fail(E_INVALID_ARGUMENT, "-daemonize leaves no terminal for the console: give -serial "
 							    "none or -serial file:PATH");
 	}
-	if (bridge_config_check(&a->bridges) < 0)
+	if (cli_bridge_check(&a->bridges) < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	return 0;
 }

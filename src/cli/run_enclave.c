@@ -106,14 +106,16 @@ static void run_usage(void)
 	       "  --hypervisor NAME     nitro: the /dev/nitro_enclaves driver (the enclave runs on the Nitro\n"
 	       "                        hypervisor; needs the CPU pool and huge pages of nitro-enclaves-allocator);\n"
 	       "                        kvm: nitrovm's own hypervisor on /dev/kvm; nitro-sim: the driver simulated\n"
-	       "                        in front of kvm, for tests.  Default: $" HV_SELECT_ENV ", else nitro when\n"
+	       "                        in front of kvm, for tests.  Default: $" CLI_HYPERVISOR_ENV ", else nitro when\n"
 	       "                        " NE_DEVICE_PATH " exists, else kvm (said on stderr)\n"
 	       "  --cpu-ids ID...       these CPUs of the pool instead of --cpu-count (\"1 3\", \"1,3\" or \"1-3\");\n"
 	       "                        whole cores only\n"
 	       "  On nitro and nitro-sim the console is the Nitro hypervisor's vsock stream only: --attach-console\n"
 	       "  (debug mode).  On nitro, --test-rng, --no-acpi, --boot-path, --parent-role and --parent-id are\n"
-	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n");
-	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", bridge_usage);
+	       "  refused: the Nitro hypervisor's machine and measurements are AWS's.\n"
+	       "  $" CLI_KVM_DEVICE_ENV " names the KVM device (default /dev/kvm); " CLI_NE_TRACE_ENV "=1 prints each\n"
+	       "  request to the Nitro Enclaves driver on stderr.\n");
+	printf("\nHost bridges for the enclave's vsock ports (docs/usage.md):\n%s", cli_bridge_usage);
 }
 
 struct run_args {
@@ -398,14 +400,14 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		default:
 			if (c >= OPT_BRIDGE && c < OPT_BRIDGE + (int)ARRAY_SIZE(bridge_opts)) {
-				if (bridge_config_add(&a->bridges, bridge_opts[c - OPT_BRIDGE], optarg) < 0)
+				if (cli_bridge_option(&a->bridges, bridge_opts[c - OPT_BRIDGE], optarg) < 0)
 					return cli_fail_err(E_INVALID_ARGUMENT);
 				break;
 			}
 			return cli_bad_option("run-enclave");
 		}
 	}
-	if (bridge_config_check(&a->bridges) < 0)
+	if (cli_bridge_check(&a->bridges) < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	if (optind < argc)
 		return cli_fail(E_INVALID_ARGUMENT, "unexpected argument '%s' for run-enclave", argv[optind]);
@@ -453,43 +455,13 @@ static char *run_info_json(const struct enclave_info *info)
 	return text;
 }
 
-static enum cli_error launch_error(enum launch_failure f)
+/* A launch that failed: its error line in our words, and nitro-cli's number as the status. */
+static int launch_failed(const struct launch_error *e, char *text, size_t len)
 {
-	switch (f) {
-	case LAUNCH_BAD_ARGUMENT:
-		return E_INVALID_ARGUMENT;
-	case LAUNCH_MEMORY_REQUESTED:
-		return E_INSUFFICIENT_MEMORY_REQUESTED;
-	case LAUNCH_DEVICE:
-		return E_FILE_OPERATION;
-	case LAUNCH_MEMORY_AVAILABLE:
-		return E_INSUFFICIENT_MEMORY_AVAILABLE;
-	case LAUNCH_SETUP:
-		return E_IOCTL;
-	case LAUNCH_IMAGE:
-		return E_EIF_PARSING;
-	case LAUNCH_START:
-		return E_IOCTL_ENCLAVE_START;
-	case LAUNCH_RUN:
-		return E_EPOLL;
-	case LAUNCH_HEARTBEAT:
-		return E_ENCLAVE_BOOT;
-	case LAUNCH_CPU_CONFIG:
-		return E_INVALID_CPU_CONFIGURATION;
-	case LAUNCH_CPU_NOT_IN_POOL:
-		return E_NO_SUCH_CPU_AVAILABLE_IN_POOL;
-	case LAUNCH_CPUS:
-		return E_INSUFFICIENT_CPUS;
-	case LAUNCH_IOCTL_LOAD_INFO:
-		return E_IOCTL_IMAGE_LOAD_INFO;
-	case LAUNCH_IOCTL_MEMORY_REGION:
-		return E_IOCTL_SET_MEMORY_REGION;
-	case LAUNCH_IOCTL_ADD_VCPU:
-		return E_IOCTL_ADD_VCPU;
-	case LAUNCH_OK:
-		break;
-	}
-	return E_UNSPECIFIED;
+	char said[1024];
+
+	cli_launch_error_text(e, err_msg(), said, sizeof(said));
+	return cli_fail_text(text, len, cli_launch_error_code(e), "%s", said);
 }
 
 /* ", the app exited with status N" when the enclave's init reported it (else ""). */
@@ -508,8 +480,8 @@ int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_
 	const struct hv_exit *e = &r->exit;
 	char app[96];
 
-	if (ret < 0 || r->failure != LAUNCH_OK)
-		return cli_fail_text(text, len, launch_error(r->failure), "%s", err_msg());
+	if (ret < 0 || r->error.cls != LAUNCH_OK)
+		return launch_failed(&r->error, text, len);
 	app_words(r, app, sizeof(app));
 	switch (e->reason) {
 	case HV_EXIT_POWEROFF:
@@ -544,6 +516,17 @@ int cli_launch_status(int ret, const struct launch_result *r)
 	return status;
 }
 
+void cli_started_line(const struct enclave_info *info, char *buf, size_t len)
+{
+	char ids[HV_MAX_VCPUS * 12] = "";
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < info->ncpus && n < sizeof(ids); i++)
+		n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%u", i ? ", " : "", info->cpu_ids[i]);
+	snprintf(buf, len, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [%s]",
+		 (unsigned long long)info->cid, (unsigned long long)info->memory_mib, ids);
+}
+
 /* ---- foreground: this process is the enclave process ---- */
 
 static void fg_progress(void *opaque, const char *line)
@@ -552,11 +535,17 @@ static void fg_progress(void *opaque, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
+static void fg_allocating(void *opaque)
+{
+	fg_progress(opaque, CLI_ALLOCATING_LINE);
+}
+
 static void fg_running(void *opaque, const struct enclave_info *info)
 {
-	char *json = run_info_json(info);
+	char *json = run_info_json(info), line[CLI_STARTED_LINE_MAX];
 
-	(void)opaque;
+	cli_started_line(info, line, sizeof(line));
+	fg_progress(opaque, line);
 	printf("%s\n", json);
 	fflush(stdout);
 	free(json);
@@ -600,6 +589,7 @@ int cli_run_foreground(struct enclave_proc_opts *o, bool print_json, int console
 	o->report_fd = -1;
 	o->view.opaque = pumps;
 	o->view.progress = print_json ? fg_progress : NULL;
+	o->view.allocating = print_json ? fg_allocating : NULL;
 	o->view.notice = fg_progress;
 	if (print_json)
 		o->view.running = fg_running; /* else the caller's, if any */
@@ -629,6 +619,19 @@ static void det_line(void *opaque, const char *line)
 	enclave_report_text(d->report, false, text);
 	fputs(text, stderr); /* the log */
 	free(text);
+}
+
+static void det_allocating(void *opaque)
+{
+	det_line(opaque, CLI_ALLOCATING_LINE);
+}
+
+static void det_running(void *opaque, const struct enclave_info *info)
+{
+	char line[CLI_STARTED_LINE_MAX];
+
+	cli_started_line(info, line, sizeof(line));
+	det_line(opaque, line);
 }
 
 static void det_booted(void *opaque, const struct enclave_info *info, double seconds)
@@ -702,6 +705,8 @@ static int detached_child(void *opaque, int report)
 	d->o->view = (struct enclave_view){
 		.opaque = d,
 		.progress = det_line,
+		.allocating = det_allocating,
+		.running = det_running,
 		.notice = det_line,
 		.booted = det_booted,
 	};
@@ -715,7 +720,7 @@ static int detached_child(void *opaque, int report)
 		status = cli_fail_text(text, sizeof(text), E_ENCLAVE_BOOT, "The enclave ended before it answered the "
 				       "heartbeat: it ran for %.3f s (%s)", r.exit.seconds, r.exit.detail);
 	}
-	if (r.info.id[0] && (r.failure == LAUNCH_HEARTBEAT || r.failure == LAUNCH_OK))
+	if (r.info.id[0] && (r.error.cls == LAUNCH_ERR_HEARTBEAT || r.error.cls == LAUNCH_OK))
 		report_console_tail(d, r.info.id);
 	enclave_report_text(report, false, text);
 	enclave_report_status(report, status);
@@ -785,7 +790,7 @@ int cmd_run_enclave(int argc, char **argv)
 	struct run_args a = { 0 };
 	struct enclave_proc_opts o = { .report_fd = -1 };
 	const struct hypervisor_ops *backend;
-	enum launch_failure failure;
+	struct launch_error failure;
 	const char *why;
 	struct stat st;
 	int ret, fd;
@@ -797,7 +802,7 @@ int cmd_run_enclave(int argc, char **argv)
 	ret = parse_run_args(argc, argv, &a);
 	if (ret)
 		goto out;
-	backend = hv_select(a.hypervisor, &why);
+	backend = hv_select(cli_hypervisor_name(a.hypervisor), &why);
 	ret = !backend ? cli_fail_err(E_INVALID_ARGUMENT) : 0;
 	if (!ret && a.have_cpu_ids && backend == &hv_kvm_ops)
 		ret = cli_fail(E_INVALID_ARGUMENT, "--cpu-ids picks CPUs of the Nitro Enclaves pool: it needs "
@@ -819,7 +824,10 @@ int cmd_run_enclave(int argc, char **argv)
 			backend->name, why);
 	/* Before anything is forked: a size the launch would refuse is refused here, at once. */
 	if (enclave_check_resources(a.memory_mib, (unsigned int)a.cpus, (uint64_t)st.st_size, &failure) < 0) {
-		ret = cli_fail_err(launch_error(failure));
+		char text[1024];
+
+		ret = launch_failed(&failure, text, sizeof(text));
+		fputs(text, stderr);
 		close(fd);
 		goto out;
 	}
@@ -833,9 +841,7 @@ int cmd_run_enclave(int argc, char **argv)
 		.debug_mode = a.debug,
 		.name = a.name,
 		.backend = backend,
-		.slot = { .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages, .kernel_boot = a.boot_path,
-			  .parent_role = a.parent_role, .parent_id = a.parent_id,
-			  .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL, .seccomp = !a.no_seccomp },
+		.slot = { .parent_id = a.parent_id, .cpu_ids = a.have_cpu_ids ? a.cpu_ids : NULL },
 		/* In the foreground, --attach-console reads the console through vsock, as nitro-cli does. */
 		.attach_console = a.attach && a.foreground,
 		.no_heartbeat = a.no_heartbeat,
@@ -843,6 +849,12 @@ int cmd_run_enclave(int argc, char **argv)
 		.bridges = &a.bridges,
 		.console_in = a.foreground ? STDIN_FILENO : -1,
 	};
+	/* The emulated machine's shape, for the backends that run it (refused above for the Nitro hypervisor's). */
+	if (backend != &hv_nitro_ops)
+		o.launch.slot.kvm = (struct hv_kvm_options){ .acpi = !a.no_acpi, .test_rng = a.rng, .hugepages = a.hugepages,
+							     .kernel_boot = a.boot_path, .parent_role = a.parent_role,
+							     .seccomp = !a.no_seccomp };
+	cli_backend_env(&o.launch.slot, backend);
 	if (backend == &hv_kvm_ops)
 		cli_note_state_dir();
 	if (a.foreground)

@@ -72,7 +72,7 @@ static int parse_forward_listen(struct vhost_vsock_config *c, char *v)
 		if (cli_parse_u64(p, &port) < 0 || port > 0xfffffffeULL)
 			return cli_fail(E_INVALID_ARGUMENT, "--vm forward-listen: '%s' is not a port", p);
 		snprintf(rule, sizeof(rule), "vsock:%llu=vsock:%llu", (unsigned long long)port, (unsigned long long)port);
-		if (bridge_config_add(&c->bridges, "forward-listen", rule) < 0)
+		if (cli_bridge_option(&c->bridges, "forward-listen", rule) < 0)
 			return cli_fail_err(E_INVALID_ARGUMENT);
 	}
 	return 0;
@@ -90,7 +90,7 @@ static int set_key(struct vm_opts *vm, char *key, char *val)
 		return 0;
 	}
 	if (!strcmp(key, "uds-path"))
-		return bridge_config_add(&c->bridges, "vsock-uds", val) < 0 ? cli_fail_err(E_INVALID_ARGUMENT) : 0;
+		return bridge_config_set_uds(&c->bridges, val) < 0 ? cli_fail_err(E_INVALID_ARGUMENT) : 0;
 	if (!strcmp(key, "forward-cid")) {
 		if (parse_cid_value(key, val, 1, &n))
 			return E_INVALID_ARGUMENT;
@@ -147,7 +147,7 @@ static int check_vm(const struct vm_opts *vm, unsigned int i, const struct vm_op
 		if (!strcmp(all[j].c.socket, vm->c.socket))
 			return cli_fail(E_INVALID_ARGUMENT, "socket %s is given to two VMs", vm->c.socket);
 	}
-	if (bridge_config_check(&vm->c.bridges) < 0)
+	if (cli_bridge_check(&vm->c.bridges) < 0)
 		return cli_fail_err(E_INVALID_ARGUMENT);
 	return 0;
 }

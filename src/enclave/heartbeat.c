@@ -141,8 +141,7 @@ struct heartbeat *heartbeat_listen(struct vsock_host *h, struct evloop *loop, he
 	*hb = (struct heartbeat){ h, loop, done, opaque, -1, -1, -1, false };
 	hb->lfd = vsock_listen(h, VSOCK_HEARTBEAT_PORT);
 	if (hb->lfd < 0) {
-		err_wrap(-hb->lfd, "cannot listen for the heartbeat on vsock port %d (use --no-heartbeat to leave it "
-				   "to your own service)", VSOCK_HEARTBEAT_PORT);
+		err_wrap(-hb->lfd, "cannot listen for the heartbeat on vsock port %d", VSOCK_HEARTBEAT_PORT);
 		free(hb);
 		return NULL;
 	}

@@ -2,7 +2,7 @@
 /*
  * The boot heartbeat, the same for every hypervisor (it only uses struct vsock_host): the parent listens on
  * vsock port 9000 before the enclave starts; the enclave's init connects, sends 0xB7 and waits for it back.
- * nitro-cli calls a missing or wrong heartbeat E36 and terminates the enclave; so do we.
+ * nitro-cli terminates an enclave whose heartbeat is missing or wrong; so do we (LAUNCH_ERR_HEARTBEAT).
  */
 #ifndef NITROVM_ENCLAVE_HEARTBEAT_H
 #define NITROVM_ENCLAVE_HEARTBEAT_H

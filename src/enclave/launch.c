@@ -22,30 +22,41 @@
 #include "nsm/nsm.h"
 
 
-int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size,
-			    enum launch_failure *failure)
+static int size_error(struct launch_error *e, enum launch_error_class cls, uint64_t asked, uint64_t limit)
 {
-	uint64_t min_mib = (eif_size + MiB - 1) / MiB * ENCLAVE_MEMORY_EIF_RATIO;
+	*e = (struct launch_error){ .cls = cls, .asked = asked, .limit = limit };
+	return -EINVAL;
+}
 
-	*failure = LAUNCH_MEMORY_REQUESTED;
-	if (memory_mib < min_mib || !memory_mib)
-		return err_set(EINVAL, "User provided `memory` is %llu MB, but based on the EIF file size, the "
-				       "minimum memory should be %llu MB",
-			       (unsigned long long)memory_mib, (unsigned long long)MAX(min_mib, 1));
-	if (memory_mib < ENCLAVE_MIN_MEMORY_MIB)
-		return err_set(EINVAL, "User provided `memory` is %llu MB, but an enclave needs at least %d MB",
-			       (unsigned long long)memory_mib, ENCLAVE_MIN_MEMORY_MIB);
-	*failure = LAUNCH_BAD_ARGUMENT;
-	if (memory_mib % ENCLAVE_MEMORY_ALIGN_MIB)
-		return err_set(EINVAL, "User provided `memory` is %llu MB, but enclave memory comes in %d MB "
-				       "pages: use a multiple of %d", (unsigned long long)memory_mib,
-			       ENCLAVE_MEMORY_ALIGN_MIB, ENCLAVE_MEMORY_ALIGN_MIB);
-	if (cpu_count < 1)
-		return err_set(EINVAL, "an enclave needs at least one vCPU (the CPU count is 0)");
-	if (cpu_count > HV_MAX_VCPUS)
-		return err_set(EINVAL, "an enclave has at most %d vCPUs here (asked for %u)", HV_MAX_VCPUS,
-			       cpu_count);
-	*failure = LAUNCH_OK;
+int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size, struct launch_error *e)
+{
+	uint64_t min_mib = MAX((eif_size + MiB - 1) / MiB * ENCLAVE_MEMORY_EIF_RATIO, 1);
+
+	*e = (struct launch_error){ .cls = LAUNCH_OK };
+	if (memory_mib < min_mib) {
+		err_set(EINVAL, "enclave memory of %llu MiB is less than the %llu MiB its image needs (%d times the "
+				"EIF's size)", (unsigned long long)memory_mib, (unsigned long long)min_mib,
+			ENCLAVE_MEMORY_EIF_RATIO);
+		return size_error(e, LAUNCH_ERR_MEMORY_BELOW_IMAGE, memory_mib, min_mib);
+	}
+	if (memory_mib < ENCLAVE_MIN_MEMORY_MIB) {
+		err_set(EINVAL, "enclave memory of %llu MiB is less than the %d MiB an enclave needs",
+			(unsigned long long)memory_mib, ENCLAVE_MIN_MEMORY_MIB);
+		return size_error(e, LAUNCH_ERR_MEMORY_BELOW_MIN, memory_mib, ENCLAVE_MIN_MEMORY_MIB);
+	}
+	if (memory_mib % ENCLAVE_MEMORY_ALIGN_MIB) {
+		err_set(EINVAL, "enclave memory of %llu MiB is not a multiple of the %d MiB pages it comes in",
+			(unsigned long long)memory_mib, ENCLAVE_MEMORY_ALIGN_MIB);
+		return size_error(e, LAUNCH_ERR_MEMORY_UNALIGNED, memory_mib, ENCLAVE_MEMORY_ALIGN_MIB);
+	}
+	if (cpu_count < 1) {
+		err_set(EINVAL, "an enclave needs at least one vCPU (the CPU count is 0)");
+		return size_error(e, LAUNCH_ERR_NO_VCPUS, 0, 1);
+	}
+	if (cpu_count > HV_MAX_VCPUS) {
+		err_set(EINVAL, "an enclave has at most %d vCPUs here (asked for %u)", HV_MAX_VCPUS, cpu_count);
+		return size_error(e, LAUNCH_ERR_TOO_MANY_VCPUS, cpu_count, HV_MAX_VCPUS);
+	}
 	return 0;
 }
 
@@ -290,7 +301,7 @@ static void on_heartbeat(void *opaque, int err)
 	double secs = seconds_since(&run->t_start);
 
 	if (err < 0) {
-		/* nitro-cli terminates an enclave whose heartbeat fails (E36). */
+		/* nitro-cli terminates an enclave whose heartbeat fails; so do we. */
 		snprintf(run->hb_error, sizeof(run->hb_error), "%s", err_msg());
 		run->hb_failed = true;
 		run->hv->ops->terminate(run->hv);
@@ -308,9 +319,13 @@ static int bind_heartbeat(struct launch_run *run)
 
 	if (run->o->no_heartbeat)
 		return 0;
-	if (!h)
-		return err_set(ENOTSUP, "the %s hypervisor has no vsock: run with --no-heartbeat", run->hv->ops->name);
+	if (!h) {
+		run->r->error.cls = LAUNCH_ERR_NO_VSOCK;
+		return err_set(ENOTSUP, "the %s hypervisor has no vsock to answer the heartbeat on", run->hv->ops->name);
+	}
 	run->hb = heartbeat_listen(h, run->loop, on_heartbeat, run);
+	if (!run->hb)
+		run->r->error.cls = LAUNCH_ERR_HEARTBEAT_PORT;
 	return run->hb ? 0 : -EADDRINUSE;
 }
 
@@ -466,107 +481,82 @@ static int start_vsock_services(struct launch_run *run, uint64_t cid)
 	return attach_vsock_console(run, cid);
 }
 
+/* The class of a failed step; the backend's own account, if it gave one, is in r->error.fault already. */
+static int step_failed(struct launch_run *run, enum launch_error_class cls, int ret)
+{
+	run->r->error.cls = cls;
+	return ret;
+}
+
 static int setup_enclave(struct launch_run *run, uint64_t *cid)
 {
 	const struct launch_opts *o = run->o;
 	const struct hypervisor_ops *ops = o->backend;
 	struct launch_result *r = run->r;
+	struct hv_fault *fault = &r->error.fault;
 	struct hv_region regions[HV_MAX_REGIONS];
 	unsigned int nregions = 0;
 	uint64_t offset, total = 0;
 	int ret;
 
-	r->failure = LAUNCH_MEMORY_AVAILABLE;
-	progress(run, "Start allocating memory...");
-	ret = ops->alloc_memory(run->hv, o->memory_mib * MiB, regions, &nregions);
+	if (o->hooks.allocating)
+		o->hooks.allocating(o->hooks.opaque);
+	ret = ops->alloc_memory(run->hv, o->memory_mib * MiB, regions, &nregions, fault);
 	if (ret < 0)
-		return ret;
-	r->failure = LAUNCH_SETUP;
-	ret = ops->image_load_info(run->hv, &offset);
+		return step_failed(run, LAUNCH_ERR_MEMORY, ret);
+	ret = ops->image_load_info(run->hv, &offset, fault);
 	if (ret < 0)
-		return ret;
+		return step_failed(run, LAUNCH_ERR_SETUP, ret);
 	for (unsigned int i = 0; i < nregions; i++)
 		total += regions[i].size;
 	/* Checked before a byte is copied: the offset is the backend's answer (the driver's), not a constant. */
 	if (offset > total || o->eif_size > total - offset) {
-		r->failure = LAUNCH_MEMORY_REQUESTED;
-		return err_set(ENOSPC, "The EIF (%llu MiB) does not fit in %llu MiB of enclave memory past the image "
-				       "load offset of %llu MiB: ask for more memory",
-			       (unsigned long long)((o->eif_size + MiB - 1) / MiB), (unsigned long long)(total / MiB),
-			       (unsigned long long)(offset / MiB));
+		r->error.asked = (o->eif_size + MiB - 1) / MiB;
+		r->error.limit = (total - MIN(offset, total)) / MiB;
+		err_set(ENOSPC, "The EIF (%llu MiB) does not fit in %llu MiB of enclave memory past the image load "
+				"offset of %llu MiB: ask for more memory", (unsigned long long)r->error.asked,
+			(unsigned long long)(total / MiB), (unsigned long long)(offset / MiB));
+		return step_failed(run, LAUNCH_ERR_IMAGE_OVERFLOW, -ENOSPC);
 	}
 	ret = hv_memory_read_fd(regions, nregions, offset, o->eif_fd, o->eif_size);
 	if (ret < 0)
-		return ret;
+		return step_failed(run, LAUNCH_ERR_SETUP, ret);
 	for (unsigned int i = 0; i < nregions; i++) {
-		ret = ops->add_memory_region(run->hv, &regions[i]);
+		ret = ops->add_memory_region(run->hv, &regions[i], fault);
 		if (ret < 0)
-			return ret;
+			return step_failed(run, LAUNCH_ERR_SETUP, ret);
 	}
 	r->info.memory_mib = total / MiB;
 	for (unsigned int i = 0; i < o->cpu_count; i++) {
 		uint32_t id = o->slot.cpu_ids ? o->slot.cpu_ids[i] : 0; /* 0: the backend picks */
 
-		ret = ops->add_vcpu(run->hv, &id);
+		ret = ops->add_vcpu(run->hv, &id, fault);
 		if (ret < 0)
-			return ret;
+			return step_failed(run, LAUNCH_ERR_SETUP, ret);
 		r->info.cpu_ids[r->info.ncpus++] = id;
 	}
 	ret = bind_heartbeat(run);
 	if (ret < 0)
 		return ret;
-	r->failure = LAUNCH_BAD_ARGUMENT;
 	ret = bind_bridges(run);
+	if (!ret)
+		ret = bind_app_channel(run);
 	if (ret < 0)
-		return ret;
-	ret = bind_app_channel(run);
-	if (ret < 0)
-		return ret;
+		return step_failed(run, LAUNCH_ERR_PORTS, ret);
 	if (o->seccomp) {
-		r->failure = LAUNCH_RUN;
 		ret = enclave_sandbox_loop();
 		if (ret < 0)
-			return ret;
+			return step_failed(run, LAUNCH_ERR_SANDBOX, ret);
 	}
-	r->failure = LAUNCH_START;
-	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
+	ret = ops->start(run->hv, o->cid, o->debug_mode, cid, fault);
+	/* What the start says of the image outweighs the driver request it failed in (the simulated driver's). */
+	if (ret == -ENOEXEC || ret == -ENOMEM)
+		*fault = (struct hv_fault){ .cls = HV_FAULT_NONE };
 	if (ret == -ENOEXEC)
-		r->failure = LAUNCH_IMAGE;
-	else if (ret == -ENOMEM)
-		r->failure = LAUNCH_MEMORY_REQUESTED;
-	return ret;
-}
-
-/* A native backend's error class (hypervisor.h), when it gave one, picks nitro-cli's error number. */
-static void take_fault(struct launch_result *r)
-{
-	static const enum launch_failure by_fault[] = {
-		[HV_FAULT_DEVICE] = LAUNCH_DEVICE,
-		[HV_FAULT_CPU_CONFIG] = LAUNCH_CPU_CONFIG,
-		[HV_FAULT_CPU_NOT_IN_POOL] = LAUNCH_CPU_NOT_IN_POOL,
-		[HV_FAULT_CPU_COUNT] = LAUNCH_CPUS,
-		[HV_FAULT_MEMORY] = LAUNCH_MEMORY_AVAILABLE,
-		[HV_FAULT_CREATE_VM] = LAUNCH_SETUP,
-		[HV_FAULT_LOAD_INFO] = LAUNCH_IOCTL_LOAD_INFO,
-		[HV_FAULT_MEMORY_REGION] = LAUNCH_IOCTL_MEMORY_REGION,
-		[HV_FAULT_ADD_VCPU] = LAUNCH_IOCTL_ADD_VCPU,
-		[HV_FAULT_START] = LAUNCH_START,
-	};
-	enum hv_fault f = hv_fault_take();
-
-	if (f != HV_FAULT_NONE && f < ARRAY_SIZE(by_fault))
-		r->failure = by_fault[f];
-}
-
-static void print_started(struct launch_run *run, const struct enclave_info *info)
-{
-	char ids[HV_MAX_VCPUS * 12] = "";
-	size_t n = 0;
-
-	for (unsigned int i = 0; i < info->ncpus && n < sizeof(ids); i++)
-		n += (size_t)snprintf(ids + n, sizeof(ids) - n, "%s%u", i ? ", " : "", info->cpu_ids[i]);
-	progress(run, "Started enclave with enclave-cid: %llu, memory: %llu MiB, cpu-ids: [%s]",
-		 (unsigned long long)info->cid, (unsigned long long)info->memory_mib, ids);
+		return step_failed(run, LAUNCH_ERR_IMAGE, ret);
+	if (ret == -ENOMEM)
+		return step_failed(run, LAUNCH_ERR_GUEST_MEMORY, ret);
+	return ret < 0 ? step_failed(run, LAUNCH_ERR_START, ret) : 0;
 }
 
 int enclave_launch(const struct launch_opts *o, struct launch_result *r)
@@ -577,25 +567,23 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	ret = enclave_check_resources(o->memory_mib, o->cpu_count, o->eif_size, &r->failure);
+	ret = enclave_check_resources(o->memory_mib, o->cpu_count, o->eif_size, &r->error);
+	r->error.hypervisor = o->backend->name;
 	if (ret < 0)
 		return ret;
 	/* Before any thread exists, so every thread inherits the mask and signals reach only the signalfd. */
-	r->failure = LAUNCH_RUN;
 	ret = evloop_block_signals();
 	if (ret < 0)
-		return ret;
+		return step_failed(&run, LAUNCH_ERR_PROCESS, ret);
 	run.loop = evloop_create();
 	if (!run.loop)
-		return -ENOMEM;
+		return step_failed(&run, LAUNCH_ERR_PROCESS, err_set(ENOMEM, "out of memory"));
 	slot.loop = run.loop;
 	slot.memory_size = o->memory_mib * MiB;
 	slot.cpu_count = o->cpu_count;
-	r->failure = LAUNCH_DEVICE;
-	hv_fault_take();
-	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid);
+	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid, &r->error.fault);
 	if (ret < 0) {
-		take_fault(r);
+		step_failed(&run, LAUNCH_ERR_SLOT, ret);
 		goto out_loop;
 	}
 	enclave_name(r->info.name, sizeof(r->info.name), o);
@@ -603,34 +591,30 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	r->info.pid = getpid();
 	r->info.cid = o->cid;
 	if (o->hooks.slot_ready) {
-		r->failure = LAUNCH_RUN;
 		run.slot_ready = true;
 		ret = o->hooks.slot_ready(o->hooks.opaque, &run, &r->info);
-		if (ret < 0)
+		if (ret < 0) {
+			step_failed(&run, LAUNCH_ERR_PROCESS, ret);
 			goto out_hv;
+		}
 	}
 	ret = setup_enclave(&run, &cid);
-	if (ret < 0) {
-		if (r->failure != LAUNCH_IMAGE && r->failure != LAUNCH_MEMORY_REQUESTED)
-			take_fault(r);
+	if (ret < 0)
 		goto out_hv;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &run.t_start);
-	r->failure = LAUNCH_OK;
 	r->info.cid = cid;
-	print_started(&run, &r->info);
 	if (o->hooks.running)
 		o->hooks.running(o->hooks.opaque, &r->info);
 	ret = start_vsock_services(&run, cid);
 	if (ret < 0) {
-		r->failure = LAUNCH_RUN;
+		step_failed(&run, LAUNCH_ERR_RUN, ret);
 		o->backend->terminate(run.hv);
 		o->backend->wait_exit(run.hv, &r->exit);
 		goto out_hv;
 	}
 	ret = run_enclave(&run);
 	if (ret < 0)
-		r->failure = LAUNCH_RUN;
+		step_failed(&run, LAUNCH_ERR_RUN, ret);
 	ret = 0;
 out_hv:
 	bridge_set_free(run.bridges);
@@ -639,10 +623,8 @@ out_hv:
 	console_client_free(run.vsock_console);
 	o->backend->destroy(run.hv);
 out_loop:
-	if (!ret && run.hb_failed) {
-		r->failure = LAUNCH_HEARTBEAT;
-		ret = err_set(EPROTO, "%s", run.hb_error);
-	}
+	if (!ret && run.hb_failed)
+		ret = step_failed(&run, LAUNCH_ERR_HEARTBEAT, err_set(EPROTO, "%s", run.hb_error));
 	if (run.slot_ready && o->hooks.ended)
 		o->hooks.ended(o->hooks.opaque, r, ret);
 	evloop_destroy(run.loop);

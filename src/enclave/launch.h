@@ -25,25 +25,41 @@ struct bridge_config;
 #define ENCLAVE_ID_MAX		  128
 #define ENCLAVE_CONSOLE_CHUNK	  4096
 
-/* Which step failed, so the command can print nitro-cli's error number for it. */
-enum launch_failure {
+/*
+ * What went wrong in a launch, in the launch's own terms; a command turns it into its words, its option names and
+ * its error numbers (src/cli/launch_errors.c).  err_msg() holds the launch's (or the backend's) own sentence.
+ */
+enum launch_error_class {
 	LAUNCH_OK = 0,
-	LAUNCH_BAD_ARGUMENT,	 /* E03 */
-	LAUNCH_MEMORY_REQUESTED, /* E26: too little memory asked for */
-	LAUNCH_DEVICE,		 /* E19: the hypervisor device cannot be used */
-	LAUNCH_MEMORY_AVAILABLE, /* E27: the host could not give the memory */
-	LAUNCH_SETUP,		 /* E29: an operation of the backend failed */
-	LAUNCH_IMAGE,		 /* E35: the image cannot be booted */
-	LAUNCH_START,		 /* E33 */
-	LAUNCH_RUN,		 /* E12: the event loop failed */
-	LAUNCH_HEARTBEAT,	 /* E36: no heartbeat, or a wrong one (the enclave was terminated) */
-	/* native backends (hypervisor.h, enum hv_fault) */
-	LAUNCH_CPU_CONFIG,	    /* E20: duplicate CPU ids, partial cores */
-	LAUNCH_CPU_NOT_IN_POOL,	    /* E21 */
-	LAUNCH_CPUS,		    /* E22: a CPU count the pool cannot give */
-	LAUNCH_IOCTL_LOAD_INFO,	    /* E30 */
-	LAUNCH_IOCTL_MEMORY_REGION, /* E31 */
-	LAUNCH_IOCTL_ADD_VCPU,	    /* E32 */
+	LAUNCH_ERR_MEMORY_BELOW_IMAGE, /* less memory than ENCLAVE_MEMORY_EIF_RATIO times the EIF: asked, limit */
+	LAUNCH_ERR_MEMORY_BELOW_MIN,   /* less than ENCLAVE_MIN_MEMORY_MIB: asked, limit */
+	LAUNCH_ERR_MEMORY_UNALIGNED,   /* not a multiple of ENCLAVE_MEMORY_ALIGN_MIB: asked, limit (the alignment) */
+	LAUNCH_ERR_NO_VCPUS,	       /* a CPU count of 0 */
+	LAUNCH_ERR_TOO_MANY_VCPUS,     /* more than HV_MAX_VCPUS: asked, limit */
+	LAUNCH_ERR_PROCESS,	       /* the caller could not set up around the launch (loop, signals, records) */
+	LAUNCH_ERR_CID_TAKEN,	       /* the caller found the CID taken, or none free */
+	LAUNCH_ERR_SLOT,	       /* the backend could not create a slot */
+	LAUNCH_ERR_MEMORY,	       /* the backend could not allocate the memory */
+	LAUNCH_ERR_SETUP,	       /* placing the image, adding memory or vCPUs failed */
+	LAUNCH_ERR_IMAGE_OVERFLOW,     /* the EIF does not fit past the load offset: asked (EIF MiB), limit (room) */
+	LAUNCH_ERR_NO_VSOCK,	       /* the backend has no vsock to answer the heartbeat on: hypervisor */
+	LAUNCH_ERR_HEARTBEAT_PORT,     /* the heartbeat's parent port cannot be listened on */
+	LAUNCH_ERR_PORTS,	       /* a host bridge or the app channel cannot bind its parent port */
+	LAUNCH_ERR_SANDBOX,	       /* the process's system-call allow-list cannot be loaded */
+	LAUNCH_ERR_START,	       /* the backend could not start the enclave */
+	LAUNCH_ERR_IMAGE,	       /* the start found an image that cannot boot */
+	LAUNCH_ERR_GUEST_MEMORY,       /* the start found the memory too small for what the image unpacks */
+	LAUNCH_ERR_RUN,		       /* the loop or a vsock service failed once the enclave ran */
+	LAUNCH_ERR_HEARTBEAT,	       /* no heartbeat, or a wrong one (the enclave was terminated) */
+	LAUNCH_ERR_CLASSES	       /* the number of classes */
+};
+
+struct launch_error {
+	enum launch_error_class cls;
+	/* The backend's own account of a failed step (fault.cls HV_FAULT_NONE: it gave none). */
+	struct hv_fault fault;
+	uint64_t asked, limit;	/* see the classes: MiB or vCPU counts */
+	const char *hypervisor; /* the backend's name */
 };
 
 struct enclave_info {
@@ -70,8 +86,10 @@ void launch_terminate(struct launch_run *run);
  */
 struct launch_hooks {
 	void *opaque;
-	/* A progress line, without its newline: "Start allocating memory...", "Started enclave with ...". */
+	/* A line of the launch's own, without its newline: "enclave booted in 1.234 s". */
 	void (*progress)(void *opaque, const char *line);
+	/* The enclave's memory is about to be allocated (the slot exists). */
+	void (*allocating)(void *opaque);
 	/*
 	 * The slot exists and has its id (info: name, id, pid; the CID is the one asked for, 0 when the backend
 	 * picks).  The enclave does not run yet; run's loop takes descriptors from now on.  A negative return ends
@@ -118,7 +136,7 @@ struct launch_opts {
 	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
 	/*
 	 * System-call allow-lists: the whole process's (enclave/sandbox.c) once everything is open and before the
-	 * enclave starts, and each vCPU thread's (slot.seccomp, the backend's).
+	 * enclave starts, and each vCPU thread's (slot.kvm.seccomp, the backend's).
 	 */
 	bool seccomp;
 	/*
@@ -137,7 +155,7 @@ struct launch_app_exit {
 };
 
 struct launch_result {
-	enum launch_failure failure; /* LAUNCH_OK once the enclave started; err_msg() says why otherwise */
+	struct launch_error error; /* error.cls LAUNCH_OK once the enclave started; err_msg() says why otherwise */
 	int signal;		     /* the signal that ended it (SIGINT, SIGTERM, SIGHUP, SIGQUIT), or 0 */
 	struct hv_exit exit;
 	struct enclave_info info;
@@ -158,8 +176,7 @@ int launch_app_status(const struct launch_app_exit *a);
 /* Run an enclave in the foreground until it ends.  Returns 0 when it started (see r->exit), else -errno. */
 int enclave_launch(const struct launch_opts *o, struct launch_result *r);
 
-/* The size checks alone (no allocation), for commands that want to fail before doing work. */
-int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size,
-			    enum launch_failure *failure);
+/* The size checks alone (no allocation), for commands that want to fail before doing work; *e says which. */
+int enclave_check_resources(uint64_t memory_mib, unsigned int cpu_count, uint64_t eif_size, struct launch_error *e);
 
 #endif

@@ -213,8 +213,8 @@ static void write_exit_record(struct proc *p, const struct launch_result *r, int
 	struct registry_exit x = { .status = ret < 0 ? -1 : r->exit.status, .seconds = r->exit.seconds,
 				   .ended = time(NULL) };
 
-	if (ret < 0 || r->failure != LAUNCH_OK) {
-		snprintf(x.reason, sizeof(x.reason), "%s", r->failure == LAUNCH_HEARTBEAT ? "no heartbeat" : "failed");
+	if (ret < 0 || r->error.cls != LAUNCH_OK) {
+		snprintf(x.reason, sizeof(x.reason), "%s", r->error.cls == LAUNCH_ERR_HEARTBEAT ? "no heartbeat" : "failed");
 		snprintf(x.detail, sizeof(x.detail), "%s", err_msg());
 	} else {
 		snprintf(x.reason, sizeof(x.reason), "%s", hv_exit_reason_name(r->exit.reason));
@@ -605,6 +605,14 @@ static void hook_progress(void *opaque, const char *line)
 		p->o->view.progress(p->o->view.opaque, line);
 }
 
+static void hook_allocating(void *opaque)
+{
+	struct proc *p = opaque;
+
+	if (p->o->view.allocating)
+		p->o->view.allocating(p->o->view.opaque);
+}
+
 static void on_report_hangup(void *opaque, int fd, uint32_t events)
 {
 	struct proc *p = opaque;
@@ -700,7 +708,7 @@ static void spawn_issuer(struct proc *p)
 		fprintf(stderr, "nitrovm: the NSM's certificate issuer could not be started: %s\n", err_msg());
 		return;
 	}
-	p->launch.slot.nsm_issuer = p->issuer;
+	p->launch.slot.kvm.nsm_issuer = p->issuer;
 }
 
 static int prepare(struct proc *p)
@@ -776,6 +784,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 	p->launch.hooks = (struct launch_hooks){
 		.opaque = p,
 		.progress = hook_progress,
+		.allocating = hook_allocating,
 		.slot_ready = hook_slot_ready,
 		.running = hook_running,
 		.booted = hook_booted,
@@ -789,7 +798,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 	spawn_issuer(p);
 	ret = prepare(p);
 	if (ret < 0) {
-		r->failure = ret == -EADDRINUSE ? LAUNCH_BAD_ARGUMENT : LAUNCH_RUN;
+		r->error.cls = ret == -EADDRINUSE ? LAUNCH_ERR_CID_TAKEN : LAUNCH_ERR_PROCESS;
 		goto out;
 	}
 	ret = enclave_launch(&p->launch, r);

@@ -29,7 +29,8 @@
 /* What the command shows while the enclave process works (all optional). */
 struct enclave_view {
 	void *opaque;
-	void (*progress)(void *opaque, const char *line);	     /* nitro-cli's progress lines */
+	void (*progress)(void *opaque, const char *line);	     /* the launch's own lines (launch.h) */
+	void (*allocating)(void *opaque);			     /* the enclave's memory is being allocated */
 	void (*notice)(void *opaque, const char *line);		     /* something said once (a fallback directory) */
 	void (*running)(void *opaque, const struct enclave_info *info); /* the enclave runs */
 	void (*booted)(void *opaque, const struct enclave_info *info, double seconds); /* it answered the heartbeat */

@@ -34,9 +34,14 @@
 
 const char *ne_sysfs_root(void)
 {
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: a fake tree with the topology, pool and huge pages a test needs. */
 	const char *root = getenv(NE_SYSFS_ROOT_ENV);
 
 	return root ? root : "";
+#else
+	return "";
+#endif
 }
 
 int ne_sysfs_read(const char *path, char *buf, size_t len)
@@ -220,10 +225,10 @@ static unsigned int possible_cpus(const struct cpu_set *pool)
 	return n;
 }
 
-static int pool_error(enum hv_fault *fault, const char *list, const char *fmt, ...)
+static int pool_error(struct hv_fault *fault, const char *list, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int pool_error(enum hv_fault *fault, const char *list, const char *fmt, ...)
+static int pool_error(struct hv_fault *fault, const char *list, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -231,13 +236,13 @@ static int pool_error(enum hv_fault *fault, const char *list, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	*fault = HV_FAULT_CPU_COUNT;
+	fault->cls = HV_FAULT_CPU_POOL;
 	return err_set(EINVAL, "The Nitro Enclaves CPU pool (%s) breaks the driver's rules: %s; %s", list,
 		       why, ALLOCATOR_HINT);
 }
 
 /* The rules ne_setup_cpu_pool applies when the pool is written: a pool we read should already obey them. */
-static int check_pool_rules(struct cpu_pool *p, const char *list, enum hv_fault *fault)
+static int check_pool_rules(struct cpu_pool *p, const char *list, struct hv_fault *fault)
 {
 	const struct cpu_topo *t0 = &p->cpu[0];
 
@@ -265,7 +270,7 @@ static int check_pool_rules(struct cpu_pool *p, const char *list, enum hv_fault 
 	return 0;
 }
 
-int cpu_pool_load(struct cpu_pool *p, const char *pool_list, enum hv_fault *fault)
+int cpu_pool_load(struct cpu_pool *p, const char *pool_list, struct hv_fault *fault)
 {
 	char list[CPU_LIST_TEXT_MAX];
 	int ret;
@@ -274,13 +279,13 @@ int cpu_pool_load(struct cpu_pool *p, const char *pool_list, enum hv_fault *faul
 	p->node = -1;
 	ret = cpu_list_parse(pool_list, &p->cpus);
 	if (ret < 0) {
-		*fault = HV_FAULT_CPU_COUNT;
+		fault->cls = HV_FAULT_CPU_POOL;
 		return err_wrap(-ret, "The Nitro Enclaves CPU pool is unusable (%s)", NE_CPUS_PARAM);
 	}
 	p->ncpus = cpu_set_count(&p->cpus);
 	cpu_list_format(&p->cpus, list, sizeof(list));
 	if (!p->ncpus) {
-		*fault = HV_FAULT_CPU_COUNT;
+		fault->cls = HV_FAULT_CPU_POOL;
 		return err_set(ENOSPC,
 			       "The Nitro Enclaves CPU pool is empty (%s): %s, or write full cores to it "
 			       "yourself, e.g. `echo 1,3 > %s` (not CPU 0 or its siblings)",
@@ -332,14 +337,14 @@ void cpu_pool_valid_counts(const struct cpu_pool *p, char *buf, size_t len)
 	}
 }
 
-int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_fault *fault)
+int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, struct hv_fault *fault)
 {
 	char list[CPU_LIST_TEXT_MAX], counts[128];
 	unsigned int tpc = p->threads_per_core ? p->threads_per_core : 1;
 
 	cpu_list_format(&p->cpus, list, sizeof(list));
 	cpu_pool_valid_counts(p, counts, sizeof(counts));
-	*fault = HV_FAULT_CPU_COUNT;
+	fault->cls = HV_FAULT_CPU_COUNT;
 	if (count > p->ncpus)
 		return err_set(ENOSPC,
 			       "Asked for %u vCPUs but the Nitro Enclaves CPU pool has %u CPUs (%s): ask for "
@@ -350,11 +355,11 @@ int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_f
 			       "Asked for %u vCPUs but enclaves take whole cores, %u threads each on this "
 			       "instance (pool %s): ask for %s",
 			       count, tpc, list, counts);
-	*fault = HV_FAULT_NONE;
+	fault->cls = HV_FAULT_NONE;
 	return 0;
 }
 
-int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned int n, enum hv_fault *fault)
+int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned int n, struct hv_fault *fault)
 {
 	char list[CPU_LIST_TEXT_MAX];
 	struct cpu_set given = {0};
@@ -362,11 +367,11 @@ int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned i
 	cpu_list_format(&p->cpus, list, sizeof(list));
 	for (unsigned int i = 0; i < n; i++) {
 		if (cpu_set_has(&given, ids[i])) {
-			*fault = HV_FAULT_CPU_CONFIG;
-			return err_set(EINVAL, "CPU id %u is given twice in --cpu-ids", ids[i]);
+			*fault = (struct hv_fault){ .cls = HV_FAULT_CPU_TWICE, .cpu = ids[i] };
+			return err_set(EINVAL, "CPU id %u is given twice", ids[i]);
 		}
 		if (!cpu_set_has(&p->cpus, ids[i])) {
-			*fault = HV_FAULT_CPU_NOT_IN_POOL;
+			*fault = (struct hv_fault){ .cls = HV_FAULT_CPU_NOT_IN_POOL, .cpu = ids[i] };
 			return err_set(
 				ENOENT,
 				"CPU %u is not in the Nitro Enclaves CPU pool (%s): use CPUs of the pool, "
@@ -380,15 +385,14 @@ int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned i
 
 		for (unsigned int s = 0; t->known && s < NE_MAX_CPUS; s++)
 			if (cpu_set_has(&t->siblings, s) && !cpu_set_has(&given, s)) {
-				*fault = HV_FAULT_CPU_CONFIG;
-				return err_set(
-					EINVAL,
-					"CPU %u is given without its sibling CPU %u: enclaves take whole "
-					"cores, add CPU %u to --cpu-ids",
-					ids[i], s, s);
+				*fault = (struct hv_fault){ .cls = HV_FAULT_CPU_SIBLING, .cpu = ids[i], .sibling = s };
+				return err_set(EINVAL,
+					       "CPU %u is given without its sibling CPU %u: enclaves take whole cores, "
+					       "ask for CPU %u too",
+					       ids[i], s, s);
 			}
 	}
-	*fault = HV_FAULT_NONE;
+	fault->cls = HV_FAULT_NONE;
 	return 0;
 }
 

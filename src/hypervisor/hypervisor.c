@@ -10,21 +10,6 @@
 #include "common/util.h"
 #include "hypervisor/nitro.h"
 
-static _Thread_local enum hv_fault last_fault;
-
-void hv_fault_set(enum hv_fault f)
-{
-	last_fault = f;
-}
-
-enum hv_fault hv_fault_take(void)
-{
-	enum hv_fault f = last_fault;
-
-	last_fault = HV_FAULT_NONE;
-	return f;
-}
-
 int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint64_t offset, const void *buf,
 		    uint64_t len)
 {
@@ -112,12 +97,9 @@ const struct hypervisor_ops *hv_by_name(const char *name)
 
 const struct hypervisor_ops *hv_select(const char *name, const char **why)
 {
-	const char *env = getenv(HV_SELECT_ENV);
 	const struct hypervisor_ops *ops;
 
 	*why = NULL;
-	if (!name && env && env[0])
-		name = env;
 	if (name) {
 		ops = hv_by_name(name);
 		if (!ops)

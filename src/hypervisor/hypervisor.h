@@ -9,7 +9,8 @@
  *
  * Backends: kvm (nitrovm's own Nitro hypervisor, hypervisor/kvm/), nitro (the /dev/nitro_enclaves driver,
  * nitro.c) and nitro-sim (a simulated driver in front of the kvm one, nitro_sim.c; see nitro.h).
- * Every operation returns 0 or a negative errno with err_msg() set.
+ * Every operation returns 0 or a negative errno with err_msg() set; the launch steps also say what went wrong in
+ * the backend's terms (struct hv_fault), which the command turns into its own words and error numbers.
  */
 #ifndef NITROVM_HYPERVISOR_H
 #define NITROVM_HYPERVISOR_H
@@ -35,54 +36,83 @@ enum hv_kernel_boot {
 	HV_KERNEL_BOOT_DECOMPRESSOR, /* always the kernel's own decompressor, in the guest */
 };
 
-/* How a launch is set up; fields a backend does not know are ignored. */
-struct hv_slot_config {
-	struct evloop *loop;	   /* the caller's loop; backends add their own descriptors */
-	const char *device;	   /* device node; NULL: the backend's default (or $NITROVM_KVM_DEVICE) */
-	bool hugepages;		   /* back memory with huge pages when the host has them */
-	bool acpi;		   /* kvm: describe the machine with ACPI tables (else virtio_mmio.device=) */
-	bool test_rng;		   /* kvm: add the virtio-rng transport test device */
-	bool seccomp;		   /* kvm: each vCPU thread loads its system-call allow-list before running */
-	const char *extra_cmdline; /* kvm: appended to the EIF's command line at boot (QEMU's -append) */
-	enum hv_kernel_boot kernel_boot; /* kvm: who decompresses the kernel */
-	/* NSM (src/nsm/nsm.h): the parent's IAM role ARN (PCR3; NULL: none), its instance id (PCR4 and the enclave
-	 * id's prefix; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed). */
-	const char *parent_role;
-	const char *parent_id;
-	const char *enclave_id;
+/*
+ * nitrovm's own Nitro hypervisor: the shape of the emulated machine (kvm, and the machine behind nitro-sim).  The
+ * real driver's machine is AWS's: hv_nitro_ops refuses a slot whose kvm options are not all zero.
+ */
+struct hv_kvm_options {
+	const char *device;		 /* the KVM device; NULL: /dev/kvm */
+	bool hugepages;			 /* back memory with huge pages when the host has them */
+	bool acpi;			 /* describe the machine with ACPI tables (else virtio_mmio.device=) */
+	bool test_rng;			 /* add the virtio-rng transport test device */
+	bool seccomp;			 /* each vCPU thread loads its system-call allow-list before running */
+	const char *extra_cmdline;	 /* appended to the EIF's command line at boot (QEMU's -append) */
+	enum hv_kernel_boot kernel_boot; /* who decompresses the kernel */
+	const char *parent_role;	 /* the NSM's PCR3: the parent's IAM role ARN (NULL: none) */
 	/*
-	 * kvm: the vsock device's rings are run by the vhost-user backend listening on this socket (QEMU's
-	 * vsock= with -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
+	 * The vsock device's rings are run by the vhost-user backend listening on this socket (QEMU's vsock= with
+	 * -chardev socket,path=); the enclave's CID is then the backend's.  NULL: nitrovm's own.
 	 */
 	const char *vsock_vhost_user;
 	/*
-	 * kvm: the process that certifies the enclave's leaf key (nsm/issuer.h), which the enclave process forked
-	 * before any guest memory existed; the backend binds it to the enclave id before the guest runs.  NULL:
-	 * the NSM cannot attest (Attestation answers InternalError).
+	 * The process that certifies the enclave's leaf key (nsm/issuer.h), which the enclave process forked before
+	 * any guest memory existed; the backend binds it to the enclave id before the guest runs.  NULL: the NSM
+	 * cannot attest (Attestation answers InternalError).
 	 */
 	struct nsm_issuer_proc *nsm_issuer;
+};
+
+/* The Nitro Enclaves driver (nitro, and the simulated one of nitro-sim). */
+struct hv_nitro_options {
+	const char *device; /* the driver's device; NULL: /dev/nitro_enclaves */
+	bool trace;	    /* each NE_* request on stderr with its time ("ne-trace: ...") */
+};
+
+/* How a launch is set up: what every backend takes, then each kind's own options. */
+struct hv_slot_config {
+	struct evloop *loop; /* the caller's loop; backends add their own descriptors */
+	/*
+	 * Naming (src/nsm/nsm.h nsm_launch_ids): the parent's instance id (the enclave id's prefix, and the NSM's PCR4
+	 * on kvm; NULL: this host's), and an enclave id to use as is (QEMU's id=; NULL: formed).
+	 */
+	const char *parent_id;
+	const char *enclave_id;
 	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
-	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, --cpu-ids); NULL: by count (id 0).
+	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, as the user listed them); NULL: by count.
 	 */
 	uint64_t memory_size;
 	unsigned int cpu_count;
 	const uint32_t *cpu_ids;
+	struct hv_kvm_options kvm;
+	struct hv_nitro_options nitro;
 };
 
-/* Which of nitro-cli's error classes a native backend's failure belongs to, for the command's error number. */
-enum hv_fault {
+/*
+ * What went wrong in a backend, in the hypervisor's own terms, with the values a caller needs to say it in its
+ * own words.  err_msg() holds the backend's sentence; a backend that cannot classify a failure leaves the class
+ * HV_FAULT_NONE and the launch step that failed speaks for it.
+ */
+enum hv_fault_class {
 	HV_FAULT_NONE = 0,
-	HV_FAULT_DEVICE,	  /* E19: the device or a sysfs file cannot be used */
-	HV_FAULT_CPU_CONFIG,	  /* E20: duplicate CPU ids, partial cores */
-	HV_FAULT_CPU_NOT_IN_POOL, /* E21 */
-	HV_FAULT_CPU_COUNT,	  /* E22: not a count the pool can give */
-	HV_FAULT_MEMORY,	  /* E27: huge pages short */
-	HV_FAULT_CREATE_VM,	  /* E29: NE_CREATE_VM (nitro-cli calls it a general ioctl failure) */
-	HV_FAULT_LOAD_INFO,	  /* E30 */
-	HV_FAULT_MEMORY_REGION,	  /* E31 */
-	HV_FAULT_ADD_VCPU,	  /* E32 */
-	HV_FAULT_START,		  /* E33 */
+	HV_FAULT_DEVICE,	  /* the device cannot be opened: device, code (errno) */
+	HV_FAULT_CPU_POOL,	  /* the CPU pool is unreadable, empty or breaks the driver's rules */
+	HV_FAULT_CPU_TWICE,	  /* the CPU cpu was asked for twice */
+	HV_FAULT_CPU_NOT_IN_POOL, /* the CPU cpu is not in the pool */
+	HV_FAULT_CPU_SIBLING,	  /* the CPU cpu was asked for without its sibling */
+	HV_FAULT_CPU_COUNT,	  /* a CPU count the pool cannot give */
+	HV_FAULT_MEMORY,	  /* the host has too few huge pages, or they cannot be mapped */
+	HV_FAULT_DRIVER,	  /* a driver request failed: request, code (errno or NE_ERR_*), driver_why */
+	HV_FAULT_CLASSES	  /* the number of classes */
+};
+
+struct hv_fault {
+	enum hv_fault_class cls;
+	int code;
+	const char *device;    /* DEVICE: the node that would not open (the caller's string or a constant) */
+	uint32_t cpu, sibling; /* CPU_TWICE, CPU_NOT_IN_POOL, CPU_SIBLING */
+	unsigned long request; /* DRIVER: the request (NE_IOCTL_* of hypervisor/nitro.h) */
+	bool driver_why;       /* DRIVER: err_msg() is the driver's own account, not code's sentence */
 };
 
 /* Host memory handed to the enclave, in the order it is added: enclave memory offset 0 is regions[0].hva. */
@@ -117,18 +147,25 @@ struct hypervisor;
 
 struct hypervisor_ops {
 	const char *name;
+	/*
+	 * The steps of a launch.  Each returns 0, or a negative errno with err_msg() set and, when the backend
+	 * can say what went wrong in its terms, *fault filled in (the caller zeroes it first).
+	 */
 	/* NE_CREATE_VM: a new, empty enclave slot.  *slot_uid identifies it (EnclaveID). */
-	int (*create_slot)(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid);
+	int (*create_slot)(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
+			   struct hv_fault *fault);
 	/* Allocate size bytes of enclave memory in the backend's preferred form (memfd, huge pages). */
-	int (*alloc_memory)(struct hypervisor *hv, uint64_t size, struct hv_region *regions, unsigned int *nregions);
+	int (*alloc_memory)(struct hypervisor *hv, uint64_t size, struct hv_region *regions, unsigned int *nregions,
+			    struct hv_fault *fault);
 	/* NE_GET_IMAGE_LOAD_INFO: where in enclave memory the EIF must be written. */
-	int (*image_load_info)(struct hypervisor *hv, uint64_t *offset);
+	int (*image_load_info)(struct hypervisor *hv, uint64_t *offset, struct hv_fault *fault);
 	/* NE_SET_USER_MEMORY_REGION */
-	int (*add_memory_region)(struct hypervisor *hv, const struct hv_region *r);
+	int (*add_memory_region)(struct hypervisor *hv, const struct hv_region *r, struct hv_fault *fault);
 	/* NE_ADD_VCPU: *cpu_id 0 lets the backend choose; returns the id used. */
-	int (*add_vcpu)(struct hypervisor *hv, uint32_t *cpu_id);
-	/* NE_START_ENCLAVE: cid 0 lets the backend choose; *cid_out is the enclave's CID. */
-	int (*start)(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out);
+	int (*add_vcpu)(struct hypervisor *hv, uint32_t *cpu_id, struct hv_fault *fault);
+	/* NE_START_ENCLAVE: cid 0 lets the backend choose; *cid_out is the enclave's CID.  -ENOEXEC: the image
+	 * cannot boot; -ENOMEM: the memory is too small for what the image unpacks. */
+	int (*start)(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out, struct hv_fault *fault);
 	/* A stream carrying the enclave console (both ways where the backend allows), or -1. */
 	int (*console_fd)(struct hypervisor *hv);
 	/* Readable once the enclave has ended (like the driver's enclave fd hanging up). */
@@ -150,24 +187,16 @@ struct hypervisor {
 	const struct hypervisor_ops *ops;
 };
 
-/*
- * The error class of the last failure of this thread, next to err_msg(): native backends set it, the pipeline
- * takes it (and so clears it) to pick the error number.  HV_FAULT_NONE: not classified.
- */
-void hv_fault_set(enum hv_fault f);
-enum hv_fault hv_fault_take(void);
-
 extern const struct hypervisor_ops hv_kvm_ops;
 extern const struct hypervisor_ops hv_nitro_ops;
 extern const struct hypervisor_ops hv_nitro_sim_ops;
 
-/* Choosing a backend: --hypervisor NAME, else $NITROVM_HYPERVISOR, else the driver when its device exists. */
-#define HV_SELECT_ENV "NITROVM_HYPERVISOR"
+/* Choosing a backend: by name, else the driver when its device exists. */
 /* "kvm", "nitro", "nitro-sim": the backend, or NULL. */
 const struct hypervisor_ops *hv_by_name(const char *name);
 /*
- * name NULL: $NITROVM_HYPERVISOR, else nitro when /dev/nitro_enclaves exists, else kvm; *why says why when
- * it was the default (NULL when named).  NULL with err_msg() for an unknown name.
+ * name NULL: nitro when /dev/nitro_enclaves exists, else kvm; *why says why when it was the default (NULL when
+ * named).  NULL with err_msg() for an unknown name.
  */
 const struct hypervisor_ops *hv_select(const char *name, const char **why);
 

@@ -4,13 +4,13 @@
  * one (nitro.h, "the seam").  In order, as nitro-cli does it (its enclave_proc/resource_manager.rs), except that everything that can
  * be checked is checked before the first ioctl:
  *
- *   create_slot:   first the checks: the CPU pool has the vCPUs asked for (whole cores), huge pages cover the
- *                  memory (nitro-cli's search) on the pool's NUMA node; then open /dev/nitro_enclaves (E19
- *                  when it is missing) and NE_CREATE_VM -> enclave descriptor and slot uid
+ *   create_slot:   open /dev/nitro_enclaves (HV_FAULT_DEVICE when it cannot be), then the checks: the CPU pool
+ *                  has the vCPUs asked for (whole cores), huge pages cover the memory (nitro-cli's search) on
+ *                  the pool's NUMA node; then NE_CREATE_VM -> enclave descriptor and slot uid
  *   alloc_memory:  map the huge pages found (one region per page size, one address window)
  *   image_load_info: NE_GET_IMAGE_LOAD_INFO(NE_EIF_IMAGE) -> the offset the pipeline copies the EIF to
  *   add_memory_region: NE_SET_USER_MEMORY_REGION per region
- *   add_vcpu:      NE_ADD_VCPU, id 0 (the driver picks) or the ids of --cpu-ids
+ *   add_vcpu:      NE_ADD_VCPU, id 0 (the driver picks) or the ids the caller asked for
  *   start:         NE_START_ENCLAVE(debug flag, CID; 0 = assigned) -> CID
  *   exit_fd:       readable when the enclave descriptor hangs up (the enclave stopped) or on terminate
  *   wait_exit:     close the enclave descriptor: the driver stops the enclave and frees the slot
@@ -49,7 +49,7 @@ struct ne_hv {
 	struct hugepage_plan plan;
 	struct hugepage_mapping mem;
 	bool started, terminated;
-	bool trace; /* NE_TRACE_ENV */
+	bool trace; /* cfg.nitro.trace */
 	struct timespec t_start;
 };
 
@@ -60,28 +60,29 @@ static struct ne_hv *to_ne(struct hypervisor *hv)
 
 static const char *device_path(const struct hv_slot_config *cfg)
 {
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: a missing device without unloading the driver (the sentences for it). */
 	const char *env = getenv(NE_DEVICE_ENV);
 
-	if (cfg->device)
-		return cfg->device;
-	return env && env[0] ? env : NE_DEVICE_PATH;
+	if (!cfg->nitro.device && env && env[0])
+		return env;
+#endif
+	return cfg->nitro.device ? cfg->nitro.device : NE_DEVICE_PATH;
 }
 
-static int open_device(const struct ne_driver_ops *dops, struct ne_driver *drv, const char *path)
+static int open_device(const struct ne_driver_ops *dops, struct ne_driver *drv, const char *path,
+		       struct hv_fault *fault)
 {
 	int fd = dops->open(drv, path);
 
 	if (fd >= 0)
 		return fd;
-	hv_fault_set(HV_FAULT_DEVICE);
+	*fault = (struct hv_fault){ .cls = HV_FAULT_DEVICE, .code = -fd, .device = path };
 	if (fd == -ENOENT)
-		return err_set(
-			ENOENT,
-			"File: '%s', failing operation: 'Open': the Nitro Enclaves driver is not here. "
-			"Launch the instance with the enclave option (--enclave-options 'Enabled=true'), "
-			"load the driver (modprobe nitro_enclaves), or run the enclave on nitrovm's own "
-			"hypervisor (--hypervisor kvm, or -accel kvm -M nitro-enclave)",
-			path);
+		return err_set(ENOENT,
+			       "File: '%s', failing operation: 'Open': the Nitro Enclaves driver is not here. Launch the "
+			       "instance with enclave support or load the driver (modprobe nitro_enclaves)",
+			       path);
 	if (fd == -EACCES || fd == -EPERM)
 		return err_set(
 			-fd,
@@ -93,18 +94,17 @@ static int open_device(const struct ne_driver_ops *dops, struct ne_driver *drv, 
 
 /* The CPU and memory checks, before any ioctl: pool, vCPUs, huge-page plan. */
 static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, const struct hv_slot_config *cfg,
-		   struct cpu_pool *pool, struct hugepage_plan *plan)
+		   struct cpu_pool *pool, struct hugepage_plan *plan, struct hv_fault *fault)
 {
 	char list[NE_CPUS_SIZE + 1];
-	enum hv_fault fault = HV_FAULT_NONE;
 	int ret;
 
 	ret = dops->cpu_pool(drv, list, sizeof(list));
 	if (ret < 0) {
-		hv_fault_set(HV_FAULT_DEVICE);
+		*fault = (struct hv_fault){ .cls = HV_FAULT_DEVICE, .code = -ret };
 		return ret;
 	}
-	ret = cpu_pool_load(pool, list, &fault);
+	ret = cpu_pool_load(pool, list, fault);
 #ifdef NITROVM_TEST_HOOKS
 	/* Test builds only: tests of the (simulated) driver's own CPU rules let the request through to it. */
 	if (getenv(NE_SKIP_CPU_CHECKS_ENV)) {
@@ -113,24 +113,22 @@ static int prepare(const struct ne_driver_ops *dops, struct ne_driver *drv, cons
 	} else
 #endif
 	if (!ret && cfg->cpu_ids)
-		ret = cpu_pool_check_ids(pool, cfg->cpu_ids, cfg->cpu_count, &fault);
+		ret = cpu_pool_check_ids(pool, cfg->cpu_ids, cfg->cpu_count, fault);
 	else if (!ret && cfg->cpu_count)
-		ret = cpu_pool_check_count(pool, cfg->cpu_count, &fault);
-	if (ret < 0) {
-		hv_fault_set(fault);
+		ret = cpu_pool_check_count(pool, cfg->cpu_count, fault);
+	if (ret < 0)
 		return ret;
-	}
 	if (!cfg->memory_size)
 		return 0;
 	ret = hugepages_read(pool->node, plan);
 	if (!ret)
 		ret = hugepages_plan(plan, cfg->memory_size);
 	if (ret < 0)
-		hv_fault_set(HV_FAULT_MEMORY);
+		fault->cls = HV_FAULT_MEMORY;
 	return ret;
 }
 
-/* NITROVM_NE_TRACE=1: each ioctl on stderr with its time since the first, for bench/native and docs. */
+/* cfg.nitro.trace: each ioctl on stderr with its time, for bench/native and docs. */
 static void trace_ioctl(unsigned long request, const void *arg, int ret)
 {
 	struct timespec now;
@@ -157,7 +155,7 @@ static void trace_ioctl(unsigned long request, const void *arg, int ret)
 		ne_ioctl_name(request), what, ret);
 }
 
-static int ne_ioctl(struct ne_hv *h, int fd, unsigned long request, void *arg)
+static int ne_ioctl(struct ne_hv *h, int fd, unsigned long request, void *arg, struct hv_fault *fault)
 {
 	char msg[NE_ERROR_TEXT_MAX];
 	int ret;
@@ -168,7 +166,8 @@ static int ne_ioctl(struct ne_hv *h, int fd, unsigned long request, void *arg)
 		trace_ioctl(request, arg, ret);
 	if (ret >= 0)
 		return ret;
-	hv_fault_set(ne_error_fault(request, -ret));
+	*fault = (struct hv_fault){ .cls = HV_FAULT_DRIVER, .code = -ret, .request = request,
+				    .driver_why = h->drv->why[0] != '\0' };
 	if (h->drv->why[0])
 		return err_set(-ret, "%s failed: %s", ne_ioctl_name(request), h->drv->why);
 	return err_set(-ret, "%s", ne_error_sentence(request, -ret, msg, sizeof(msg)));
@@ -215,7 +214,8 @@ static int watch_exit(struct ne_hv *h)
 }
 
 int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_ops *hops,
-		      const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid)
+		      const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
+		      struct hv_fault *fault)
 {
 	struct ne_hv *h = calloc(1, sizeof(*h));
 	uint64_t uid = 0;
@@ -227,7 +227,7 @@ int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_
 	h->cfg = *cfg;
 	h->dops = dops;
 	h->dev_fd = h->enclave_fd = h->term_efd = h->exit_epfd = -1;
-	h->trace = getenv(NE_TRACE_ENV) && !strcmp(getenv(NE_TRACE_ENV), "1");
+	h->trace = cfg->nitro.trace;
 	h->pool = calloc(1, sizeof(*h->pool));
 	h->drv = dops->create(cfg);
 	if (!h->pool || !h->drv) {
@@ -235,14 +235,14 @@ int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_
 		goto fail;
 	}
 	/* The device first (not an ioctl): without the driver nothing else matters. */
-	ret = open_device(dops, h->drv, device_path(cfg));
+	ret = open_device(dops, h->drv, device_path(cfg), fault);
 	if (ret < 0)
 		goto fail;
 	h->dev_fd = ret;
-	ret = prepare(dops, h->drv, cfg, h->pool, &h->plan);
+	ret = prepare(dops, h->drv, cfg, h->pool, &h->plan, fault);
 	if (ret < 0)
 		goto fail;
-	ret = ne_ioctl(h, h->dev_fd, NE_IOCTL_CREATE_VM, &uid);
+	ret = ne_ioctl(h, h->dev_fd, NE_IOCTL_CREATE_VM, &uid, fault);
 	if (ret < 0)
 		goto fail;
 	h->enclave_fd = ret;
@@ -258,7 +258,7 @@ fail:
 }
 
 static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_region *regions,
-			   unsigned int *nregions)
+			   unsigned int *nregions, struct hv_fault *fault)
 {
 	struct ne_hv *h = to_ne(hv);
 	int ret = 0;
@@ -275,7 +275,7 @@ static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regio
 	if (!ret)
 		ret = hugepages_map(&h->plan, h->drv->small_pages, &h->mem);
 	if (ret < 0) {
-		hv_fault_set(HV_FAULT_MEMORY);
+		fault->cls = HV_FAULT_MEMORY;
 		return ret;
 	}
 	if (h->mem.nregions > HV_MAX_REGIONS)
@@ -286,11 +286,11 @@ static int ne_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regio
 	return 0;
 }
 
-static int ne_image_load_info(struct hypervisor *hv, uint64_t *offset)
+static int ne_image_load_info(struct hypervisor *hv, uint64_t *offset, struct hv_fault *fault)
 {
 	struct ne_hv *h = to_ne(hv);
 	struct ne_image_load_info info = {.flags = NE_EIF_IMAGE};
-	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_GET_IMAGE_LOAD_INFO, &info);
+	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_GET_IMAGE_LOAD_INFO, &info, fault);
 
 	if (ret < 0)
 		return ret;
@@ -299,7 +299,7 @@ static int ne_image_load_info(struct hypervisor *hv, uint64_t *offset)
 	return 0;
 }
 
-static int ne_add_memory_region(struct hypervisor *hv, const struct hv_region *r)
+static int ne_add_memory_region(struct hypervisor *hv, const struct hv_region *r, struct hv_fault *fault)
 {
 	struct ne_hv *h = to_ne(hv);
 	struct ne_user_memory_region m = {
@@ -307,16 +307,16 @@ static int ne_add_memory_region(struct hypervisor *hv, const struct hv_region *r
 		.memory_size = r->size,
 		.userspace_addr = (uint64_t)(uintptr_t)r->hva,
 	};
-	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_SET_USER_MEMORY_REGION, &m);
+	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_SET_USER_MEMORY_REGION, &m, fault);
 
 	return ret < 0 ? ret : 0;
 }
 
-static int ne_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id)
+static int ne_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id, struct hv_fault *fault)
 {
 	struct ne_hv *h = to_ne(hv);
 	uint32_t id = *cpu_id;
-	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_ADD_VCPU, &id);
+	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_ADD_VCPU, &id, fault);
 
 	if (ret < 0)
 		return ret;
@@ -324,14 +324,15 @@ static int ne_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id)
 	return 0;
 }
 
-static int ne_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out)
+static int ne_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out,
+		    struct hv_fault *fault)
 {
 	struct ne_hv *h = to_ne(hv);
 	struct ne_enclave_start_info info = {
 		.flags = debug_mode ? NE_ENCLAVE_DEBUG_MODE : NE_ENCLAVE_PRODUCTION_MODE,
 		.enclave_cid = cid,
 	};
-	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_START_ENCLAVE, &info);
+	int ret = ne_ioctl(h, h->enclave_fd, NE_IOCTL_START_ENCLAVE, &info, fault);
 
 	if (ret < 0)
 		return ret;
@@ -488,15 +489,36 @@ const struct ne_driver_ops ne_real_driver_ops = {
 
 /* ---- the two hypervisors: the same launch over either driver ---- */
 
-static int nitro_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid)
+/* The Nitro hypervisor's machine is AWS's: a shape asked of nitrovm's emulated one is refused, not dropped. */
+static const char *emulated_option(const struct hv_kvm_options *k)
 {
-	return ne_hv_create_slot(&ne_real_driver_ops, &hv_nitro_ops, cfg, out, slot_uid);
+	return k->device	     ? "a KVM device"
+	       : k->hugepages	     ? "huge pages for the emulated machine"
+	       : k->acpi	     ? "ACPI tables"
+	       : k->test_rng	     ? "the test RNG device"
+	       : k->seccomp	     ? "vCPU threads' system-call allow-lists"
+	       : k->extra_cmdline    ? "an extra kernel command line"
+	       : k->kernel_boot	     ? "a kernel boot path"
+	       : k->parent_role	     ? "a parent role for PCR3"
+	       : k->vsock_vhost_user ? "a vhost-user vsock"
+	       : k->nsm_issuer	     ? "nitrovm's NSM certificate issuer"
+				     : NULL;
+}
+
+static int nitro_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
+			     struct hv_fault *fault)
+{
+	const char *what = emulated_option(&cfg->kvm);
+
+	if (what)
+		return err_set(EINVAL, "the Nitro hypervisor runs AWS's machine, which takes no %s from nitrovm", what);
+	return ne_hv_create_slot(&ne_real_driver_ops, &hv_nitro_ops, cfg, out, slot_uid, fault);
 }
 
 static int nitro_sim_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out,
-				 uint64_t *slot_uid)
+				 uint64_t *slot_uid, struct hv_fault *fault)
 {
-	return ne_hv_create_slot(&ne_sim_driver_ops, &hv_nitro_sim_ops, cfg, out, slot_uid);
+	return ne_hv_create_slot(&ne_sim_driver_ops, &hv_nitro_sim_ops, cfg, out, slot_uid, fault);
 }
 
 #define NE_HV_OPS                                                                              \

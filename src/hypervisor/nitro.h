@@ -13,7 +13,7 @@
  *   hv_nitro_sim_ops  nitro_sim.c  the driver's rules and NE_ERR_* codes in user space, then the donated
  * memory handed to nitrovm's KVM hypervisor; the parent's vsock is its emulated one
  *
- * Tests point both at a fake sysfs tree with NITROVM_SYSFS_ROOT.
+ * Test builds point both at a fake sysfs tree with NITROVM_SYSFS_ROOT.
  */
 #ifndef NITROVM_HYPERVISOR_NITRO_H
 #define NITROVM_HYPERVISOR_NITRO_H
@@ -37,7 +37,7 @@
 #define NE_ERR_LAST  NE_ERR_INVALID_ENCLAVE_CID /* 275 */
 
 #define NE_DEVICE_PATH "/dev/nitro_enclaves"
-/* Tests: another device path for --hypervisor nitro (a missing one, to test the E19 sentence). */
+/* Test hook (test builds only): another device path for the driver (a missing one, to test what is said). */
 #define NE_DEVICE_ENV "NITROVM_NE_DEVICE"
 /* The driver's constants (drivers/virt/nitro_enclaves/ne_misc_dev.c). */
 #define NE_MIN_ENCLAVE_MEM_SIZE (64ULL << 20)
@@ -48,7 +48,7 @@
 
 /* ---- sysfs, relocatable for tests ---- */
 
-/* A directory that stands for "/" when reading /sys (a fake tree in tests); unset or empty: the real one. */
+/* Test hook (test builds only): a directory that stands for "/" when reading /sys (a fake tree); else "/". */
 #define NE_SYSFS_ROOT_ENV "NITROVM_SYSFS_ROOT"
 #define NE_CPUS_PARAM	  "/sys/module/nitro_enclaves/parameters/ne_cpus"
 
@@ -59,9 +59,7 @@ int ne_sysfs_read(const char *path, char *buf, size_t len);
 
 /* ---- CPU lists and the CPU pool (cpu_pool.c) ---- */
 
-/* Figures and debugging: each NE_* ioctl on stderr ("ne-trace: <CLOCK_MONOTONIC s> NAME(args) = ret"). */
-#define NE_TRACE_ENV "NITROVM_NE_TRACE"
-/* Tests: skip the CPU checks before the ioctls, so the driver's own answers (NE_ERR_*) can be seen. */
+/* Test hook (test builds only): skip the CPU checks before the ioctls, to see the driver's own answers. */
 #define NE_SKIP_CPU_CHECKS_ENV "NITROVM_SKIP_CPU_CHECKS"
 
 /* The CPU ids we handle: more than the largest EC2 instance has (896 vCPUs). */
@@ -114,17 +112,16 @@ struct cpu_pool {
 
 /*
  * Read the topology of every CPU and take pool_list as the pool; check the driver's pool rules (full cores,
- * not CPU 0 or its siblings, one NUMA node).  On failure *fault says which error class (E19 unreadable, E22
- * empty or invalid pool).
+ * not CPU 0 or its siblings, one NUMA node).  On failure *fault is HV_FAULT_CPU_POOL.
  */
-int cpu_pool_load(struct cpu_pool *p, const char *pool_list, enum hv_fault *fault);
+int cpu_pool_load(struct cpu_pool *p, const char *pool_list, struct hv_fault *fault);
 /* The ne_cpus parameter (under the sysfs root).  -ENOENT with a sentence naming the driver when it is
  * missing. */
 int cpu_pool_read_param(char *buf, size_t len);
-/* A count the driver accepts: full cores, at most the pool.  Else the counts that would work (E22). */
-int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, enum hv_fault *fault);
-/* Explicit ids: no duplicates (E20), all in the pool (E21), full cores (E20). */
-int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned int n, enum hv_fault *fault);
+/* A count the driver accepts: full cores, at most the pool.  Else the counts that would work (HV_FAULT_CPU_COUNT). */
+int cpu_pool_check_count(const struct cpu_pool *p, unsigned int count, struct hv_fault *fault);
+/* Explicit ids: none twice, all in the pool, whole cores (HV_FAULT_CPU_TWICE, _NOT_IN_POOL, _SIBLING). */
+int cpu_pool_check_ids(const struct cpu_pool *p, const uint32_t *ids, unsigned int n, struct hv_fault *fault);
 /* "2, 4 or 6" / "a multiple of 2 from 2 to 48": the counts this pool accepts, for messages. */
 void cpu_pool_valid_counts(const struct cpu_pool *p, char *buf, size_t len);
 /* The CPUs NE_ADD_VCPU with id 0 would pick, in order (the driver fills cores by core id). */
@@ -191,9 +188,6 @@ const char *ne_error_name(int err);
 const char *ne_error_sentence(unsigned long request, int err, char *buf, size_t len);
 /* "NE_SET_USER_MEMORY_REGION" for a request number. */
 const char *ne_ioctl_name(unsigned long request);
-/* The error class of a failed ioctl: nitro-cli's E28-E33, or E20-E22/E27 where the cause is the CPUs or
- * memory. */
-enum hv_fault ne_error_fault(unsigned long request, int err);
 
 /* ---- the seam: the driver ---- */
 
@@ -233,6 +227,7 @@ extern const struct ne_driver_ops ne_sim_driver_ops;
 
 /* nitro.c: the hypervisor interface over a driver (nitro.c and nitro_sim.c each define their ops with it). */
 int ne_hv_create_slot(const struct ne_driver_ops *dops, const struct hypervisor_ops *hops,
-		      const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid);
+		      const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
+		      struct hv_fault *fault);
 
 #endif

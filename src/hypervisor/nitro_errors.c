@@ -3,7 +3,8 @@
  * A sentence for every error the Nitro Enclaves driver returns, saying what to change.  The driver returns
  * its own codes NE_ERR_* (256-275) through errno, where strerror() says "Unknown error 263"; QEMU maps them
  * only for NE_START_ENCLAVE.  Ordinary errno values get a sentence per ioctl where the driver gives them a
- * meaning (drivers/virt/nitro_enclaves/ne_misc_dev.c), and strerror() otherwise.
+ * meaning (drivers/virt/nitro_enclaves/ne_misc_dev.c), and strerror() otherwise.  The sentences speak of the
+ * enclave, not of a command's options: a command that wants to name its own (src/cli) says it over them.
  */
 #include "hypervisor/nitro.h"
 
@@ -26,7 +27,7 @@ struct ne_error {
 /* clang-format off: one sentence per entry reads better than what the formatter makes of the designators */
 static const struct ne_error ne_errors[NE_ERR_LAST - NE_ERR_FIRST + 1] = {
 	NE_ERROR(NE_ERR_VCPU_ALREADY_USED,
-		 "that CPU was already added to this enclave: give each CPU id once in --cpu-ids"),
+		 "that CPU was already added to this enclave: give each CPU id once"),
 	NE_ERROR(NE_ERR_VCPU_NOT_IN_CPU_POOL,
 		 "that CPU is not in the Nitro Enclaves CPU pool (" NE_CPUS_PARAM "): use CPUs of the pool, or "
 		 "add it with " NE_ALLOCATOR),
@@ -55,14 +56,14 @@ static const struct ne_error ne_errors[NE_ERR_LAST - NE_ERR_FIRST + 1] = {
 		 "accepts: use 1 GiB huge pages, or reserve the huge pages soon after boot while memory is "
 		 "unfragmented"),
 	NE_ERROR(NE_ERR_NO_MEM_REGIONS_ADDED,
-		 "the enclave was started without memory: give it memory (--memory, or -m)"),
+		 "the enclave was started without memory: give it memory"),
 	NE_ERROR(NE_ERR_NO_VCPUS_ADDED,
-		 "the enclave was started without vCPUs: give it CPUs (--cpu-count or --cpu-ids, or -smp)"),
+		 "the enclave was started without vCPUs: give it CPUs"),
 	NE_ERROR(NE_ERR_ENCLAVE_MEM_MIN_SIZE,
-		 "enclave memory is below the 64 MiB minimum: ask for at least 64 MiB (--memory 64, or -m 64M)"),
+		 "enclave memory is below the 64 MiB minimum: ask for at least 64 MiB"),
 	NE_ERROR(NE_ERR_FULL_CORES_NOT_USED,
 		 "the vCPUs do not make up whole cores: ask for a multiple of the threads per core (2 on most "
-		 "instances: --cpu-count 2, or -smp 2), or list every sibling in --cpu-ids"),
+		 "instances), or for every sibling of each CPU"),
 	NE_ERROR(NE_ERR_NOT_IN_INIT_STATE,
 		 "the enclave has already started: memory, vCPUs and the image are set up once, before "
 		 "NE_START_ENCLAVE; start a new enclave instead"),
@@ -164,23 +165,4 @@ const char *ne_error_sentence(unsigned long request, int err, char *buf, size_t 
 	else
 		snprintf(buf, len, "%s failed: %s", ne_ioctl_name(request), strerror(err));
 	return buf;
-}
-
-enum hv_fault ne_error_fault(unsigned long request, int err)
-{
-	(void)err;
-	/* nitro-cli's error number is the ioctl's, whatever the cause: scripts match on those. */
-	switch (request) {
-	case NE_IOCTL_CREATE_VM:
-		return HV_FAULT_CREATE_VM;
-	case NE_IOCTL_GET_IMAGE_LOAD_INFO:
-		return HV_FAULT_LOAD_INFO;
-	case NE_IOCTL_SET_USER_MEMORY_REGION:
-		return HV_FAULT_MEMORY_REGION;
-	case NE_IOCTL_ADD_VCPU:
-		return HV_FAULT_ADD_VCPU;
-	case NE_IOCTL_START_ENCLAVE:
-		return HV_FAULT_START;
-	}
-	return HV_FAULT_DEVICE;
 }

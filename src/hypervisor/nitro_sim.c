@@ -10,7 +10,7 @@
  *
  * Selected only by name (--hypervisor nitro-sim, NITROVM_HYPERVISOR=nitro-sim), never as a fallback.
  *
- * What it takes from the environment (tests):
+ * What it takes from the environment (test hooks: test builds only, -Dtest_hooks=true):
  *   NITROVM_SIM_CPU_POOL     the ne_cpus parameter (default: the file under NITROVM_SYSFS_ROOT, as the
  * driver) NITROVM_SIM_SMALL_PAGES  =1: map ordinary pages and accept them where the driver wants huge pages
  * (for machines where huge pages cannot be reserved; every other rule still applies); =strict: map ordinary
@@ -100,6 +100,17 @@ struct ne_sim {
 
 static int sim_machine(struct ne_sim *s);
 
+/* Its settings from the environment: test hooks, read only by test builds (-Dtest_hooks=true). */
+static const char *sim_env(const char *name)
+{
+#ifdef NITROVM_TEST_HOOKS
+	return getenv(name);
+#else
+	(void)name;
+	return NULL;
+#endif
+}
+
 static struct ne_sim *to_sim(struct ne_driver *d)
 {
 	return (struct ne_sim *)d;
@@ -116,8 +127,8 @@ static int sim_core(const struct ne_sim *s, unsigned int cpu)
 static void sim_setup_pool(struct ne_sim *s)
 {
 	char list[NE_CPUS_SIZE + 1];
-	const char *env = getenv(SIM_CPU_POOL_ENV);
-	enum hv_fault fault;
+	const char *env = sim_env(SIM_CPU_POOL_ENV);
+	struct hv_fault fault;
 
 	if (env)
 		snprintf(list, sizeof(list), "%s", env);
@@ -138,7 +149,7 @@ static void sim_parse_fail(struct ne_sim *s)
 	static const unsigned long requests[] = {NE_IOCTL_CREATE_VM, NE_IOCTL_ADD_VCPU,
 						 NE_IOCTL_GET_IMAGE_LOAD_INFO,
 						 NE_IOCTL_SET_USER_MEMORY_REGION, NE_IOCTL_START_ENCLAVE};
-	const char *env = getenv(SIM_FAIL_ENV), *colon;
+	const char *env = sim_env(SIM_FAIL_ENV), *colon;
 
 	if (!env || !(colon = strchr(env, ':')))
 		return;
@@ -155,7 +166,7 @@ static void sim_parse_fail(struct ne_sim *s)
 static struct ne_driver *sim_create(const struct hv_slot_config *cfg)
 {
 	struct ne_sim *s = calloc(1, sizeof(*s));
-	const char *small = getenv(SIM_SMALL_PAGES_ENV);
+	const char *small = sim_env(SIM_SMALL_PAGES_ENV);
 
 	if (!s || !(s->pool = calloc(1, sizeof(*s->pool)))) {
 		free(s);
@@ -216,11 +227,11 @@ static int sv_connect(struct vsock_host *h, uint64_t cid, uint32_t port)
 {
 	struct ne_sim *s = ((struct sim_vsock *)h)->sim;
 
-	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (AWS's nitro-cli: console only with --debug-mode). */
+	/* The Nitro hypervisor serves the console only to enclaves started in debug mode (nitro-cli's rule too). */
 	if (cid == VSOCK_CID_HYPERVISOR && !s->debug)
 		return err_set(ECONNREFUSED,
 			       "the enclave runs in production mode: its console (vsock CID 0) is "
-			       "served only in debug mode (--debug-mode)");
+			       "served only in debug mode");
 	return vsock_connect(kvm_host(s), cid, port);
 }
 
@@ -268,14 +279,14 @@ static bool sim_pool_has_free_core(const struct ne_sim *s)
 static int sim_machine(struct ne_sim *s)
 {
 	struct hv_slot_config kcfg = s->cfg;
+	struct hv_fault unclassified = { 0 };
 	uint64_t unused;
 	int ret;
 
 	if (s->kvm)
 		return 0;
-	kcfg.device = NULL;
-	kcfg.hugepages = false; /* the memory comes from the donated regions, not from the kvm backend */
-	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused);
+	kcfg.kvm.hugepages = false; /* the memory comes from the donated regions, not from the kvm backend */
+	ret = hv_kvm_ops.create_slot(&kcfg, &s->kvm, &unused, &unclassified);
 	if (ret < 0) {
 		s->kvm = NULL;
 		snprintf(s->d.why, sizeof(s->d.why), "the simulated Nitro hypervisor cannot run: %s",
@@ -491,7 +502,7 @@ static void sim_on_machine_exit(void *opaque, int fd, uint32_t events)
 }
 
 /* The donated regions in the order given, neighbours joined: enclave memory as the hypervisor sees it. */
-static int sim_hand_over_memory(struct ne_sim *s)
+static int sim_hand_over_memory(struct ne_sim *s, struct hv_fault *unclassified)
 {
 	for (unsigned int i = 0; i < s->nregions;) {
 		struct hv_region r = {(uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size};
@@ -499,7 +510,7 @@ static int sim_hand_over_memory(struct ne_sim *s)
 
 		for (i++; i < s->nregions && s->regions[i].addr == (uint64_t)(uintptr_t)(r.hva + r.size); i++)
 			r.size += s->regions[i].size;
-		ret = s->kvm->ops->add_memory_region(s->kvm, &r);
+		ret = s->kvm->ops->add_memory_region(s->kvm, &r, unclassified);
 		if (ret < 0)
 			return ret;
 	}
@@ -508,19 +519,21 @@ static int sim_hand_over_memory(struct ne_sim *s)
 
 static int sim_boot(struct ne_sim *s, uint64_t cid, uint64_t *cid_out)
 {
+	/* The machine's failures reach the launch as this driver's errno, with its sentence (d.why). */
+	struct hv_fault unclassified = { 0 };
 	int ret = sim_machine(s);
 
 	if (ret < 0)
 		return ret;
-	ret = sim_hand_over_memory(s);
+	ret = sim_hand_over_memory(s, &unclassified);
 
 	for (unsigned int i = 0; !ret && i < s->nr_vcpus; i++) {
 		uint32_t id = 0;
 
-		ret = s->kvm->ops->add_vcpu(s->kvm, &id);
+		ret = s->kvm->ops->add_vcpu(s->kvm, &id, &unclassified);
 	}
 	if (!ret)
-		ret = s->kvm->ops->start(s->kvm, cid, s->debug, cid_out);
+		ret = s->kvm->ops->start(s->kvm, cid, s->debug, cid_out, &unclassified);
 	if (!ret && s->cfg.loop) {
 		int con = s->kvm->ops->console_fd(s->kvm);
 
@@ -632,7 +645,7 @@ static void sim_close(struct ne_driver *d, int fd)
 
 static int sim_cpu_pool(struct ne_driver *d, char *buf, size_t len)
 {
-	const char *env = getenv(SIM_CPU_POOL_ENV);
+	const char *env = sim_env(SIM_CPU_POOL_ENV);
 
 	(void)d;
 	if (env) {

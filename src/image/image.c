@@ -57,8 +57,7 @@ int image_open(const char *uri, const struct image_options *o, struct image **ou
 	(void)uri;
 	(void)o;
 	(void)out;
-	return err_set(ENOTSUP, "this nitrovm was built without container images (libarchive, libcurl): "
-				 "see nitrovm --version");
+	return err_set(ENOTSUP, "this nitrovm was built without container images (libarchive, libcurl)");
 #endif
 	ret = image_alloc(o, &img);
 	if (ret)

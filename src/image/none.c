@@ -12,7 +12,7 @@
 #include "http.h"
 #include "internal.h"
 
-#define NO_IMAGES "this nitrovm was built without container images (libarchive, libcurl): see nitrovm --version"
+#define NO_IMAGES "this nitrovm was built without container images (libarchive, libcurl)"
 
 int source_open_archive(const struct image_ref *r, const struct image_options *o, struct image_source **out)
 {

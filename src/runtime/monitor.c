@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "common/evloop.h"
 #include "common/util.h"
 #include "enclave/launch.h"
@@ -101,7 +102,7 @@ static int pick_backend(struct monitor *m)
 {
 	const char *why;
 
-	m->backend = hv_select(m->c->cfg.hypervisor[0] ? m->c->cfg.hypervisor : NULL, &why);
+	m->backend = hv_select(cli_hypervisor_name(m->c->cfg.hypervisor[0] ? m->c->cfg.hypervisor : NULL), &why);
 	if (!m->backend)
 		return -EINVAL;
 	return 0;
@@ -109,7 +110,7 @@ static int pick_backend(struct monitor *m)
 
 static int prepare_image(struct monitor *m)
 {
-	enum launch_failure failure;
+	struct launch_error failure;
 	const char *debug = rt_annotation(&m->c->b, RT_ANN_DEBUG);
 	int ret;
 
@@ -270,12 +271,19 @@ static void v_line(void *opaque, const char *line)
 	fprintf(stderr, "%s\n", line);
 }
 
+static void v_allocating(void *opaque)
+{
+	v_line(opaque, CLI_ALLOCATING_LINE);
+}
+
 static void v_running(void *opaque, const struct enclave_info *info)
 {
 	struct monitor *m = opaque;
-	char path[PATH_MAX];
+	char path[PATH_MAX], line[CLI_STARTED_LINE_MAX];
 	struct atomic_file f;
 
+	cli_started_line(info, line, sizeof(line));
+	v_line(opaque, line);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->c->state_dir, RT_ENCLAVE_ID_FILE) >= sizeof(path) ||
 	    atomic_file_open(&f, path, 0600))
 		return;
@@ -330,7 +338,7 @@ static int outcome(struct monitor *m, int ret, const struct launch_result *r)
 {
 	int signo;
 
-	if (ret < 0 || r->failure != LAUNCH_OK) {
+	if (ret < 0 || r->error.cls != LAUNCH_OK) {
 		say(m, RT_NAME ": the enclave did not start: %s", err_msg());
 		return RT_EXIT_ENCLAVE_FAILED;
 	}
@@ -367,14 +375,17 @@ static int run_enclave(struct monitor *m)
 		.debug_mode = m->debug,
 		.name = m->c->id,
 		.backend = m->backend,
-		.slot = { .acpi = true },
+		/* The emulated machine's shape only where it runs (the Nitro hypervisor's is AWS's). */
+		.slot = { .kvm = { .acpi = m->backend != &hv_nitro_ops } },
 		.console_in = -1,
 		.bridges = &m->ports,
 		.forward_signals = true,
 	};
+	cli_backend_env(&o.launch.slot, m->backend);
 	o.view = (struct enclave_view){
 		.opaque = m,
 		.progress = v_line,
+		.allocating = v_allocating,
 		.notice = v_line,
 		.running = v_running,
 		.app_output = v_app_output,

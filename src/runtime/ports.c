@@ -42,7 +42,7 @@ static int add_rule(struct bridge_config *c, const char *item, size_t len)
 	if (c->nrules == BRIDGE_MAX_RULES)
 		return err_set(E2BIG, "the annotation " RT_ANN_PORTS " names more than %d ports", BRIDGE_MAX_RULES);
 	snprintf(rule, sizeof(rule), "tcp:0.0.0.0:%llu=vsock:%llu", tcp, vsock);
-	return bridge_config_add(c, "forward-listen", rule);
+	return bridge_config_add_rule(c, BRIDGE_TO_ENCLAVE, rule);
 }
 
 int rt_ports(const struct rt_bundle *b, struct bridge_config *c)

@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Host bridges: the enclave's parent-side vsock ports joined to sockets on the host, chosen per port on the
- * command line (docs/usage.md, "Reaching the enclave").  Written only against struct vsock_host
+ * Host bridges: the enclave's parent-side vsock ports joined to sockets on the host, chosen per port by the
+ * caller (the commands' options are src/cli/bridge_opts.c's).  Written only against struct vsock_host
  * (endpoint.h), so they work unchanged for the emulated hypervisor and for native Nitro.
  *
- *   --vsock-uds PATH                        Firecracker's hybrid vsock: a host client connects to the Unix
+ *   Unix-socket vsock PATH                  Firecracker's hybrid vsock: a host client connects to the Unix
  *                                           socket PATH and sends "CONNECT <port>\n"; once the enclave
  *                                           accepted, it reads "OK <parent port>\n" and then the stream.
  *                                           Enclave connections to parent port P go to the Unix socket
  *                                           PATH_P while that file exists (otherwise the enclave gets RST).
- *   --forward-listen HOST=vsock:PORT        host -> enclave: connections to HOST go to enclave port PORT.
- *   --forward-connect vsock:PORT=HOST       enclave -> host: connections to parent port PORT go to HOST.
- *   --forward-vsock PORT                    enclave -> host over AF_VSOCK: parent port PORT goes to the
- *                                           host's local CID (1) port PORT, where an unmodified parent
- *                                           application listens as it would on EC2 (needs vsock_loopback).
- *   HOST is tcp:ADDR:PORT (loopback only unless --forward-remote), unix:PATH, or vsock:[CID:]PORT.
+ *   rule HOST=vsock:PORT                    host -> enclave: connections to HOST go to enclave port PORT.
+ *   rule vsock:PORT=HOST                    enclave -> host: connections to parent port PORT go to HOST
+ *                                           (HOST vsock:1:PORT: over AF_VSOCK to the host's local CID, where
+ *                                           an unmodified parent application listens as on EC2).
+ *   HOST is tcp:ADDR:PORT (loopback only unless allow_remote), unix:PATH, or vsock:[CID:]PORT.
  *
  * Where the parent side joins host sockets to enclave connections (the emulated hypervisor: join operations of
  * endpoint.h), a bridge makes or accepts the host-side socket and hands it to the connection, which moves its
@@ -33,7 +32,7 @@
 struct evloop;
 struct vsock_host;
 
-/* Bridge rules on one command line (--forward-listen, --forward-connect, --forward-vsock together). */
+/* Bridge rules of one enclave, both directions together. */
 #define BRIDGE_MAX_RULES 16
 /*
  * Bytes buffered per direction of one connection: one 64 KiB write of the sender fits whole, and the side that
@@ -46,7 +45,7 @@ struct vsock_host;
 #define BRIDGE_LISTEN_BACKLOG 128
 /* "CONNECT 4294967295\n" plus slack for extra spaces: Firecracker reads at most 32 bytes of it too. */
 #define BRIDGE_CONNECT_LINE_MAX 32
-/* Ports of a --vsock-uds PATH whose PATH_<port> sockets are served at once (each is a parent-side listener). */
+/* Ports of a Unix-socket vsock PATH whose PATH_<port> sockets are served at once (each is a parent-side listener). */
 #define BRIDGE_UDS_MAX_PORTS 16
 
 enum bridge_addr_kind {
@@ -79,19 +78,19 @@ struct bridge_rule {
 struct bridge_config {
 	struct bridge_rule rules[BRIDGE_MAX_RULES];
 	unsigned int nrules;
-	const char *uds_path; /* --vsock-uds */
-	bool allow_remote;    /* --forward-remote: TCP addresses other than loopback are accepted */
+	const char *uds_path; /* the Unix-socket vsock (Firecracker's protocol), or NULL */
+	bool allow_remote;    /* TCP addresses other than loopback are accepted */
 };
 
 /*
- * Add one command-line option to c: opt is "vsock-uds", "forward-listen", "forward-connect", "forward-vsock" or
- * "forward-remote" (value NULL).  Returns 0, -ENOENT when opt is none of them, or -EINVAL with err_msg().
+ * Add one rule: "HOST=vsock:PORT" (BRIDGE_TO_ENCLAVE) or "vsock:PORT=HOST" (BRIDGE_FROM_ENCLAVE), HOST being
+ * tcp:ADDR:PORT, unix:PATH or vsock:[CID:]PORT.  0, or -EINVAL with err_msg() saying what is wrong in it.
  */
-int bridge_config_add(struct bridge_config *c, const char *opt, const char *value);
-/* The checks that need the whole command line (loopback-only TCP).  0 or -EINVAL with err_msg(). */
+int bridge_config_add_rule(struct bridge_config *c, enum bridge_dir dir, const char *rule);
+/* The Unix-socket vsock's path (Firecracker's protocol; kept as given, not copied).  0 or -EINVAL. */
+int bridge_config_set_uds(struct bridge_config *c, const char *path);
+/* The checks that need the whole configuration (loopback-only TCP).  0 or -EINVAL with err_msg(). */
 int bridge_config_check(const struct bridge_config *c);
-/* The options' help text, for the commands' --help. */
-extern const char bridge_usage[];
 
 struct bridge_set;
 

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* The bridges' command-line options (bridge.h), shared by run-enclave and the QEMU-style front end. */
+/*
+ * The bridges' configuration (bridge.h) from text: host addresses and rules in the forms the commands take
+ * ("tcp:ADDR:PORT=vsock:PORT"...).  The options that carry them and their names are the commands' (src/cli).
+ */
 #include "vsock/bridge_impl.h"
 
 #include <arpa/inet.h>
@@ -15,20 +18,6 @@
 
 #include "common/util.h"
 #include "vsock/vsock.h"
-
-const char bridge_usage[] =
-	"  --vsock-uds PATH      Firecracker's Unix-socket vsock: clients of PATH send \"CONNECT <port>\\n\", read\n"
-	"                        \"OK <parent port>\\n\" once the enclave accepted, then the stream; enclave\n"
-	"                        connections to parent port P go to the Unix socket PATH_P if it exists\n"
-	"  --forward-listen HOST=vsock:PORT\n"
-	"                        host -> enclave: connections to HOST reach the enclave's vsock PORT\n"
-	"  --forward-connect vsock:PORT=HOST\n"
-	"                        enclave -> host: connections to parent (CID 3) PORT reach HOST\n"
-	"  --forward-vsock PORT  enclave -> host AF_VSOCK: parent PORT reaches the host's local CID 1, PORT, where\n"
-	"                        an unmodified parent application listens (needs the vsock_loopback module)\n"
-	"                        HOST is tcp:ADDR:PORT, unix:PATH or vsock:[CID:]PORT; every option repeats\n"
-	"  --forward-remote      allow TCP addresses other than loopback (127.0.0.0/8, ::1); refused by default:\n"
-	"                        a bridge gives whoever reaches it the enclave's ports\n";
 
 static int parse_port(const char *s, uint32_t *port, const char *what)
 {
@@ -158,72 +147,48 @@ static int parse_enclave_port(const char *text, uint32_t *port)
 	return parse_port(text + 6, port, "vsock");
 }
 
-static int add_rule(struct bridge_config *c, const char *opt, const char *value)
+int bridge_config_add_rule(struct bridge_config *c, enum bridge_dir dir, const char *rule)
 {
 	struct bridge_rule *r;
-	const char *eq = strchr(value, '=');
+	const char *eq = strchr(rule, '=');
 	char left[256];
 	int ret;
 
 	if (c->nrules == BRIDGE_MAX_RULES)
-		return err_set(EINVAL, "at most %d --forward-* options", BRIDGE_MAX_RULES);
-	if (!eq || (size_t)(eq - value) >= sizeof(left))
-		return err_set(EINVAL, "--%s %s: expected %s", opt, value,
-			       strcmp(opt, "forward-listen") ? "vsock:PORT=HOST" : "HOST=vsock:PORT");
-	memcpy(left, value, (size_t)(eq - value));
-	left[eq - value] = '\0';
+		return err_set(EINVAL, "at most %d bridges", BRIDGE_MAX_RULES);
+	if (!eq || (size_t)(eq - rule) >= sizeof(left))
+		return err_set(EINVAL, "expected %s", dir == BRIDGE_TO_ENCLAVE ? "HOST=vsock:PORT" : "vsock:PORT=HOST");
+	memcpy(left, rule, (size_t)(eq - rule));
+	left[eq - rule] = '\0';
 	r = &c->rules[c->nrules];
-	if (!strcmp(opt, "forward-listen")) {
-		r->dir = BRIDGE_TO_ENCLAVE;
+	r->dir = dir;
+	if (dir == BRIDGE_TO_ENCLAVE) {
 		ret = bridge_addr_parse(&r->host, left, false);
 		if (!ret)
 			ret = parse_enclave_port(eq + 1, &r->vsock_port);
 		if (!ret && r->host.kind == BRIDGE_ADDR_VSOCK)
 			((struct sockaddr_vm *)&r->host.sa)->svm_cid = VMADDR_CID_ANY;
 	} else {
-		r->dir = BRIDGE_FROM_ENCLAVE;
 		ret = parse_enclave_port(left, &r->vsock_port);
 		if (!ret)
 			ret = bridge_addr_parse(&r->host, eq + 1, true);
 	}
 	if (ret < 0)
-		return err_wrap(EINVAL, "--%s %s", opt, value);
-	if (r->dir == BRIDGE_FROM_ENCLAVE && r->vsock_port == VSOCK_HEARTBEAT_PORT)
-		vsock_log("--%s: parent port %d is the boot heartbeat's: also give --no-heartbeat", opt,
-			  VSOCK_HEARTBEAT_PORT);
+		return ret;
 	c->nrules++;
 	return 0;
 }
 
-int bridge_config_add(struct bridge_config *c, const char *opt, const char *value)
+int bridge_config_set_uds(struct bridge_config *c, const char *path)
 {
-	char rule[64];
+	struct bridge_addr a;
 
-	if (!strcmp(opt, "forward-remote")) {
-		c->allow_remote = true;
-		return 0;
-	}
-	if (!strcmp(opt, "vsock-uds")) {
-		struct bridge_addr a;
-
-		if (c->uds_path)
-			return err_set(EINVAL, "--vsock-uds is given twice");
-		if (bridge_addr_unix(&a, value) < 0)
-			return -EINVAL;
-		c->uds_path = value;
-		return 0;
-	}
-	if (!strcmp(opt, "forward-vsock")) {
-		uint32_t port;
-
-		if (parse_port(value, &port, "--forward-vsock") < 0)
-			return -EINVAL;
-		snprintf(rule, sizeof(rule), "vsock:%u=vsock:%u:%u", port, VSOCK_CID_LOCAL, port);
-		return add_rule(c, "forward-connect", rule);
-	}
-	if (!strcmp(opt, "forward-listen") || !strcmp(opt, "forward-connect"))
-		return add_rule(c, opt, value);
-	return -ENOENT;
+	if (c->uds_path)
+		return err_set(EINVAL, "the Unix-socket vsock is set already (to %s)", c->uds_path);
+	if (bridge_addr_unix(&a, path) < 0)
+		return -EINVAL;
+	c->uds_path = path;
+	return 0;
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -246,8 +211,8 @@ int bridge_config_check(const struct bridge_config *c)
 		const struct bridge_rule *r = &c->rules[i];
 
 		if (r->host.kind == BRIDGE_ADDR_TCP && !c->allow_remote && !is_loopback(&r->host.sa))
-			return err_set(EINVAL, "%s is not a loopback address: bridges default to this host only "
-					       "(add --forward-remote to allow it)", r->host.text);
+			return err_set(EINVAL, "%s is not a loopback address: bridges default to this host only",
+				       r->host.text);
 	}
 	return 0;
 }

@@ -26,7 +26,7 @@ struct bridge_listener {
 
 /*
  * One bridged connection, a small state machine:
- *   HANDSHAKE   (--vsock-uds only) reading "CONNECT <port>\n" from the host client
+ *   HANDSHAKE   (the Unix-socket vsock only) reading "CONNECT <port>\n" from the host client
  *   CONNECTING  the outgoing side is being connected; the accepted side waits, unread
  *   SPLICING    both connected: bytes move (bridge_splice.c) until both directions ended or a reset
  * and then it is closed (in order, or by resetting both sides) and freed.  Where the parent side joins host

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * --vsock-uds PATH: Firecracker's hybrid vsock over Unix sockets (reference/microvm-peers.md A9), on the
+ * The Unix-socket vsock PATH: Firecracker's hybrid vsock over Unix sockets (reference/microvm-peers.md A9), on the
  * endpoint interface.
  *
  * Host -> enclave: a client connects to PATH and writes "CONNECT <port>\n" (the verb in any case, the port in
@@ -204,7 +204,7 @@ static int scan_dir(struct bridge_uds *u)
 	struct dirent *de;
 
 	if (!d)
-		return err_set(errno, "--vsock-uds: cannot read directory %s: %s", u->dir, strerror(errno));
+		return err_set(errno, "cannot read %s, the Unix-socket vsock's directory: %s", u->dir, strerror(errno));
 	while ((de = readdir(d)))
 		port_add(u, de->d_name);
 	closedir(d);
@@ -230,14 +230,14 @@ int bridge_uds_create(struct bridge_set *s, const char *path)
 		snprintf(u->dir, sizeof(u->dir), ".");
 	snprintf(u->base, sizeof(u->base), "%s", slash ? slash + 1 : path);
 	if (!u->base[0])
-		return err_set(EINVAL, "--vsock-uds %s names a directory, not a socket", path);
+		return err_set(EINVAL, "the Unix-socket vsock %s names a directory, not a socket", path);
 	if (bridge_addr_unix(&a, path) < 0 || !bridge_listen_host(s, &a, 0, true))
 		return -EINVAL;
 	/* Watch first, then scan: a socket created in between is seen twice, which port_add ignores. */
 	u->w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (u->w.fd < 0 ||
 	    inotify_add_watch(u->w.fd, u->dir, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0)
-		return err_set(errno, "--vsock-uds: cannot watch %s: %s", u->dir, strerror(errno));
+		return err_set(errno, "cannot watch %s, the Unix-socket vsock's directory: %s", u->dir, strerror(errno));
 	if (bridge_watch_set(s, &u->w, EPOLLIN) < 0)
 		return -EIO;
 	return scan_dir(u);

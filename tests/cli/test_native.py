@@ -285,6 +285,17 @@ def test_qemu_bad_accel_machine_pairs(nitrovm, eif, args, why):
     assert why in error_line(p)
 
 
+@pytest.mark.parametrize("option", ["parent-role=arn:aws:iam::1:role/r", "parent-id=i-0123", "rng=on", "acpi=off",
+                                    "boot-path=host"])
+def test_qemu_emulation_options_are_refused_on_nitro(nitrovm, eif, option):
+    """As with run-enclave --hypervisor nitro: the emulated machine's options are refused, not dropped."""
+    p = run("-accel", "nitro", "-M", f"nitro,{option}", "-smp", "2", "-m", "128M", "-kernel", eif,
+            env={"NITROVM_NE_DEVICE": "/nonexistent/nitro_enclaves", "NITROVM_HYPERVISOR": ""})
+    assert p.returncode == 3, p.stderr
+    name = option.split("=")[0]
+    assert f"machine option {name} shapes nitrovm's emulated machine" in error_line(p)
+
+
 def test_qemu_append_cannot_change_an_eif(nitrovm, eif, tree):
     p = run("-accel", "nitro", "-M", "nitro", "-smp", "2", "-kernel", eif, "-append", "quiet",
             env=dict(SIM, **tree))

@@ -157,7 +157,7 @@ static struct cpu_pool pool;
 
 static void pool_of_two_cores(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 	uint32_t ids[8];
 	char buf[64];
 
@@ -182,13 +182,13 @@ static void pool_of_two_cores(void **state)
 
 static void wrong_counts_say_which_would_work(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 
 	(void)state;
 	make_cpus(8);
 	assert_int_equal(cpu_pool_load(&pool, "1-2,5-6", &fault), 0);
 	assert_int_equal(cpu_pool_check_count(&pool, 3, &fault), -EINVAL);
-	assert_int_equal(fault, HV_FAULT_CPU_COUNT);
+	assert_int_equal(fault.cls, HV_FAULT_CPU_COUNT);
 	assert_non_null(strstr(err_msg(), "whole cores, 2 threads each"));
 	assert_non_null(strstr(err_msg(), "ask for 2 or 4"));
 	assert_int_equal(cpu_pool_check_count(&pool, 6, &fault), -ENOSPC);
@@ -199,7 +199,7 @@ static void wrong_counts_say_which_would_work(void **state)
 
 static void explicit_ids(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 	const uint32_t good[] = {1, 5}, half[] = {1}, twice[] = {1, 1}, outside[] = {3, 7};
 
 	(void)state;
@@ -207,19 +207,23 @@ static void explicit_ids(void **state)
 	assert_int_equal(cpu_pool_load(&pool, "1-2,5-6", &fault), 0);
 	assert_int_equal(cpu_pool_check_ids(&pool, good, 2, &fault), 0);
 	assert_int_equal(cpu_pool_check_ids(&pool, half, 1, &fault), -EINVAL);
-	assert_int_equal(fault, HV_FAULT_CPU_CONFIG);
+	assert_int_equal(fault.cls, HV_FAULT_CPU_SIBLING);
+	assert_int_equal(fault.cpu, 1);
+	assert_int_equal(fault.sibling, 5);
 	assert_non_null(strstr(err_msg(), "without its sibling CPU 5"));
 	assert_int_equal(cpu_pool_check_ids(&pool, twice, 2, &fault), -EINVAL);
-	assert_int_equal(fault, HV_FAULT_CPU_CONFIG);
+	assert_int_equal(fault.cls, HV_FAULT_CPU_TWICE);
+	assert_int_equal(fault.cpu, 1);
 	assert_non_null(strstr(err_msg(), "given twice"));
 	assert_int_equal(cpu_pool_check_ids(&pool, outside, 2, &fault), -ENOENT);
-	assert_int_equal(fault, HV_FAULT_CPU_NOT_IN_POOL);
+	assert_int_equal(fault.cls, HV_FAULT_CPU_NOT_IN_POOL);
+	assert_int_equal(fault.cpu, 3);
 	assert_non_null(strstr(err_msg(), "CPU 3 is not in the Nitro Enclaves CPU pool (1-2,5-6)"));
 }
 
 static void pools_that_break_the_driver_rules(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 
 	(void)state;
 	make_cpus(8);
@@ -233,7 +237,7 @@ static void pools_that_break_the_driver_rules(void **state)
 	set_node(7, 1);
 	assert_int_equal(cpu_pool_load(&pool, "1,3,5,7", &fault), -EINVAL);
 	assert_non_null(strstr(err_msg(), "NUMA node 1"));
-	assert_int_equal(fault, HV_FAULT_CPU_COUNT);
+	assert_int_equal(fault.cls, HV_FAULT_CPU_POOL);
 	assert_int_equal(cpu_pool_load(&pool, "", &fault), -ENOSPC);
 	assert_non_null(strstr(err_msg(), "CPU pool is empty"));
 	assert_non_null(strstr(err_msg(), "allocator.yaml"));
@@ -243,7 +247,7 @@ static void pools_that_break_the_driver_rules(void **state)
 
 static void offline_pool_cpus_have_no_topology(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 	const uint32_t half[] = {1};
 	char cmd[2 * PATH_MAX];
 
@@ -262,7 +266,7 @@ static void offline_pool_cpus_have_no_topology(void **state)
 
 static void many_counts_are_summarised(void **state)
 {
-	enum hv_fault fault = HV_FAULT_NONE;
+	struct hv_fault fault = { 0 };
 	char buf[64];
 
 	(void)state;
@@ -397,6 +401,28 @@ static void small_pages_map_into_one_window(void **state)
 	hugepages_unmap(&m);
 }
 
+/* The Nitro hypervisor's machine is AWS's: a shape asked of nitrovm's emulated one is refused, before the driver. */
+static void nitro_refuses_the_emulated_machines_options(void **state)
+{
+	static const struct hv_kvm_options asked[] = {
+		{ .acpi = true }, { .test_rng = true }, { .parent_role = "arn:aws:iam::1:role/r" },
+		{ .kernel_boot = HV_KERNEL_BOOT_DECOMPRESSOR }, { .device = "/dev/kvm" }, { .seccomp = true },
+	};
+	struct hypervisor *hv = NULL;
+	uint64_t uid;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(asked); i++) {
+		struct hv_slot_config cfg = { .kvm = asked[i], .nitro = { .device = "/nonexistent/nitro_enclaves" } };
+		struct hv_fault fault = { 0 };
+
+		assert_int_equal(hv_nitro_ops.create_slot(&cfg, &hv, &uid, &fault), -EINVAL);
+		assert_non_null(strstr(err_msg(), "the Nitro hypervisor runs AWS's machine, which takes no "));
+		assert_int_equal(fault.cls, HV_FAULT_NONE);
+		assert_null(hv);
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -417,6 +443,7 @@ int main(void)
 		T(node_without_counts_uses_the_global_ones),
 		T(no_hugetlb_at_all),
 		T(small_pages_map_into_one_window),
+		cmocka_unit_test(nitro_refuses_the_emulated_machines_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

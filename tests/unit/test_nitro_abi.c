@@ -103,6 +103,8 @@ static void every_driver_error_has_a_sentence(void **state)
 			fail_msg("%d: '%s' lacks '%s'", err, buf, expected[i].advice);
 		/* never strerror's "Unknown error 263" */
 		assert_null(strstr(buf, "Unknown error"));
+		/* the driver's floor names no command's options: src/cli says those over it */
+		assert_null(strstr(buf, "--"));
 	}
 	assert_null(ne_error_name(255));
 	assert_null(ne_error_name(276));
@@ -132,14 +134,9 @@ static void errno_values_per_ioctl(void **state)
 	assert_string_equal(buf, "NE_START_ENCLAVE failed: Invalid cross-device link");
 }
 
-static void error_classes_follow_the_ioctl(void **state)
+static void ioctl_names(void **state)
 {
 	(void)state;
-	assert_int_equal(ne_error_fault(NE_IOCTL_CREATE_VM, 272), HV_FAULT_CREATE_VM);
-	assert_int_equal(ne_error_fault(NE_IOCTL_GET_IMAGE_LOAD_INFO, 274), HV_FAULT_LOAD_INFO);
-	assert_int_equal(ne_error_fault(NE_IOCTL_SET_USER_MEMORY_REGION, 263), HV_FAULT_MEMORY_REGION);
-	assert_int_equal(ne_error_fault(NE_IOCTL_ADD_VCPU, 257), HV_FAULT_ADD_VCPU);
-	assert_int_equal(ne_error_fault(NE_IOCTL_START_ENCLAVE, 269), HV_FAULT_START);
 	assert_string_equal(ne_ioctl_name(NE_IOCTL_SET_USER_MEMORY_REGION), "NE_SET_USER_MEMORY_REGION");
 }
 
@@ -151,7 +148,7 @@ int main(void)
 		cmocka_unit_test(flags_and_constants),
 		cmocka_unit_test(every_driver_error_has_a_sentence),
 		cmocka_unit_test(errno_values_per_ioctl),
-		cmocka_unit_test(error_classes_follow_the_ioctl),
+		cmocka_unit_test(ioctl_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -213,7 +213,7 @@ static void vhost_vsock_gone(void *opaque, const char *why)
 /* vsock= (QEMU's nitro-enclave): the same transport in the first virtio slot, its rings run by a vhost-user backend. */
 static int vhost_vsock_device_create(struct kvm_vm *vm)
 {
-	struct vhost_vsock_frontend *f = vhost_vsock_frontend_connect(vm->cfg.vsock_vhost_user, &vm->gmem, vm->mem_fd,
+	struct vhost_vsock_frontend *f = vhost_vsock_frontend_connect(vm->cfg.kvm.vsock_vhost_user, &vm->gmem, vm->mem_fd,
 								      vm->mem, vm->cfg.loop, vhost_vsock_gone, vm);
 	int ret;
 
@@ -233,7 +233,7 @@ static int vsock_device_create(struct kvm_vm *vm)
 	struct virtio_vsock *vs;
 	int ret;
 
-	if (vm->cfg.vsock_vhost_user)
+	if (vm->cfg.kvm.vsock_vhost_user)
 		return vhost_vsock_device_create(vm);
 	vs = virtio_vsock_new(kvm_vsock_mux(vm));
 
@@ -264,7 +264,7 @@ int kvm_devices_create(struct kvm_vm *vm)
 	ret = vsock_device_create(vm);
 	if (ret < 0)
 		return ret;
-	if (vm->cfg.test_rng) {
+	if (vm->cfg.kvm.test_rng) {
 		void *rng = virtio_rng_new();
 
 		if (!rng)

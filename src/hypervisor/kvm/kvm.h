@@ -22,7 +22,6 @@
 #include "hypervisor/kvm/arch.h"
 
 #define KVM_DEFAULT_DEVICE "/dev/kvm"
-#define KVM_DEVICE_ENV	   "NITROVM_KVM_DEVICE" /* overrides the device path (tests point it elsewhere) */
 #define KVM_API_VERSION_12 12
 
 /* CIDs: 0-2 are reserved, 3 is the parent; nitro-cli hands enclaves CIDs from 4 up. */
@@ -127,7 +126,7 @@ struct kvm_vm {
 	bool started;
 	uint64_t cid;
 	struct kvm_vsock *vsock; /* vsock.c: connection table, parent side, console service */
-	struct vhost_vsock_frontend *vhost_vsock; /* cfg.vsock_vhost_user: the device's rings are the backend's */
+	struct vhost_vsock_frontend *vhost_vsock; /* cfg.kvm.vsock_vhost_user: the device's rings are the backend's */
 	uint64_t slot_uid;	 /* from create_slot: names the enclave (NSM module_id) */
 	bool debug_mode;	 /* from start: the NSM attests zero PCRs */
 	struct nsm *nsm;		 /* nsm.c; owned by its device, its worker started by kvm_start */

@@ -35,11 +35,11 @@ static int issuer_certifier(struct kvm_vm *vm, const char *module_id, struct nsm
 		ret = nsm_ca_check(dir);
 	if (ret < 0)
 		return err_wrap(-ret, "the NSM's attestation CA");
-	if (!vm->cfg.nsm_issuer)
+	if (!vm->cfg.kvm.nsm_issuer)
 		return 0;
-	ret = nsm_issuer_bind(vm->cfg.nsm_issuer, module_id);
+	ret = nsm_issuer_bind(vm->cfg.kvm.nsm_issuer, module_id);
 	if (!ret) {
-		*out = nsm_issuer_certifier(vm->cfg.nsm_issuer);
+		*out = nsm_issuer_certifier(vm->cfg.kvm.nsm_issuer);
 		ret = *out ? 0 : -ENOMEM;
 	}
 	return ret < 0 ? err_wrap(-ret, "the NSM's certificate issuer") : 0;
@@ -48,7 +48,7 @@ static int issuer_certifier(struct kvm_vm *vm, const char *module_id, struct nsm
 int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e)
 {
 	char parent[NSM_PARENT_ID_MAX + 1], module_id[NSM_MODULE_ID_MAX];
-	struct nsm_boot boot = { .parent_role = vm->cfg.parent_role };
+	struct nsm_boot boot = { .parent_role = vm->cfg.kvm.parent_role };
 	struct nsm_config c = { .debug_mode = vm->debug_mode, .boot = &boot };
 	struct virtio_nsm *dev;
 	struct nsm *n;

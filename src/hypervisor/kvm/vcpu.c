@@ -187,13 +187,13 @@ static void *vcpu_thread(void *opaque)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
 	pthread_setname_np(pthread_self(), name);
-	if (vm->cfg.seccomp && kvm_vcpu_seccomp() < 0) {
+	if (vm->cfg.kvm.seccomp && kvm_vcpu_seccomp() < 0) {
 		kvm_vm_request_exit(vm, HV_EXIT_HOST_ERROR, 1, "vCPU %u: %s", vcpu->index, err_msg());
 		return NULL;
 	}
 #ifdef NITROVM_TEST_HOOKS
 	/* Test only: prove a call outside the list ends the enclave with its line (tests/kvm/test_seccomp.py). */
-	if (vm->cfg.seccomp && !vcpu->index && getenv("NITROVM_TEST_SECCOMP_TRIGGER") &&
+	if (vm->cfg.kvm.seccomp && !vcpu->index && getenv("NITROVM_TEST_SECCOMP_TRIGGER") &&
 	    !strcmp(getenv("NITROVM_TEST_SECCOMP_TRIGGER"), "vcpu"))
 		close(open("/", O_RDONLY));
 #endif

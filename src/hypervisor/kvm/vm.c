@@ -71,11 +71,7 @@ void *kvm_gpa(struct kvm_vm *vm, uint64_t gpa, uint64_t len)
 
 static const char *kvm_device_path(const struct hv_slot_config *cfg)
 {
-	const char *env = getenv(KVM_DEVICE_ENV);
-
-	if (cfg->device)
-		return cfg->device;
-	return env && env[0] ? env : KVM_DEFAULT_DEVICE;
+	return cfg->kvm.device ? cfg->kvm.device : KVM_DEFAULT_DEVICE;
 }
 
 static int kvm_open(struct kvm_vm *vm)
@@ -113,10 +109,13 @@ static int kvm_create_vm(struct kvm_vm *vm)
 
 static void kvm_destroy(struct hypervisor *hv);
 
-static int kvm_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid)
+static int kvm_create_slot(const struct hv_slot_config *cfg, struct hypervisor **out, uint64_t *slot_uid,
+			   struct hv_fault *fault)
 {
 	struct kvm_vm *vm = calloc(1, sizeof(*vm));
 	int ret;
+
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
 
 	if (!vm)
 		return err_set(ENOMEM, "out of memory");
@@ -157,15 +156,18 @@ static bool hugetlb_allowed(uint64_t size)
 	return access("/sys/kernel/mm/hugepages/hugepages-2048kB", F_OK) == 0;
 }
 
-static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_region *regions, unsigned int *nregions)
+static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_region *regions, unsigned int *nregions,
+			    struct hv_fault *fault)
 {
 	struct kvm_vm *vm = to_kvm_vm(hv);
 	void *p = MAP_FAILED;
 
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
+
 	if (vm->mem)
 		return err_set(EBUSY, "enclave memory is already allocated");
 	/* Huge pages when asked and available; otherwise ordinary pages, never an error for lack of them. */
-	if (vm->cfg.hugepages && hugetlb_allowed(size)) {
+	if (vm->cfg.kvm.hugepages && hugetlb_allowed(size)) {
 		vm->mem_fd = memfd_create(KVM_MEMFD_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_HUGE_2MB);
 		if (vm->mem_fd >= 0 && ftruncate(vm->mem_fd, (off_t)size) == 0)
 			p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
@@ -202,8 +204,9 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 	return 0;
 }
 
-static int kvm_image_load_info(struct hypervisor *hv, uint64_t *offset)
+static int kvm_image_load_info(struct hypervisor *hv, uint64_t *offset, struct hv_fault *fault)
 {
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
 	(void)hv;
 	*offset = HV_EIF_LOAD_OFFSET;
 	return 0;
@@ -231,11 +234,13 @@ static int kvm_map_slot(struct kvm_vm *vm, uint64_t gpa, uint8_t *hva, uint64_t 
  * Enclave memory offset o is guest-physical ram_base + o up to ram_low_max bytes, and moves up by the hole
  * above (x86: the 32-bit MMIO hole, 3 to 4 GiB; arm64: none, RAM is one range from 2 GiB).
  */
-static int kvm_add_memory_region(struct hypervisor *hv, const struct hv_region *r)
+static int kvm_add_memory_region(struct hypervisor *hv, const struct hv_region *r, struct hv_fault *fault)
 {
 	struct kvm_vm *vm = to_kvm_vm(hv);
 	uint64_t off = vm->mem_added, size = r->size, low = 0;
 	int ret = 0;
+
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
 
 	if (vm->started)
 		return err_set(EBUSY, "memory cannot be added to a running enclave");
@@ -251,10 +256,12 @@ static int kvm_add_memory_region(struct hypervisor *hv, const struct hv_region *
 	return ret;
 }
 
-static int kvm_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id)
+static int kvm_add_vcpu(struct hypervisor *hv, uint32_t *cpu_id, struct hv_fault *fault)
 {
 	struct kvm_vm *vm = to_kvm_vm(hv);
 	int ret;
+
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
 
 	if (vm->started)
 		return err_set(EBUSY, "vCPUs cannot be added to a running enclave");
@@ -316,10 +323,13 @@ int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
 	return 0;
 }
 
-static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out)
+static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint64_t *cid_out,
+		     struct hv_fault *fault)
 {
 	struct kvm_vm *vm = to_kvm_vm(hv);
 	int ret;
+
+	(void)fault; /* nitrovm's own machine: its sentence says it all */
 
 	/* The emulated console is always on; the NSM attests zero PCRs in debug mode. */
 	vm->debug_mode = debug_mode;

@@ -36,9 +36,9 @@ static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size
 	out[n] = '\0';
 	if (e->cmdline && n < e->cmdline->size && e->cmdline->data[n] && n + 1 >= max)
 		return err_set(E2BIG, "the kernel command line is longer than %zu bytes", max - 1);
-	if (!vm->cfg.extra_cmdline || !vm->cfg.extra_cmdline[0])
+	if (!vm->cfg.kvm.extra_cmdline || !vm->cfg.kvm.extra_cmdline[0])
 		return 0;
-	w = snprintf(out + n, max - n, "%s%s", n ? " " : "", vm->cfg.extra_cmdline);
+	w = snprintf(out + n, max - n, "%s%s", n ? " " : "", vm->cfg.kvm.extra_cmdline);
 	if (w < 0 || (size_t)w >= max - n)
 		return err_set(E2BIG, "the kernel command line is longer than %zu bytes", max - 1);
 	return 0;
@@ -46,7 +46,12 @@ static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size
 
 static void dump_dtb(const uint8_t *dtb, size_t size)
 {
+#ifdef NITROVM_TEST_HOOKS
+	/* Test builds only: the device tree as the guest got it, for dtc. */
 	const char *path = getenv(ARM64_DUMP_DTB_ENV);
+#else
+	const char *path = NULL;
+#endif
 	int fd;
 
 	if (!path || !path[0])

@@ -131,9 +131,9 @@ static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size
 			return err_set(E2BIG, "the kernel command line is longer than %zu bytes", max - 1); \
 		n += (size_t)w_;                                                               \
 	} while (0)
-	if (vm->cfg.extra_cmdline && vm->cfg.extra_cmdline[0])
-		APPEND(vm->cfg.extra_cmdline);
-	if (!vm->cfg.acpi) {
+	if (vm->cfg.kvm.extra_cmdline && vm->cfg.kvm.extra_cmdline[0])
+		APPEND(vm->cfg.kvm.extra_cmdline);
+	if (!vm->cfg.kvm.acpi) {
 		char rng[64];
 
 		for (size_t i = 0; i < ARRAY_SIZE(nitro_devices); i++)
@@ -185,12 +185,12 @@ static bool boot_on_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, con
 {
 	int ret;
 
-	if (vm->cfg.kernel_boot == HV_KERNEL_BOOT_DECOMPRESSOR)
+	if (vm->cfg.kvm.kernel_boot == HV_KERNEL_BOOT_DECOMPRESSOR)
 		return false;
 	ret = x86_boot_host(vm, k, klen, cmdline, b);
 	if (!ret)
 		return true;
-	if (ret != -ENODATA || vm->cfg.kernel_boot == HV_KERNEL_BOOT_HOST)
+	if (ret != -ENODATA || vm->cfg.kvm.kernel_boot == HV_KERNEL_BOOT_HOST)
 		fprintf(stderr, "nitrovm: the kernel boots through its own decompressor: %s\n", err_msg());
 	err_clear();
 	return false;

@@ -124,12 +124,14 @@ int x86_boot_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, const char
 	if (h.randomize)
 		zp[HDR_LOADFLAGS] |= LOADFLAGS_KASLR;
 	b->entry = h.where.phys + h.v.entry_off;
-	if (getenv(X86_TRACE_BOOT_ENV))
+#ifdef NITROVM_TEST_HOOKS
+	if (getenv(X86_TRACE_BOOT_ENV)) /* test builds only: where the kernel went */
 		fprintf(stderr, "nitrovm: trace-boot: kernel %s, physical %#llx of %llu slots, virtual %#llx of %llu "
 				"slots, image %llu bytes\n", h.img.from_cache ? "from the cache" : "decompressed",
 			(unsigned long long)h.where.phys, (unsigned long long)h.where.phys_slots,
 			(unsigned long long)(KERNEL_START_MAP + h.where.virt), (unsigned long long)h.where.virt_slots,
 			(unsigned long long)h.image_size);
+#endif
 	b->kernel_phys = h.where.phys;
 	b->kernel_virt = KERNEL_START_MAP + h.where.virt;
 	b->host_path = true;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* What an x86 vCPU that stopped abnormally was doing: its registers, for the log and the E36 message. */
+/* What an x86 vCPU that stopped abnormally was doing: its registers, for the log and the message of an abnormal end. */
 #include "x86.h"
 
 #include <errno.h>

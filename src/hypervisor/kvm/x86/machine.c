@@ -112,7 +112,7 @@ int kvm_arch_devices_create(struct kvm_vm *vm)
 	if (!ret)
 		ret = bus_register(&vm->bus, BUS_PIO, DEBUG_EXIT_PORT, 1, debug_exit_io, &a->debug_exit,
 				   "debug exit");
-	if (!ret && vm->cfg.acpi)
+	if (!ret && vm->cfg.kvm.acpi)
 		ret = bus_register(&vm->bus, BUS_PIO, ACPI_PM_PORT, ACPI_PM_NR_PORTS, acpi_pm_io, &a->acpi_pm,
 				   "acpi sleep");
 	return ret;
@@ -162,7 +162,7 @@ int kvm_arch_build_machine(struct kvm_vm *vm)
 		ret = x86_write_boot_tables(vm);
 	if (!ret)
 		ret = x86_write_mptable(vm);
-	if (!ret && vm->cfg.acpi) {
+	if (!ret && vm->cfg.kvm.acpi) {
 		ret = x86_write_acpi(vm, &rsdp);
 		if (!ret)
 			x86_boot_set_rsdp(vm, rsdp);
