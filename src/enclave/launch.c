@@ -573,6 +573,7 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 {
 	struct launch_run run = { .o = o, .r = r, .console = -1 };
 	struct hv_slot_config slot = o->slot;
+	struct hv_image image = { .fd = o->eif_fd };
 	uint64_t slot_uid = 0, cid = 0;
 	int ret;
 
@@ -580,6 +581,16 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	ret = enclave_check_resources(o->memory_mib, o->cpu_count, o->eif_size, &r->failure);
 	if (ret < 0)
 		return ret;
+	/* Before the load: a backend that measures the file later (kvm's NSM) checks it is still this one. */
+	r->failure = LAUNCH_IMAGE;
+	ret = file_pin_take(o->eif_fd, &image.pin);
+	if (ret < 0)
+		return err_wrap(-ret, "the enclave image");
+	if (image.pin.size != o->eif_size)
+		return err_set(ESTALE, "the image file changed during the launch (it is %llu bytes now, %llu when it was "
+				       "opened): launch it again from an image nothing writes to",
+			       (unsigned long long)image.pin.size, (unsigned long long)o->eif_size);
+	slot.image = &image;
 	/* Before any thread exists, so every thread inherits the mask and signals reach only the signalfd. */
 	r->failure = LAUNCH_RUN;
 	ret = evloop_block_signals();
