@@ -48,8 +48,11 @@
 #include "nsm/issuer.h"
 #include "nsm/nsm.h"
 
-/* Test builds only: the measurement waits this long first, so a test can change the file meanwhile. */
-#define MEASURE_DELAY_ENV "NITROVM_TEST_MEASURE_DELAY_MS"
+/*
+ * Test builds only: the measurement starts once this file exists, so that a test knows the guest asked the NSM
+ * before it, or changes the image meanwhile (tests/kvm/test_nsm.py).
+ */
+#define MEASURE_GATE_ENV "NITROVM_TEST_MEASURE_GATE"
 
 struct kvm_nsm_measure {
 	int fd;
@@ -148,12 +151,11 @@ int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e)
 }
 
 #ifdef NITROVM_TEST_HOOKS
-static void test_delay(struct kvm_nsm_measure *m)
+static void test_gate(struct kvm_nsm_measure *m)
 {
-	const char *v = getenv(MEASURE_DELAY_ENV);
-	long ms = v ? strtol(v, NULL, 10) : 0;
+	const char *gate = getenv(MEASURE_GATE_ENV);
 
-	for (; ms > 0 && !atomic_load(&m->stop); ms -= 10)
+	while (gate && access(gate, F_OK) < 0 && !atomic_load(&m->stop))
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000L }, NULL);
 }
 #endif
@@ -166,7 +168,7 @@ static void *measure_thread(void *arg)
 	int ret;
 
 #ifdef NITROVM_TEST_HOOKS
-	test_delay(m);
+	test_gate(m);
 #endif
 	ret = nsm_boot_measure_file(m->fd, &m->pin, &m->layout, &m->stop, &boot);
 	if (ret == -ECANCELED)
