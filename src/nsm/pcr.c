@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The PCR bank and what the hypervisor measures into it before the enclave runs (AWS's Nitro Enclaves documentation, "Where to get an enclave's measurements"):
- *   PCR0/1/2  the EIF's image, bootstrap and application measurements, from eif_measure (describe-eif's code)
+ *   PCR0/1/2  the EIF's image, bootstrap and application measurements, from eif_measure (describe-eif's code),
+ *             or from the image file with eif_measure_fd while the enclave boots, its identity pinned
  *   PCR3      extend(0, IAM role ARN of the parent), zero when it has none
  *   PCR4      extend(0, parent instance id)
  *   PCR8      extend(0, SHA384(DER of the signing certificate)) for signed images
