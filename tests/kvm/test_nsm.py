@@ -21,6 +21,7 @@ import subprocess
 import threading
 
 import cbor2
+import eiflib
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -233,6 +234,23 @@ def test_image_changed_during_launch_ends_enclave(nitrovm, probe_eif, state_dir,
     assert len(errors) == 1, err
     assert "the image file changed during the launch" in errors[0], err
     assert "launch it again from an image nothing writes to" in errors[0]
+
+
+def test_bad_signature_section_fails_before_the_guest_runs(nitrovm, probe, state_dir, tmp_path):
+    """PCR8 is still taken before the first instruction: a signature section that cannot give it fails the launch
+    with its sentence, and the guest never prints."""
+    with open(probe, "rb") as f:
+        kernel = f.read()
+    sections = eiflib.standard_sections(kernel=kernel, cmdline=b"console=ttyS0", ramdisks=[b"x" * 512])
+    eif = tmp_path / "badsig.eif"
+    bad = eiflib.Section(eiflib.SIGNATURE, cbor2.dumps({"not": "a signature"}))
+    eif.write_bytes(eiflib.Image(sections + [bad]).pack())
+    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", str(eif), "--cpu-count", "1",
+                       "--memory", "64"], state_dir)
+    assert r.returncode != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("[ E")]
+    assert len(errors) == 1 and "signature section cannot give PCR8" in errors[0], r.stderr
+    assert "probe:" not in r.stdout
 
 
 def test_debug_mode_zero_pcrs(nitrovm, signed_eif, root, state_dir):
