@@ -103,6 +103,28 @@ int file_read_all(const char *path, uint8_t **buf, size_t *len, size_t max)
 	return ret;
 }
 
+int file_pin_take(int fd, struct file_pin *p)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(errno, "cannot stat the file: %s", strerror(errno));
+	*p = (struct file_pin){
+		.dev = (uint64_t)st.st_dev,
+		.ino = (uint64_t)st.st_ino,
+		.size = (uint64_t)st.st_size,
+		.ctime_sec = (int64_t)st.st_ctim.tv_sec,
+		.ctime_nsec = (int64_t)st.st_ctim.tv_nsec,
+	};
+	return 0;
+}
+
+bool file_pin_equal(const struct file_pin *a, const struct file_pin *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->ctime_sec == b->ctime_sec &&
+	       a->ctime_nsec == b->ctime_nsec;
+}
+
 int file_map_open(struct file_map *m, const char *path)
 {
 	struct stat st;

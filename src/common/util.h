@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers every layer uses: one thread-local error message, file mapping, all-or-nothing output files,
- * hex, and big- and little-endian accessors.
+ * Small helpers every layer uses: one thread-local error message, file mapping, file identity pins,
+ * all-or-nothing output files, hex, and big- and little-endian accessors.
  *
  * Errors: a function that fails calls err_set("...") to record one sentence saying what is wrong (and where), and
  * returns the negative errno-style value err_set returns.  The command that called it prints err_msg() once.
@@ -39,6 +39,20 @@ struct file_map {
 };
 int file_map_open(struct file_map *m, const char *path);
 void file_map_close(struct file_map *m);
+
+/*
+ * What names a file's contents without reading them: its device, inode, size and change time.  A write, a
+ * truncation, a chmod or a replacement in place each change one of them, so two equal pins taken around a read
+ * mean it read the bytes that were there at the first.  Limits, not checked here: the change time is as fine as
+ * the file system keeps it (coarse, a timer tick, on Linux before 6.13 multigrain timestamps), and a writer that
+ * already holds a dirty shared mapping of the file can change it again without touching the change time.
+ */
+struct file_pin {
+	uint64_t dev, ino, size;
+	int64_t ctime_sec, ctime_nsec;
+};
+int file_pin_take(int fd, struct file_pin *p);
+bool file_pin_equal(const struct file_pin *a, const struct file_pin *b);
 
 /* Read a small file entirely into a NUL-terminated heap buffer; fails past max bytes. */
 int file_read_all(const char *path, uint8_t **buf, size_t *len, size_t max);

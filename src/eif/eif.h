@@ -13,6 +13,7 @@
 #ifndef NITROVM_EIF_H
 #define NITROVM_EIF_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +91,13 @@ struct eif_measurements {
 
 /* PCR0/1/2 and the CRC; the work is spread over two threads on large images. */
 int eif_measure(const struct eif *e, struct eif_measurements *m);
+/*
+ * The same, read from the image file fd in bounded pieces (pread; one pass, two threads), for an image whose
+ * structure was parsed from another copy of the same bytes: only layout's section table is used (types,
+ * offsets, sizes; never its data pointers).  A file that ends early gives -ESTALE; *stop (may be NULL), when
+ * set, -ECANCELED at the next piece.  err_msg() is set either way.
+ */
+int eif_measure_fd(int fd, const struct eif *layout, const atomic_bool *stop, struct eif_measurements *m);
 /* CRC-32 (zlib polynomial) over all bytes except 0x220..0x223. */
 uint32_t eif_crc(const uint8_t *buf, size_t len);
 uint32_t eif_crc32_update(uint32_t crc, const void *buf, size_t len);

@@ -10,12 +10,16 @@
  * the second ramdisk starts (any kernel or cmdline section after that point, which no builder writes, is fed to
  * both).  The later ramdisks are hashed a second time for PCR2 on the other thread, together with the CRC (or
  * with the writer's output, see writer.c): SHA-384 is the slow part, so the two SHA streams run side by side.
+ *
+ * An image in memory is measured in place (eif_measure); an image file in pieces read with pread (eif_measure_fd,
+ * through writer_stream.c's ring), so a file truncated meanwhile is a short read, never a SIGBUS.
  */
 #include "eif.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef NITROVM_HAVE_ISAL
 #include <isa-l/crc.h>
 #else
@@ -173,4 +177,62 @@ int eif_measure(const struct eif *e, struct eif_measurements *m)
 		secs[i].size = e->sections[i].size;
 	}
 	return measure_run(&j, m);
+}
+
+/* One section of the image file, read piece by piece for eif_stream_write. */
+struct file_section {
+	int fd;
+	uint64_t off; /* of its next byte in the file */
+	const atomic_bool *stop;
+};
+
+static int pread_exact(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(errno, "cannot read the image file: %s", strerror(errno));
+		if (n == 0)
+			return err_set(ESTALE, "the image file ends at byte %llu, before the end of its last section: "
+					       "it was cut short",
+				       (unsigned long long)off);
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_section_read(void *arg, uint8_t *buf, size_t len)
+{
+	struct file_section *f = arg;
+	int ret;
+
+	if (f->stop && atomic_load(f->stop))
+		return err_set(ECANCELED, "the measurement was stopped");
+	ret = pread_exact(f->fd, buf, len, f->off);
+	f->off += len;
+	return ret;
+}
+
+int eif_measure_fd(int fd, const struct eif *layout, const atomic_bool *stop, struct eif_measurements *m)
+{
+	struct file_section fs[EIF_MAX_SECTIONS];
+	struct eif_stream st[EIF_MAX_SECTIONS];
+	struct eif_layout l = { .n = layout->nsections, .streams = true };
+	int ret = pread_exact(fd, l.header, EIF_HEADER_SIZE, 0);
+
+	if (ret)
+		return ret;
+	for (unsigned int i = 0; i < l.n; i++) {
+		const struct eif_section *s = &layout->sections[i];
+
+		fs[i] = (struct file_section){ .fd = fd, .off = s->offset + EIF_SECTION_HEADER_SIZE, .stop = stop };
+		st[i] = (struct eif_stream){ .size = s->size, .read = file_section_read, .arg = &fs[i] };
+		l.secs[i] = (struct measure_section){ .type = s->type, .size = s->size, .stream = &st[i] };
+	}
+	return eif_stream_write(&l, -1, NULL, m);
 }

@@ -165,13 +165,15 @@ static int produce_section(struct producer *pr, const struct measure_section *s)
 	publish(r, slot, &(struct piece){.p = r->bufs[slot], .len = sizeof(sh)});
 	for (uint64_t off = 0; off < s->size;) {
 		size_t n = (size_t)MIN(s->size - off, (uint64_t)STREAM_CHUNK);
-		const uint8_t *p = s->data + off;
+		const uint8_t *p = NULL; /* a stream has no data pointer to offset */
 		int ret;
 
 		slot = acquire(r);
 		if (slot < 0)
 			return r->error;
-		if (s->stream) {
+		if (!s->stream) {
+			p = s->data + off;
+		} else {
 			ret = s->stream->read(s->stream->arg, r->bufs[slot], n);
 			if (ret)
 				return ret;

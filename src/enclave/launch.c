@@ -563,6 +563,7 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 {
 	struct launch_run run = { .o = o, .r = r, .console = -1 };
 	struct hv_slot_config slot = o->slot;
+	struct hv_image image = { .fd = o->eif_fd };
 	uint64_t slot_uid = 0, cid = 0;
 	int ret;
 
@@ -571,6 +572,16 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	r->error.hypervisor = o->backend->name;
 	if (ret < 0)
 		return ret;
+	/* Before the load: a backend that measures the file later (kvm's NSM) checks it is still this one. */
+	ret = file_pin_take(o->eif_fd, &image.pin);
+	if (ret < 0)
+		return step_failed(&run, LAUNCH_ERR_IMAGE, err_wrap(-ret, "the enclave image"));
+	if (image.pin.size != o->eif_size)
+		return step_failed(&run, LAUNCH_ERR_IMAGE,
+				   err_set(ESTALE, "the image file changed during the launch (it is %llu bytes now, %llu "
+						   "when it was opened): launch it again from an image nothing writes to",
+					   (unsigned long long)image.pin.size, (unsigned long long)o->eif_size));
+	slot.image = &image;
 	/* Before any thread exists, so every thread inherits the mask and signals reach only the signalfd. */
 	ret = evloop_block_signals();
 	if (ret < 0)

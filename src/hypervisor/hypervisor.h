@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
+
 struct evloop;
 struct vsock_host;
 struct nsm_issuer_proc;
@@ -34,6 +36,12 @@ enum hv_kernel_boot {
 	HV_KERNEL_BOOT_DEFAULT = 0, /* on the host when it can be, else by its own decompressor (saying why) */
 	HV_KERNEL_BOOT_HOST,	    /* the same, and also say so for images without a payload */
 	HV_KERNEL_BOOT_DECOMPRESSOR, /* always the kernel's own decompressor, in the guest */
+};
+
+/* The image file the pipeline loads the EIF from, with its identity (common/util.h) pinned before the load. */
+struct hv_image {
+	int fd;
+	struct file_pin pin;
 };
 
 /*
@@ -77,6 +85,12 @@ struct hv_slot_config {
 	 */
 	const char *parent_id;
 	const char *enclave_id;
+	/*
+	 * kvm: where the EIF in enclave memory came from (valid until start returns).  The NSM measures this file
+	 * once the vCPUs run and ends the enclave if it changed since the pin.  NULL: the NSM measures the EIF in
+	 * enclave memory before the first instruction.
+	 */
+	const struct hv_image *image;
 	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
 	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, as the user listed them); NULL: by count.

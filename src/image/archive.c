@@ -11,8 +11,6 @@
  * docker-archive layers have no blob digests: each is checked against the config's diff_id as it is applied.
  * Its ref is a name:tag from RepoTags (docker.io/library/ spelled or not) or @N, the N-th image (from 0).
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -23,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "libs.h"
 #include "spool.h"
 #include "tree.h"
 
@@ -509,8 +508,10 @@ int source_open_archive(const struct image_ref *r, const struct image_options *o
 {
 	const char *work = o->work_dir ? o->work_dir : ".";
 	struct tar_index *t = NULL;
-	int ret = tar_index_open(r->path, work, &t);
+	int ret = image_libs_archive();
 
+	if (!ret)
+		ret = tar_index_open(r->path, work, &t);
 	if (ret)
 		return ret;
 	if (r->transport == TRANSPORT_OCI_ARCHIVE) {

@@ -7,7 +7,6 @@
  * caller allows plain http.  A transfer that makes no progress for stall_seconds (connecting included)
  * fails.  Bodies go to memory up to a bound, or to a sink that sees every byte (hashing, writing a file).
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "libs.h"
 
 /* Registries redirect once (to storage); a chain longer than this is a loop or worse. */
 #define HTTP_MAX_REDIRECTS 5
@@ -210,6 +210,9 @@ int http_get(const struct http_request *rq, struct http_response *rs)
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
+	ret = image_libs_curl();
+	if (ret)
+		return ret;
 	if (strlen(rq->url) >= sizeof(url))
 		return err_set(ENAMETOOLONG, "URL too long");
 	strcpy(url, rq->url);
@@ -244,8 +247,11 @@ void http_response_free(struct http_response *rs)
 
 char *http_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, 0), *copy;
+	char *e, *copy;
 
+	if (image_libs_curl())
+		return NULL;
+	e = curl_easy_escape(NULL, s, 0);
 	if (!e)
 		return NULL;
 	copy = strdup(e);

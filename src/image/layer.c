@@ -11,8 +11,6 @@
  * Absolute names and ".." are refused; sockets are skipped (they mean nothing outside the process that bound
  * them); extended attributes are dropped (a newc archive cannot carry them).
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +20,7 @@
 
 #include "eif/cpio.h"
 #include "internal.h"
+#include "libs.h"
 #include "spool.h"
 #include "tree.h"
 
@@ -344,6 +343,9 @@ int layer_apply(struct tree *t, struct spool *s, uint16_t layer, const struct la
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	ret = image_libs_archive();
+	if (ret)
+		return ret;
 	c.rbuf = malloc(LAYER_READ_CHUNK);
 	c.tbuf = malloc(LAYER_READ_CHUNK);
 	ret = c.rbuf && c.tbuf ? 0 : err_set(ENOMEM, "out of memory");

@@ -22,6 +22,7 @@
 #ifndef NITROVM_NSM_H
 #define NITROVM_NSM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #include "crypto/crypto.h"
 
 struct eif;
+struct file_pin;
 
 #define NSM_MAX_PCRS	      32 /* DescribeNSM max_pcrs */
 #define NSM_BOOT_LOCKED_PCRS  16 /* PCRs 0-15 are the hypervisor's, locked from the start */
@@ -99,10 +101,20 @@ struct nsm_boot {
 };
 
 /*
- * PCR0/1/2 with eif_measure (the code describe-eif uses) and PCR8 from the signing certificate when the image is
- * signed.  Returns 0 or a negative errno with err_msg() set (a signature section that cannot be decoded).
+ * PCR0/1/2 with eif_measure (the code describe-eif uses) and PCR8 (nsm_boot_signature).  Returns 0 or a negative
+ * errno with err_msg() set (a signature section that cannot be decoded).
  */
 int nsm_boot_measure(const struct eif *e, struct nsm_boot *b);
+/* PCR8 alone, from the signing certificate when the image is signed: a small section, not a pass over the image. */
+int nsm_boot_signature(const struct eif *e, struct nsm_boot *b);
+/*
+ * PCR0/1/2 from the image file the EIF in enclave memory was loaded from, off the start path: fd is that file,
+ * pin its identity taken before the load, layout the section table parsed from the loaded copy (eif_measure_fd).
+ * The file is measured, then pinned again: any difference (or a file cut short) is -ESTALE with a sentence
+ * saying the image changed during the launch.  -ECANCELED when *stop was set meanwhile.
+ */
+int nsm_boot_measure_file(int fd, const struct file_pin *pin, const struct eif *layout, const atomic_bool *stop,
+			  struct nsm_boot *b);
 /* All PCRs zero and unlocked, then the boot values, then 0-15 locked. */
 void nsm_pcrs_boot(struct nsm_pcrs *p, const struct nsm_boot *b);
 /* SHA384(old || data); NSM_E_INVALID_INDEX past 31, NSM_E_READ_ONLY_INDEX when locked. */
@@ -288,6 +300,11 @@ struct nsm_config {
 	const char *module_id;
 	bool debug_mode;
 	const struct nsm_boot *boot;
+	/*
+	 * PCR0/1/2 are still being measured (boot's are not used): requests that read or change the PCR bank wait
+	 * for nsm_boot_measured() (request.c says which and why).
+	 */
+	bool boot_pending;
 	/* A ready signer (owned by the module from here on), or NULL and: */
 	struct nsm_signer *signer;
 	/*
@@ -306,7 +323,16 @@ void nsm_free(struct nsm *n);
  * Without it, deferred attestations wait.
  */
 void nsm_start(struct nsm *n);
-/* Where deferred answers go; without it nsm_submit answers everything at once, as nsm_handle does. */
+/*
+ * The boot measurement is in (b: its PCR0/1/2 go into the bank) or failed for good (b NULL: the bank's requests
+ * answer InternalError).  What waited is answered in the order it came, through the done callback, on the
+ * caller's thread; Attestations among it go to the worker.
+ */
+void nsm_boot_measured(struct nsm *n, const struct nsm_boot *b);
+/*
+ * Where deferred answers go; without it nsm_submit answers everything at once, as nsm_handle does (a request
+ * that waits for the boot measurement then blocks the caller until it is in).
+ */
 void nsm_set_done(struct nsm *n, nsm_done_fn *done, void *opaque);
 /* Take the signer back from the module (which then answers Attestation with InternalError). */
 struct nsm_signer *nsm_detach_signer(struct nsm *n);
@@ -339,6 +365,6 @@ struct nsm_stats {
 	uint64_t requests, errors, attestations;
 	uint64_t sign_ns; /* time spent building and signing documents */
 };
-void nsm_get_stats(const struct nsm *n, struct nsm_stats *s);
+void nsm_get_stats(struct nsm *n, struct nsm_stats *s);
 
 #endif

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The PCR bank and what the hypervisor measures into it before the enclave runs (AWS's Nitro Enclaves documentation, "Where to get an enclave's measurements"):
- *   PCR0/1/2  the EIF's image, bootstrap and application measurements, from eif_measure (describe-eif's code)
+ *   PCR0/1/2  the EIF's image, bootstrap and application measurements, from eif_measure (describe-eif's code),
+ *             or from the image file with eif_measure_fd while the enclave boots, its identity pinned
  *   PCR3      extend(0, IAM role ARN of the parent), zero when it has none
  *   PCR4      extend(0, parent instance id)
  *   PCR8      extend(0, SHA384(DER of the signing certificate)) for signed images
@@ -22,27 +23,60 @@
 #define DMI_BOARD_ASSET_TAG "/sys/devices/virtual/dmi/id/board_asset_tag"
 #define BOARD_ASSET_TAG_MAX 64
 
-int nsm_boot_measure(const struct eif *e, struct nsm_boot *b)
+int nsm_boot_signature(const struct eif *e, struct nsm_boot *b)
 {
-	struct eif_measurements m;
+	/* PCR8 is the certificate's, whatever PCR0 is: the payload check's result is not needed here. */
+	static const uint8_t no_pcr0[NSM_PCR_LEN];
 	struct eif_signature_check sc;
 	int ret;
 
-	ret = eif_measure(e, &m);
-	if (ret < 0)
-		return ret;
-	memcpy(b->pcr0, m.pcr0, NSM_PCR_LEN);
-	memcpy(b->pcr1, m.pcr1, NSM_PCR_LEN);
-	memcpy(b->pcr2, m.pcr2, NSM_PCR_LEN);
 	b->has_pcr8 = false;
 	if (!e->signature)
 		return 0;
-	ret = eif_signature_check(e->signature->data, e->signature->size, m.pcr0, &sc);
+	ret = eif_signature_check(e->signature->data, e->signature->size, no_pcr0, &sc);
 	if (ret < 0)
 		return err_wrap(-ret, "the EIF's signature section cannot give PCR8");
 	memcpy(b->pcr8, sc.pcr8, NSM_PCR_LEN);
 	b->has_pcr8 = true;
 	eif_signature_check_free(&sc);
+	return 0;
+}
+
+static void boot_pcrs(const struct eif_measurements *m, struct nsm_boot *b)
+{
+	memcpy(b->pcr0, m->pcr0, NSM_PCR_LEN);
+	memcpy(b->pcr1, m->pcr1, NSM_PCR_LEN);
+	memcpy(b->pcr2, m->pcr2, NSM_PCR_LEN);
+}
+
+int nsm_boot_measure(const struct eif *e, struct nsm_boot *b)
+{
+	struct eif_measurements m;
+	int ret;
+
+	ret = eif_measure(e, &m);
+	if (ret < 0)
+		return ret;
+	boot_pcrs(&m, b);
+	return nsm_boot_signature(e, b);
+}
+
+int nsm_boot_measure_file(int fd, const struct file_pin *pin, const struct eif *layout, const atomic_bool *stop,
+			  struct nsm_boot *b)
+{
+	struct eif_measurements m;
+	struct file_pin now;
+	int ret;
+
+	ret = eif_measure_fd(fd, layout, stop, &m);
+	/* Checked whatever the measurement said: a file cut short is a changed file, and is said so. */
+	if (ret != -ECANCELED && (file_pin_take(fd, &now) < 0 || !file_pin_equal(pin, &now)))
+		return err_set(ESTALE, "the image file changed during the launch (its size, change time or inode is "
+				       "not what it was when it was loaded), so the enclave's measurements would not be "
+				       "of what it runs: launch it again from an image nothing writes to");
+	if (ret < 0)
+		return ret;
+	boot_pcrs(&m, b);
 	return 0;
 }
 

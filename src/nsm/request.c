@@ -20,6 +20,14 @@
  *   BufferTooSmall    the response does not fit the buffer the guest gave
  *   InternalError     no entropy, no signing key, signing failed
  * Fields a request does not know are ignored, as serde does.
+ *
+ * The boot measurement may still be running when the guest asks (nsm_config.boot_pending: the hypervisor
+ * measures the image file on a thread of its own while the enclave boots).  Every request that reads or changes
+ * the PCR bank -- DescribePCR, ExtendPCR, LockPCR, LockPCRs, Attestation, and DescribeNSM, which lists the locked
+ * PCRs that LockPCR changes -- waits for it, in a queue of NSM_ASYNC_MAX (one per request the device can hold),
+ * and is answered in the order it came once nsm_boot_measured() runs; while any waits, later ones queue behind,
+ * so no answer shows the bank in an order the guest did not ask in.  GetRandom and malformed or unknown requests
+ * touch no PCR and are answered at once.
  */
 #include "nsm.h"
 
@@ -34,8 +42,33 @@
 #include "common/util.h"
 #include "worker.h"
 
-/* Every function here runs on one thread at a time: the device calls under its lock. */
+/* The requests that wait for the boot measurement, as they came. */
+struct nsm_waiting {
+	uint64_t tag;
+	size_t cap, len;
+	uint8_t req[NSM_REQUEST_MAX];
+};
+
+enum nsm_boot_state {
+	NSM_BOOT_READY = 0,
+	NSM_BOOT_PENDING, /* PCR0/1/2 are being measured */
+	NSM_BOOT_FAILED,  /* they never will be: the bank's requests answer InternalError */
+};
+
+/*
+ * The device calls under its own lock, one request at a time; the lock here is for the measurement's thread,
+ * which fills PCR0/1/2 and answers what waited.
+ */
 struct nsm {
+	pthread_mutex_t lock;
+	pthread_cond_t measured; /* boot is no longer pending and nothing waits */
+	enum nsm_boot_state boot;
+	struct nsm_waiting waiting[NSM_ASYNC_MAX];
+	unsigned int wait_head, nwaiting;
+	uint8_t wait_resp[NSM_RESPONSE_MAX]; /* the answer of the one that waited, on its way to done */
+	nsm_done_fn *done;
+	void *done_opaque;
+
 	struct nsm_pcrs pcrs;
 	char module_id[NSM_MODULE_ID_MAX];
 	bool debug_mode;
@@ -105,11 +138,14 @@ struct nsm *nsm_create(const struct nsm_config *c)
 		return NULL;
 	snprintf(n->module_id, sizeof(n->module_id), "%s", c->module_id);
 	n->debug_mode = c->debug_mode;
+	n->boot = c->boot_pending ? NSM_BOOT_PENDING : NSM_BOOT_READY;
 	n->worker = nsm_worker_new(n->module_id, c->signer, c->certifier);
 	if (!n->worker) {
 		free(n);
 		return NULL;
 	}
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->measured, NULL);
 	nsm_pcrs_boot(&n->pcrs, c->boot);
 	nsm_set_sources(n, NULL, NULL);
 	return n;
@@ -120,6 +156,8 @@ void nsm_free(struct nsm *n)
 	if (!n)
 		return;
 	nsm_worker_free(n->worker);
+	pthread_cond_destroy(&n->measured);
+	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
@@ -130,6 +168,10 @@ void nsm_start(struct nsm *n)
 
 void nsm_set_done(struct nsm *n, nsm_done_fn *done, void *opaque)
 {
+	pthread_mutex_lock(&n->lock);
+	n->done = done;
+	n->done_opaque = opaque;
+	pthread_mutex_unlock(&n->lock);
 	nsm_worker_set_done(n->worker, done, opaque);
 }
 
@@ -154,9 +196,11 @@ const char *nsm_module_id(const struct nsm *n)
 	return n->module_id;
 }
 
-void nsm_get_stats(const struct nsm *n, struct nsm_stats *s)
+void nsm_get_stats(struct nsm *n, struct nsm_stats *s)
 {
+	pthread_mutex_lock(&n->lock);
 	*s = n->stats;
+	pthread_mutex_unlock(&n->lock);
 	nsm_worker_add_stats(n->worker, s);
 }
 
@@ -486,6 +530,28 @@ static enum nsm_error dispatch(struct nsm *n, struct cbor_dec *d, struct cbor_en
 	return err;
 }
 
+/* Whether a request reads or changes the PCR bank (values or lock bits): such requests wait for the measurement. */
+static bool touches_pcrs(const uint8_t *req, size_t len)
+{
+	static const char *const names[] = { "DescribePCR", "ExtendPCR", "LockPCR", "LockPCRs", "Attestation" };
+	struct cbor_head h, name;
+	struct cbor_dec d;
+
+	if (len > NSM_REQUEST_MAX)
+		return false;
+	cbor_dec_init(&d, req, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
+	if (cbor_dec_head(&d, &h))
+		return false;
+	if (h.major == CBOR_TEXT)
+		return cbor_head_is_text(&h, "DescribeNSM");
+	if (h.major != CBOR_MAP || h.arg != 1 || cbor_dec_head(&d, &name) || name.major != CBOR_TEXT)
+		return false;
+	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
+		if (cbor_head_is_text(&name, names[i]))
+			return true;
+	return false;
+}
+
 static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answer *a)
 {
 	enum nsm_error err = NSM_E_INPUT_TOO_LARGE;
@@ -494,7 +560,9 @@ static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answe
 
 	n->stats.requests++;
 	cbor_enc_init(&e, a->resp, a->cap);
-	if (len <= NSM_REQUEST_MAX) {
+	if (n->boot != NSM_BOOT_READY && touches_pcrs(req, len))
+		err = NSM_E_INTERNAL_ERROR; /* the measurement failed, or no room to wait for it */
+	else if (len <= NSM_REQUEST_MAX) {
 		cbor_dec_init(&d, req, len, NSM_CBOR_FLAGS, NSM_CBOR_MAX_DEPTH);
 		err = dispatch(n, &d, &e, a);
 	}
@@ -508,16 +576,81 @@ static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answe
 	return nsm_encode_error(err, a->resp, a->cap);
 }
 
+/*
+ * n->lock held.  Whether the request waits for the measurement: queued when its answer can come later (true),
+ * else waited for here.  A full queue (more than the device holds) is left to answer(): InternalError.
+ */
+static bool wait_for_boot(struct nsm *n, const uint8_t *req, size_t len, const struct answer *a)
+{
+	struct nsm_waiting *w;
+
+	if ((n->boot != NSM_BOOT_PENDING && !n->nwaiting) || !touches_pcrs(req, len))
+		return false;
+	if (!a->defer || !n->done) {
+		while (n->boot == NSM_BOOT_PENDING || n->nwaiting)
+			pthread_cond_wait(&n->measured, &n->lock);
+		return false;
+	}
+	if (n->nwaiting == NSM_ASYNC_MAX)
+		return false;
+	w = &n->waiting[(n->wait_head + n->nwaiting++) % NSM_ASYNC_MAX];
+	w->tag = a->tag;
+	w->cap = MIN(a->cap, sizeof(n->wait_resp));
+	w->len = len;
+	memcpy(w->req, req, len);
+	return true;
+}
+
+static size_t take(struct nsm *n, const uint8_t *req, size_t len, struct answer *a)
+{
+	size_t ret = NSM_PENDING;
+
+	pthread_mutex_lock(&n->lock);
+	if (!wait_for_boot(n, req, len, a))
+		ret = answer(n, req, len, a);
+	pthread_mutex_unlock(&n->lock);
+	return ret;
+}
+
 size_t nsm_handle(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
 {
 	struct answer a = { .resp = resp, .cap = cap };
 
-	return answer(n, req, len, &a);
+	return take(n, req, len, &a);
 }
 
 size_t nsm_submit(struct nsm *n, const uint8_t *req, size_t len, uint8_t *resp, size_t cap, uint64_t tag)
 {
 	struct answer a = { .defer = true, .tag = tag, .resp = resp, .cap = cap };
 
-	return answer(n, req, len, &a);
+	return take(n, req, len, &a);
+}
+
+void nsm_boot_measured(struct nsm *n, const struct nsm_boot *b)
+{
+	pthread_mutex_lock(&n->lock);
+	if (b) {
+		memcpy(n->pcrs.value[0], b->pcr0, NSM_PCR_LEN);
+		memcpy(n->pcrs.value[1], b->pcr1, NSM_PCR_LEN);
+		memcpy(n->pcrs.value[2], b->pcr2, NSM_PCR_LEN);
+	}
+	n->boot = b ? NSM_BOOT_READY : NSM_BOOT_FAILED;
+	/* In order; the lock is let go around done (which takes the device's), and what comes meanwhile queues. */
+	while (n->nwaiting) {
+		struct nsm_waiting *w = &n->waiting[n->wait_head];
+		struct answer a = { .defer = true, .tag = w->tag, .resp = n->wait_resp, .cap = w->cap };
+		size_t len = answer(n, w->req, w->len, &a);
+		nsm_done_fn *done = n->done;
+		void *opaque = n->done_opaque;
+
+		n->wait_head = (n->wait_head + 1) % NSM_ASYNC_MAX;
+		n->nwaiting--;
+		if (len == NSM_PENDING || !done)
+			continue; /* an Attestation: the worker answers it */
+		pthread_mutex_unlock(&n->lock);
+		done(opaque, a.tag, n->wait_resp, len);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_cond_broadcast(&n->measured);
+	pthread_mutex_unlock(&n->lock);
 }

@@ -8,6 +8,10 @@
  * Attestations are signed on the module's worker thread: an exchange waits (bounded) for the answer, and a
  * certifier that holds the worker at the gate shows that other requests are answered meanwhile, that a reset
  * drops what was being signed, and that chains beyond the device's slots wait in the ring until one frees.
+ *
+ * A module whose boot measurement is still running (pending): the requests that read or change the PCR bank
+ * wait for it and are answered in order once it is in, with its values; GetRandom is not held up; a failed
+ * measurement answers them InternalError.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +38,8 @@
 #define RESP_GPA      (FAKE_BUF_GPA + 0x2000) /* the 0x3000 response buffer */
 #define REQ2_GPA      FAKE_R1_GPA		/* a second exchange while the first waits */
 #define RESP2_GPA     (FAKE_R1_GPA + 0x1000)
+#define REQ3_GPA      (FAKE_R1_GPA + 0x5000)	/* and a third */
+#define RESP3_GPA     (FAKE_R1_GPA + 0x6000)
 #define REQ(s)	      (const uint8_t *)(s), sizeof(s) - 1
 #define MODULE_ID     "i-0123456789abcdef0-enc00000000000000aa"
 /* How long an exchange waits for the worker's answer: a signature takes milliseconds, a loaded CI host more. */
@@ -98,11 +104,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-/* The module signs with a ready signer, or (gated) makes its signer through the gate. */
-static int setup_module(void **state, bool gated)
+/*
+ * The module signs with a ready signer, or (gated) makes its signer through the gate; pending: its PCR0/1/2
+ * are still being measured.
+ */
+static int setup_module(void **state, bool gated, bool pending)
 {
 	static struct fixture f;
-	struct nsm_config c = { .module_id = MODULE_ID, .boot = &f.boot };
+	struct nsm_config c = { .module_id = MODULE_ID, .boot = &f.boot, .boot_pending = pending };
 	struct nsm_ca *ca;
 	struct nsm *n;
 
@@ -135,12 +144,17 @@ static int setup_module(void **state, bool gated)
 
 static int setup(void **state)
 {
-	return setup_module(state, false);
+	return setup_module(state, false, false);
 }
 
 static int setup_gated(void **state)
 {
-	return setup_module(state, true);
+	return setup_module(state, true, false);
+}
+
+static int setup_pending(void **state)
+{
+	return setup_module(state, false, true);
 }
 
 static int teardown(void **state)
@@ -578,7 +592,88 @@ static void test_slots_full(void **state)
 	assert_false(dev_needs_reset(td));
 }
 
+#define DESCRIBE_PCR0 "\xa1\x6b" "DescribePCR" "\xa1\x65" "index" "\x00"
+#define GET_RANDOM    "\x69" "GetRandom"
+#define DESCRIBE_NSM  "\x6b" "DescribeNSM"
+
+/*
+ * While PCR0/1/2 are measured, DescribePCR and DescribeNSM wait and GetRandom is answered at once; once the
+ * measurement is in, the two that waited are answered in the order they came, DescribePCR with the measured
+ * PCR0 (not the zeros the bank held meanwhile), with one more interrupt.
+ */
+static void test_bank_requests_wait_for_measurement(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	struct nsm_boot measured = { 0 };
+	const uint8_t *pcr0;
+	unsigned int irqs;
+
+	drv_bring_up(td, QSIZE);
+	irqs = td->irqs;
+	post_pair(f, REQ_GPA, RESP_GPA, REQ(DESCRIBE_PCR0));
+	post_pair(f, REQ2_GPA, RESP2_GPA, REQ(DESCRIBE_NSM));
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	post_pair(f, REQ3_GPA, RESP3_GPA, REQ(GET_RANDOM));
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	assert_int_equal(drv_used_elem(td, 0, 0).id, 4);
+	assert_memory_equal(fake_gpa(&td->mem, RESP3_GPA, 16), "\xa1\x69" "GetRandom", 11);
+	assert_int_equal(td->irqs, irqs + 1);
+	wr32(td, VIRTIO_MMIO_INTERRUPT_ACK, rd32(td, VIRTIO_MMIO_INTERRUPT_STATUS));
+	drv_set_used_event(td, 0, 2);
+
+	pcr_measure("measured image", 14, measured.pcr0);
+	nsm_boot_measured(virtio_nsm_module(f->dev), &measured);
+	wait_answered(td, 6, irqs + 2);
+	assert_int_equal(drv_used_elem(td, 0, 2).id, 0);
+	assert_int_equal(drv_used_elem(td, 0, 4).id, 2);
+	/* {"DescribePCR": {"lock": true, "data": h'<48 bytes>'}} */
+	pcr0 = fake_gpa(&td->mem, RESP_GPA, NSM_RESPONSE_MAX);
+	assert_memory_equal(pcr0, "\xa1\x6b" "DescribePCR" "\xa2\x64" "lock" "\xf5\x64" "data" "\x58\x30", 27);
+	assert_memory_equal(pcr0 + 27, measured.pcr0, NSM_PCR_LEN);
+	assert_memory_equal(fake_gpa(&td->mem, RESP2_GPA, 16), "\xa1\x6b" "DescribeNSM", 13);
+	/* Once in, nothing waits any more. */
+	assert_int_equal(exchange(f, REQ(DESCRIBE_PCR0), NSM_RESPONSE_MAX), 27 + NSM_PCR_LEN);
+	assert_memory_equal(response(f) + 27, measured.pcr0, NSM_PCR_LEN);
+}
+
+/* An Attestation asked for during the measurement is signed after it, and verifies. */
+static void test_attestation_waits_for_measurement(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+	struct nsm_boot measured = { 0 };
+	unsigned int irqs;
+
+	drv_bring_up(td, QSIZE);
+	irqs = td->irqs; /* before the worker may answer */
+	post_pair(f, REQ_GPA, RESP_GPA, ATTEST_REQ);
+	usleep(20000);
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	nsm_boot_measured(virtio_nsm_module(f->dev), &measured);
+	wait_answered(td, 2, irqs + 1);
+	check_document(f, RESP_GPA, drv_used_elem(td, 0, 1).len);
+}
+
+/* A measurement that failed: what waited and what touches the bank later answer InternalError; GetRandom works. */
+static void test_measurement_failed(void **state)
+{
+	struct fixture *f = F(state);
+	struct test_dev *td = &f->td;
+
+	drv_bring_up(td, QSIZE);
+	post_pair(f, REQ_GPA, RESP_GPA, REQ(DESCRIBE_PCR0));
+	assert_int_equal(drv_used_idx(td, 0), 0);
+	nsm_boot_measured(virtio_nsm_module(f->dev), NULL);
+	assert_int_equal(drv_used_idx(td, 0), 2);
+	expect_error(f, drv_used_elem(td, 0, 1).len, "InternalError");
+	expect_error(f, exchange(f, REQ("\xa1\x67" "LockPCR" "\xa1\x65" "index" "\x10"), NSM_RESPONSE_MAX),
+		     "InternalError");
+	EXPECT_PREFIX(f, exchange(f, REQ(GET_RANDOM), NSM_RESPONSE_MAX), "\xa1\x69" "GetRandom");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define P(name) cmocka_unit_test_setup_teardown(name, setup_pending, teardown)
 #define G(name) cmocka_unit_test_setup_teardown(name, setup_gated, teardown)
 
 int main(void)
@@ -588,6 +683,8 @@ int main(void)
 		T(test_split_request),	       T(test_response_published_late), T(test_mixed_chains),
 		T(test_no_response_buffer),    T(test_tiny_response_buffer),	   T(test_batched),
 		G(test_attestation_does_not_block), G(test_reset_drops_pending), G(test_slots_full),
+		P(test_bank_requests_wait_for_measurement), P(test_attestation_waits_for_measurement),
+		P(test_measurement_failed),
 	};
 
 	return cmocka_run_group_tests_name("virtio-nsm", tests, NULL, NULL);

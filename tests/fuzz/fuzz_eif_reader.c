@@ -6,12 +6,16 @@
  *
  * Besides memory errors (ASan) and undefined behaviour (UBSan), it checks what the rest of nitrovm relies on
  * when eif_parse() accepts an image: every section lies inside the input, the sections tile the file from the
- * header to the last byte, the required sections are there, and the two-thread measurement's CRC is the plain
- * one.  A broken promise aborts, which libFuzzer reports as a crash with the input saved.
+ * header to the last byte, the required sections are there, the two-thread measurement's CRC is the plain
+ * one, and the same bytes read back from a file in pieces (eif_measure_fd, the launch's background measurement)
+ * measure the same.  A broken promise aborts, which libFuzzer reports as a crash with the input saved.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "eif/eif.h"
@@ -66,6 +70,19 @@ static void check_section(const uint8_t *data, size_t size, const uint8_t pcr0[S
 	eif_signature_check_free(&sig);
 }
 
+/* The image as a file, measured with only the parsed section table, as the launch does in the background. */
+static void check_from_file(const struct eif *e, const uint8_t *data, size_t size, const struct eif_measurements *m)
+{
+	struct eif_measurements f;
+	int fd = memfd_create("fuzz-eif", MFD_CLOEXEC);
+
+	CHECK(fd >= 0 && write_full(fd, data, size) == 0);
+	CHECK(eif_measure_fd(fd, e, NULL, &f) == 0);
+	CHECK(!memcmp(f.pcr0, m->pcr0, SHA384_LEN) && !memcmp(f.pcr1, m->pcr1, SHA384_LEN) &&
+	      !memcmp(f.pcr2, m->pcr2, SHA384_LEN) && f.crc == m->crc);
+	close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t zero_pcr0[SHA384_LEN];
@@ -79,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_accepted(&e, data, size);
 	CHECK(eif_measure(&e, &m) == 0);
 	CHECK(m.crc == eif_crc(data, size));
+	check_from_file(&e, data, size, &m);
 	if (e.signature)
 		check_section(e.signature->data, e.signature->size, m.pcr0);
 	return 0;

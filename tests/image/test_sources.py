@@ -8,7 +8,7 @@ import stat
 import subprocess
 
 import oci_images
-from conftest import build, check_ok
+from conftest import build, build_env, check_ok
 
 
 def customer(eif):
@@ -176,3 +176,33 @@ def test_signed_image(nitrovm, home, kernel, refs, tmp_path):
     assert d["IsSigned"] and d["SignatureCheck"] and d["CheckCRC"], d
     assert subprocess.run([nitrovm, "validate-eif", "--eif-path", str(tmp_path / "s.eif")],
                           capture_output=True).returncode == 0
+
+
+def lib_file(soname):
+    """The file the dynamic linker would load for soname (its cache, as dlopen reads it)."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith(soname + " ") and "=> " in line:
+            return os.path.realpath(line.split("=> ")[1])
+    raise AssertionError(f"{soname} is not in the linker's cache")
+
+
+def test_missing_image_library_is_one_sentence(nitrovm, home, kernel, refs, registry, tmp_path):
+    """libarchive and libcurl are loaded when an image is first read, not at every start: hidden from nitrovm
+    (in a mount namespace of its own), the build that needs one fails with one sentence naming its package, and
+    nitrovm itself still starts."""
+    hide = " && ".join(f"mount --bind /dev/null {lib_file(so)}" for so in ("libarchive.so.13", "libcurl.so.4"))
+
+    def hidden(*args):
+        return subprocess.run(["unshare", "--mount", "sh", "-c", hide + ' && exec "$@"', "sh"] + list(args),
+                              capture_output=True, text=True, env=build_env(home), timeout=120)
+
+    assert hidden(nitrovm, "--version").returncode == 0
+    for uri, soname, package in ((refs["oci-archive"], "libarchive.so.13", "libarchive13"),
+                                 (registry.host + "/public/app:v1", "libcurl.so.4", "libcurl4")):
+        p = hidden(nitrovm, "build-enclave", "--docker-uri", uri, "--output-file", str(tmp_path / "x.eif"),
+                   "--kernel", kernel, "--cmdline", "console=ttyS0")
+        lines = [line for line in p.stderr.splitlines() if line.startswith("[ E")]
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert f"container images need {soname}" in lines[0] and f"install Debian's {package}" in lines[0], lines[0]
+        assert not (tmp_path / "x.eif").exists()

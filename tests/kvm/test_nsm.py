@@ -7,6 +7,10 @@ python3-cryptography and python3-cbor2 only, against the root `nitrovm ca export
   leaf <- cabundle[1] <- cabundle[0] == the exported root, all valid now, CA flags and key usages as AWS's;
   payload fields in nsm-api's order; PCR0/1/2/8 equal to describe-eif's, PCR3/PCR4 the extends of
   --parent-role/--parent-id, nonce and user_data round-trip; zero PCRs in debug mode.
+
+PCR0/1/2 are measured from the image file once the enclave runs: held at a test gate (NITROVM_TEST_MEASURE_GATE)
+until the probe reaches the NSM, its requests wait and still carry describe-eif's values; an image file
+changed before the measurement ends the enclave with one sentence and a non-zero exit.
 """
 import datetime
 import hashlib
@@ -14,8 +18,10 @@ import json
 import os
 import re
 import subprocess
+import threading
 
 import cbor2
+import eiflib
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -132,15 +138,36 @@ def boot(nitrovm, args, state_dir, timeout=60):
     return r
 
 
-def test_attestation_verifies(nitrovm, signed_eif, root, state_dir):
-    eif, measurements = signed_eif
-    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
-                       "--parent-id", PARENT_ID, "--parent-role", PARENT_ROLE], state_dir)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "probe: result PASS" in r.stdout, r.stdout
-    assert "probe: nsm: ok DescribeNSM" in r.stdout
-    info = json.loads(r.stdout[:r.stdout.index("\n}\n") + 3])
-    payload = verify_document(console_document(r.stdout), root)
+def launch_gated(args, state_dir, gate, open_when, before_open=None, timeout=120):
+    """Run args with the measurement held until the gate file exists; the gate opens (after before_open()) at the
+    first stdout line containing open_when.  Returns (status, stdout, stderr)."""
+    env = dict(os.environ, NITROVM_STATE_DIR=state_dir, NITROVM_TEST_MEASURE_GATE=str(gate))
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(timeout, p.kill)
+    watchdog.start()
+    err = []
+    drain = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    drain.start()
+    out = []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if open_when in line and not os.path.exists(gate):
+                if before_open:
+                    before_open()
+                open(gate, "w").close()
+        p.wait()
+    finally:
+        watchdog.cancel()
+        drain.join()
+    return p.returncode, "".join(out), "".join(err)
+
+
+def check_attestation(stdout, measurements, root):
+    assert "probe: result PASS" in stdout, stdout
+    assert "probe: nsm: ok DescribeNSM" in stdout
+    info = json.loads(stdout[:stdout.index("\n}\n") + 3])
+    payload = verify_document(console_document(stdout), root)
 
     assert payload["module_id"] == info["EnclaveID"]
     # nitro-cli writes the slot as {:x}: 1 to 16 hex digits, no padding (a 64-bit uid below 2^60 has fewer than 16).
@@ -162,10 +189,68 @@ def test_attestation_verifies(nitrovm, signed_eif, root, state_dir):
     assert payload["public_key"] is None
 
     # DescribeNSM, as printed: module_id and the locked PCRs.
-    describe = cbor2.loads(console_document(r.stdout, "nsm-describe"))
+    describe = cbor2.loads(console_document(stdout, "nsm-describe"))
     assert describe == {"DescribeNSM": {"version_major": 1, "version_minor": 0, "version_patch": 0,
                                         "module_id": payload["module_id"], "max_pcrs": 32,
                                         "locked_pcrs": list(range(16)), "digest": "SHA384"}}
+
+
+RUN_ARGS = ["--cpu-count", "1", "--memory", "64", "--parent-id", PARENT_ID, "--parent-role", PARENT_ROLE]
+
+
+def test_attestation_verifies(nitrovm, signed_eif, root, state_dir):
+    eif, measurements = signed_eif
+    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", eif] + RUN_ARGS, state_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    check_attestation(r.stdout, measurements, root)
+
+
+def test_attestation_waits_for_measurement(nitrovm, signed_eif, root, state_dir, tmp_path):
+    """The measurement held until the probe is past its virtio check, the step before the NSM: DescribeNSM and
+    Attestation wait for it, and the document carries describe-eif's PCR0/1/2."""
+    eif, measurements = signed_eif
+    status, out, err = launch_gated([nitrovm, "run-enclave", "--foreground", "--eif-path", eif] + RUN_ARGS,
+                                    state_dir, tmp_path / "gate", "probe: virtio: ")
+    assert status == 0, out + err
+    check_attestation(out, measurements, root)
+
+
+def test_image_changed_during_launch_ends_enclave(nitrovm, probe_eif, state_dir, tmp_path):
+    """Bytes appended to the EIF while the enclave runs and before its measurement: the enclave is stopped with
+    the sentence, the command fails."""
+    eif = probe_eif("changed", "probe.vsock=1 probe.hold=1")
+
+    def append():
+        with open(eif, "ab") as f:
+            f.write(b"\0")
+
+    status, out, err = launch_gated([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1",
+                                     "--memory", "64"], state_dir, tmp_path / "gate", "probe: holding",
+                                    before_open=append)
+    assert status != 0, out + err
+    assert "probe: holding" in out
+    # The progress lines of a foreground run aside, one error line: the sentence.
+    errors = [line for line in err.splitlines() if line.startswith("[ E")]
+    assert len(errors) == 1, err
+    assert "the image file changed during the launch" in errors[0], err
+    assert "launch it again from an image nothing writes to" in errors[0]
+
+
+def test_bad_signature_section_fails_before_the_guest_runs(nitrovm, probe, state_dir, tmp_path):
+    """PCR8 is still taken before the first instruction: a signature section that cannot give it fails the launch
+    with its sentence, and the guest never prints."""
+    with open(probe, "rb") as f:
+        kernel = f.read()
+    sections = eiflib.standard_sections(kernel=kernel, cmdline=b"console=ttyS0", ramdisks=[b"x" * 512])
+    eif = tmp_path / "badsig.eif"
+    bad = eiflib.Section(eiflib.SIGNATURE, cbor2.dumps({"not": "a signature"}))
+    eif.write_bytes(eiflib.Image(sections + [bad]).pack())
+    r = boot(nitrovm, [nitrovm, "run-enclave", "--foreground", "--eif-path", str(eif), "--cpu-count", "1",
+                       "--memory", "64"], state_dir)
+    assert r.returncode != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("[ E")]
+    assert len(errors) == 1 and "signature section cannot give PCR8" in errors[0], r.stderr
+    assert "probe:" not in r.stdout
 
 
 def test_debug_mode_zero_pcrs(nitrovm, signed_eif, root, state_dir):

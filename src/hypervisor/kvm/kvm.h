@@ -130,6 +130,7 @@ struct kvm_vm {
 	uint64_t slot_uid;	 /* from create_slot: names the enclave (NSM module_id) */
 	bool debug_mode;	 /* from start: the NSM attests zero PCRs */
 	struct nsm *nsm;		 /* nsm.c; owned by its device, its worker started by kvm_start */
+	struct kvm_nsm_measure *nsm_measure; /* nsm.c: PCR0/1/2 from the image file, once the vCPUs run */
 };
 
 static inline struct kvm_vm *to_kvm_vm(struct hypervisor *hv)
@@ -175,11 +176,14 @@ int kvm_virtio_attach(struct kvm_vm *vm, unsigned int slot, const struct virtio_
 		      void (*dev_free)(void *));
 
 /*
- * nsm.c: measure the EIF into the PCRs, bind the enclave's certificate issuer to its id, and attach the NSM in
- * its virtio slot.
+ * nsm.c: bind the enclave's certificate issuer to its id and attach the NSM in its virtio slot (create); once
+ * the vCPUs run, start its worker and the measurement of the image file (start); stop and join that
+ * measurement (destroy, before the devices go).
  */
 struct eif;
 int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e);
+void kvm_nsm_start(struct kvm_vm *vm);
+void kvm_nsm_destroy(struct kvm_vm *vm);
 
 /* vsock.c */
 int kvm_vsock_create(struct kvm_vm *vm);

@@ -360,8 +360,7 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 		return ret;
 	}
 	/* Only now: creating a thread costs 0.1-0.2 ms here, which the first instruction need not wait for. */
-	if (vm->nsm)
-		nsm_start(vm->nsm);
+	kvm_nsm_start(vm);
 	*cid_out = vm->cid;
 	return 0;
 }
@@ -412,6 +411,7 @@ static void kvm_destroy(struct hypervisor *hv)
 		kvm_terminate(hv);
 		kvm_wait_exit(hv, &e);
 	}
+	kvm_nsm_destroy(vm); /* its thread completes requests through the device */
 	kvm_devices_destroy(vm);
 	kvm_vsock_destroy(vm);
 	for (unsigned int i = 0; i < vm->nvcpus; i++)
