@@ -5,21 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "util.h"
 
 int strv_push(struct strv *s, const char *str, size_t len)
 {
 	char *copy;
 
-	if (s->n + 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		char **v = realloc(s->v, cap * sizeof(*v));
+	char **v = grow_array(s->v, &s->cap, s->n + 2, sizeof(*v), 8);
 
-		if (!v)
-			return err_set(ENOMEM, "out of memory");
-		s->v = v;
-		s->cap = cap;
-	}
+	if (!v)
+		return err_set(ENOMEM, "out of memory");
+	s->v = v;
 	copy = strndup(str, len);
 	if (!copy)
 		return err_set(ENOMEM, "out of memory");

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "common/grow.h"
 #include "common/util.h"
 
 #define REGISTRY_FALLBACK_NAME "nitro_enclaves"
@@ -438,6 +439,7 @@ int registry_list_ended(const struct registry_dirs *d, char ***ids, unsigned int
 	DIR *dir = opendir(d->run);
 	struct dirent *e;
 	size_t cap = 0;
+	char **more;
 
 	*ids = NULL;
 	*n = 0;
@@ -456,13 +458,10 @@ int registry_list_ended(const struct registry_dirs *d, char ***ids, unsigned int
 		if (o)
 			json_str(o, "EnclaveID", id, sizeof(id));
 		json_object_put(o);
-		if (*n == cap) {
-			char **more = realloc(*ids, (cap = cap ? 2 * cap : 16) * sizeof(char *));
-
-			if (!more)
-				break;
-			*ids = more;
-		}
+		more = grow_array(*ids, &cap, *n + 1, sizeof(char *), 16);
+		if (!more)
+			break;
+		*ids = more;
 		if (((*ids)[*n] = strdup(id[0] ? id : slot)))
 			(*n)++;
 	}
@@ -514,7 +513,7 @@ static int by_age(const void *a, const void *b)
 
 void registry_prune_ended(const struct registry_dirs *d)
 {
-	struct ended *list = NULL;
+	struct ended *list = NULL, *more;
 	size_t n = 0, cap = 0;
 	DIR *dir = opendir(d->run);
 	struct dirent *e;
@@ -531,13 +530,10 @@ void registry_prune_ended(const struct registry_dirs *d)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", d->run, e->d_name) >= sizeof(path) ||
 		    stat(path, &st) < 0)
 			continue;
-		if (n == cap) {
-			struct ended *more = realloc(list, (cap = cap ? 2 * cap : 32) * sizeof(*list));
-
-			if (!more)
-				break;
-			list = more;
-		}
+		more = grow_array(list, &cap, n + 1, sizeof(*list), 32);
+		if (!more)
+			break;
+		list = more;
 		memcpy(list[n].slot, e->d_name, len - 5);
 		list[n].slot[len - 5] = '\0';
 		list[n++].when = st.st_mtime;
