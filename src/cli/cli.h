@@ -97,6 +97,16 @@ char *cli_json_pretty(struct json_object *o);
 struct json_object *cli_measurements_json(const struct eif_measurements *m, const uint8_t *pcr8);
 struct json_object *cli_hex_json(const uint8_t *buf, size_t len);
 
+/*
+ * The settings a user writes in the environment to choose nitrovm's places (environment.c): the cache root, the
+ * attestation CA's state directory, the enclave records directory (and nitro-cli's REGISTRY_SOCKETS_ENV).
+ */
+#define CLI_CACHE_ENV	  "NITROVM_CACHE"
+#define CLI_STATE_DIR_ENV "NITROVM_STATE_DIR"
+#define CLI_RUN_DIR_ENV	  "NITROVM_RUN_DIR"
+/* Read them and hand them to the floors that use those places; -1 with err_msg() set when one is unusable. */
+int cli_read_environment(void);
+
 /* Say where the attestation CA will be kept when the first launch is about to create it (said once). */
 void cli_note_state_dir(void);
 

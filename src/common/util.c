@@ -194,6 +194,16 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int path_setting_copy(char *dst, size_t size, const char *src, const char *what)
+{
+	size_t len = src ? strlen(src) : 0;
+
+	if (len >= size)
+		return err_set(ENAMETOOLONG, "the path of %s is too long", what);
+	memcpy(dst, src ? src : "", len + 1);
+	return 0;
+}
+
 int mkdir_p(const char *path, unsigned int mode)
 {
 	char p[PATH_MAX];

@@ -66,6 +66,9 @@ void atomic_file_abort(struct atomic_file *f);
  */
 int source_date_epoch(uint32_t *out);
 
+/* A path setting into dst[size] (NULL is ""); -ENAMETOOLONG with err_msg() naming what when it does not fit. */
+int path_setting_copy(char *dst, size_t size, const char *src, const char *what);
+
 /* mkdir -p: every missing directory of path is created with mode (existing ones are left as they are). */
 int mkdir_p(const char *path, unsigned int mode);
 

@@ -67,19 +67,27 @@ static int user_dir(const char *name, char *out, size_t len, bool create, bool *
 	return 0;
 }
 
+static char chosen_sockets[PATH_MAX], chosen_run[PATH_MAX];
+
+int registry_set_dirs(const char *sockets, const char *run)
+{
+	int ret = path_setting_copy(chosen_sockets, sizeof(chosen_sockets), sockets, "the enclave sockets directory");
+
+	return ret < 0 ? ret : path_setting_copy(chosen_run, sizeof(chosen_run), run, "the enclave records directory");
+}
+
 static int sockets_dir(struct registry_dirs *d, bool create)
 {
-	const char *env = getenv(REGISTRY_SOCKETS_ENV);
 	int ret;
 
-	if (env && env[0]) {
-		snprintf(d->sockets, sizeof(d->sockets), "%s", env);
+	if (chosen_sockets[0]) {
+		snprintf(d->sockets, sizeof(d->sockets), "%s", chosen_sockets);
 		if (!create)
 			return 0;
 		ret = ensure_dir(d->sockets, 0775, &d->created);
 		if (ret < 0)
 			return err_set(-ret, "the enclave sockets directory $%s=%s cannot be used: %s",
-				       REGISTRY_SOCKETS_ENV, env, strerror(-ret));
+				       REGISTRY_SOCKETS_ENV, chosen_sockets, strerror(-ret));
 		return 0;
 	}
 	snprintf(d->sockets, sizeof(d->sockets), "%s", REGISTRY_SOCKETS_DEFAULT);
@@ -95,11 +103,10 @@ static int sockets_dir(struct registry_dirs *d, bool create)
 
 static int run_dir(struct registry_dirs *d, bool create)
 {
-	const char *env = getenv(REGISTRY_RUN_ENV);
 	int ret;
 
-	if (env && env[0])
-		snprintf(d->run, sizeof(d->run), "%s", env);
+	if (chosen_run[0])
+		snprintf(d->run, sizeof(d->run), "%s", chosen_run);
 	else if (geteuid() == 0)
 		snprintf(d->run, sizeof(d->run), "%s", REGISTRY_RUN_ROOT);
 	else
@@ -121,7 +128,7 @@ int registry_dirs(struct registry_dirs *d, bool create)
 		return ret;
 	memcpy(d->search[d->nsearch++], d->sockets, strlen(d->sockets) + 1);
 	/* A user of the fallback still sees root's enclaves (read-only commands are open to everyone). */
-	if (!getenv(REGISTRY_SOCKETS_ENV) && strcmp(d->sockets, REGISTRY_SOCKETS_DEFAULT))
+	if (!chosen_sockets[0] && strcmp(d->sockets, REGISTRY_SOCKETS_DEFAULT))
 		snprintf(d->search[d->nsearch++], PATH_MAX, "%s", REGISTRY_SOCKETS_DEFAULT);
 	return run_dir(d, create);
 }

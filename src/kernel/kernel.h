@@ -168,7 +168,6 @@ bool kaslr_cmdline_disabled(const char *cmdline);
 
 /* ---- cache.c ---- */
 
-#define KERNEL_CACHE_ENV       "NITROVM_CACHE"	/* the cache root (the test tiers' kernels live there too) */
 #define KERNEL_CACHE_SUBDIR    "vmlinux"
 #define KERNEL_CACHE_MAX_BYTES (1ULL << 30) /* a few decompressed distribution kernels (~55 MiB each) */
 #define KERNEL_CACHE_KEY_LEN   32		/* SHA-256 of the kernel section */

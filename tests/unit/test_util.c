@@ -70,6 +70,20 @@ static void test_grow_array(void **state)
 	free(a);
 }
 
+static void test_path_setting_copy(void **state)
+{
+	char dst[8] = "old";
+
+	(void)state;
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), "/a/b", "x"), 0);
+	assert_string_equal(dst, "/a/b");
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), NULL, "x"), 0);
+	assert_string_equal(dst, "");
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), "/1234567", "the thing"), -ENAMETOOLONG);
+	assert_string_equal(err_msg(), "the path of the thing is too long");
+	assert_string_equal(dst, "");
+}
+
 static void test_hex(void **state)
 {
 	uint8_t in[] = { 0x00, 0xab, 0x7f, 0xff }, out[4];
@@ -152,7 +166,7 @@ static void test_parse_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err), cmocka_unit_test(test_grow_array),	    cmocka_unit_test(test_hex),	       cmocka_unit_test(test_be),
+		cmocka_unit_test(test_err), cmocka_unit_test(test_grow_array), cmocka_unit_test(test_path_setting_copy),	    cmocka_unit_test(test_hex),	       cmocka_unit_test(test_be),
 		cmocka_unit_test(test_atomic_file), cmocka_unit_test(test_parse_size),
 	};
 
