@@ -90,8 +90,6 @@ bool cli_help_requested(int argc, char **argv);
 
 /* Write o to stdout in serde_json's pretty form followed by a newline. */
 void cli_print_json(struct json_object *o);
-/* Render o like cli_print_json into a heap string (caller frees). */
-char *cli_json_pretty(struct json_object *o);
 
 /* {"HashAlgorithm": "Sha384 { ... }", "PCR0", "PCR1", "PCR2"[, "PCR8"]} */
 struct json_object *cli_measurements_json(const struct eif_measurements *m, const uint8_t *pcr8);
@@ -139,10 +137,6 @@ int qemu_main(int argc, char **argv);
 /* Launches shared by run-enclave, the QEMU front end and selftest (run_enclave.c). */
 struct launch_result;
 struct enclave_proc_opts;
-/* The exit status for a launch that ended or failed; prints the error line or "enclave ran for X s". */
-int cli_launch_status(int ret, const struct launch_result *r);
-/* The same into text (what to print on stderr: a register dump, then that line), without printing. */
-int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len);
 /*
  * Run an enclave in this process to its end (run-enclave --foreground, the QEMU front end): nitro-cli's progress
  * lines and the run JSON when print_json, the console to console_out (-1: nowhere).  Returns the exit status.

@@ -25,21 +25,6 @@ int strv_push(struct strv *s, const char *str, size_t len)
 	return 0;
 }
 
-int strv_copy(struct strv *dst, const struct strv *src)
-{
-	struct strv out = {0};
-
-	for (size_t i = 0; i < src->n; i++) {
-		if (strv_push(&out, src->v[i], strlen(src->v[i]))) {
-			strv_free(&out);
-			return -ENOMEM;
-		}
-	}
-	strv_free(dst);
-	*dst = out;
-	return 0;
-}
-
 void strv_free(struct strv *s)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -252,24 +252,6 @@ int atomic_file_write(struct atomic_file *f, const void *buf, size_t len)
 	return ret ? err_set(-ret, "cannot write %s: %s", f->path, strerror(-ret)) : 0;
 }
 
-int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = pwrite(f->fd, p, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return err_set(errno, "cannot write %s: %s", f->path, strerror(errno));
-		p += r;
-		off += (uint64_t)r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 int atomic_file_commit(struct atomic_file *f)
 {
 	int ret = 0;

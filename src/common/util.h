@@ -54,7 +54,6 @@ struct atomic_file {
 };
 int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode);
 int atomic_file_write(struct atomic_file *f, const void *buf, size_t len);
-int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off);
 int atomic_file_commit(struct atomic_file *f);
 void atomic_file_abort(struct atomic_file *f);
 

@@ -25,7 +25,8 @@
 /* Entries one prune looks at: a cache of a few GiB holds hundreds of layers, not millions. */
 #define CACHE_MAX_ENTRIES 100000
 
-int image_cache_dir(const char *dir, char *out, size_t len)
+/* The cache directory dir (or the default) resolves to, for messages. */
+static int image_cache_dir(const char *dir, char *out, size_t len)
 {
 	int n;
 

@@ -121,8 +121,6 @@ int vmlinux_parse(const uint8_t *buf, uint64_t len, uint64_t pref_address, bool 
  * segments do not fill, then apply the relocations for a virtual offset of delta from the link address.
  */
 int vmlinux_load(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len, int64_t delta);
-/* Apply only the relocations (dst already holds the laid-out image). */
-int vmlinux_relocate(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len, int64_t delta);
 
 /* ---- kaslr.c ---- */
 
