@@ -20,6 +20,9 @@
  * verifier takes indefinite-length maps because real NSM hardware writes its payload as one; signature
  * sections and NSM requests refuse them.  Every failure records what went wrong and the byte offset of the
  * head at fault, for messages that say "... at byte N".
+ *
+ * A map whose keys a table names (the NSM's requests, the issuer's messages) is read by cbor_map_read
+ * (cbor_map.c), so each such reader checks unknown, repeated, mistyped, too long and missing keys alike.
  */
 #ifndef NITROVM_COMMON_CBOR_H
 #define NITROVM_COMMON_CBOR_H

@@ -49,7 +49,7 @@ struct image_options {
 	const char *arch;	    /* "amd64"/"arm64" (also "x86_64"/"aarch64"); NULL: the host's */
 	bool plain_http;	    /* also talk plain http to registries that are not on loopback */
 	unsigned int stall_seconds; /* 0: IMAGE_DEFAULT_STALL_SECONDS */
-	const char *cache_dir;	    /* NULL: $XDG_CACHE_HOME/nitrovm, else ~/.cache/nitrovm */
+	const char *cache_dir;	    /* NULL: the caches' shared root (common/cache_root.h) */
 	const char *work_dir;	    /* where unpacked file contents wait (the output's directory) */
 	const struct image_progress *progress;
 };
