@@ -98,6 +98,4 @@ struct qemu_args {
 int qemu_parse_args(int argc, char **argv, struct qemu_args *a);
 void qemu_args_free(struct qemu_args *a);
 
-extern const char qemu_usage[];
-
 #endif
