@@ -83,6 +83,9 @@ static void print_version(void)
 
 int main(int argc, char **argv)
 {
+	/* Where the user keeps caches, state and enclave records: chosen once, for every command and the runtime. */
+	if (cli_read_environment() < 0)
+		return cli_fail_err(E_INVALID_ARGUMENT);
 	/* Engines run an OCI runtime by its path and cannot add arguments: the name chooses. */
 	if (argc > 0 && !strcmp(basename(argv[0]), RT_NAME))
 		return runtime_main(argc, argv);

@@ -106,7 +106,8 @@ bool cli_help_requested(int argc, char **argv)
 	return false;
 }
 
-char *cli_json_pretty(struct json_object *o)
+/* Render o like cli_print_json into a heap string (caller frees). */
+static char *cli_json_pretty(struct json_object *o)
 {
 	return json_pretty(o);
 }

@@ -90,12 +90,20 @@ bool cli_help_requested(int argc, char **argv);
 
 /* Write o to stdout in serde_json's pretty form followed by a newline. */
 void cli_print_json(struct json_object *o);
-/* Render o like cli_print_json into a heap string (caller frees). */
-char *cli_json_pretty(struct json_object *o);
 
 /* {"HashAlgorithm": "Sha384 { ... }", "PCR0", "PCR1", "PCR2"[, "PCR8"]} */
 struct json_object *cli_measurements_json(const struct eif_measurements *m, const uint8_t *pcr8);
 struct json_object *cli_hex_json(const uint8_t *buf, size_t len);
+
+/*
+ * The settings a user writes in the environment to choose nitrovm's places (environment.c): the cache root, the
+ * attestation CA's state directory, the enclave records directory (and nitro-cli's REGISTRY_SOCKETS_ENV).
+ */
+#define CLI_CACHE_ENV	  "NITROVM_CACHE"
+#define CLI_STATE_DIR_ENV "NITROVM_STATE_DIR"
+#define CLI_RUN_DIR_ENV	  "NITROVM_RUN_DIR"
+/* Read them and hand them to the floors that use those places; -1 with err_msg() set when one is unusable. */
+int cli_read_environment(void);
 
 /* Say where the attestation CA will be kept when the first launch is about to create it (said once). */
 void cli_note_state_dir(void);
@@ -129,10 +137,6 @@ int qemu_main(int argc, char **argv);
 /* Launches shared by run-enclave, the QEMU front end and selftest (run_enclave.c). */
 struct launch_result;
 struct enclave_proc_opts;
-/* The exit status for a launch that ended or failed; prints the error line or "enclave ran for X s". */
-int cli_launch_status(int ret, const struct launch_result *r);
-/* The same into text (what to print on stderr: a register dump, then that line), without printing. */
-int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len);
 /* nitro-cli's progress lines of a launch: before the memory is allocated, and once the enclave runs. */
 #define CLI_ALLOCATING_LINE  "Start allocating memory..."
 #define CLI_STARTED_LINE_MAX 1024

@@ -207,7 +207,7 @@ static int native_options(const struct qemu_args *a, struct launch_opts *o)
 	return 0;
 }
 
-const char qemu_usage[] =
+static const char qemu_usage[] =
 	"Usage: nitrovm -M nitro-enclave[,OPTS] -kernel FILE.eif [-append TEXT] [-m SIZE] [-smp N] [-nographic]\n"
 	"       nitrovm -M nitro-enclave[,OPTS] -kernel bzImage -initrd FILE[,FILE...] -append TEXT ...\n"
 	"       nitrovm -accel nitro[,debug-mode=on|off][,enclave-cid=N] -M nitro -kernel FILE.eif -m SIZE -smp N\n\n"

@@ -97,9 +97,5 @@ struct qemu_args {
 /* Parse argv (argv[0] the program) into a, which the caller zeroed and gave its defaults.  0 or the exit status. */
 int qemu_parse_args(int argc, char **argv, struct qemu_args *a);
 void qemu_args_free(struct qemu_args *a);
-/* The -chardev with this id, or NULL. */
-const struct qemu_chardev *qemu_find_chardev(const struct qemu_args *a, const char *id);
-
-extern const char qemu_usage[];
 
 #endif

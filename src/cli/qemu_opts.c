@@ -328,6 +328,15 @@ static int parse_name(const char *v, struct qemu_args *a)
 	return 0;
 }
 
+/* The -chardev with this id, or NULL. */
+static const struct qemu_chardev *qemu_find_chardev(const struct qemu_args *a, const char *id)
+{
+	for (unsigned int i = 0; i < a->nchardev; i++)
+		if (!strcmp(a->chardev[i].id, id))
+			return &a->chardev[i];
+	return NULL;
+}
+
 /* -chardev BACKEND,id=ID[,path=P][,host=H,port=N][,server=on|off][,wait=on|off][,mux=on|off][,logfile=...] */
 static int parse_chardev(const char *v, struct qemu_args *a)
 {
@@ -872,12 +881,4 @@ void qemu_args_free(struct qemu_args *a)
 	for (unsigned int i = 0; i < a->nowned; i++)
 		free(a->owned[i]);
 	a->nowned = 0;
-}
-
-const struct qemu_chardev *qemu_find_chardev(const struct qemu_args *a, const char *id)
-{
-	for (unsigned int i = 0; i < a->nchardev; i++)
-		if (!strcmp(a->chardev[i].id, id))
-			return &a->chardev[i];
-	return NULL;
 }

@@ -159,7 +159,8 @@ int rootfs_check_env(const char *kv)
 	return 0;
 }
 
-int rootfs_find_init(char *path, size_t len)
+/* Where nitrovm's own init is: next to the binary in the build tree, else where `meson install` put it. */
+static int rootfs_find_init(char *path, size_t len)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);

@@ -21,7 +21,6 @@
 
 struct cpio;
 
-
 /*
  * Split --cmd into arguments the way a shell would for simple cases: blanks separate arguments, '...' keeps
  * everything literally, "..." keeps everything but \" and \\ (which lose their backslash), a backslash
@@ -33,9 +32,6 @@ int rootfs_split_cmd(const char *cmd, struct strv *argv);
 int rootfs_read_cmd_file(const char *path, struct strv *argv);
 /* NAME=VALUE with a non-empty NAME and no newline anywhere. */
 int rootfs_check_env(const char *kv);
-
-/* Where nitrovm's own init is: next to the binary in the build tree, else where `meson install` put it. */
-int rootfs_find_init(char *path, size_t len);
 
 struct rootfs_spec {
 	const char *rootfs;	/* host directory: the app's root filesystem */

@@ -476,7 +476,11 @@ static void app_words(const struct launch_result *r, char *out, size_t len)
 		snprintf(out, len, "; the app exited with status %u", r->app.value);
 }
 
-int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len)
+/*
+ * The exit status for a launch that ended or failed, and what to print on stderr for it into text (a register
+ * dump, then the error line or "enclave ran for X s"), without printing.
+ */
+static int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_t len)
 {
 	const struct hv_exit *e = &r->exit;
 	char app[96];
@@ -508,7 +512,8 @@ int cli_launch_outcome(int ret, const struct launch_result *r, char *text, size_
 	}
 }
 
-int cli_launch_status(int ret, const struct launch_result *r)
+/* The same, printed. */
+static int cli_launch_status(int ret, const struct launch_result *r)
 {
 	char text[HV_EXIT_REGS_MAX + 1024];
 	int status = cli_launch_outcome(ret, r, text, sizeof(text));

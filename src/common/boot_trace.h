@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * NITROVM_TRACE_START=1: timestamps of the start path, for bench/boot (docs/internals.md, "Measuring the start").
+ * NITROVM_TRACE_START=1: timestamps of the start path, for bench/boot (docs/internals.md, "Measuring the start");
+ * a measuring hook, read only in builds with test hooks (-Dtest_hooks=true), before main.
  * Each point is a CLOCK_MONOTONIC time and the host TSC read together, so a guest's TSC (with the offset KVM
  * gives it) can be placed on the host's clock.  Off, a mark costs one load and a branch.
  */

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A heap buffer's first allocation, and the least it grows by: a signature section is a few kilobytes. */
+#include "grow.h"
+
+/* A heap buffer's first allocation (it doubles from there): a signature section is a few kilobytes. */
 #define ENC_GROW_MIN 256
 /* The one-byte head of the break that ends an indefinite-length item. */
 #define CBOR_BREAK 0xff
@@ -38,25 +40,22 @@ void cbor_enc_release(struct cbor_enc *e)
 /* Room for n more bytes, or false (and the flag, for good) when there is none. */
 static bool enc_room(struct cbor_enc *e, size_t n)
 {
-	size_t cap;
 	uint8_t *q;
 
 	if (e->failed)
 		return false;
 	if (n <= e->cap - e->len)
 		return true;
-	if (!e->grow || n > SIZE_MAX / 2 - e->len) {
+	if (!e->grow || n > SIZE_MAX - e->len) {
 		e->failed = true;
 		return false;
 	}
-	cap = e->cap * 2 > e->len + n + ENC_GROW_MIN ? e->cap * 2 : e->len + n + ENC_GROW_MIN;
-	q = realloc(e->buf, cap);
+	q = grow_array(e->buf, &e->cap, e->len + n, 1, ENC_GROW_MIN);
 	if (!q) {
 		e->failed = true;
 		return false;
 	}
 	e->buf = q;
-	e->cap = cap;
 	return true;
 }
 

@@ -20,6 +20,9 @@
  * verifier takes indefinite-length maps because real NSM hardware writes its payload as one; signature
  * sections and NSM requests refuse them.  Every failure records what went wrong and the byte offset of the
  * head at fault, for messages that say "... at byte N".
+ *
+ * A map whose keys a table names (the NSM's requests, the issuer's messages) is read by cbor_map_read
+ * (cbor_map.c), so each such reader checks unknown, repeated, mistyped, too long and missing keys alike.
  */
 #ifndef NITROVM_COMMON_CBOR_H
 #define NITROVM_COMMON_CBOR_H
@@ -204,5 +207,57 @@ static inline bool cbor_head_is_float(const struct cbor_head *h)
 {
 	return h->major == CBOR_SIMPLE && h->info > CBOR_INFO_ARG1 && h->info <= CBOR_INFO_ARG8;
 }
+
+/* ---- maps of known text keys (cbor_map.c) ---- */
+
+enum cbor_field_type {
+	CBOR_FIELD_UINT,	  /* an unsigned integer of at most max */
+	CBOR_FIELD_TEXT,	  /* a text string of at most max bytes */
+	CBOR_FIELD_BYTES,	  /* a byte string of at most max bytes */
+	CBOR_FIELD_BYTES_OR_NULL, /* the same, or null (data then stays NULL) */
+};
+
+/* One expected key: the caller sets key, type, max (0: no bound) and required; cbor_map_read the rest. */
+struct cbor_field {
+	const char *key;
+	enum cbor_field_type type;
+	uint64_t max;
+	bool required;
+	bool seen;
+	uint64_t u;	     /* an integer's value */
+	const uint8_t *data; /* a string's contents, inside the input; NULL for null (or not seen) */
+	size_t len;
+};
+
+enum cbor_map_status {
+	CBOR_MAP_OK,
+	CBOR_MAP_MALFORMED,  /* not a map, more pairs than allowed, or CBOR that is not well-formed (d->err) */
+	CBOR_MAP_UNKNOWN,    /* a key not in the table, or a key that is not a text string */
+	CBOR_MAP_REPEATED,   /* a key given twice */
+	CBOR_MAP_WRONG_TYPE, /* a value not of its key's type */
+	CBOR_MAP_TOO_LARGE,  /* a value past its key's max */
+	CBOR_MAP_MISSING,    /* a required key absent */
+};
+
+/* Options of cbor_map_read. */
+enum {
+	/* Text keys the table does not name are skipped, as serde skips fields it does not know. */
+	CBOR_MAP_SKIP_UNKNOWN = 1u << 0,
+};
+
+struct cbor_map_fault {
+	enum cbor_map_status status;
+	size_t at;			/* offset of the head at fault: the map's, or the pair's key */
+	const struct cbor_field *field; /* the key at fault (REPEATED, WRONG_TYPE, TOO_LARGE, MISSING), else NULL */
+};
+
+/*
+ * Read the map at d's position, itself at depth depth and of at most max_pairs pairs, into f[0..nf).  Every pair
+ * is read to its end even after a faulty one, so malformed CBOR anywhere is told apart from a well-formed map
+ * with a bad entry: MALFORMED wins, then the first faulty entry, then the first required key missing.  Returns
+ * the status, also in *fault (may be NULL) with where it is.
+ */
+enum cbor_map_status cbor_map_read(struct cbor_dec *d, unsigned int depth, uint64_t max_pairs, unsigned int flags,
+				   struct cbor_field *f, unsigned int nf, struct cbor_map_fault *fault);
 
 #endif

@@ -202,8 +202,3 @@ void evloop_stop(struct evloop *l)
 		/* The counter cannot overflow in practice; the stop flag is already set. */
 	}
 }
-
-bool evloop_stopped(struct evloop *l)
-{
-	return atomic_load(&l->stop);
-}

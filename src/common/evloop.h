@@ -36,6 +36,5 @@ int evloop_run(struct evloop *l);
 void evloop_stop(struct evloop *l);
 /* Wait up to timeout_ms (-1: for ever) for events and run their callbacks once: their number, or -errno. */
 int evloop_run_once(struct evloop *l, int timeout_ms);
-bool evloop_stopped(struct evloop *l);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "util.h"
 
 /* ---- growable text ---- */
@@ -25,15 +26,11 @@ struct sbuf {
 
 static void sb_add(struct sbuf *b, const void *s, size_t n)
 {
-	if (!b->p || b->len + n + 1 > b->cap) {
-		size_t cap = MAX(b->cap * 2, b->len + n + 64);
-		char *q = realloc(b->p, cap);
+	char *q = grow_array(b->p, &b->cap, b->len + n + 1, 1, 64);
 
-		if (!q)
-			abort();
-		b->p = q;
-		b->cap = cap;
-	}
+	if (!q)
+		abort();
+	b->p = q;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
@@ -779,13 +776,11 @@ static int parse_object(struct parser *p, struct json_object **out)
 		return 0;
 	}
 	do {
-		if (n == cap) {
-			struct member *q = realloc(m, (cap = cap ? 2 * cap : 8) * sizeof(*m));
+		struct member *q = grow_array(m, &cap, n + 1, sizeof(*m), 8);
 
-			if (!q)
-				abort();
-			m = q;
-		}
+		if (!q)
+			abort();
+		m = q;
 		m[n] = (struct member){ .seq = n };
 		ret = parse_member(p, &m[n++]);
 		if (ret)

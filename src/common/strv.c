@@ -5,41 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "util.h"
 
 int strv_push(struct strv *s, const char *str, size_t len)
 {
 	char *copy;
 
-	if (s->n + 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		char **v = realloc(s->v, cap * sizeof(*v));
+	char **v = grow_array(s->v, &s->cap, s->n + 2, sizeof(*v), 8);
 
-		if (!v)
-			return err_set(ENOMEM, "out of memory");
-		s->v = v;
-		s->cap = cap;
-	}
+	if (!v)
+		return err_set(ENOMEM, "out of memory");
+	s->v = v;
 	copy = strndup(str, len);
 	if (!copy)
 		return err_set(ENOMEM, "out of memory");
 	s->v[s->n++] = copy;
 	s->v[s->n] = NULL;
-	return 0;
-}
-
-int strv_copy(struct strv *dst, const struct strv *src)
-{
-	struct strv out = {0};
-
-	for (size_t i = 0; i < src->n; i++) {
-		if (strv_push(&out, src->v[i], strlen(src->v[i]))) {
-			strv_free(&out);
-			return -ENOMEM;
-		}
-	}
-	strv_free(dst);
-	*dst = out;
 	return 0;
 }
 

@@ -13,8 +13,6 @@ struct strv {
 
 /* Append a copy of str[0..len); returns 0 or -ENOMEM with err_msg() set. */
 int strv_push(struct strv *s, const char *str, size_t len);
-/* Replace the contents of dst with copies of src's strings. */
-int strv_copy(struct strv *dst, const struct strv *src);
 void strv_free(struct strv *s);
 /* The strings, each followed by '\n', in one heap buffer (NUL-terminated; *len excludes the NUL). */
 char *strv_join_lines(const char *const *v, size_t n, size_t *len);

@@ -216,6 +216,16 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int path_setting_copy(char *dst, size_t size, const char *src, const char *what)
+{
+	size_t len = src ? strlen(src) : 0;
+
+	if (len >= size)
+		return err_set(ENAMETOOLONG, "the path of %s is too long", what);
+	memcpy(dst, src ? src : "", len + 1);
+	return 0;
+}
+
 int mkdir_p(const char *path, unsigned int mode)
 {
 	char p[PATH_MAX];
@@ -262,24 +272,6 @@ int atomic_file_write(struct atomic_file *f, const void *buf, size_t len)
 	int ret = write_full(f->fd, buf, len);
 
 	return ret ? err_set(-ret, "cannot write %s: %s", f->path, strerror(-ret)) : 0;
-}
-
-int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = pwrite(f->fd, p, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return err_set(errno, "cannot write %s: %s", f->path, strerror(errno));
-		p += r;
-		off += (uint64_t)r;
-		len -= (size_t)r;
-	}
-	return 0;
 }
 
 int atomic_file_commit(struct atomic_file *f)

@@ -68,7 +68,6 @@ struct atomic_file {
 };
 int atomic_file_open(struct atomic_file *f, const char *path, unsigned int mode);
 int atomic_file_write(struct atomic_file *f, const void *buf, size_t len);
-int atomic_file_pwrite(struct atomic_file *f, const void *buf, size_t len, uint64_t off);
 int atomic_file_commit(struct atomic_file *f);
 void atomic_file_abort(struct atomic_file *f);
 
@@ -79,6 +78,9 @@ void atomic_file_abort(struct atomic_file *f);
  * something the user did not ask for.
  */
 int source_date_epoch(uint32_t *out);
+
+/* A path setting into dst[size] (NULL is ""); -ENAMETOOLONG with err_msg() naming what when it does not fit. */
+int path_setting_copy(char *dst, size_t size, const char *src, const char *what);
 
 /* mkdir -p: every missing directory of path is created with mode (existing ones are left as they are). */
 int mkdir_p(const char *path, unsigned int mode);

@@ -24,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "common/util.h"
 
 #define CPIO_PERM_MASK 07777u
@@ -98,19 +99,13 @@ static int check_name(struct cpio *c, const char *name)
 
 static struct cpio_entry *new_entry(struct cpio *c, const char *name, uint32_t mode)
 {
-	struct cpio_entry *e;
+	struct cpio_entry *e = grow_array(c->entries, &c->entries_cap, c->nentries + 1, sizeof(*e), 64);
 
-	if (c->nentries == c->entries_cap) {
-		size_t cap = c->entries_cap ? 2 * c->entries_cap : 64;
-		struct cpio_entry *n = realloc(c->entries, cap * sizeof(*n));
-
-		if (!n) {
-			fail(c, err_set(ENOMEM, "out of memory collecting cpio entries"));
-			return NULL;
-		}
-		c->entries = n;
-		c->entries_cap = cap;
+	if (!e) {
+		fail(c, err_set(ENOMEM, "out of memory collecting cpio entries"));
+		return NULL;
 	}
+	c->entries = e;
 	e = &c->entries[c->nentries];
 	memset(e, 0, sizeof(*e));
 	e->name = strdup(name);

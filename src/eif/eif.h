@@ -52,8 +52,6 @@ enum eif_section_type {
 	EIF_SECTION_METADATA = 5,
 };
 
-const char *eif_section_type_name(unsigned int type);
-
 struct eif_section {
 	uint16_t type;
 	uint16_t flags;
@@ -115,7 +113,6 @@ void eif_close(struct eif_file *f);
 /* Kernel architecture, from the image's own magic. */
 enum eif_arch { EIF_ARCH_UNKNOWN, EIF_ARCH_X86_64, EIF_ARCH_ARM64 };
 enum eif_arch eif_detect_arch(const uint8_t *kernel, size_t len);
-const char *eif_arch_name(enum eif_arch arch);
 
 /* ---- writer ---- */
 

@@ -29,7 +29,6 @@ struct eif_layout {
 	bool streams; /* some section is a stream */
 	uint8_t header[EIF_HEADER_SIZE];
 };
-void eif_lay_out(const struct eif_build *b, struct eif_layout *l);
 void eif_section_header(const struct measure_section *s, uint8_t out[EIF_SECTION_HEADER_SIZE]);
 /*
  * Images with streamed sections: measure (and, with fd >= 0, write) in bounded pieces, PCR0/PCR1 on this

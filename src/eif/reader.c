@@ -17,7 +17,7 @@ static const char *const section_names[] = {
 	[EIF_SECTION_RAMDISK] = "ramdisk", [EIF_SECTION_SIGNATURE] = "signature", [EIF_SECTION_METADATA] = "metadata",
 };
 
-const char *eif_section_type_name(unsigned int type)
+static const char *eif_section_type_name(unsigned int type)
 {
 	return type < ARRAY_SIZE(section_names) ? section_names[type] : "unknown";
 }
@@ -223,13 +223,4 @@ enum eif_arch eif_detect_arch(const uint8_t *kernel, size_t len)
 	if (len >= 0x40 && !memcmp(kernel + 0x38, "ARM\x64", 4))
 		return EIF_ARCH_ARM64;
 	return EIF_ARCH_UNKNOWN;
-}
-
-const char *eif_arch_name(enum eif_arch arch)
-{
-	switch (arch) {
-	case EIF_ARCH_X86_64: return "x86_64";
-	case EIF_ARCH_ARM64: return "aarch64";
-	default: return "unknown";
-	}
 }

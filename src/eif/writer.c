@@ -26,7 +26,7 @@ static void add(struct eif_layout *l, uint16_t type, const struct eif_blob *b, c
 	l->n++;
 }
 
-void eif_lay_out(const struct eif_build *b, struct eif_layout *l)
+static void eif_lay_out(const struct eif_build *b, struct eif_layout *l)
 {
 	uint64_t off = EIF_HEADER_SIZE;
 	uint8_t *h = l->header;

@@ -136,8 +136,3 @@ size_t console_ring_pieces(const struct console_ring *r, const uint8_t **a, size
 	*blen = w % CONSOLE_RING_SIZE;
 	return CONSOLE_RING_SIZE;
 }
-
-uint64_t console_ring_written(const struct console_ring *r)
-{
-	return r->map ? hdr(r)->written : 0;
-}

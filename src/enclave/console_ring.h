@@ -33,7 +33,5 @@ void console_ring_append(struct console_ring *r, const uint8_t *buf, size_t len)
 /* The valid history in order, as up to two pieces (the ring may wrap); returns the total length. */
 size_t console_ring_pieces(const struct console_ring *r, const uint8_t **a, size_t *alen, const uint8_t **b,
 			   size_t *blen);
-/* Bytes ever written (history lost off the front: written - what pieces returns). */
-uint64_t console_ring_written(const struct console_ring *r);
 
 #endif

@@ -144,7 +144,8 @@ static int finish(struct cbor_dec *d, const char *what)
 	return cbor_dec_finish(d) < 0 ? bad(d, what) : 0;
 }
 
-int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c)
+/* A command name; an unknown name is CTL_CMD_UNKNOWN, not an error. */
+static int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c)
 {
 	struct cbor_dec d;
 	struct cbor_head h;
@@ -164,7 +165,7 @@ int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c)
 	return 0;
 }
 
-int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata)
+static int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata)
 {
 	struct cbor_dec d;
 	struct cbor_head h, k, v;
@@ -204,7 +205,8 @@ int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata)
 	return finish(&d, "the describe arguments");
 }
 
-int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap)
+/* A text string into out (NUL-terminated); -EBADMSG when it does not fit in cap - 1 bytes. */
+static int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap)
 {
 	struct cbor_dec d;
 	struct cbor_head h;

@@ -80,11 +80,6 @@ uint8_t *ctl_frame_reply_status(int32_t status, size_t *len);
 
 /* ---- decoding one message (the CBOR after the length); 0 or -EBADMSG with err_msg() set ---- */
 
-/* A command name; an unknown name is CTL_CMD_UNKNOWN, not an error. */
-int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c);
-int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata);
-/* A text string into out (NUL-terminated); -EBADMSG when it does not fit in cap - 1 bytes. */
-int ctl_decode_string(const uint8_t *msg, size_t len, char *out, size_t cap);
 int ctl_decode_reply(const uint8_t *msg, size_t len, struct ctl_reply *r);
 
 /* ---- a whole request, as an enclave process reads it ---- */

@@ -22,7 +22,10 @@ struct heartbeat;
 #define HEARTBEAT_TIMEOUT_STEP_MS 90000ULL
 #define HEARTBEAT_EIF_STEP	  (6 * GiB)
 #define HEARTBEAT_MEMORY_STEP	  (100 * GiB)
-/* Test hook: a shorter (or longer) timeout in milliseconds, so the timeout path can be tested in seconds. */
+/*
+ * Test hook, read only in builds with test hooks (-Dtest_hooks=true): a shorter (or longer) timeout in
+ * milliseconds, so the timeout path can be tested in seconds.
+ */
 #define HEARTBEAT_TIMEOUT_ENV "NITROVM_HEARTBEAT_TIMEOUT_MS"
 
 /*

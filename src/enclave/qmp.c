@@ -332,11 +332,6 @@ void qmp_session_free(struct qmp_session *s)
 	free(s);
 }
 
-bool qmp_session_negotiated(const struct qmp_session *s)
-{
-	return s->negotiated;
-}
-
 static bool is_space(uint8_t c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';

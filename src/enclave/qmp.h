@@ -70,8 +70,6 @@ void qmp_session_free(struct qmp_session *s);
  * reply), or the out function's error: close the session then.
  */
 int qmp_session_input(struct qmp_session *s, const uint8_t *buf, size_t len);
-/* Whether the client completed capabilities negotiation (it gets events from then on). */
-bool qmp_session_negotiated(const struct qmp_session *s);
 /* An event for this session, as text ready to send (data may be NULL): sent when negotiated. */
 int qmp_session_event(struct qmp_session *s, const char *name, struct json_object *data);
 

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "common/grow.h"
 #include "common/util.h"
 
 #define REGISTRY_FALLBACK_NAME "nitro_enclaves"
@@ -66,19 +67,27 @@ static int user_dir(const char *name, char *out, size_t len, bool create, bool *
 	return 0;
 }
 
+static char chosen_sockets[PATH_MAX], chosen_run[PATH_MAX];
+
+int registry_set_dirs(const char *sockets, const char *run)
+{
+	int ret = path_setting_copy(chosen_sockets, sizeof(chosen_sockets), sockets, "the enclave sockets directory");
+
+	return ret < 0 ? ret : path_setting_copy(chosen_run, sizeof(chosen_run), run, "the enclave records directory");
+}
+
 static int sockets_dir(struct registry_dirs *d, bool create)
 {
-	const char *env = getenv(REGISTRY_SOCKETS_ENV);
 	int ret;
 
-	if (env && env[0]) {
-		snprintf(d->sockets, sizeof(d->sockets), "%s", env);
+	if (chosen_sockets[0]) {
+		snprintf(d->sockets, sizeof(d->sockets), "%s", chosen_sockets);
 		if (!create)
 			return 0;
 		ret = ensure_dir(d->sockets, 0775, &d->created);
 		if (ret < 0)
 			return err_set(-ret, "the enclave sockets directory $%s=%s cannot be used: %s",
-				       REGISTRY_SOCKETS_ENV, env, strerror(-ret));
+				       REGISTRY_SOCKETS_ENV, chosen_sockets, strerror(-ret));
 		return 0;
 	}
 	snprintf(d->sockets, sizeof(d->sockets), "%s", REGISTRY_SOCKETS_DEFAULT);
@@ -94,11 +103,10 @@ static int sockets_dir(struct registry_dirs *d, bool create)
 
 static int run_dir(struct registry_dirs *d, bool create)
 {
-	const char *env = getenv(REGISTRY_RUN_ENV);
 	int ret;
 
-	if (env && env[0])
-		snprintf(d->run, sizeof(d->run), "%s", env);
+	if (chosen_run[0])
+		snprintf(d->run, sizeof(d->run), "%s", chosen_run);
 	else if (geteuid() == 0)
 		snprintf(d->run, sizeof(d->run), "%s", REGISTRY_RUN_ROOT);
 	else
@@ -120,7 +128,7 @@ int registry_dirs(struct registry_dirs *d, bool create)
 		return ret;
 	memcpy(d->search[d->nsearch++], d->sockets, strlen(d->sockets) + 1);
 	/* A user of the fallback still sees root's enclaves (read-only commands are open to everyone). */
-	if (!getenv(REGISTRY_SOCKETS_ENV) && strcmp(d->sockets, REGISTRY_SOCKETS_DEFAULT))
+	if (!chosen_sockets[0] && strcmp(d->sockets, REGISTRY_SOCKETS_DEFAULT))
 		snprintf(d->search[d->nsearch++], PATH_MAX, "%s", REGISTRY_SOCKETS_DEFAULT);
 	return run_dir(d, create);
 }
@@ -139,7 +147,8 @@ int registry_run_dir(char *out, size_t len)
 	return ret;
 }
 
-void registry_slot_of(const char *enclave_id, char *out, size_t len)
+/* "<slot>" of an enclave id ("i-...-enc<slot>", or the whole id when it has no "-enc"). */
+static void registry_slot_of(const char *enclave_id, char *out, size_t len)
 {
 	const char *p = enclave_id, *q;
 
@@ -438,6 +447,7 @@ int registry_list_ended(const struct registry_dirs *d, char ***ids, unsigned int
 	DIR *dir = opendir(d->run);
 	struct dirent *e;
 	size_t cap = 0;
+	char **more;
 
 	*ids = NULL;
 	*n = 0;
@@ -456,13 +466,10 @@ int registry_list_ended(const struct registry_dirs *d, char ***ids, unsigned int
 		if (o)
 			json_str(o, "EnclaveID", id, sizeof(id));
 		json_object_put(o);
-		if (*n == cap) {
-			char **more = realloc(*ids, (cap = cap ? 2 * cap : 16) * sizeof(char *));
-
-			if (!more)
-				break;
-			*ids = more;
-		}
+		more = grow_array(*ids, &cap, *n + 1, sizeof(char *), 16);
+		if (!more)
+			break;
+		*ids = more;
 		if (((*ids)[*n] = strdup(id[0] ? id : slot)))
 			(*n)++;
 	}
@@ -514,7 +521,7 @@ static int by_age(const void *a, const void *b)
 
 void registry_prune_ended(const struct registry_dirs *d)
 {
-	struct ended *list = NULL;
+	struct ended *list = NULL, *more;
 	size_t n = 0, cap = 0;
 	DIR *dir = opendir(d->run);
 	struct dirent *e;
@@ -531,13 +538,10 @@ void registry_prune_ended(const struct registry_dirs *d)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", d->run, e->d_name) >= sizeof(path) ||
 		    stat(path, &st) < 0)
 			continue;
-		if (n == cap) {
-			struct ended *more = realloc(list, (cap = cap ? 2 * cap : 32) * sizeof(*list));
-
-			if (!more)
-				break;
-			list = more;
-		}
+		more = grow_array(list, &cap, n + 1, sizeof(*list), 32);
+		if (!more)
+			break;
+		list = more;
 		memcpy(list[n].slot, e->d_name, len - 5);
 		list[n].slot[len - 5] = '\0';
 		list[n++].when = st.st_mtime;

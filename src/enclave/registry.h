@@ -3,7 +3,7 @@
  * Where running and ended enclaves are found on this host.
  *
  * Running: each enclave process listens on <sockets dir>/<slot id in lowercase hex>.sock, the directory being
- * $NITRO_CLI_SOCKETS_PATH, else /run/nitro_enclaves: the same place and names as nitro-cli's, so each tool finds
+ * the one chosen (registry_set_dirs(): nitro-cli's $NITRO_CLI_SOCKETS_PATH), else /run/nitro_enclaves: the same place and names as nitro-cli's, so each tool finds
  * the other's enclaves.  A user who cannot write there (not root, not in the ne group) gets a directory of their
  * own under $XDG_RUNTIME_DIR (else /tmp) instead; commands look in both.  A socket nobody listens on any more
  * is a process that died: whoever finds it deletes it (ECONNREFUSED; EACCES means someone else's, left alone).
@@ -25,9 +25,9 @@
 #include <stdint.h>
 #include <time.h>
 
+/* nitro-cli's own setting for the sockets directory: sharing it is how each tool finds the other's enclaves. */
 #define REGISTRY_SOCKETS_ENV	 "NITRO_CLI_SOCKETS_PATH"
 #define REGISTRY_SOCKETS_DEFAULT "/run/nitro_enclaves"
-#define REGISTRY_RUN_ENV	 "NITROVM_RUN_DIR"
 #define REGISTRY_RUN_ROOT	 "/run/nitrovm"
 #define REGISTRY_LOCK_NAME	 ".nitrovm.lock" /* nitro-cli looks only at *.sock */
 #define REGISTRY_SOCKET_SUFFIX	 ".sock"
@@ -39,20 +39,23 @@
 
 struct registry_dirs {
 	char sockets[PATH_MAX];	 /* where this user's enclave processes put their sockets */
-	bool fell_back;		 /* sockets is the per-user directory, not $NITRO_CLI_SOCKETS_PATH's */
+	bool fell_back;		 /* sockets is the per-user directory, not the chosen or the shared one */
 	bool created;		 /* ... and it was created just now (the command says so, once) */
 	char search[REGISTRY_MAX_DIRS][PATH_MAX]; /* where to look for enclaves: sockets, and the shared one */
 	unsigned int nsearch;
 	char run[PATH_MAX];	 /* nitrovm's records */
 };
 
+/*
+ * The directories the command line chose (copied; NULL or "" for the defaults): sockets replaces
+ * /run/nitro_enclaves and its per-user fallback, run the records directory.  -ENAMETOOLONG if one is too long.
+ */
+int registry_set_dirs(const char *sockets, const char *run);
 /* Find (and, with create, make) the directories.  0 or -errno with err_msg() set. */
 int registry_dirs(struct registry_dirs *d, bool create);
 /* Only the records directory (made when missing): for an enclave process's log, before anything else. */
 int registry_run_dir(char *out, size_t len);
 
-/* "<slot>" of an enclave id ("i-...-enc<slot>", or the whole id when it has no "-enc"). */
-void registry_slot_of(const char *enclave_id, char *out, size_t len);
 /* "<dir>/<slot>.sock" for an enclave id. */
 int registry_socket_path(const char *dir, const char *enclave_id, char *out, size_t len);
 /* "<run dir>/<slot><suffix>" for an enclave id ("" when the id's slot is not a safe file name). */

@@ -38,7 +38,8 @@ int bus_register(struct bus *b, enum bus_space space, uint64_t base, uint64_t le
 	return 0;
 }
 
-const struct bus_range *bus_find(const struct bus *b, enum bus_space space, uint64_t addr, unsigned int len)
+/* The range holding [addr, addr + len), or NULL. */
+static const struct bus_range *bus_find(const struct bus *b, enum bus_space space, uint64_t addr, unsigned int len)
 {
 	unsigned int lo = 0, hi = b->nranges;
 

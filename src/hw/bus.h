@@ -39,8 +39,6 @@ struct bus {
 /* Insert a range; fails (-EEXIST/-ENOSPC with err_msg) when it overlaps another range of the same space. */
 int bus_register(struct bus *b, enum bus_space space, uint64_t base, uint64_t len, bus_handler h, void *opaque,
 		 const char *name);
-/* The range holding [addr, addr + len), or NULL. */
-const struct bus_range *bus_find(const struct bus *b, enum bus_space space, uint64_t addr, unsigned int len);
 /* Dispatch an access; returns false when nothing is mapped there (reads: PIO all ones, MMIO zeros). */
 bool bus_access(const struct bus *b, enum bus_space space, uint64_t addr, void *data, unsigned int len,
 		bool is_write);

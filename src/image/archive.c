@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "libs.h"
 #include "spool.h"
@@ -77,14 +78,12 @@ static int add_member(struct tar_index *t, struct archive *a, struct archive_ent
 	if (t->n >= ARCHIVE_MAX_MEMBERS)
 		return err_set(E2BIG, "%s has more than %d members: it is not an image archive", t->where,
 			       ARCHIVE_MAX_MEMBERS);
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 16;
-		struct member *nm = realloc(t->m, cap * sizeof(*nm));
+	{
+		struct member *nm = grow_array(t->m, &t->cap, t->n + 1, sizeof(*nm), 16);
 
 		if (!nm)
 			return err_set(ENOMEM, "out of memory");
 		t->m = nm;
-		t->cap = cap;
 	}
 	m = &t->m[t->n];
 	memset(m, 0, sizeof(*m));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The blob cache: layers pulled from registries, by digest, under <cache>/blobs/<algorithm>/<hex>
- * (<cache> = $XDG_CACHE_HOME/nitrovm, else ~/.cache/nitrovm), so that a rebuild after one changed layer
+ * (<cache> = the caches' shared root, common/cache_root.h), so that a rebuild after one changed layer
  * fetches that layer only.
  *
  * A download is written to an unnamed file in the cache directory and gets its name only once its digest
@@ -18,28 +18,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cache_root.h"
 #include "internal.h"
 
-#define CACHE_SUBDIR "nitrovm"
 #define BLOBS_SUBDIR "blobs"
 /* Entries one prune looks at: a cache of a few GiB holds hundreds of layers, not millions. */
 #define CACHE_MAX_ENTRIES 100000
 
-int image_cache_dir(const char *dir, char *out, size_t len)
+/* The cache directory dir (or the default) resolves to, for messages. */
+static int image_cache_dir(const char *dir, char *out, size_t len)
 {
-	const char *root = getenv("NITROVM_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	int n;
 
-	if (dir)
-		n = snprintf(out, len, "%s", dir);
-	else if (root && root[0] == '/')
-		n = snprintf(out, len, "%s", root); /* the root every nitrovm cache shares (kernels too) */
-	else if (xdg && xdg[0] == '/')
-		n = snprintf(out, len, "%s/%s", xdg, CACHE_SUBDIR);
-	else if (home && *home)
-		n = snprintf(out, len, "%s/.cache/%s", home, CACHE_SUBDIR);
-	else
-		return err_set(ENOENT, "no cache directory: neither XDG_CACHE_HOME nor HOME is set");
+	if (!dir)
+		return cache_root(out, len); /* the root every nitrovm cache shares (kernels too) */
+	n = snprintf(out, len, "%s", dir);
 	if (n < 0 || (size_t)n >= len)
 		return err_set(ENAMETOOLONG, "the cache directory's path is too long");
 	return 0;

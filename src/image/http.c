@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "http.h"
 #include "libs.h"
 
@@ -37,6 +38,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
 	size_t len = size * n;
+	char *b;
 
 	if (t->rq->sink && t->rs->status / 100 == 2) {
 		t->sink_error = t->rq->sink(t->rq->sink_arg, data, len);
@@ -46,15 +48,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		t->too_big = true;
 		return 0;
 	}
-	if (t->rs->body_len + len + 1 > t->cap) {
-		size_t cap = MAX(t->cap * 2, t->rs->body_len + len + 1);
-		char *b = realloc(t->rs->body, cap);
-
-		if (!b)
-			return 0;
-		t->rs->body = b;
-		t->cap = cap;
-	}
+	b = grow_array(t->rs->body, &t->cap, t->rs->body_len + len + 1, 1, 4096);
+	if (!b)
+		return 0;
+	t->rs->body = b;
 	memcpy(t->rs->body + t->rs->body_len, data, len);
 	t->rs->body_len += len;
 	t->rs->body[t->rs->body_len] = '\0';

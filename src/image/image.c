@@ -77,11 +77,6 @@ int image_open(const char *uri, const struct image_options *o, struct image **ou
 	return 0;
 }
 
-enum image_transport_kind image_transport(const struct image *img)
-{
-	return img->ref.transport == TRANSPORT_REGISTRY ? IMAGE_FROM_REGISTRY : IMAGE_FROM_FILE;
-}
-
 int image_fetch(struct image *img)
 {
 	if (!img->src->ops->fetch_layer)

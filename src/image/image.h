@@ -49,7 +49,7 @@ struct image_options {
 	const char *arch;	    /* "amd64"/"arm64" (also "x86_64"/"aarch64"); NULL: the host's */
 	bool plain_http;	    /* also talk plain http to registries that are not on loopback */
 	unsigned int stall_seconds; /* 0: IMAGE_DEFAULT_STALL_SECONDS */
-	const char *cache_dir;	    /* NULL: $XDG_CACHE_HOME/nitrovm, else ~/.cache/nitrovm */
+	const char *cache_dir;	    /* NULL: the caches' shared root (common/cache_root.h) */
 	const char *work_dir;	    /* where unpacked file contents wait (the output's directory) */
 	const struct image_progress *progress;
 };
@@ -63,7 +63,6 @@ struct image;
 
 /* Parse the reference, open its source, resolve manifest, platform and config. */
 int image_open(const char *uri, const struct image_options *o, struct image **out);
-enum image_transport_kind image_transport(const struct image *img);
 /* Bring every layer into reach (registry: download into the cache); a no-op for local sources. */
 int image_fetch(struct image *img);
 /* Apply the layers. */
@@ -146,8 +145,6 @@ struct image_cache_stats {
 
 /* Remove least recently used blobs until at most max_bytes remain (0: all). dir NULL: the default cache. */
 int image_cache_prune(const char *dir, uint64_t max_bytes, struct image_cache_stats *st);
-/* The cache directory dir (or the default) resolves to, for messages. */
-int image_cache_dir(const char *dir, char *out, size_t len);
 
 /* ---- images from a Dockerfile (dockerfile.c) ---- */
 

@@ -312,7 +312,7 @@ struct layer_input {
 };
 
 struct layer_stats {
-	uint64_t entries, files, file_bytes, tar_bytes;
+	uint64_t entries, files, file_bytes;
 };
 
 /* Apply one layer to the tree, its files' contents to the spool; layer is its 1-based position. */

@@ -88,7 +88,6 @@ static la_ssize_t read_tar(struct archive *a, void *arg, const void **buf)
 	if (!n)
 		c->raw_eof = true;
 	image_verifier_update(&c->diff, c->tbuf, (size_t)n);
-	c->st->tar_bytes += (uint64_t)n;
 	*buf = c->tbuf;
 	return n;
 }

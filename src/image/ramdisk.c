@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/grow.h"
 #include "eif/cpio.h"
 #include "internal.h"
 #include "spool.h"
@@ -135,15 +136,10 @@ static int add_entry(struct image_ramdisk *rd, const char *name, struct tree_nod
 {
 	struct rd_entry *e;
 
-	if (rd->n == rd->cap) {
-		size_t cap = rd->cap ? 2 * rd->cap : 1024;
-
-		e = realloc(rd->e, cap * sizeof(*e));
-		if (!e)
-			return err_set(ENOMEM, "out of memory listing the ramdisk's entries");
-		rd->e = e;
-		rd->cap = cap;
-	}
+	e = grow_array(rd->e, &rd->cap, rd->n + 1, sizeof(*e), 1024);
+	if (!e)
+		return err_set(ENOMEM, "out of memory listing the ramdisk's entries");
+	rd->e = e;
 	e = &rd->e[rd->n];
 	memset(e, 0, sizeof(*e));
 	e->name = strdup(name);

@@ -19,6 +19,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "internal.h"
 #include "spool.h"
 #include "tree.h"
@@ -68,15 +69,11 @@ static const char *link_first(struct walk *w, const struct stat *st)
 
 static int link_note(struct walk *w, const struct stat *st, const char *path)
 {
-	if (w->nlinks == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 64;
-		struct link_seen *l = realloc(w->links, cap * sizeof(*l));
+	struct link_seen *l = grow_array(w->links, &w->cap, w->nlinks + 1, sizeof(*l), 64);
 
-		if (!l)
-			return err_set(ENOMEM, "out of memory");
-		w->links = l;
-		w->cap = cap;
-	}
+	if (!l)
+		return err_set(ENOMEM, "out of memory");
+	w->links = l;
 	w->links[w->nlinks].path = strdup(path);
 	if (!w->links[w->nlinks].path)
 		return err_set(ENOMEM, "out of memory");

@@ -2,7 +2,8 @@
 /*
  * Decompressed kernels kept on disk, so a kernel is decompressed once, not at every launch: one file per
  * kernel, named by the SHA-256 of the EIF's kernel section (the bzImage's bytes, which decide the output
- * entirely), in $NITROVM_CACHE/vmlinux, else $XDG_CACHE_HOME/nitrovm/vmlinux, else ~/.cache/nitrovm/vmlinux.
+ * entirely), in <cache root>/vmlinux (common/cache_root.h: the chosen root, else $XDG_CACHE_HOME/nitrovm, else
+ * ~/.cache/nitrovm).
  *
  * What is booted comes from here, so the cache is only believed when it is the user's own: the directory is
  * made 0700, and a file that is not ours, is writable by others or has another size than the payload
@@ -24,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cache_root.h"
 #include "common/util.h"
 
 #define CACHE_DIR_MODE	0700
@@ -33,17 +35,12 @@
 
 int kernel_cache_dir(char *out, size_t len)
 {
-	const char *env = getenv(KERNEL_CACHE_ENV), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	int n;
+	char root[PATH_MAX];
+	int n = cache_root(root, sizeof(root));
 
-	if (env && env[0] == '/')
-		n = snprintf(out, len, "%s/%s", env, KERNEL_CACHE_SUBDIR);
-	else if (xdg && xdg[0] == '/')
-		n = snprintf(out, len, "%s/nitrovm/%s", xdg, KERNEL_CACHE_SUBDIR);
-	else if (home && home[0] == '/')
-		n = snprintf(out, len, "%s/.cache/nitrovm/%s", home, KERNEL_CACHE_SUBDIR);
-	else
-		return err_set(ENOENT, "no cache directory: set $%s (or $HOME)", KERNEL_CACHE_ENV);
+	if (n < 0)
+		return n;
+	n = snprintf(out, len, "%s/%s", root, KERNEL_CACHE_SUBDIR);
 	if (n < 0 || (size_t)n >= len)
 		return err_set(ENAMETOOLONG, "the cache directory path is too long");
 	return 0;

@@ -121,8 +121,6 @@ int vmlinux_parse(const uint8_t *buf, uint64_t len, uint64_t pref_address, bool 
  * segments do not fill, then apply the relocations for a virtual offset of delta from the link address.
  */
 int vmlinux_load(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len, int64_t delta);
-/* Apply only the relocations (dst already holds the laid-out image). */
-int vmlinux_relocate(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len, int64_t delta);
 
 /* ---- kaslr.c ---- */
 
@@ -168,7 +166,6 @@ bool kaslr_cmdline_disabled(const char *cmdline);
 
 /* ---- cache.c ---- */
 
-#define KERNEL_CACHE_ENV       "NITROVM_CACHE"	/* the cache root (the test tiers' kernels live there too) */
 #define KERNEL_CACHE_SUBDIR    "vmlinux"
 #define KERNEL_CACHE_MAX_BYTES (1ULL << 30) /* a few decompressed distribution kernels (~55 MiB each) */
 #define KERNEL_CACHE_KEY_LEN   32		/* SHA-256 of the kernel section */

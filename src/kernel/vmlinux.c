@@ -30,11 +30,6 @@
 #define RELOC_ENTRY	 4
 #define RELOC_TABLES	 3
 
-
-
-
-
-
 static int check_ehdr(const uint8_t *b, uint64_t len)
 {
 	uint64_t phoff;
@@ -185,7 +180,9 @@ static void apply_table(const struct vmlinux *v, const uint8_t *buf, uint64_t fi
 	}
 }
 
-int vmlinux_relocate(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len, int64_t delta)
+/* Apply only the relocations (dst already holds the laid-out image). */
+static int vmlinux_relocate(const struct vmlinux *v, const uint8_t *buf, uint8_t *dst, uint64_t dst_len,
+			    int64_t delta)
 {
 	const struct vmlinux_relocs *r = &v->relocs;
 

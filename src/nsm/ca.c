@@ -82,16 +82,23 @@ static bool home_usable(const char *home)
 	return !access(p, W_OK) || !access(home, W_OK);
 }
 
+static char chosen_state_dir[PATH_MAX];
+
+int nsm_state_dir_set(const char *dir)
+{
+	return path_setting_copy(chosen_state_dir, sizeof(chosen_state_dir), dir, "the state directory");
+}
+
 int nsm_state_dir(const char *override, char *out, size_t len)
 {
-	const char *env = getenv(NSM_STATE_DIR_ENV), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	const char *run = getenv("XDG_RUNTIME_DIR");
 	int n;
 
 	if (override && override[0])
 		n = snprintf(out, len, "%s", override);
-	else if (env && env[0])
-		n = snprintf(out, len, "%s", env);
+	else if (chosen_state_dir[0])
+		n = snprintf(out, len, "%s", chosen_state_dir);
 	else if (xdg && xdg[0] == '/')
 		n = snprintf(out, len, "%s/nitrovm", xdg);
 	else if (geteuid() == 0)

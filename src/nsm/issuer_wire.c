@@ -17,42 +17,24 @@
 #define WIRE_MAX_DEPTH 2
 #define WIRE_MAX_KEYS  8
 
-enum wire_type { W_UINT, W_TEXT, W_BYTES };
-
-struct wire_field {
-	const char *key;
-	enum wire_type type;
-	bool seen;
-	uint64_t u;
-	const uint8_t *data;
-	size_t len;
-};
-
-/* Every key of the map must be one of f[], once, with its type. */
-static int read_map(const uint8_t *buf, size_t len, struct wire_field *f, unsigned int nf)
+/* Every key of the map must be one of f[], once, with its type and within its length. */
+static int read_map(const uint8_t *buf, size_t len, struct cbor_field *f, unsigned int nf)
 {
-	static const uint8_t major[] = { [W_UINT] = CBOR_UINT, [W_TEXT] = CBOR_TEXT, [W_BYTES] = CBOR_BYTES };
-	struct cbor_head h, k, v;
+	struct cbor_map_fault fault;
 	struct cbor_dec d;
 
 	cbor_dec_init(&d, buf, len, CBOR_DEC_KNOWN_SIMPLE, WIRE_MAX_DEPTH);
-	if (cbor_dec_head(&d, &h) || h.major != CBOR_MAP || h.arg > WIRE_MAX_KEYS)
-		return err_set(EINVAL, "an issuer message is not a map of at most %d entries", WIRE_MAX_KEYS);
-	for (uint64_t i = 0; i < h.arg; i++) {
-		struct wire_field *hit = NULL;
-
-		if (cbor_dec_head(&d, &k) || k.major != CBOR_TEXT || cbor_dec_head(&d, &v))
-			return err_set(EINVAL, "an issuer message has a malformed entry at byte %zu", d.at);
-		for (unsigned int j = 0; j < nf && !hit; j++)
-			if (cbor_head_is_text(&k, f[j].key))
-				hit = &f[j];
-		if (!hit || hit->seen || v.major != major[hit->type])
-			return err_set(EINVAL,
-				       "an issuer message has an unknown, repeated or mistyped entry at byte %zu", k.at);
-		hit->seen = true;
-		hit->u = v.arg;
-		hit->data = v.data;
-		hit->len = (size_t)v.arg;
+	switch (cbor_map_read(&d, 0, WIRE_MAX_KEYS, 0, f, nf, &fault)) {
+	case CBOR_MAP_OK:
+		break;
+	case CBOR_MAP_MALFORMED:
+		return err_set(EINVAL, "an issuer message is not a map of at most %d entries (byte %zu)", WIRE_MAX_KEYS,
+			       fault.at);
+	case CBOR_MAP_MISSING:
+		return err_set(EINVAL, "an issuer message has no \"%s\"", fault.field->key);
+	default:
+		return err_set(EINVAL, "an issuer message has an unknown, repeated, mistyped or too long entry at byte %zu",
+			       fault.at);
 	}
 	if (cbor_dec_finish(&d))
 		return err_set(EINVAL, "an issuer message has %zu bytes after its map", cbor_dec_left(&d));
@@ -60,7 +42,7 @@ static int read_map(const uint8_t *buf, size_t len, struct wire_field *f, unsign
 }
 
 /* A text field into out (cap bytes with its NUL): 1 to cap - 1 bytes, no NUL inside. */
-static int text_field(const struct wire_field *f, char *out, size_t cap)
+static int text_field(const struct cbor_field *f, char *out, size_t cap)
 {
 	if (!f->seen || !f->len || f->len >= cap || memchr(f->data, '\0', f->len))
 		return err_set(EINVAL, "an issuer message's \"%s\" is missing, empty, or longer than %zu bytes",
@@ -91,11 +73,11 @@ size_t nsm_issuer_encode_request(const struct nsm_issuer_request *r, uint8_t *bu
 
 int nsm_issuer_decode_request(const uint8_t *buf, size_t len, struct nsm_issuer_request *r)
 {
-	struct wire_field f[] = {
-		{ .key = "op", .type = W_TEXT },
-		{ .key = "id", .type = W_TEXT },
-		{ .key = "seq", .type = W_UINT },
-		{ .key = "key", .type = W_BYTES },
+	struct cbor_field f[] = {
+		{ .key = "op", .type = CBOR_FIELD_TEXT, .required = true },
+		{ .key = "id", .type = CBOR_FIELD_TEXT, .required = true },
+		{ .key = "seq", .type = CBOR_FIELD_UINT },
+		{ .key = "key", .type = CBOR_FIELD_BYTES, .max = NSM_ISSUER_KEY_MAX },
 	};
 	char op[8];
 	int ret;
@@ -112,7 +94,7 @@ int nsm_issuer_decode_request(const uint8_t *buf, size_t len, struct nsm_issuer_
 		r->op = NSM_ISSUER_BIND;
 		return 0;
 	}
-	if (strcmp(op, "issue") || !f[2].seen || !f[3].seen || !f[3].len || f[3].len > NSM_ISSUER_KEY_MAX)
+	if (strcmp(op, "issue") || !f[2].seen || !f[3].seen || !f[3].len)
 		return err_set(EINVAL, "an issuer request is neither a bind nor an issue with a sequence number "
 				       "and a key of 1 to %d bytes", NSM_ISSUER_KEY_MAX);
 	r->op = NSM_ISSUER_ISSUE;
@@ -150,11 +132,14 @@ size_t nsm_issuer_encode_reply(const struct nsm_issuer_reply *r, uint8_t *buf, s
 
 int nsm_issuer_decode_reply(const uint8_t *buf, size_t len, struct nsm_issuer_reply *r)
 {
-	struct wire_field f[] = {
-		{ .key = "seq", .type = W_UINT },	    { .key = "error", .type = W_UINT },
-		{ .key = "message", .type = W_TEXT },	    { .key = "leaf", .type = W_BYTES },
-		{ .key = "root", .type = W_BYTES },	    { .key = "intermediate", .type = W_BYTES },
-		{ .key = "not_after", .type = W_UINT },
+	struct cbor_field f[] = {
+		{ .key = "seq", .type = CBOR_FIELD_UINT, .required = true },
+		{ .key = "error", .type = CBOR_FIELD_UINT },
+		{ .key = "message", .type = CBOR_FIELD_TEXT },
+		{ .key = "leaf", .type = CBOR_FIELD_BYTES },
+		{ .key = "root", .type = CBOR_FIELD_BYTES },
+		{ .key = "intermediate", .type = CBOR_FIELD_BYTES },
+		{ .key = "not_after", .type = CBOR_FIELD_UINT },
 	};
 	int ret;
 
@@ -162,8 +147,6 @@ int nsm_issuer_decode_reply(const uint8_t *buf, size_t len, struct nsm_issuer_re
 	ret = read_map(buf, len, f, ARRAY_SIZE(f));
 	if (ret)
 		return ret;
-	if (!f[0].seen)
-		return err_set(EINVAL, "an issuer reply has no sequence number");
 	r->seq = f[0].u;
 	if (f[1].seen) {
 		/* errno values are small and positive; anything else is reported as EIO. */

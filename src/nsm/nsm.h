@@ -163,7 +163,6 @@ struct x509_st;
 /* notBefore is set this far back, so a guest clock a little behind the host's still sees valid certificates. */
 #define NSM_CA_BACKDATE_SECS 60
 
-#define NSM_STATE_DIR_ENV     "NITROVM_STATE_DIR"
 #define NSM_STATE_SYSTEM_DIR  "/var/lib/nitrovm"   /* root's, when $XDG_STATE_HOME is not set */
 #define NSM_STATE_HOME_SUBDIR ".local/state/nitrovm" /* XDG's default state home, for other users */
 #define NSM_CA_SUBDIR	  "ca"
@@ -175,8 +174,10 @@ struct x509_st;
 #define NSM_CA_ROOT_CN	  "nitrovm.nitro-enclaves root"
 #define NSM_CA_ORG	  "nitrovm"
 
+/* Use dir as the state directory from now on, wherever none is given (copied; NULL or "" for the default). */
+int nsm_state_dir_set(const char *dir);
 /*
- * The state directory: override if not NULL, else $NITROVM_STATE_DIR, else $XDG_STATE_HOME/nitrovm, else for
+ * The state directory: override if not NULL, else the one nsm_state_dir_set() chose, else $XDG_STATE_HOME/nitrovm, else for
  * root /var/lib/nitrovm, else ~/.local/state/nitrovm when $HOME is usable (a service's HOME may be / and
  * read-only), else a runtime directory ($XDG_RUNTIME_DIR/nitrovm/state, /tmp/nitrovm-UID/state).
  */

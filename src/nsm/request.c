@@ -218,78 +218,25 @@ size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap)
 
 /* ---- request fields ---- */
 
-enum field_type { F_U16, F_BYTES, F_OPT_BYTES };
-
-struct field {
-	const char *name;
-	enum field_type type;
-	bool seen;
-	uint16_t u16;
-	const uint8_t *data; /* NULL for an absent or null optional */
-	size_t len;
-};
+/* u16 fields: PCR indexes and ranges. */
+#define FIELD_U16(name) { .key = (name), .type = CBOR_FIELD_UINT, .max = UINT16_MAX, .required = true }
 
 /*
- * The fields map of a request: {name: value, ...}.  Returns NSM_E_SUCCESS with every field filled, or the error
- * the request earns.  Malformed CBOR anywhere is InvalidOperation; well-formed but wrong fields InvalidArgument.
+ * The fields map of a request: {name: value, ...}, at depth 1 under the request's name.  Returns NSM_E_SUCCESS
+ * with every field filled, or the error the request earns: malformed CBOR anywhere is InvalidOperation;
+ * well-formed but wrong fields (repeated, mistyped, out of range, missing, a key that is not text)
+ * InvalidArgument.  Text keys a request does not know are ignored, as serde does.
  */
-static enum nsm_error parse_fields(struct cbor_dec *d, struct field *f, unsigned int nf)
+static enum nsm_error parse_fields(struct cbor_dec *d, struct cbor_field *f, unsigned int nf)
 {
-	enum nsm_error bad = NSM_E_SUCCESS;
-	struct cbor_head h, k, v;
-
-	if (cbor_dec_head(d, &h))
+	switch (cbor_map_read(d, 1, UINT64_MAX, CBOR_MAP_SKIP_UNKNOWN, f, nf, NULL)) {
+	case CBOR_MAP_OK:
+		return NSM_E_SUCCESS;
+	case CBOR_MAP_MALFORMED:
 		return NSM_E_INVALID_OPERATION;
-	if (h.major != CBOR_MAP)
-		return NSM_E_INVALID_OPERATION;
-	if (h.arg > cbor_dec_left(d) / 2)
-		return NSM_E_INVALID_OPERATION;
-	for (uint64_t i = 0; i < h.arg; i++) {
-		struct field *hit = NULL;
-
-		if (cbor_dec_head(d, &k) || cbor_dec_skip(d, &k, 2) || cbor_dec_head(d, &v) ||
-		    cbor_dec_skip(d, &v, 2))
-			return NSM_E_INVALID_OPERATION;
-		if (k.major != CBOR_TEXT) {
-			bad = NSM_E_INVALID_ARGUMENT;
-			continue;
-		}
-		for (unsigned int j = 0; j < nf; j++)
-			if (cbor_head_is_text(&k, f[j].name))
-				hit = &f[j];
-		if (!hit)
-			continue; /* serde ignores fields it does not know */
-		if (hit->seen)
-			bad = NSM_E_INVALID_ARGUMENT;
-		hit->seen = true;
-		switch (hit->type) {
-		case F_U16:
-			if (v.major != CBOR_UINT || v.arg > UINT16_MAX)
-				bad = NSM_E_INVALID_ARGUMENT;
-			else
-				hit->u16 = (uint16_t)v.arg;
-			break;
-		case F_OPT_BYTES:
-			if (v.major == CBOR_SIMPLE && v.info == CBOR_NULL) {
-				hit->data = NULL;
-				break;
-			}
-			/* fallthrough */
-		case F_BYTES:
-			if (v.major != CBOR_BYTES) {
-				bad = NSM_E_INVALID_ARGUMENT;
-				break;
-			}
-			/* A zero-length bstr has no contents pointer of its own; keep "present" distinct from null. */
-			hit->data = v.data;
-			hit->len = v.arg;
-			break;
-		}
+	default:
+		return NSM_E_INVALID_ARGUMENT;
 	}
-	for (unsigned int j = 0; j < nf && !bad; j++)
-		if (!f[j].seen && f[j].type != F_OPT_BYTES)
-			bad = NSM_E_INVALID_ARGUMENT;
-	return bad;
 }
 
 /* ---- responses ---- */
@@ -345,43 +292,43 @@ static enum nsm_error get_random(struct nsm *n, struct cbor_enc *e)
 
 static enum nsm_error describe_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
-	struct field f[] = { { .name = "index", .type = F_U16 } };
+	struct cbor_field f[] = { FIELD_U16("index") };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
 
 	if (err)
 		return err;
-	if (f[0].u16 >= NSM_MAX_PCRS)
+	if (f[0].u >= NSM_MAX_PCRS)
 		return NSM_E_INVALID_INDEX;
 	begin_response(e, "DescribePCR", 2);
 	cbor_enc_text(e, "lock");
-	cbor_enc_bool(e, n->pcrs.locked[f[0].u16]);
+	cbor_enc_bool(e, n->pcrs.locked[f[0].u]);
 	cbor_enc_text(e, "data");
-	cbor_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	cbor_enc_bytes(e, n->pcrs.value[f[0].u], NSM_PCR_LEN);
 	return NSM_E_SUCCESS;
 }
 
 static enum nsm_error extend_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e)
 {
-	struct field f[] = { { .name = "index", .type = F_U16 }, { .name = "data", .type = F_BYTES } };
+	struct cbor_field f[] = { FIELD_U16("index"), { .key = "data", .type = CBOR_FIELD_BYTES, .required = true } };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
 
 	if (!err)
-		err = nsm_pcr_extend(&n->pcrs, f[0].u16, f[1].data, f[1].len);
+		err = nsm_pcr_extend(&n->pcrs, f[0].u, f[1].data, f[1].len);
 	if (err)
 		return err;
 	begin_response(e, "ExtendPCR", 1);
 	cbor_enc_text(e, "data");
-	cbor_enc_bytes(e, n->pcrs.value[f[0].u16], NSM_PCR_LEN);
+	cbor_enc_bytes(e, n->pcrs.value[f[0].u], NSM_PCR_LEN);
 	return NSM_E_SUCCESS;
 }
 
 static enum nsm_error lock_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_enc *e, bool range)
 {
-	struct field f[] = { { .name = range ? "range" : "index", .type = F_U16 } };
+	struct cbor_field f[] = { FIELD_U16(range ? "range" : "index") };
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
 
 	if (!err)
-		err = range ? nsm_pcr_lock_range(&n->pcrs, f[0].u16) : nsm_pcr_lock(&n->pcrs, f[0].u16);
+		err = range ? nsm_pcr_lock_range(&n->pcrs, f[0].u) : nsm_pcr_lock(&n->pcrs, f[0].u);
 	if (err)
 		return err;
 	cbor_enc_text(e, range ? "LockPCRs" : "LockPCR");
@@ -444,10 +391,10 @@ fail:
  */
 static enum nsm_error take_attestation(struct nsm *n, struct cbor_dec *d, const struct answer *a)
 {
-	struct field f[NSM_ATTEST_FIELDS] = {
-		[NSM_FIELD_USER_DATA] = { .name = "user_data", .type = F_OPT_BYTES },
-		[NSM_FIELD_NONCE] = { .name = "nonce", .type = F_OPT_BYTES },
-		[NSM_FIELD_PUBLIC_KEY] = { .name = "public_key", .type = F_OPT_BYTES },
+	struct cbor_field f[NSM_ATTEST_FIELDS] = {
+		[NSM_FIELD_USER_DATA] = { .key = "user_data", .type = CBOR_FIELD_BYTES_OR_NULL },
+		[NSM_FIELD_NONCE] = { .key = "nonce", .type = CBOR_FIELD_BYTES_OR_NULL },
+		[NSM_FIELD_PUBLIC_KEY] = { .key = "public_key", .type = CBOR_FIELD_BYTES_OR_NULL },
 	};
 	enum nsm_error err = parse_fields(d, f, ARRAY_SIZE(f));
 	struct nsm_attest_job *j = &n->job;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "common/util.h"
 #include "runtime.h"
 
@@ -321,15 +322,13 @@ int rt_cgroup_pids(const struct rt_cgroup *cg, pid_t **pids, size_t *n)
 	if (!f)
 		return 0;
 	while (fscanf(f, "%ld", &v) == 1) {
-		if (*n == cap) {
-			pid_t *p = realloc(*pids, (cap = cap ? 2 * cap : 16) * sizeof(*p));
+		pid_t *p = grow_array(*pids, &cap, *n + 1, sizeof(*p), 16);
 
-			if (!p) {
-				fclose(f);
-				return err_set(ENOMEM, "out of memory");
-			}
-			*pids = p;
+		if (!p) {
+			fclose(f);
+			return err_set(ENOMEM, "out of memory");
 		}
+		*pids = p;
 		(*pids)[(*n)++] = (pid_t)v;
 	}
 	fclose(f);

@@ -132,7 +132,6 @@ void rt_state_remove(const char *dir);
 int rt_state_read(const char *dir, struct rt_state *s);
 void rt_state_free(struct rt_state *s);
 enum rt_status rt_state_status(const struct rt_state *s);
-const char *rt_status_name(enum rt_status st);
 /* runc's state JSON (the runtime-spec's, and runc's extras), pretty; the caller frees it. */
 char *rt_state_json(const struct rt_state *s);
 /* The start time of a live, non-zombie process, or 0. */

@@ -227,7 +227,7 @@ enum rt_status rt_state_status(const struct rt_state *s)
 	return s->started ? RT_RUNNING : RT_CREATED;
 }
 
-const char *rt_status_name(enum rt_status st)
+static const char *rt_status_name(enum rt_status st)
 {
 	return st == RT_CREATED ? "created" : st == RT_RUNNING ? "running" : "stopped";
 }

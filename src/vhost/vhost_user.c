@@ -56,7 +56,8 @@ const char *vhost_user_request_name(uint32_t request)
 	return "an unknown request";
 }
 
-int vhost_user_payload_size(uint32_t request)
+/* The payload size a request's message has (for requests with a fixed size), or -1 when it varies or is unknown. */
+static int vhost_user_payload_size(uint32_t request)
 {
 	switch (request) {
 	case VHOST_USER_GET_FEATURES:
@@ -294,7 +295,8 @@ static size_t encode_request(const struct vhost_user_msg *m, uint8_t *p)
 	}
 }
 
-size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t len)
+/* Encode a message into buf (VHOST_USER_HDR_SIZE + payload); returns the length. */
+static size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t len)
 {
 	size_t size;
 

@@ -124,10 +124,6 @@ struct vhost_user_msg {
  * -EPROTO with err_msg() saying what is wrong.
  */
 int vhost_user_decode(const uint8_t *buf, size_t len, unsigned int nfds, bool is_reply, struct vhost_user_msg *m);
-/* The payload size a request's message has (for requests with a fixed size), or -1 when it varies or is unknown. */
-int vhost_user_payload_size(uint32_t request);
-/* Encode a message into buf (VHOST_USER_HDR_SIZE + payload); returns the length. */
-size_t vhost_user_encode(const struct vhost_user_msg *m, uint8_t *buf, size_t len);
 const char *vhost_user_request_name(uint32_t request);
 
 /*

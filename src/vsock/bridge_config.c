@@ -121,7 +121,7 @@ static int parse_vsock(struct bridge_addr *a, const char *spec, bool cid_allowed
 	return 0;
 }
 
-int bridge_addr_parse(struct bridge_addr *a, const char *text, bool vsock_cid_allowed)
+static int bridge_addr_parse(struct bridge_addr *a, const char *text, bool vsock_cid_allowed)
 {
 	int ret;
 

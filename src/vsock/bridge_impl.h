@@ -87,7 +87,6 @@ void bridge_uds_free(struct bridge_set *s);
 int bridge_uds_read_connect(struct bridge_conn *bc);
 
 /* bridge_config.c */
-int bridge_addr_parse(struct bridge_addr *a, const char *text, bool vsock_cid_allowed);
 int bridge_addr_unix(struct bridge_addr *a, const char *path);
 
 #endif

@@ -221,7 +221,6 @@ static void conn_finish(struct vsock_mux *m, struct vsock_conn *c, int err, uint
 	c->buf_len = 0;
 	if (last_op == VSOCK_OP_RST) {
 		c->pending = PEND_RST;
-		m->stats.rst_sent++;
 	} else {
 		c->pending = PEND_SHUTDOWN;
 		c->shut_flags = VSOCK_SHUTDOWN_BOTH;
@@ -399,10 +398,8 @@ static void reply_rst(struct vsock_mux *m, const struct vsock_hdr *h)
 
 	if (h->op == VSOCK_OP_RST)
 		return;
-	if (m->orphan_len == VSOCK_ORPHAN_RST_MAX) {
-		m->stats.orphan_rst_dropped++;
+	if (m->orphan_len == VSOCK_ORPHAN_RST_MAX)
 		return;
-	}
 	r = &m->orphan[(m->orphan_head + m->orphan_len++) % VSOCK_ORPHAN_RST_MAX];
 	*r = (struct vsock_hdr){
 		.src_cid = h->dst_cid,
@@ -412,7 +409,6 @@ static void reply_rst(struct vsock_mux *m, const struct vsock_hdr *h)
 		.type = h->type,
 		.op = VSOCK_OP_RST,
 	};
-	m->stats.rst_sent++;
 }
 
 static bool flags_valid(const struct vsock_hdr *h)
@@ -709,7 +705,6 @@ static unsigned int conn_read_rw(struct vsock_mux *m, struct vsock_conn *c, stru
 		return 0;
 	}
 	got = MIN(got, (ssize_t)want);
-	m->stats.bytes_to_guest += (uint64_t)got;
 	/* Each buffer holds its share in turn: a short read fills the first ones. */
 	for (; made < nb && got > 0; made++) {
 		uint32_t len = MIN(bufs[made].h.len, (uint32_t)got);

@@ -127,12 +127,9 @@ typedef int (*vsock_accept_fn)(void *opaque, struct vsock_conn *c, uint32_t gues
 
 struct vsock_mux_stats {
 	uint64_t malformed;	/* packets dropped or answered RST for a bad header */
-	uint64_t rst_sent;
-	uint64_t orphan_rst_dropped;
 	uint64_t refused_limit;	/* REQUESTs refused at VSOCK_MAX_CONNECTIONS */
 	uint64_t credit_violations;
 	uint64_t bytes_to_host;
-	uint64_t bytes_to_guest;
 };
 
 struct vsock_mux *vsock_mux_create(void);

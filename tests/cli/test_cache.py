@@ -21,6 +21,14 @@ def test_cache_path_follows_nitrovm_cache(tmp_path):
     assert p.stdout.decode().strip() == str(tmp_path)  # kernels in vmlinux/, image blobs in blobs/
 
 
+def test_relative_nitrovm_cache_refused(tmp_path):
+    # A relative root would name another directory from every working directory; it was once silently ignored.
+    for args in (("cache", "path"), ("describe-enclaves",)):
+        p = run(*args, env={"NITROVM_CACHE": "relative/cache"})
+        line = error_line(p.stderr, code=3, returncode=p.returncode)
+        assert "$NITROVM_CACHE=relative/cache is not an absolute path" in line
+
+
 def test_cache_prune_keeps_the_most_recently_used(tmp_path):
     d = tmp_path / "vmlinux"
     d.mkdir()

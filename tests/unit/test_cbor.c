@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests: the CBOR codec (src/common/cbor.c) on its own: shortest heads at every size boundary, the
- * sticky overflow flag, and a decoder that refuses what its options do not allow and reports where.
+ * sticky overflow flag, a decoder that refuses what its options do not allow and reports where, and the reader
+ * of maps of known keys (cbor_map.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -454,6 +455,75 @@ static void test_finish(void **state)
 	assert_true(d.err == CBOR_ERR_END && d.at == 0);
 }
 
+/* ---- cbor_map_read ---- */
+
+static enum cbor_map_status read_map(const uint8_t *buf, size_t len, unsigned int flags, struct cbor_field *f,
+				     unsigned int nf, struct cbor_map_fault *fault)
+{
+	struct cbor_dec d;
+
+	cbor_dec_init(&d, buf, len, 0, 4);
+	return cbor_map_read(&d, 0, 4, flags, f, nf, fault);
+}
+
+static void test_map_reads_a_table(void **state)
+{
+	struct cbor_field f[] = {
+		{ .key = "n", .type = CBOR_FIELD_UINT, .max = 300, .required = true },
+		{ .key = "t", .type = CBOR_FIELD_TEXT, .max = 3 },
+		{ .key = "b", .type = CBOR_FIELD_BYTES_OR_NULL },
+		{ .key = "z", .type = CBOR_FIELD_BYTES },
+	};
+	struct cbor_map_fault fault;
+
+	(void)state;
+	/* {"n": 300, "t": "abc", "b": null, "z": h''} */
+	assert_int_equal(read_map(LIT("\xa4\x61n\x19\x01\x2c\x61t\x63" "abc" "\x61" "b\xf6\x61z\x40"), 0, f, 4, &fault),
+			 CBOR_MAP_OK);
+	assert_int_equal(f[0].u, 300);
+	assert_true(f[1].seen && f[1].len == 3 && !memcmp(f[1].data, "abc", 3));
+	assert_true(f[2].seen && !f[2].data);
+	assert_true(f[3].seen && f[3].data && !f[3].len); /* present and empty, not null */
+	/* only the required key */
+	assert_int_equal(read_map(LIT("\xa1\x61n\x01"), 0, f, 4, NULL), CBOR_MAP_OK);
+	assert_false(f[1].seen || f[2].seen || f[3].seen);
+}
+
+static void test_map_faults(void **state)
+{
+	struct cbor_field f[] = {
+		{ .key = "n", .type = CBOR_FIELD_UINT, .max = 300, .required = true },
+		{ .key = "t", .type = CBOR_FIELD_TEXT, .max = 3 },
+	};
+	struct cbor_map_fault fault;
+
+	(void)state;
+	assert_int_equal(read_map(LIT("\x81\x01"), 0, f, 2, &fault), CBOR_MAP_MALFORMED);
+	assert_int_equal(read_map(LIT("\xa5"), 0, f, 2, &fault), CBOR_MAP_MALFORMED); /* over max_pairs */
+	assert_int_equal(read_map(LIT("\xa1\x61n"), 0, f, 2, &fault), CBOR_MAP_MALFORMED);
+	assert_int_equal(read_map(LIT("\xa1\x61n\x19\x01\x2d"), 0, f, 2, &fault), CBOR_MAP_TOO_LARGE);
+	assert_ptr_equal(fault.field, &f[0]);
+	assert_int_equal(fault.at, 1);
+	assert_int_equal(read_map(LIT("\xa2\x61n\x01\x61t\x64" "abcd"), 0, f, 2, &fault), CBOR_MAP_TOO_LARGE);
+	assert_int_equal(fault.at, 4);
+	assert_int_equal(read_map(LIT("\xa1\x61n\x41x"), 0, f, 2, &fault), CBOR_MAP_WRONG_TYPE);
+	assert_int_equal(read_map(LIT("\xa2\x61n\x01\x61n\x02"), 0, f, 2, &fault), CBOR_MAP_REPEATED);
+	assert_int_equal(fault.at, 4);
+	assert_int_equal(read_map(LIT("\xa1\x61t\x61x"), 0, f, 2, &fault), CBOR_MAP_MISSING);
+	assert_ptr_equal(fault.field, &f[0]);
+	/* an unknown text key: refused, or skipped when asked; a key that is not text is refused either way */
+	assert_int_equal(read_map(LIT("\xa2\x61n\x01\x61q\x82\x01\x02"), 0, f, 2, &fault), CBOR_MAP_UNKNOWN);
+	assert_int_equal(read_map(LIT("\xa2\x61n\x01\x61q\x82\x01\x02"), CBOR_MAP_SKIP_UNKNOWN, f, 2, &fault),
+			 CBOR_MAP_OK);
+	assert_int_equal(read_map(LIT("\xa2\x61n\x01\x01\x01"), CBOR_MAP_SKIP_UNKNOWN, f, 2, &fault),
+			 CBOR_MAP_UNKNOWN);
+	/* malformed CBOR after a faulty entry is what is reported: the whole map is read */
+	assert_int_equal(read_map(LIT("\xa2\x61n\x41x\x61t\x7f"), 0, f, 2, &fault), CBOR_MAP_MALFORMED);
+	/* the first faulty entry, not a later one */
+	assert_int_equal(read_map(LIT("\xa2\x61n\x41x\x61t\x01"), 0, f, 2, &fault), CBOR_MAP_WRONG_TYPE);
+	assert_ptr_equal(fault.field, &f[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +537,8 @@ int main(void)
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_invalid_heads),
 		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_map_reads_a_table),
+		cmocka_unit_test(test_map_faults),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/cache_root.h"
 #include "common/le.h"
 #include "common/util.h"
 #include "kernel/kernel.h"
@@ -185,7 +186,7 @@ static void test_cache(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	setenv(KERNEL_CACHE_ENV, dir, 1);
+	assert_int_equal(cache_root_set(dir), 0);
 	load_real(0, &k);
 	assert_int_equal(bzimage_parse(k.data, k.len, &bz), 0);
 	assert_int_equal(kernel_image_get(&bz, key, &a, note, sizeof(note)), 0);
@@ -201,7 +202,7 @@ static void test_cache(void **state)
 	assert_int_equal(kernel_cache_prune(0, &removed, &freed), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(freed, bz.decompressed_len);
-	unsetenv(KERNEL_CACHE_ENV);
+	assert_int_equal(cache_root_set(NULL), 0);
 	rmdir(dir); /* the vmlinux subdirectory stays if the prune failed; the test has failed then anyway */
 	free(k.data);
 }

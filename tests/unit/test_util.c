@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests: error messages, hex, big-endian helpers, all-or-nothing output files, CLI helpers. */
+/* Unit tests: error messages, array growth, hex, big-endian helpers, all-or-nothing output files, CLI helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/grow.h"
 #include "common/util.h"
 
 static void test_err(void **state)
@@ -23,6 +24,64 @@ static void test_err(void **state)
 	assert_string_equal(err_msg(), "bad 7");
 	assert_int_equal(err_wrap(EIO, "reading %s", "x"), -EIO);
 	assert_string_equal(err_msg(), "reading x: bad 7");
+}
+
+static void test_grow_array(void **state)
+{
+	uint32_t *a = NULL, *b;
+	size_t cap = 0;
+
+	(void)state;
+	a = grow_array(a, &cap, 1, sizeof(*a), 16);
+	assert_non_null(a);
+	assert_int_equal(cap, 16);
+	for (uint32_t i = 0; i < 16; i++)
+		a[i] = i;
+	/* room already there: the same array, the capacity untouched */
+	assert_ptr_equal(grow_array(a, &cap, 16, sizeof(*a), 16), a);
+	assert_int_equal(cap, 16);
+	/* doubles until it holds the need, keeping what was there */
+	a = grow_array(a, &cap, 17, sizeof(*a), 16);
+	assert_non_null(a);
+	assert_int_equal(cap, 32);
+	a = grow_array(a, &cap, 100, sizeof(*a), 16);
+	assert_non_null(a);
+	assert_int_equal(cap, 128);
+	for (uint32_t i = 0; i < 16; i++)
+		assert_int_equal(a[i], i);
+	a[127] = 7;
+	/* element counts whose byte size would wrap a size_t fail, leaving the array and its capacity as they were */
+	errno = 0;
+	b = grow_array(a, &cap, SIZE_MAX / sizeof(*a) + 1, sizeof(*a), 16);
+	assert_null(b);
+	assert_int_equal(errno, EOVERFLOW);
+	assert_int_equal(cap, 128);
+	assert_int_equal(a[127], 7);
+	/* past SIZE_MAX / 2 doubling would wrap: the exact need is asked for, and then its byte size overflows */
+	errno = 0;
+	assert_null(grow_array(a, &cap, SIZE_MAX / 2 + 2, 2, 16));
+	assert_int_equal(errno, EOVERFLOW);
+	/* a byte count that fits but no allocator can give is ENOMEM, the array still intact */
+	errno = 0;
+	assert_null(grow_array(a, &cap, SIZE_MAX / 8, 1, 16));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(cap, 128);
+	assert_int_equal(a[127], 7);
+	free(a);
+}
+
+static void test_path_setting_copy(void **state)
+{
+	char dst[8] = "old";
+
+	(void)state;
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), "/a/b", "x"), 0);
+	assert_string_equal(dst, "/a/b");
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), NULL, "x"), 0);
+	assert_string_equal(dst, "");
+	assert_int_equal(path_setting_copy(dst, sizeof(dst), "/1234567", "the thing"), -ENAMETOOLONG);
+	assert_string_equal(err_msg(), "the path of the thing is too long");
+	assert_string_equal(dst, "");
 }
 
 static void test_hex(void **state)
@@ -107,7 +166,7 @@ static void test_parse_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err),	    cmocka_unit_test(test_hex),	       cmocka_unit_test(test_be),
+		cmocka_unit_test(test_err), cmocka_unit_test(test_grow_array), cmocka_unit_test(test_path_setting_copy),	    cmocka_unit_test(test_hex),	       cmocka_unit_test(test_be),
 		cmocka_unit_test(test_atomic_file), cmocka_unit_test(test_parse_size),
 	};
 

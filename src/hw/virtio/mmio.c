@@ -56,7 +56,8 @@ static void vlog(struct virtio_mmio_dev *d, const char *fmt, va_list ap)
 	out(line);
 }
 
-void virtio_mmio_log(struct virtio_mmio_dev *d, const char *fmt, ...)
+/* Log one line about the guest, within the transport's budget. */
+__attribute__((format(printf, 2, 3))) static void virtio_mmio_log(struct virtio_mmio_dev *d, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -60,8 +60,6 @@ bool virtq_enable(struct virtq *q);
 /* Stop using the rings and forget their state (reset, or QueueReady = 0). */
 void virtq_disable(struct virtq *q);
 
-/* Log one line about the guest, within the transport's budget. */
-void virtio_mmio_log(struct virtio_mmio_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Set bits in InterruptStatus and tell the machine. */
 void virtio_mmio_interrupt(struct virtio_mmio_dev *d, uint32_t bits);
 

@@ -343,7 +343,6 @@ void virtio_vsock_host_ready(struct virtio_vsock *v);
 void virtio_vsock_free(void *v);
 /* Not locked (takes the locks).  Drop every connection and send VIRTIO_VSOCK_EVENT_TRANSPORT_RESET. */
 void virtio_vsock_transport_reset(struct virtio_vsock *v);
-void virtio_vsock_stats(const struct virtio_vsock *v, uint64_t *tx_packets, uint64_t *rx_packets);
 
 /*
  * virtio-nsm (device id 33, src/hw/virtio/nsm.c): the Nitro Secure Module's transport, one queue, request and

@@ -43,7 +43,6 @@ struct virtio_vsock {
 	struct vsock_mux *mux;
 	struct virtio_mmio_dev *t;
 	bool reset_event_pending; /* TRANSPORT_RESET waits for an event buffer */
-	uint64_t tx_packets, rx_packets;
 	/* The rx buffers of one batch, and their payload areas as the table fills them (too large for a stack). */
 	struct virtq_chain rx_chain[VSOCK_RX_BATCH];
 	struct iovec rx_room[VSOCK_RX_BATCH][VSOCK_PKT_IOV_MAX];
@@ -113,7 +112,6 @@ static void vsock_fill_rx(struct virtio_vsock *v, struct virtio_mmio_dev *t)
 			virtq_chain_write(&v->rx_chain[i], 0, raw, sizeof(raw));
 			virtq_push(q, &v->rx_chain[i], VSOCK_HDR_SIZE + v->rx_buf[i].h.len);
 		}
-		v->rx_packets += used;
 		if (used < popped) {
 			virtq_unpop_n(q, &v->rx_chain[used], popped - used);
 			break;
@@ -149,7 +147,6 @@ static void vsock_tx_one(struct virtio_vsock *v, const struct virtq_chain *c)
 		vsock_mux_guest_bad_packet(v->mux, &h, why);
 		return;
 	}
-	v->tx_packets++;
 	vsock_mux_guest_packet(v->mux, &h, payload,
 			       virtq_chain_iov(c, false, VSOCK_HDR_SIZE, h.len, payload, VSOCK_PKT_IOV_MAX));
 }
@@ -275,10 +272,4 @@ void virtio_vsock_transport_reset(struct virtio_vsock *v)
 	v->reset_event_pending = true;
 	vsock_deliver_event(v, v->t);
 	virtio_mmio_unlock(v->t);
-}
-
-void virtio_vsock_stats(const struct virtio_vsock *v, uint64_t *tx_packets, uint64_t *rx_packets)
-{
-	*tx_packets = v->tx_packets;
-	*rx_packets = v->rx_packets;
 }
