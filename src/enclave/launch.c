@@ -97,6 +97,7 @@ struct launch_run {
 	bool in_blocked; /* console_in is not watched until in_buf went out */
 	bool in_ended;	 /* console_in hung up: never watched again */
 	bool slot_ready;     /* the slot_ready hook ran: the ended hook will */
+	bool contained;	     /* contain() ran: the privileges are dropped, the allow-list loaded */
 	struct timespec t_start;
 	bool hb_failed;
 	char hb_error[256];
@@ -408,6 +409,26 @@ int launch_app_status(const struct launch_app_exit *a)
 	return a->kind == APP_EXIT_SIGNAL ? 128 + (int)a->value : (int)a->value;
 }
 
+/*
+ * Everything is open: the privileges go (the hook), then the allow-list is loaded, in that order so that the
+ * list need not allow what the drop calls.  Once, right before the guest runs (the backend calls it).
+ */
+static int contain(void *opaque)
+{
+	struct launch_run *run = opaque;
+	const struct launch_opts *o = run->o;
+	int ret = 0;
+
+	if (run->contained)
+		return 0;
+	run->contained = true;
+	if (o->hooks.contain)
+		ret = o->hooks.contain(o->hooks.opaque);
+	if (!ret && o->seccomp)
+		ret = enclave_sandbox_loop();
+	return ret;
+}
+
 /* Before start too, for the same reason: the bridges' parent ports must not refuse an early connection. */
 static int bind_bridges(struct launch_run *run)
 {
@@ -522,18 +543,17 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 	ret = bind_app_channel(run);
 	if (ret < 0)
 		return ret;
-	if (o->seccomp) {
-		r->failure = LAUNCH_RUN;
-		ret = enclave_sandbox_loop();
-		if (ret < 0)
-			return ret;
-	}
 	r->failure = LAUNCH_START;
 	ret = ops->start(run->hv, o->cid, o->debug_mode, cid);
 	if (ret == -ENOEXEC)
 		r->failure = LAUNCH_IMAGE;
 	else if (ret == -ENOMEM)
 		r->failure = LAUNCH_MEMORY_REQUESTED;
+	/* A backend whose guest does not run in this process (native) did not call it: before its first byte. */
+	if (!ret && !run->contained) {
+		r->failure = LAUNCH_RUN;
+		ret = contain(run);
+	}
 	return ret;
 }
 
@@ -589,6 +609,8 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	if (!run.loop)
 		return -ENOMEM;
 	slot.loop = run.loop;
+	slot.before_run = contain;
+	slot.before_run_opaque = &run;
 	slot.memory_size = o->memory_mib * MiB;
 	slot.cpu_count = o->cpu_count;
 	r->failure = LAUNCH_DEVICE;

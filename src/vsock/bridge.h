@@ -81,6 +81,13 @@ struct bridge_config {
 	unsigned int nrules;
 	const char *uds_path; /* --vsock-uds */
 	bool allow_remote;    /* --forward-remote: TCP addresses other than loopback are accepted */
+	/*
+	 * The stream to a Unix socket path for a connection from the enclave (connected, non-blocking), or
+	 * -errno: for a process that can no longer reach the file system itself (enclave/keeper.h), which also
+	 * leaves the PATH_<port> file check to the connect.  NULL: socket() and connect() here.
+	 */
+	int (*connect_unix)(void *opaque, const char *path);
+	void *connect_unix_opaque;
 };
 
 /*
