@@ -20,8 +20,6 @@
 
 /* How long the enclave process waits for an answer: the keeper does one small file write or connect. */
 #define KEEPER_REPLY_MS 5000
-#define KEEPER_ID_MAX	256
-#define KEEPER_MSG_MAX	(1 + KEEPER_INFO_MAX)
 
 enum keeper_req {
 	KEEPER_BIND = 'B',
@@ -36,13 +34,6 @@ struct keeper {
 };
 
 /* ---- the child ---- */
-
-struct keeper_child {
-	const struct registry_dirs *d;
-	const struct bridge_config *b;
-	char id[KEEPER_ID_MAX];
-	bool bound, ended;
-};
 
 static const char *unix_path(const struct bridge_addr *a)
 {
@@ -85,7 +76,7 @@ static int child_connect(const struct bridge_config *b, const char *path)
 	return may_connect(b, path) ? unix_connect(path, SOCK_NONBLOCK | SOCK_CLOEXEC) : -EPERM;
 }
 
-static void remove_sockets(const struct keeper_child *k)
+static void remove_sockets(const struct keeper_state *k)
 {
 	char path[PATH_MAX];
 
@@ -101,7 +92,7 @@ static void remove_sockets(const struct keeper_child *k)
 		unlink(k->b->uds_path);
 }
 
-static int child_info(const struct keeper_child *k, const char *text, size_t len)
+static int child_info(const struct keeper_state *k, const char *text, size_t len)
 {
 	struct json_object *o = json_tokener_parse(text);
 	char path[PATH_MAX];
@@ -126,7 +117,7 @@ static int child_info(const struct keeper_child *k, const char *text, size_t len
 	return ret;
 }
 
-static int child_ended(struct keeper_child *k, const uint8_t *msg, size_t len)
+static int child_ended(struct keeper_state *k, const uint8_t *msg, size_t len)
 {
 	struct registry_exit x;
 
@@ -164,15 +155,17 @@ static void child_reply(int sock, int status, int fd)
 		close(fd);
 }
 
-/* One request; the text of BIND, INFO and CONNECT arrives NUL-terminated by us (msg has room for it). */
-static void child_serve(struct keeper_child *k, int sock, uint8_t *msg, size_t len)
+int keeper_serve(struct keeper_state *k, uint8_t *msg, size_t len, int *fd)
 {
 	char *text = (char *)msg + 1;
-	int ret = -EINVAL, fd = -1;
+	int ret = -EINVAL;
 
-	msg[len] = '\0';
-	if (len < 1 || (msg[0] != KEEPER_BIND && !k->bound) || (msg[0] != KEEPER_ENDED && strlen(text) != len - 1))
-		goto out;
+	*fd = -1;
+	if (len < 1 || len > KEEPER_MSG_MAX)
+		return -EINVAL;
+	msg[len] = '\0'; /* the text of BIND, INFO and CONNECT, which must hold no NUL of its own */
+	if ((msg[0] != KEEPER_BIND && !k->bound) || (msg[0] != KEEPER_ENDED && strlen(text) != len - 1))
+		return -EINVAL;
 	switch (msg[0]) {
 	case KEEPER_BIND:
 		if (k->bound || len - 1 >= sizeof(k->id))
@@ -188,18 +181,18 @@ static void child_serve(struct keeper_child *k, int sock, uint8_t *msg, size_t l
 		ret = k->ended ? -EINVAL : child_ended(k, msg + 1, len - 1);
 		break;
 	case KEEPER_CONNECT:
-		fd = child_connect(k->b, text);
-		ret = fd < 0 ? fd : 0;
+		*fd = child_connect(k->b, text);
+		ret = *fd < 0 ? *fd : 0;
 		break;
 	}
-out:
-	child_reply(sock, ret, fd);
+	return ret;
 }
 
 static void child_main(const struct registry_dirs *d, const struct bridge_config *b, int sock)
 {
-	struct keeper_child k = { .d = d, .b = b };
+	struct keeper_state k = { .d = d, .b = b };
 	uint8_t msg[KEEPER_MSG_MAX + 1];
+	int fd, ret;
 
 	/* Not dumpable: not ptrace-able or readable by the user the enclave process becomes.  It ends after its
 	 * enclave process, to clean up after it, whatever signal the terminal sends. */
@@ -215,7 +208,8 @@ static void child_main(const struct registry_dirs *d, const struct bridge_config
 			child_reply(sock, -EMSGSIZE, -1);
 			continue;
 		}
-		child_serve(&k, sock, msg, (size_t)n);
+		ret = keeper_serve(&k, msg, (size_t)n, &fd);
+		child_reply(sock, ret, fd);
 	}
 	if (k.bound && !k.ended) {
 		struct registry_exit x = { .reason = "killed", .status = -1, .ended = time(NULL) };

@@ -19,6 +19,10 @@
 #ifndef NITROVM_ENCLAVE_KEEPER_H
 #define NITROVM_ENCLAVE_KEEPER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "registry.h"
 
 struct bridge_config;
@@ -29,6 +33,11 @@ struct keeper;
 /* An info record's text, at most (a handful of keys). */
 #define KEEPER_INFO_MAX 4096
 
+/* A request, at most: its kind, then an info record's text. */
+#define KEEPER_MSG_MAX (1 + KEEPER_INFO_MAX)
+/* The enclave id as the keeper keeps it, at most (with its NUL). */
+#define KEEPER_ID_MAX 256
+
 /* Fork it (single-threaded caller): 0 with *out, or -errno with err_msg(). */
 int keeper_spawn(const struct registry_dirs *d, const struct bridge_config *b, struct keeper **out);
 int keeper_bind(struct keeper *k, const char *enclave_id);
@@ -38,5 +47,20 @@ int keeper_ended(struct keeper *k, const struct registry_exit *x);
 int keeper_connect_unix(void *keeper, const char *path);
 /* Close our end: the keeper exits (after its clean-up if ended was never said). */
 void keeper_stop(struct keeper *k);
+
+/* ---- the keeper's side, which its loop runs (and the fuzz target, tests/fuzz/fuzz_keeper.c) ---- */
+
+struct keeper_state {
+	const struct registry_dirs *d;
+	const struct bridge_config *b;
+	char id[KEEPER_ID_MAX];
+	bool bound, ended;
+};
+
+/*
+ * One request as it came (len bytes; msg has room for one more): the status to answer (0 or -errno), and in
+ * *fd the stream to hand back with it (connect), else -1.
+ */
+int keeper_serve(struct keeper_state *k, uint8_t *msg, size_t len, int *fd);
 
 #endif
