@@ -89,9 +89,12 @@ int privdrop_resolve(const char *spec, struct privdrop *out)
 	if (group && lookup_group(group, &out->gid) < 0)
 		return err_set(ENOENT, "there is no group '%s' on this host: name an existing group (or its number)",
 			       group);
+	/* Root asked for by name: kept, for debugging nitrovm itself (as --no-seccomp is). */
+	if (out->uid == 0 && (!group || out->gid == 0))
+		return 0;
 	if (out->uid == 0 || out->gid == 0)
-		return err_set(EINVAL, "%s is root: the enclave process must run as an unprivileged user and group",
-			       spec);
+		return err_set(EINVAL, "%s mixes root with another user or group: name an unprivileged user and group, "
+				       "or root alone to keep root", spec);
 	snprintf(out->name, sizeof(out->name), "%u:%u", (unsigned int)out->uid, (unsigned int)out->gid);
 	out->switch_user = true;
 	return 0;

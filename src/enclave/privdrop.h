@@ -42,8 +42,8 @@ struct privdrop {
 
 /*
  * What a start as this process's user drops: spec "USER[:GROUP]" (names or numbers; the group defaults to the
- * user's primary group), or NULL for the default user.  Not root: nothing to switch, and a spec is refused.
- * 0 or -errno with err_msg() set to one sentence (the caller names its option).
+ * user's primary group), or NULL for the default user; root (alone) keeps root.  Not root: nothing to switch,
+ * and a spec is refused.  0 or -errno with err_msg() set to one sentence (the caller names its option).
  */
 int privdrop_resolve(const char *spec, struct privdrop *out);
 

@@ -104,8 +104,8 @@ def test_state_dir_without_a_writable_home():
 @pytest.mark.parametrize("spec,fragment", [
     ("no-such-user-xyz", "there is no user 'no-such-user-xyz' on this host"),
     ("nobody:no-such-group-xyz", "there is no group 'no-such-group-xyz' on this host"),
-    ("root", "root is root: the enclave process must run as an unprivileged user and group"),
-    ("nobody:0", "nobody:0 is root"),
+    ("nobody:0", "nobody:0 mixes root with another user or group"),
+    ("0:nogroup", "0:nogroup mixes root with another user or group"),
     (":nogroup", "is not a user name: give USER or USER:GROUP"),
 ])
 def test_run_as_is_checked(tmp_path, eif, spec, fragment):
