@@ -11,20 +11,16 @@ credentials, in its namespace and root, cannot open the CA's key files by their 
 namespace, by permission).  describe-enclaves, console and terminate work, and terminate leaves no socket,
 record or process behind.
 """
-import ctypes
 import json
 import os
 import socket
-
-from conftest import run
-from test_lifecycle import dirs, enclave_processes, nv, wait_gone  # noqa: F401 (fixtures)
-from test_nsm_containment import KEY_NAMES
-from test_vsock import serve_echo, uds_connect, echo_through, payload
-
 import time
 
+from test_lifecycle import dirs, enclave_processes, nv, wait_gone  # noqa: F401 (fixtures)
+from test_nsm_containment import assert_keys_out_of_reach
+from test_vsock import serve_echo, uds_connect, echo_through, payload
+
 LIMIT = 120
-CLONE_NEWNS = 0x00020000
 
 
 def status(pid):
@@ -34,35 +30,6 @@ def status(pid):
             k, v = line.split(":", 1)
             out[k] = v.strip()
     return out
-
-
-def open_as(pid, uid, gid, path, in_its_namespace):
-    """errno of open(path) in a child with the enclave process's uid and gid, no groups, and (in_its_namespace)
-    its mount namespace and root; 0 when it opened."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    child = os.fork()
-    if child == 0:
-        code = 100
-        try:
-            if in_its_namespace:
-                ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
-                root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
-                if libc.setns(ns, CLONE_NEWNS) != 0:
-                    os._exit(101)
-                os.fchdir(root)
-                os.chroot(".")
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            try:
-                os.close(os.open(path, os.O_RDONLY))
-                code = 0
-            except OSError as e:
-                code = e.errno
-        finally:
-            os._exit(code)
-    _, st = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(st)
 
 
 def test_root_start_drops_privileges_and_does_its_day(nitrovm, probe_eif, dirs, tmp_path):  # noqa: F811
@@ -113,13 +80,7 @@ def test_root_start_drops_privileges_and_does_its_day(nitrovm, probe_eif, dirs, 
             assert t["Uid"].split()[0] == uids[0] and int(t["CapEff"], 16) == 0, (tid, t["Uid"], t["CapEff"])
 
         # The CA's keys exist (the attestation made them) and are out of its reach, by path and by permission.
-        uid, gid = int(uids[0]), int(gids[0])
-        for name in KEY_NAMES:
-            key = os.path.join(state, "ca", name)
-            assert os.path.isfile(key), key
-            assert open_as(pid, 0, 0, key, False) == 0, "the control case: root outside opens it"
-            assert open_as(pid, uid, gid, key, True) == 2, f"{key} in its namespace: not ENOENT"  # ENOENT
-            assert open_as(pid, uid, gid, key, False) == 13, f"{key} by its uid: not EACCES"  # EACCES
+        assert_keys_out_of_reach(pid, os.path.join(state, "ca"))
 
         # describe (the control socket), then terminate by nitrovm; nothing is left.
         r = nv(nitrovm, "describe-enclaves")
