@@ -1,6 +1,8 @@
 """The QEMU-style front end's host-bridge options: a bad one ends the command with its E03 line, before any
 launch.  NITROVM_KVM_DEVICE points at nothing, so a front end that went on to launch would print a second error
 line (the KVM device's), and error_line() would see it."""
+import os
+
 import pytest
 
 from clicheck import error_line

@@ -17,6 +17,7 @@ on the probe guest asking for an attestation document:
     files: a process with exactly its uid, gid and (no) groups, in its mount namespace and root, gets ENOENT for
     their paths, and EACCES outside that namespace, where root (the control) opens them.
 """
+import contextlib
 import ctypes
 import os
 import re
@@ -217,10 +218,11 @@ def children(pid):
     return out
 
 
-def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
-    state = str(tmp_path / "state")
-    p = subprocess.Popen(launch_argv(nitrovm, probe, hold=True), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=dict(os.environ, NITROVM_STATE_DIR=state))
+@contextlib.contextmanager
+def held(argv, state):
+    """The probe launched by argv, held running after it attested; SIGTERM at the end."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, NITROVM_STATE_DIR=state))
     try:
         seen = ""
         deadline = time.monotonic() + BOOT_LIMIT
@@ -230,6 +232,19 @@ def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
                 break
             seen += line
         assert ATTESTED in seen and "probe: holding" in seen, seen[-3000:]
+        yield p
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+
+
+def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
+    state = str(tmp_path / "state")
+    with held(launch_argv(nitrovm, probe, hold=True), state) as p:
         keys = {name: private_scalar(os.path.join(state, "ca", name)) for name in KEY_NAMES}
         needles = {v for k in keys.values() for v in (k, k[::-1])}
         issuers = [pid for pid, comm in children(p.pid) if comm == "nitrovm-issuer"]
@@ -245,36 +260,10 @@ def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
                 "the scan did not find the intermediate key even in the issuer: the scan proves nothing"
         else:
             assert in_issuer is None, "the issuer's memory was readable by its owner: it should be undumpable"
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
 
 
 def test_dropped_enclave_process_cannot_open_ca_keys(nitrovm, probe, tmp_path):
     assert os.geteuid() == 0, "this tier runs as root: the drop needs it"
     state = str(tmp_path / "state")
-    os.makedirs(state)
-    os.chmod(tmp_path, 0o755)  # the keys stay out of reach by their own modes, not by a private parent
-    p = subprocess.Popen(launch_argv(nitrovm, probe, hold=True, runas="nobody"), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=dict(os.environ, NITROVM_STATE_DIR=state))
-    try:
-        seen = ""
-        deadline = time.monotonic() + BOOT_LIMIT
-        while "probe: holding" not in seen and time.monotonic() < deadline:
-            line = p.stdout.readline()
-            if not line:
-                break
-            seen += line
-        assert ATTESTED in seen and "probe: holding" in seen, seen[-3000:]
+    with held(launch_argv(nitrovm, probe, hold=True, runas="nobody"), state) as p:
         assert_keys_out_of_reach(p.pid, os.path.join(state, "ca"))
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
