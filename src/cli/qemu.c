@@ -459,12 +459,13 @@ static int check_runas(const struct qemu_args *a, struct privdrop *d)
 {
 	for (unsigned int i = 0; i < a->nqmp; i++)
 		if (a->qmp[i].path)
-			return cli_fail(E_CONFLICTING_ARGUMENT, "-runas cannot be combined with -qmp unix:%s yet: the enclave "
-								 "process could not remove the socket; use -qmp tcp:127.0.0.1:PORT",
+			return cli_fail(E_CONFLICTING_ARGUMENT,
+					"-runas cannot be combined with -qmp unix:%s yet: the enclave process could not "
+					"remove the socket; use -qmp tcp:127.0.0.1:PORT",
 					a->qmp[i].path);
 	if (a->pidfile)
-		return cli_fail(E_CONFLICTING_ARGUMENT, "-runas cannot be combined with -pidfile yet: the enclave process "
-							 "could not remove the file; leave one of them out");
+		return cli_fail(E_CONFLICTING_ARGUMENT, "-runas cannot be combined with -pidfile yet: the enclave "
+							"process could not remove the file; leave one of them out");
 	if (privdrop_resolve(a->runas, d) < 0)
 		return cli_fail(E_INVALID_ARGUMENT, "-runas: %s", err_msg());
 	return 0;

@@ -100,7 +100,8 @@ static void run_usage(void)
 	       "  --run-as USER[:GROUP] started as root, the enclave process becomes this user (name or number; the\n"
 	       "                        group defaults to the user's own) once its devices and sockets are open, in\n"
 	       "                        an empty mount namespace and with no capabilities (default: the user\n"
-	       "                        " PRIVDROP_USER_DEDICATED " if it exists, else " PRIVDROP_USER_FALLBACK "); root keeps root, for debugging\n"
+	       "                        " PRIVDROP_USER_DEDICATED " if it exists, else " PRIVDROP_USER_FALLBACK
+	       "); root keeps root, for debugging\n"
 	       "                        nitrovm itself.  Started as another user, it keeps that one\n"
 	       "  --boot-path PATH      host (default): nitrovm decompresses the kernel (cached) and places it with\n"
 	       "                        KASLR as its decompressor would; decompressor: the kernel's own code does it\n"

@@ -65,7 +65,8 @@ static bool may_connect(const struct bridge_config *b, const char *path)
 	for (unsigned int i = 0; b && i < b->nrules; i++) {
 		const struct bridge_rule *r = &b->rules[i];
 
-		if (r->dir == BRIDGE_FROM_ENCLAVE && r->host.kind == BRIDGE_ADDR_UNIX && !strcmp(unix_path(&r->host), path))
+		if (r->dir == BRIDGE_FROM_ENCLAVE && r->host.kind == BRIDGE_ADDR_UNIX &&
+		    !strcmp(unix_path(&r->host), path))
 			return true;
 	}
 	return b && b->uds_path && is_uds_port_path(b->uds_path, path);

@@ -113,7 +113,8 @@ static int empty_root(const char *at)
 	/* Nothing done from here on reaches the host's namespace. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return err_set(errno, "cannot make its mounts private: %s", strerror(errno));
-	if (mount("nitrovm", at, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,nr_inodes=1,mode=0555"))
+	if (mount("nitrovm", at, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+		  "size=4k,nr_inodes=1,mode=0555"))
 		return err_set(errno, "cannot mount an empty root on %s: %s", at, strerror(errno));
 	if (chdir(at) < 0)
 		return err_set(errno, "cannot enter the empty root: %s", strerror(errno));
