@@ -29,11 +29,10 @@ static const struct command commands[] = {
 	{ "selftest", cmd_selftest, "boot the probe guest: can this host run enclaves, and stock kernels?" },
 	{ "sign-eif", cmd_sign_eif, "sign an EIF (or replace its signature) with an EC key and certificate" },
 	{ "ca", cmd_ca, "export the root of the local CA that signs attestation documents (also: path, info)" },
-	{ "cache", cmd_cache, "the kernels decompressed for emulated enclaves: path, prune" },
+	{ "cache", cmd_cache, "decompressed kernels and pulled image blobs: path, prune" },
 	{ "verify-attestation", cmd_verify_attestation, "verify an NSM attestation document and print its payload" },
 	{ "vhost-user-vsock", cmd_vhost_user_vsock, "serve a vhost-user frontend's vsock device, with vhost-device-vsock's command line" },
 	{ "explain", cmd_explain, "explain an error number (--error-code Exx): what it means and what to do" },
-	{ "cache", cmd_cache, "the blob cache of registry pulls: prune it, or print its directory" },
 };
 
 static void usage(FILE *f)

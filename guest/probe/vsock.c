@@ -8,6 +8,9 @@
  *
  * Steps, in this order, each optional (its own words on the command line, read here so cmdline.c stays small):
  *   heartbeat             connect 3:9000, send probe.vsock.hb (default 0xb7), expect it back (as the AWS init)
+ *   probe.vsock.reset=P   listen on P until a connection brings data, then reset the device and set it up again
+ *                         with that connection open (a driver starting over: Linux's probe, a kexec); the host's
+ *                         end of it is reset
  *   probe.vsock.echo=P:B  guest -> host: connect 3:P, send B pattern bytes, SHUTDOWN(SEND), read B bytes back
  *                         and the peer's end of stream, compare CRCs, close
  *   probe.vsock.serve=P:N host -> guest: listen on P, echo N connections (up to VC_MAX at once), passing the
@@ -82,7 +85,7 @@ static uint64_t proto_errors;
 struct vs_opt {
 	bool on, nohb;
 	uint32_t hb;
-	uint32_t echo_port, serve_port, send_port, sink_port, ping_port;
+	uint32_t echo_port, serve_port, send_port, sink_port, ping_port, reset_port;
 	uint64_t echo_bytes, serve_n, send_mib, sink_n, ping_n;
 };
 
@@ -142,6 +145,8 @@ static void parse_opts(struct vs_opt *o)
 			o->nohb = x != 0;
 		else if (opt(w, p, "probe.vsock.hb", &x, NULL))
 			o->hb = x & 0xff;
+		else if (opt(w, p, "probe.vsock.reset", &x, NULL))
+			o->reset_port = x;
 		else if (!opt(w, p, "probe.vsock.echo", &o->echo_port, &o->echo_bytes) &&
 			 !opt(w, p, "probe.vsock.serve", &o->serve_port, &o->serve_n) &&
 			 !opt(w, p, "probe.vsock.send", &o->send_port, &o->send_mib) &&
@@ -501,6 +506,32 @@ static void step_echo(uint32_t port, uint64_t bytes)
 	vclose(c);
 }
 
+/* The driver starts over while the host holds a connection: the device must forget it and work again. */
+static void step_reset(uint32_t port)
+{
+	uint64_t t0 = time_us();
+	bool seen = false;
+
+	listen_port = port;
+	while (!seen && time_us() - t0 < WAIT_US) {
+		poll();
+		for (int i = 0; i < VC_MAX; i++)
+			if (vs.vc[i].state == VC_OPEN && vs.vc[i].lport == port && vs.vc[i].rx_len)
+				seen = true;
+	}
+	listen_port = 0;
+	if (!seen) {
+		report_fail("vsock-reset", "no connection brought data to port %u", port);
+		return;
+	}
+	if (!vs_init()) {
+		report_fail("vsock-reset", "the device did not come back after a reset with a connection open");
+		return;
+	}
+	report_ok("vsock-reset", "port %u: device reset with a connection open, ready again (guest CID %lu)", port,
+		  my_cid);
+}
+
 /*
  * host -> guest: listen on port for n connections.  echo: send everything back and pass the peer's half-close
  * on once it is echoed; otherwise discard (a sink for the figures).
@@ -636,6 +667,8 @@ void check_vsock(void)
 	report_ok("vsock", "device ready, guest CID %lu, %d-entry queues", my_cid, VQ_SIZE);
 	if (!o.nohb)
 		step_heartbeat((uint8_t)o.hb);
+	if (o.reset_port)
+		step_reset(o.reset_port);
 	if (o.echo_port)
 		step_echo(o.echo_port, o.echo_bytes ? o.echo_bytes : 4096);
 	if (o.serve_port)

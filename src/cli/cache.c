@@ -30,7 +30,7 @@ static void cache_usage(void)
 	       "       nitrovm cache prune [--keep SIZE]\n\n"
 	       "What nitrovm keeps to go faster the next time, under $" KERNEL_CACHE_ENV ", else\n"
 	       "$XDG_CACHE_HOME/nitrovm, else ~/.cache/nitrovm:\n"
-	       "  " KERNEL_CACHE_SUBDIR "/   kernels decompressed for emulated enclaves, one file per kernel named by\n"
+	       "  " KERNEL_CACHE_SUBDIR "/  kernels decompressed for emulated enclaves, one file per kernel named by\n"
 	       "            the SHA-256 of the EIF's kernel section; at most %llu MiB, least recently used dropped\n"
 	       "  blobs/    layers, configs and manifests build-enclave --docker-uri pulled, by digest; every pull\n"
 	       "            prunes it back to %llu GiB\n\n"

@@ -126,19 +126,20 @@ static int stream_connected(void *opaque)
 	return 0;
 }
 
+/*
+ * The socket is closed by the thread that polls the set, not here: the table also ends connections on a vCPU
+ * thread (the driver resetting the device), whose allow-list has neither epoll_ctl nor setsockopt, and which
+ * should not wait on socket teardown anyway.  Until then the stream stays in the epoll set, ignored (no conn).
+ */
 static void stream_closed(void *opaque, int err)
 {
 	struct vsock_stream *s = opaque;
 
-	stream_unwatch(s);
-	if (err)
-		close_reset(s->fd);
-	else
-		close(s->fd);
-	s->fd = -1;
 	s->conn = NULL;
+	s->close_err = err;
 	s->next_dead = s->set->dead;
 	s->set->dead = s;
+	stream_set_wake(s->set);
 }
 
 const struct vsock_endpoint_ops vsock_stream_ops = {
@@ -215,6 +216,11 @@ static void free_dead(struct stream_set *set)
 		struct vsock_stream *s = set->dead;
 
 		set->dead = s->next_dead;
+		stream_unwatch(s);
+		if (s->close_err)
+			close_reset(s->fd);
+		else
+			close(s->fd);
 		free(s);
 	}
 }

@@ -10,8 +10,9 @@
  * found nothing, EPOLLOUT only while guest data waits in the table's buffer -- so a stalled guest or a stalled
  * peer never makes the loop spin.
  *
- * Everything here runs under the table lock (vsock_mux_lock).  A stream the table closes leaves the epoll set
- * at once but is freed only at the end of stream_set_poll(), after the batch of events that may still name it.
+ * Everything here runs under the table lock (vsock_mux_lock).  A stream the table closes is only marked: its
+ * socket leaves the epoll set, is closed and freed at the end of stream_set_poll(), after the batch of events
+ * that may still name it, on the thread that polls (the table may close it on a vCPU thread: a device reset).
  */
 #ifndef NITROVM_VSOCK_STREAM_H
 #define NITROVM_VSOCK_STREAM_H
@@ -35,6 +36,7 @@ struct vsock_stream {
 	bool connecting;	     /* connect() still in progress: nothing is sent or read until it completes */
 	bool shut_wr, shut_rd;	     /* shutdowns the table asked for while connecting, done once connected */
 	vsock_stream_greet_fn greet; /* or NULL */
+	int close_err;		     /* why the table closed it: non-zero closes abortively */
 	struct vsock_stream *next_dead;
 };
 

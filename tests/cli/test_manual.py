@@ -15,6 +15,7 @@ def test_manual_has_every_command_and_its_help():
     top = subprocess.run([nitrovm_path(), "--help"], capture_output=True, text=True, check=True).stdout
     commands = re.findall(r"^  ([a-z][a-z-]+)\s{2,}", top.split("Commands:", 1)[1].split("\n\n")[0], re.M)
     assert {"run-enclave", "describe-enclaves", "console", "terminate-enclave", "build-enclave"} <= set(commands)
+    assert len(commands) == len(set(commands)), f"listed more than once: {commands}"
     for name in commands:
         assert f".SS {name}\n" in page, name
         usage = subprocess.run([nitrovm_path(), name, "--help"], capture_output=True, text=True,

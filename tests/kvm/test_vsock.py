@@ -5,7 +5,8 @@ debug console read through vsock CID 0 port CID + 10000 with --attach-console.
 With the probe guest (guest/probe/vsock.c, probe.vsock=1): the heartbeat's happy path and a wrong byte (E36),
 and echo round trips in both directions through the host bridges (src/vsock/bridge*.c): the probe connects to a
 parent port that --forward-connect joins to a TCP echo server here, and serves an echo port that the host reaches
-through --forward-listen and through Firecracker's "CONNECT <port>" on --vsock-uds."""
+through --forward-listen and through Firecracker's "CONNECT <port>" on --vsock-uds; the guest resetting the device
+under an open host connection."""
 import os
 import socket
 import subprocess
@@ -177,9 +178,13 @@ def test_probe_heartbeat_and_echo_both_ways(nitrovm, probe_eif, tmp_path):
     try:
         deadline = time.monotonic() + 60
         a, b = payload(200000, 1), payload(150001, 2)
-        assert echo_through(tcp_connect(fwd), a, deadline) == a
-        assert echo_through(uds_connect(uds, 5002), b, deadline) == b
+        echoed = [echo_through(tcp_connect(fwd), a, deadline) == a]
+        echoed.append(echoed[0] and echo_through(uds_connect(uds, 5002), b, deadline) == b)
+        if not all(echoed):
+            proc.terminate()
         out, err = proc.communicate(timeout=60)
+        # What nitrovm and the probe said is the evidence when an echo did not come back.
+        assert all(echoed), f"echoes through tcp, uds: {echoed}\n{err}{out[-4000:]}"
     finally:
         proc.kill()
         echo.close()
@@ -191,6 +196,58 @@ def test_probe_heartbeat_and_echo_both_ways(nitrovm, probe_eif, tmp_path):
     assert "probe: vsock-serve: ok port 5002: 2 connections, 350001 bytes echoed" in out, out
     assert "probe: result PASS" in out, out
     assert not os.path.exists(uds), "the --vsock-uds socket is removed at exit"
+
+
+def test_probe_device_reset_with_a_host_connection_open(nitrovm, probe_eif):
+    """The guest's driver resets the vsock device while a host client is connected through a bridge (Linux's
+    driver resets it at probe, and a client may connect as soon as the listener exists): that connection is
+    reset, the enclave lives on and the device serves again.  This once ended the enclave with status 159: the
+    vCPU thread that wrote the reset closed the host socket itself, with calls outside its allow-list."""
+    fwd_reset, fwd = free_port(), free_port()
+    eif = probe_eif("reset", "probe.vsock=1 probe.vsock.reset=5003 probe.vsock.serve=5002:1")
+    proc = subprocess.Popen([nitrovm, "run-enclave", "--foreground", "--eif-path", eif, "--cpu-count", "1", "--memory", "64",
+                             "--forward-listen", f"tcp:127.0.0.1:{fwd_reset}=vsock:5003",
+                             "--forward-listen", f"tcp:127.0.0.1:{fwd}=vsock:5002"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+
+    def read_console():
+        for line in proc.stdout:
+            lines.append(line)
+    reader = threading.Thread(target=read_console, daemon=True)
+    reader.start()
+    echoed = False
+    try:
+        deadline = time.monotonic() + 60
+        # Connect and send until the probe took a connection and reset the device under it (before it
+        # listens, a connection is refused: closed with nothing back).
+        while time.monotonic() < deadline and not any("probe: vsock-reset:" in l for l in lines):
+            s = tcp_connect(fwd_reset)()
+            if s is None:
+                time.sleep(0.2)
+                continue
+            with s:
+                try:
+                    s.sendall(b"r" * 1000)
+                    while s.recv(4096):
+                        pass
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        data = payload(100000, 3)
+        echoed = echo_through(tcp_connect(fwd), data, deadline) == data
+        if not echoed:
+            proc.terminate()
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+    out = "".join(lines)
+    assert echoed and proc.returncode == 0, err + out[-4000:]
+    assert "probe: vsock-reset: ok port 5003: device reset with a connection open" in out, out
+    assert "probe: vsock-serve: ok port 5002: 1 connections, 100000 bytes echoed" in out, out
+    assert "probe: result PASS" in out, out
 
 
 def test_probe_wrong_heartbeat_byte_is_e36(nitrovm, probe_eif):
