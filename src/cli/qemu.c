@@ -236,6 +236,8 @@ static const char qemu_usage[] =
 	"                         events POWERDOWN, SHUTDOWN (loopback TCP only: QMP has no authentication)\n"
 	"  --no-heartbeat         leave vsock port 9000 to the enclave's own service\n"
 	"  -sandbox on|off        system-call allow-lists for the enclave process and its vCPU threads (default on)\n"
+	"  -runas USER[:GROUP]    started as root, become this user once the enclave's devices are open, in an\n"
+	"                         empty mount namespace and with no capabilities (default: stay root, as QEMU)\n"
 	"  -M nitro-enclave options: guest-cid=N (the enclave's CID, 4 or more; default: nitrovm picks),\n"
 	"                         vsock=ID with -chardev socket,id=ID,path=PATH: the vsock device's rings are\n"
 	"                         served by the vhost-user backend at PATH (nitrovm vhost-user-vsock, or\n"
@@ -467,6 +469,26 @@ static int daemon_child(void *opaque, int report)
 	return ret;
 }
 
+/*
+ * -runas: as QEMU, only when asked.  What the enclave process would have to remove by path once it is another
+ * user (the pid file, a QMP Unix socket) is not taken along with it.
+ */
+static int check_runas(const struct qemu_args *a, struct privdrop *d)
+{
+	for (unsigned int i = 0; i < a->nqmp; i++)
+		if (a->qmp[i].path)
+			return cli_fail(E_CONFLICTING_ARGUMENT,
+					"-runas cannot be combined with -qmp unix:%s yet: the enclave process could not "
+					"remove the socket; use -qmp tcp:127.0.0.1:PORT",
+					a->qmp[i].path);
+	if (a->pidfile)
+		return cli_fail(E_CONFLICTING_ARGUMENT, "-runas cannot be combined with -pidfile yet: the enclave "
+							"process could not remove the file; leave one of them out");
+	if (privdrop_resolve(a->runas, d) < 0)
+		return cli_fail(E_INVALID_ARGUMENT, "-runas: %s", err_msg());
+	return 0;
+}
+
 int qemu_main(int argc, char **argv)
 {
 	struct qemu_args a = { .acpi = true, .cpus = 1 };
@@ -490,6 +512,8 @@ int qemu_main(int argc, char **argv)
 						   "hypervisor, which boots the image as measured; build a new EIF");
 	if (!ret && a.ninitrd)
 		ret = check_initrd_target(&a);
+	if (!ret && a.runas)
+		ret = check_runas(&a, &p.privdrop);
 	if (!ret)
 		ret = open_image(&a, &fd, &size, &is_eif);
 	if (!ret)

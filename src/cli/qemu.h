@@ -70,6 +70,7 @@ struct qemu_args {
 	enum hv_kernel_boot boot_path;
 	bool no_heartbeat; /* --no-heartbeat: vsock port 9000 is the user's */
 	bool no_sandbox;   /* -sandbox off: no system-call allow-lists */
+	const char *runas; /* -runas USER[:GROUP]: the enclave process's user once the enclave runs (privdrop.h) */
 	/* -accel nitro[,debug-mode=on|off][,enclave-cid=N] with -M nitro: native mode (hypervisor/nitro.h) */
 	bool accel_nitro, machine_nitro, machine_given, debug_mode;
 	uint64_t enclave_cid;

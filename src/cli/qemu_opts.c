@@ -551,6 +551,13 @@ static int parse_sandbox(const char *v, struct qemu_args *a)
 	return 0;
 }
 
+/* QEMU's -runas USER, and USER:GROUP as its -run-with user= takes it. */
+static int parse_runas(const char *v, struct qemu_args *a)
+{
+	a->runas = v;
+	return 0;
+}
+
 static int parse_simple(const char *opt, const char *v, struct qemu_args *a)
 {
 	if (!strcmp(opt, "-monitor")) {
@@ -583,7 +590,7 @@ static const struct {
 	{ "-m", parse_memory },		 { "-smp", parse_smp },		{ "-initrd", parse_initrd },
 	{ "-name", parse_name },	 { "-chardev", parse_chardev }, { "-object", parse_object },
 	{ "-numa", parse_numa },	 { "-serial", parse_serial },	{ "-qmp", parse_qmp },
-	{ "-sandbox", parse_sandbox },
+	{ "-sandbox", parse_sandbox },	 { "-runas", parse_runas },
 };
 
 /* Options with a value that need the option's name, handled by parse_simple. */
@@ -642,7 +649,6 @@ static const struct {
 	{ "-watchdog", true, "an enclave has no watchdog device; nitrovm sees it end however it ends" },
 	{ "-rtc", true, "the enclave machine has no RTC to configure: its clock is the host's" },
 	{ "-mon", true, "nitrovm has no human monitor (HMP); -qmp gives QMP" },
-	{ "-runas", true, "nitrovm does not change its user; run it as the user who should own the enclave" },
 	{ "-chroot", true, "nitrovm does not chroot; run it where the enclave's files are" },
 	{ "-D", true, "nitrovm has no QEMU debug log; its own messages go to stderr" },
 	{ "-d", true, "nitrovm has no QEMU debug log; its own messages go to stderr" },

@@ -63,6 +63,7 @@ static const struct option run_opts[] = {
 	{ "config", required_argument, NULL, 'F' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "no-seccomp", no_argument, NULL, 'S' },
+	{ "run-as", required_argument, NULL, 'U' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -97,6 +98,12 @@ static void run_usage(void)
 	       "  --hugepages           back enclave memory with 2 MiB huge pages when the host has them\n"
 	       "  --no-seccomp          no system-call allow-lists (by default the enclave process may not start\n"
 	       "                        programs or create processes once it runs, its vCPU threads only run KVM)\n"
+	       "  --run-as USER[:GROUP] started as root, the enclave process becomes this user (name or number; the\n"
+	       "                        group defaults to the user's own) once its devices and sockets are open, in\n"
+	       "                        an empty mount namespace and with no capabilities (default: the user\n"
+	       "                        " PRIVDROP_USER_DEDICATED " if it exists, else " PRIVDROP_USER_FALLBACK
+	       "); root keeps root, for debugging\n"
+	       "                        nitrovm itself.  Started as another user, it keeps that one\n"
 	       "  --boot-path PATH      host (default): nitrovm decompresses the kernel (cached) and places it with\n"
 	       "                        KASLR as its decompressor would; decompressor: the kernel's own code does it\n"
 	       "                        in the enclave.  What host cannot unpack boots the other way, saying why\n"
@@ -130,6 +137,7 @@ struct run_args {
 	bool have_cpus, have_memory, have_cid;
 	bool debug, rng, no_acpi, hugepages;
 	bool attach, no_heartbeat, foreground, no_seccomp;
+	const char *run_as;
 	enum hv_kernel_boot boot_path;
 	bool have_boot_path;
 	const char *hypervisor;
@@ -358,6 +366,9 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'S':
 			a->no_seccomp = true;
+			break;
+		case 'U':
+			a->run_as = optarg;
 			break;
 		case 'B':
 			a->no_heartbeat = true;
@@ -613,6 +624,8 @@ struct detached {
 	struct enclave_proc_opts *o;
 	int report;
 	bool booted;
+	char *history; /* the console history as the enclave left it, NUL-terminated (or NULL) */
+	size_t history_len;
 };
 
 static void det_line(void *opaque, const char *line)
@@ -656,39 +669,41 @@ static void det_booted(void *opaque, const struct enclave_info *info, double sec
 	fprintf(stderr, "nitrovm: enclave %s booted; the command that started it has returned\n", info->id);
 }
 
-/* The last lines of a debug enclave's console, for a launch that failed before the heartbeat. */
-static void report_console_tail(struct detached *d, const char *enclave_id)
+/* Kept for a launch that fails before the heartbeat (the file may be out of the enclave process's reach). */
+static void det_history(void *opaque, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	struct registry_dirs dirs;
-	struct console_ring ring;
-	char path[PATH_MAX], *tail;
-	const uint8_t *a, *b;
-	size_t alen, blen, total, start, lines = 0;
+	struct detached *d = opaque;
+
+	free(d->history);
+	d->history_len = 0;
+	d->history = malloc(alen + blen + 1);
+	if (!d->history)
+		return;
+	memcpy(d->history, a, alen);
+	memcpy(d->history + alen, b, blen);
+	d->history_len = alen + blen;
+	d->history[d->history_len] = '\0';
+}
+
+/* The last lines of a debug enclave's console, for a launch that failed before the heartbeat. */
+static void report_console_tail(struct detached *d)
+{
+	char *tail = d->history;
+	size_t total = d->history_len, start, lines = 0;
 
 	if (!d->o->launch.debug_mode) {
 		enclave_report_text(d->report, false, "(run it with --debug-mode to see its console here)\n");
 		return;
 	}
-	if (registry_dirs(&dirs, false) < 0 ||
-	    registry_record_path(&dirs, enclave_id, ".console", path, sizeof(path)) < 0 ||
-	    console_ring_open(&ring, path) < 0)
+	if (!tail || !total)
 		return;
-	total = console_ring_pieces(&ring, &a, &alen, &b, &blen);
-	tail = malloc(total + 1);
-	if (tail && total) {
-		memcpy(tail, a, alen);
-		memcpy(tail + alen, b, blen);
-		tail[total] = '\0';
-		for (start = total; start > 0 && lines <= CONSOLE_TAIL_LINES; start--)
-			if (tail[start - 1] == '\n' && start != total)
-				lines++;
-		enclave_report_text(d->report, false, "The enclave's console ended with:\n");
-		enclave_report_text(d->report, false, tail + start + (start ? 1 : 0));
-		if (tail[total - 1] != '\n')
-			enclave_report_text(d->report, false, "\n");
-	}
-	free(tail);
-	console_ring_close(&ring);
+	for (start = total; start > 0 && lines <= CONSOLE_TAIL_LINES; start--)
+		if (tail[start - 1] == '\n' && start != total)
+			lines++;
+	enclave_report_text(d->report, false, "The enclave's console ended with:\n");
+	enclave_report_text(d->report, false, tail + start + (start ? 1 : 0));
+	if (tail[total - 1] != '\n')
+		enclave_report_text(d->report, false, "\n");
 }
 
 static int detached_child(void *opaque, int report)
@@ -715,6 +730,7 @@ static int detached_child(void *opaque, int report)
 		.running = det_running,
 		.notice = det_line,
 		.booted = det_booted,
+		.history = det_history,
 	};
 	ret = enclave_proc_run(d->o, &r);
 	status = cli_launch_outcome(ret, &r, text, sizeof(text));
@@ -727,7 +743,7 @@ static int detached_child(void *opaque, int report)
 				       "heartbeat: it ran for %.3f s (%s)", r.exit.seconds, r.exit.detail);
 	}
 	if (r.info.id[0] && (r.error.cls == LAUNCH_ERR_HEARTBEAT || r.error.cls == LAUNCH_OK))
-		report_console_tail(d, r.info.id);
+		report_console_tail(d);
 	enclave_report_text(report, false, text);
 	enclave_report_status(report, status);
 	return status;
@@ -815,8 +831,12 @@ int cmd_run_enclave(int argc, char **argv)
 						   "--hypervisor nitro (or nitro-sim); use --cpu-count on kvm");
 	if (!ret && backend == &hv_nitro_ops)
 		ret = refuse_emulation_options(&a);
+	if (!ret && privdrop_resolve(a.run_as, &o.privdrop) < 0)
+		ret = cli_fail(E_INVALID_ARGUMENT, "--run-as: %s", err_msg());
 	if (ret)
 		goto out;
+	/* Detached, the enclave process's only growing file is its log; in the foreground stdout may be a file. */
+	o.privdrop.limit_fsize = !a.foreground;
 	fd = open(a.eif_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = cli_fail(E_FILE_OPERATION, "File: '%s', failing operation: 'Open' (%s)", a.eif_path,

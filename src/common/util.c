@@ -6,9 +6,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static _Thread_local char err_buf[1024];
@@ -343,4 +347,48 @@ int hex_decode(const char *in, uint8_t *out, size_t len)
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
+}
+
+int unix_connect(const char *path, int flags)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
+	if (fd < 0)
+		return -errno;
+	/* AF_UNIX completes (or fails, EAGAIN meaning a full backlog) at once, non-blocking or not. */
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The helper's socket, after stdin, stdout and stderr. */
+#define HELPER_FD 3
+
+void helper_isolate(int *fd, const char *name)
+{
+	/* What a terminal or a job-control shell sends the whole process group. */
+	static const int terminal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU };
+	sigset_t set;
+
+	prctl(PR_SET_DUMPABLE, 0);
+	prctl(PR_SET_NAME, name);
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(terminal_signals); i++)
+		sigaddset(&set, terminal_signals[i]);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	if (*fd != HELPER_FD) {
+		if (dup2(*fd, HELPER_FD) < 0)
+			_exit(1);
+		*fd = HELPER_FD;
+	}
+	close_range(HELPER_FD + 1, ~0U, 0);
 }

@@ -88,6 +88,16 @@ int mkdir_p(const char *path, unsigned int mode);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int write_full(int fd, const void *buf, size_t len);
 
+/* A stream connected to the Unix socket at path (flags: SOCK_NONBLOCK, SOCK_CLOEXEC), or -errno. */
+int unix_connect(const char *path, int flags);
+
+/*
+ * In a helper process just forked (the NSM's issuer, the enclave's keeper): named name, not dumpable (its
+ * parent's user cannot ptrace it or read its memory), the terminal's signals blocked (it ends on its own terms,
+ * not with a Ctrl-C meant for its parent), and nothing open but stdin, stdout, stderr and *fd, moved to fd 3.
+ */
+void helper_isolate(int *fd, const char *name);
+
 /* A byte count for people: "512 bytes", "18.4 KiB", "3.2 MiB", "1.5 GiB" (the unit that gives 1 to 9999). */
 void size_text(uint64_t n, char *buf, size_t len);
 

@@ -45,6 +45,7 @@ struct ctl_server {
 	void *opaque;
 	struct ctl_conn *conns;
 	unsigned int nconns;
+	uid_t owner; /* who started the enclave: the process may run as another user later (privdrop.h) */
 };
 
 static void conn_close(struct ctl_conn *c)
@@ -174,7 +175,7 @@ static bool may(const struct ctl_conn *c, enum ctl_cmd cmd)
 	case CTL_GET_ID_BY_NAME:
 		return true;
 	default:
-		return c->uid == 0 || c->uid == geteuid();
+		return c->uid == 0 || c->uid == c->s->owner;
 	}
 }
 
@@ -206,7 +207,7 @@ static void dispatch(struct ctl_conn *c)
 		char line[160];
 
 		snprintf(line, sizeof(line), "Only the enclave's owner (uid %u) or root may ask for %s.\n",
-			 (unsigned int)geteuid(), ctl_cmd_name(c->req.cmd) ? ctl_cmd_name(c->req.cmd) : "that");
+			 (unsigned int)s->owner, ctl_cmd_name(c->req.cmd) ? ctl_cmd_name(c->req.cmd) : "that");
 		send_text(c, CTL_REPLY_STDERR, line);
 		send_status(c, EACCES);
 		conn_close(c);
@@ -380,6 +381,7 @@ struct ctl_server *ctl_server_start(struct evloop *loop, const char *path, const
 	s->loop = loop;
 	s->ops = ops;
 	s->opaque = opaque;
+	s->owner = geteuid();
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	memcpy(a.sun_path, path, strlen(path) + 1);
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -108,6 +108,8 @@ struct launch_run {
 	bool in_blocked; /* console_in is not watched until in_buf went out */
 	bool in_ended;	 /* console_in hung up: never watched again */
 	bool slot_ready;     /* the slot_ready hook ran: the ended hook will */
+	bool contained;	     /* contain() ran: the privileges are dropped, the allow-list loaded */
+	bool contain_failed; /* and failed: the start's failure is the containment's */
 	struct timespec t_start;
 	bool hb_failed;
 	char hb_error[256];
@@ -423,6 +425,27 @@ int launch_app_status(const struct launch_app_exit *a)
 	return a->kind == APP_EXIT_SIGNAL ? 128 + (int)a->value : (int)a->value;
 }
 
+/*
+ * Everything is open: the privileges go (the hook), then the allow-list is loaded, in that order so that the
+ * list need not allow what the drop calls.  Once, right before the guest runs (the backend calls it).
+ */
+static int contain(void *opaque)
+{
+	struct launch_run *run = opaque;
+	const struct launch_opts *o = run->o;
+	int ret = 0;
+
+	if (run->contained)
+		return 0;
+	run->contained = true;
+	if (o->hooks.contain)
+		ret = o->hooks.contain(o->hooks.opaque);
+	if (!ret && o->seccomp)
+		ret = enclave_sandbox_loop();
+	run->contain_failed = ret < 0;
+	return ret;
+}
+
 /* Before start too, for the same reason: the bridges' parent ports must not refuse an early connection. */
 static int bind_bridges(struct launch_run *run)
 {
@@ -543,20 +566,25 @@ static int setup_enclave(struct launch_run *run, uint64_t *cid)
 		ret = bind_app_channel(run);
 	if (ret < 0)
 		return step_failed(run, LAUNCH_ERR_PORTS, ret);
-	if (o->seccomp) {
-		ret = enclave_sandbox_loop();
-		if (ret < 0)
-			return step_failed(run, LAUNCH_ERR_SANDBOX, ret);
-	}
 	ret = ops->start(run->hv, o->cid, o->debug_mode, cid, fault);
 	/* What the start says of the image outweighs the driver request it failed in (the simulated driver's). */
 	if (ret == -ENOEXEC || ret == -ENOMEM)
 		*fault = (struct hv_fault){ .cls = HV_FAULT_NONE };
+	if (ret < 0 && run->contain_failed)
+		return step_failed(run, LAUNCH_ERR_SANDBOX, ret);
 	if (ret == -ENOEXEC)
 		return step_failed(run, LAUNCH_ERR_IMAGE, ret);
 	if (ret == -ENOMEM)
 		return step_failed(run, LAUNCH_ERR_GUEST_MEMORY, ret);
-	return ret < 0 ? step_failed(run, LAUNCH_ERR_START, ret) : 0;
+	if (ret < 0)
+		return step_failed(run, LAUNCH_ERR_START, ret);
+	/* A backend whose guest does not run in this process (native) did not call it: before its first byte. */
+	if (!run->contained) {
+		ret = contain(run);
+		if (ret < 0)
+			return step_failed(run, LAUNCH_ERR_SANDBOX, ret);
+	}
+	return 0;
 }
 
 int enclave_launch(const struct launch_opts *o, struct launch_result *r)
@@ -590,6 +618,8 @@ int enclave_launch(const struct launch_opts *o, struct launch_result *r)
 	if (!run.loop)
 		return step_failed(&run, LAUNCH_ERR_PROCESS, err_set(ENOMEM, "out of memory"));
 	slot.loop = run.loop;
+	slot.before_run = contain;
+	slot.before_run_opaque = &run;
 	slot.memory_size = o->memory_mib * MiB;
 	slot.cpu_count = o->cpu_count;
 	ret = o->backend->create_slot(&slot, &run.hv, &slot_uid, &r->error.fault);

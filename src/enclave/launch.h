@@ -115,6 +115,12 @@ struct launch_hooks {
 	 * but runs no more.  Called once slot_ready has been, whatever happened after.
 	 */
 	void (*ended)(void *opaque, const struct launch_result *r, int ret);
+	/*
+	 * Everything the enclave needs is open and it is about to run (or, native, has not been read from yet):
+	 * give up privileges (enclave/privdrop.h).  The allow-list is loaded right after.  A negative return
+	 * fails the launch with err_msg().
+	 */
+	int (*contain)(void *opaque);
 };
 
 struct launch_opts {
@@ -135,8 +141,8 @@ struct launch_opts {
 	bool attach_console;
 	const struct bridge_config *bridges; /* host bridges for other vsock ports (vsock/bridge.h), or NULL */
 	/*
-	 * System-call allow-lists: the whole process's (enclave/sandbox.c) once everything is open and before the
-	 * enclave starts, and each vCPU thread's (slot.kvm.seccomp, the backend's).
+	 * System-call allow-lists: the whole process's (enclave/sandbox.c) once everything is open and right
+	 * before the guest runs (after hooks.contain), and each vCPU thread's (slot.kvm.seccomp, the backend's).
 	 */
 	bool seccomp;
 	/*

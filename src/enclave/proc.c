@@ -28,8 +28,10 @@
 #include "eif/describe.h"
 #include "eif/eif.h"
 #include "eif/signature.h"
+#include "keeper.h"
 #include "nsm/issuer.h"
 #include "registry.h"
+#include "vsock/bridge.h"
 
 /* A console client that reads slower than the enclave prints gets this much queued, then is dropped. */
 #define CONSOLE_SUB_QUEUE_MAX (1024 * 1024)
@@ -79,6 +81,8 @@ struct proc {
 	char name[ENCLAVE_NAME_MAX];
 	bool service_started; /* o->service.start succeeded: ended is owed */
 	struct nsm_issuer_proc *issuer; /* certifies the emulated NSM's leaf; holds the CA so that we do not */
+	struct keeper *keeper;		/* when we give up root: the records, sockets and Unix connects */
+	struct bridge_config bridges;	/* the caller's, connecting Unix sockets through the keeper */
 };
 
 /* ---- name and CID: unique on this host ---- */
@@ -183,6 +187,11 @@ static int write_info_record(struct proc *p)
 	json_object_object_add(o, "EnclaveCID", json_object_new_int64((int64_t)p->info.cid));
 	json_object_object_add(o, "Flags", json_object_new_string(flags));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (p->keeper) {
+		ret = keeper_write_info(p->keeper, text);
+		json_object_put(o);
+		return ret;
+	}
 	ret = registry_record_path(&p->dirs, p->info.id, ".json", path, sizeof(path));
 	if (!ret)
 		ret = atomic_file_open(&f, path, 0600);
@@ -226,7 +235,10 @@ static void write_exit_record(struct proc *p, const struct launch_result *r, int
 		snprintf(x.detail + strlen(x.detail), sizeof(x.detail) - strlen(x.detail), "; the app %s %u",
 			 r->app.kind == APP_EXIT_SIGNAL ? "was killed by signal" : "exited with status", r->app.value);
 	}
-	registry_write_exit(&p->dirs, p->info.id, &x);
+	if (p->keeper)
+		keeper_ended(p->keeper, &x); /* and it removes our socket, which we can no longer reach */
+	else
+		registry_write_exit(&p->dirs, p->info.id, &x);
 }
 
 /* ---- console: the history ring and the clients that attached ---- */
@@ -640,6 +652,9 @@ static int hook_slot_ready(void *opaque, struct launch_run *run, const struct en
 		ret = -EADDRINUSE;
 		goto out;
 	}
+	/* Now, while we are still trusted: the keeper acts for this id only. */
+	if (p->keeper && (ret = keeper_bind(p->keeper, info->id)) < 0)
+		goto out;
 	adopt_log(p);
 	write_info_record(p);
 	if (p->launch.debug_mode && registry_record_path(&p->dirs, info->id, ".console", path, sizeof(path)) == 0)
@@ -686,6 +701,14 @@ static void hook_booted(void *opaque, double seconds)
 	}
 }
 
+/* Everything is open and the guest is about to run: give up what we no longer need (privdrop.h). */
+static int hook_contain(void *opaque)
+{
+	struct proc *p = opaque;
+
+	return privdrop_apply(&p->o->privdrop, p->dirs.run);
+}
+
 /* ---- the run ---- */
 
 /*
@@ -729,6 +752,18 @@ static int prepare(struct proc *p)
 	p->lock_fd = registry_lock(&p->dirs);
 	if (p->lock_fd < 0)
 		return p->lock_fd;
+	if (p->o->privdrop.switch_user) {
+		/* Still single-threaded, and no slot or guest memory yet: the keeper inherits neither. */
+		ret = keeper_spawn(&p->dirs, p->launch.bridges, &p->keeper);
+		if (ret < 0)
+			return ret;
+		if (p->launch.bridges) {
+			p->bridges = *p->launch.bridges;
+			p->bridges.connect_unix = keeper_connect_unix;
+			p->bridges.connect_unix_opaque = p->keeper;
+			p->launch.bridges = &p->bridges;
+		}
+	}
 	ret = pick_name(p);
 	if (!ret)
 		ret = pick_cid(p);
@@ -793,6 +828,7 @@ int enclave_proc_run(const struct enclave_proc_opts *o, struct launch_result *r)
 		.app_started = hook_app_started,
 		.app_input_room = hook_app_input_room,
 		.ended = hook_ended,
+		.contain = hook_contain,
 	};
 	memset(r, 0, sizeof(*r));
 	spawn_issuer(p);
@@ -809,8 +845,16 @@ out:
 	if (p->mj.efd >= 0)
 		close(p->mj.efd);
 	json_object_put(p->mj.metadata);
+	if (o->view.history) {
+		const uint8_t *a, *b;
+		size_t alen, blen;
+
+		console_ring_pieces(&p->ring, &a, &alen, &b, &blen);
+		o->view.history(o->view.opaque, a, alen, b, blen);
+	}
 	console_ring_close(&p->ring);
 	nsm_issuer_stop(p->issuer);
+	keeper_stop(p->keeper);
 	free(p);
 	return ret;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "launch.h"
+#include "privdrop.h"
 
 /* CIDs nitrovm picks for emulated enclaves start where the Nitro driver's do (16, 17, ... in nitro-cli's logs). */
 #define ENCLAVE_AUTO_CID_FIRST 16
@@ -44,6 +45,11 @@ struct enclave_view {
 	void (*app_input_room)(void *opaque); /* launch_app_input() takes bytes again */
 	/* The launch's loop exists (the slot was just made): watch more descriptors, talk to the app. */
 	int (*attach)(void *opaque, struct launch_run *run);
+	/*
+	 * The launch is over: the console history as the enclave left it (debug mode: a and b, oldest first;
+	 * else empty), for a command that shows its end.  Its file may be out of this process's reach by then.
+	 */
+	void (*history)(void *opaque, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 };
 
 /*
@@ -67,6 +73,12 @@ struct enclave_proc_opts {
 	 * ending the enclave (the command was interrupted), and closed right after view.booted ran.
 	 */
 	int report_fd;
+	/*
+	 * What the process gives up before the guest runs (privdrop.h; all zero: only no_new_privs and limits).
+	 * When it switches user, a keeper it forks first (keeper.h) writes its records, removes its sockets and
+	 * connects its Unix-socket bridges for it.
+	 */
+	struct privdrop privdrop;
 };
 
 /*

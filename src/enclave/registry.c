@@ -221,22 +221,7 @@ void registry_unlock(int fd)
 /* Connect to a socket path; ECONNREFUSED (and a vanished file) mean nobody listens. */
 static int connect_path(const char *path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return unix_connect(path, SOCK_CLOEXEC);
 }
 
 int registry_write_exit(const struct registry_dirs *d, const char *enclave_id, const struct registry_exit *x)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The enclave process's allow-list, loaded on every thread once the enclave's devices, sockets and listeners
- * are open and before its vCPUs start (the vCPU threads then narrow it further: hypervisor/kvm/seccomp.c).
+ * are open, right after it gave up its privileges (privdrop.h) and before its vCPUs start (the vCPU threads
+ * then narrow it further: hypervisor/kvm/seccomp.c).
  * The event loop serves vsock bridges (sockets, connections, splices, inotify on Unix-socket directories), the
  * control socket and its records, timers and signals; worker threads it starts (describe's measurements, the
  * NSM's worker, which asks the certificate issuer over a socket forked before this list) inherit it.  What it
@@ -46,7 +47,7 @@ static const struct seccomp_allow loop_allow[] = {
 	SECCOMP_ANY("recvmmsg"),
 	/* Unix-socket bridges watch their directory */
 	SECCOMP_ANY("inotify_init1"), SECCOMP_ANY("inotify_add_watch"), SECCOMP_ANY("inotify_rm_watch"),
-	/* records (exit record, console history, log); the NSM's check of its state directory (stat, mkdir) */
+	/* records (exit record, console history, log) of a process that did not start as root (else its keeper's) */
 	SECCOMP_ANY("openat"), SECCOMP_ANY("newfstatat"), SECCOMP_ANY("fstat"), SECCOMP_ANY("statx"),
 	SECCOMP_ANY("getdents64"), SECCOMP_ANY("unlink"), SECCOMP_ANY("unlinkat"), SECCOMP_ANY("rename"),
 	SECCOMP_ANY("renameat"), SECCOMP_ANY("renameat2"), SECCOMP_ANY("mkdir"), SECCOMP_ANY("mkdirat"),

@@ -92,6 +92,13 @@ struct hv_slot_config {
 	 */
 	const struct hv_image *image;
 	/*
+	 * Called once the machine is built, right before the guest's first instruction (kvm: before the vCPU
+	 * threads start), on the caller's thread: the launch drops privileges and loads its allow-list there.  A
+	 * negative return fails the start.  A backend whose guest does not run in this process need not call it.
+	 */
+	int (*before_run)(void *opaque);
+	void *before_run_opaque;
+	/*
 	 * What the launch will ask for, so that a native backend can check CPUs and huge pages before its first
 	 * ioctl.  cpu_ids: NE_ADD_VCPU with these ids (cpu_count of them, as the user listed them); NULL: by count.
 	 */

@@ -28,8 +28,6 @@
 
 #include "common/util.h"
 
-/* The descriptor the child keeps its socket on; 0-2 stay stdin, stdout (both /dev/null) and stderr. */
-#define ISSUER_CHILD_FD 3
 /* How long the enclave process waits for its issuer to exit after ending the socket. */
 #define ISSUER_EXIT_WAIT_MS 2000
 
@@ -65,25 +63,11 @@ static uint64_t mono_seconds(void)
 /* Everything before the CA is opened: see the top of the file. */
 static void child_isolate(int *fd, pid_t parent)
 {
-	/* What a terminal or a job-control shell sends the whole process group. */
-	static const int terminal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU };
-	sigset_t set;
 	int null;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(0);
-	prctl(PR_SET_DUMPABLE, 0);
-	prctl(PR_SET_NAME, NSM_ISSUER_PROC_NAME);
-	sigemptyset(&set);
-	for (size_t i = 0; i < ARRAY_SIZE(terminal_signals); i++)
-		sigaddset(&set, terminal_signals[i]);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	if (*fd != ISSUER_CHILD_FD) {
-		if (dup2(*fd, ISSUER_CHILD_FD) < 0)
-			_exit(1);
-		*fd = ISSUER_CHILD_FD;
-	}
-	close_range(ISSUER_CHILD_FD + 1, ~0U, 0);
+	helper_isolate(fd, NSM_ISSUER_PROC_NAME);
 	null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);

@@ -289,19 +289,34 @@ static int conn_connect_enclave(struct bridge_conn *bc, uint32_t port)
 	return bridge_watch_set(s, &bc->w[SIDE_VSOCK], EPOLLOUT);
 }
 
+int bridge_host_socket(struct bridge_set *s, const struct bridge_addr *a)
+{
+	int fd, e;
+
+	if (a->kind == BRIDGE_ADDR_UNIX && s->connect_unix)
+		return s->connect_unix(s->connect_unix_opaque, ((const struct sockaddr_un *)&a->sa)->sun_path);
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* AF_UNIX completes (or fails, EAGAIN meaning a full backlog) at once; TCP and AF_VSOCK go on. */
+	if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) < 0 && errno != EINPROGRESS) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 /* Start the connection to the host address (the enclave side is already accepted). */
 static int conn_connect_host(struct bridge_conn *bc, const struct bridge_addr *a)
 {
-	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = bridge_host_socket(bc->s, a);
 
 	bc->state = BC_CONNECTING;
 	bc->out = SIDE_HOST;
 	if (fd < 0)
-		return err_set(errno, "cannot create a socket for %s: %s", a->text, strerror(errno));
+		return err_set(-fd, "cannot connect to %s: %s", a->text, strerror(-fd));
 	bc->w[SIDE_HOST].fd = fd;
-	/* AF_UNIX completes (or fails, EAGAIN meaning a full backlog) at once; TCP and AF_VSOCK go on. */
-	if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) < 0 && errno != EINPROGRESS)
-		return err_set(errno, "cannot connect to %s: %s", a->text, strerror(errno));
 	return bridge_watch_set(bc->s, &bc->w[SIDE_HOST], EPOLLOUT);
 }
 
@@ -428,22 +443,11 @@ static int join_host(void *opaque, uint32_t peer_port)
 {
 	struct bridge_listener *l = opaque;
 	const struct bridge_addr *a = &l->target;
-	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
+	int fd = bridge_host_socket(l->s, a);
 
-	if (fd < 0) {
-		e = errno;
-		vsock_log("bridge enclave port %u -> parent port %u -> %s: cannot create a socket: %s", peer_port,
-			  l->vsock_port, a->text, strerror(e));
-		return -e;
-	}
-	/* AF_UNIX completes (or fails, EAGAIN meaning a full backlog) at once; TCP and AF_VSOCK go on. */
-	if (connect(fd, (const struct sockaddr *)&a->sa, a->salen) < 0 && errno != EINPROGRESS) {
-		e = errno;
+	if (fd < 0)
 		vsock_log("bridge enclave port %u -> parent port %u -> %s: cannot connect: %s", peer_port,
-			  l->vsock_port, a->text, strerror(e));
-		close(fd);
-		return -e;
-	}
+			  l->vsock_port, a->text, strerror(-fd));
 	return fd;
 }
 
@@ -526,6 +530,8 @@ struct bridge_set *bridge_set_create(struct vsock_host *h, struct evloop *loop, 
 	}
 	s->h = h;
 	s->loop = loop;
+	s->connect_unix = c->connect_unix;
+	s->connect_unix_opaque = c->connect_unix_opaque;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {
 		err_set(errno, "cannot create the bridges' epoll set: %s", strerror(errno));

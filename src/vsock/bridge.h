@@ -80,6 +80,13 @@ struct bridge_config {
 	unsigned int nrules;
 	const char *uds_path; /* the Unix-socket vsock (Firecracker's protocol), or NULL */
 	bool allow_remote;    /* TCP addresses other than loopback are accepted */
+	/*
+	 * The stream to a Unix socket path for a connection from the enclave (connected, non-blocking), or
+	 * -errno: for a process that can no longer reach the file system itself (enclave/keeper.h), which also
+	 * leaves the PATH_<port> file check to the connect.  NULL: socket() and connect() here.
+	 */
+	int (*connect_unix)(void *opaque, const char *path);
+	void *connect_unix_opaque;
 };
 
 /*

@@ -71,7 +71,12 @@ struct bridge_set {
 	unsigned int nconns;
 	bool limit_logged;
 	struct bridge_uds *uds;
+	int (*connect_unix)(void *opaque, const char *path); /* bridge_config's */
+	void *connect_unix_opaque;
 };
+
+/* A stream to the host address a, connecting or connected (non-blocking), or -errno. */
+int bridge_host_socket(struct bridge_set *s, const struct bridge_addr *a);
 
 int bridge_watch_set(struct bridge_set *s, struct bridge_watch *w, uint32_t events);
 /* A listener for the rule's direction; NULL with err_msg(). */

@@ -14,7 +14,8 @@
  * at start and watched with inotify.  A port without a socket is not listened on, so the enclave's REQUEST is
  * answered with RST, as Firecracker answers a failed connect.  (A socket file nobody serves any more is
  * only found out at connect time: where the parent side joins host sockets the enclave then gets RST too;
- * elsewhere it sees its connection accepted and closed.)
+ * elsewhere it sees its connection accepted and closed.  So is a name the enclave process can no longer look at
+ * itself, having given up the file system (bridge_config's connect_unix makes its connections).)
  */
 #include "vsock/bridge_impl.h"
 
@@ -144,8 +145,8 @@ static void port_add(struct bridge_uds *u, const char *name)
 
 	if (port < 0 || port_find(u, (uint32_t)port))
 		return;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", u->dir, name) >= sizeof(path) || stat(path, &st) < 0 ||
-	    !S_ISSOCK(st.st_mode) || bridge_addr_unix(&a, path) < 0)
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", u->dir, name) >= sizeof(path) ||
+	    (stat(path, &st) == 0 ? !S_ISSOCK(st.st_mode) : !u->s->connect_unix) || bridge_addr_unix(&a, path) < 0)
 		return;
 	for (unsigned int i = 0; i < BRIDGE_UDS_MAX_PORTS && !slot; i++)
 		if (!u->ports[i].l)

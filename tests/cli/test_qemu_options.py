@@ -1,6 +1,8 @@
 """The QEMU-style front end's host-bridge options: a bad one ends the command with its E03 line, before any
 launch.  NITROVM_KVM_DEVICE points at nothing, so a front end that went on to launch would print a second error
 line (the KVM device's), and error_line() would see it."""
+import os
+
 import pytest
 
 from clicheck import error_line
@@ -340,3 +342,20 @@ def test_good_sandbox_values_reach_the_launch(eif, value):
     p = run("-M", "nitro-enclave", "-kernel", eif, "-sandbox", value, env=NO_KVM)
     line = error_line(p.stderr, returncode=p.returncode)
     assert "/nonexistent/kvm" in line, line
+
+
+@pytest.mark.parametrize("extra,code,fragment", [
+    (["-runas", "no-such-user-xyz"], 3, "-runas: there is no user 'no-such-user-xyz' on this host"),
+    (["-runas", "nobody", "-pidfile", "/tmp/nitrovm-never.pid"], 2, "-runas cannot be combined with -pidfile"),
+    (["-runas", "nobody", "-qmp", "unix:/tmp/nitrovm-never.qmp,server=on,wait=off"], 2,
+     "-runas cannot be combined with -qmp unix:/tmp/nitrovm-never.qmp"),
+])
+def test_runas_refused_before_anything_runs(eif, extra, code, fragment):
+    """QEMU's -runas (src/enclave/privdrop.h): a user that does not exist, or files the dropped process could not
+    remove, end the command with one line before any launch (no pid file, no socket)."""
+    if os.geteuid() != 0:
+        pytest.fail("-runas applies to a start as root: this test needs root")
+    p = run("-M", "nitro-enclave", "-kernel", eif, "-m", "128M", *extra, env=NO_KVM)
+    line = error_line(p.stderr, code=code, returncode=p.returncode)
+    assert fragment in line, line
+    assert not os.path.exists("/tmp/nitrovm-never.pid") and not os.path.exists("/tmp/nitrovm-never.qmp")

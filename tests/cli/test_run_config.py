@@ -98,3 +98,41 @@ def test_state_dir_without_a_writable_home():
     r = subprocess.run([os.path.join(exe, "nitrovm"), "ca", "path"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "/var/lib/nitrovm/ca", r
     shutil.rmtree(exe)
+
+
+# --run-as is checked before anything is forked or created: one sentence, exit 3, no socket, record or process.
+@pytest.mark.parametrize("spec,fragment", [
+    ("no-such-user-xyz", "there is no user 'no-such-user-xyz' on this host"),
+    ("nobody:no-such-group-xyz", "there is no group 'no-such-group-xyz' on this host"),
+    ("nobody:0", "nobody:0 mixes root with another user or group"),
+    ("0:nogroup", "0:nogroup mixes root with another user or group"),
+    (":nogroup", "is not a user name: give USER or USER:GROUP"),
+])
+def test_run_as_is_checked(tmp_path, eif, spec, fragment):
+    if os.geteuid() != 0:
+        pytest.fail("--run-as applies to a start as root: this test needs root")
+    socks, recs = tmp_path / "sockets", tmp_path / "run"
+    env = dict(NO_KVM, NITRO_CLI_SOCKETS_PATH=str(socks), NITROVM_RUN_DIR=str(recs))
+    p = run("run-enclave", "--eif-path", eif, "--cpu-count", "1", "--memory", "64", "--run-as", spec, env=env)
+    line = error_line(p.stderr, code=3, returncode=p.returncode)
+    assert line.startswith("[ E03 ] ") and "--run-as: " in line and fragment in line, line
+    assert not socks.exists() and not recs.exists(), (list(tmp_path.iterdir()))
+
+
+def test_run_as_needs_root(tmp_path):
+    """Started as another user there is nothing to switch from: naming a user is refused, not ignored."""
+    if os.geteuid() != 0:
+        pytest.fail("this test drops to nobody and needs root")
+    d = tempfile.mkdtemp(prefix="nitrovm-runas-")
+    os.chmod(d, 0o755)
+    try:
+        env = dict(os.environ, NITRO_CLI_SOCKETS_PATH=os.path.join(d, "s"), NITROVM_RUN_DIR=os.path.join(d, "r"),
+                   **NO_KVM)
+        r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", nitrovm_path(),
+                            "run-enclave", "--eif-path", "/nonexistent.eif", "--cpu-count", "1", "--memory", "64",
+                            "--run-as", "nobody"], capture_output=True, text=True, env=env, timeout=30)
+        line = error_line(r.stderr, code=3, returncode=r.returncode)
+        assert "switching to user nobody needs nitrovm started as root (it runs as uid 65534" in line, line
+        assert sorted(os.listdir(d)) == [], os.listdir(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -12,8 +12,13 @@ on the probe guest asking for an attestation document:
   - with the enclave held running after its attestation: the private scalars of root.key and intermediate.key,
     big- and little-endian, are nowhere in the enclave process's memory (/proc/PID/mem, every readable mapping,
     guest memory included), while the intermediate's is in the issuer's (the scan's positive control; as root,
-    or else the issuer's memory cannot even be read, it being undumpable).
+    or else the issuer's memory cannot even be read, it being undumpable);
+  - started as root with -runas (src/enclave/privdrop.h), the held enclave process cannot even open the key
+    files: a process with exactly its uid, gid and (no) groups, in its mount namespace and root, gets ENOENT for
+    their paths, and EACCES outside that namespace, where root (the control) opens them.
 """
+import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -30,9 +35,65 @@ ATTESTED = "probe: nsm: ok Attestation"
 KEY_NAMES = ("root.key", "intermediate.key")
 
 
-def launch_argv(nitrovm, probe, hold=False):
-    return [nitrovm, "-M", "nitro-enclave", "-kernel", probe, "-m", "128M", "-nographic", "-append",
-            "probe.nsm=1" + (" probe.hold=1" if hold else "")]
+CLONE_NEWNS = 0x00020000
+ENOENT, EACCES = 2, 13
+
+
+def launch_argv(nitrovm, probe, hold=False, runas=None):
+    return [nitrovm, "-M", "nitro-enclave", "-kernel", probe, "-m", "128M", "-nographic",
+            *(["-runas", runas] if runas else []), "-append", "probe.nsm=1" + (" probe.hold=1" if hold else "")]
+
+
+def open_as(pid, uid, gid, path, in_its_namespace):
+    """errno of open(path) in a child with uid, gid and no groups, and (in_its_namespace) the mount namespace
+    and root of process pid; 0 when it opened."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    child = os.fork()
+    if child == 0:
+        code = 100
+        try:
+            if in_its_namespace:
+                ns = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+                root = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY)
+                if libc.setns(ns, CLONE_NEWNS) != 0:
+                    os._exit(101)
+                os.fchdir(root)
+                os.chroot(".")
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            try:
+                os.close(os.open(path, os.O_RDONLY))
+                code = 0
+            except OSError as e:
+                code = e.errno
+        finally:
+            os._exit(code)
+    _, st = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(st)
+
+
+def ids(pid):
+    """(uid, gid) of a process, each the same in all four of its fields, or an AssertionError."""
+    got = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            if k in ("Uid", "Gid"):
+                assert len(set(v.split())) == 1, line
+                got[k] = int(v.split()[0])
+    return got["Uid"], got["Gid"]
+
+
+def assert_keys_out_of_reach(pid, ca_dir):
+    uid, gid = ids(pid)
+    assert uid != 0 and gid != 0, (uid, gid)
+    for name in KEY_NAMES:
+        key = os.path.join(ca_dir, name)
+        assert os.path.isfile(key), key
+        assert open_as(pid, 0, 0, key, False) == 0, "the control: root, outside its namespace, opens it"
+        assert open_as(pid, uid, gid, key, True) == ENOENT, f"{key}: not ENOENT in its namespace and root"
+        assert open_as(pid, uid, gid, key, False) == EACCES, f"{key}: not EACCES for its uid and gid"
 
 
 class Trace:
@@ -157,10 +218,11 @@ def children(pid):
     return out
 
 
-def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
-    state = str(tmp_path / "state")
-    p = subprocess.Popen(launch_argv(nitrovm, probe, hold=True), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=dict(os.environ, NITROVM_STATE_DIR=state))
+@contextlib.contextmanager
+def held(argv, state):
+    """The probe launched by argv, held running after it attested; SIGTERM at the end."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, NITROVM_STATE_DIR=state))
     try:
         seen = ""
         deadline = time.monotonic() + BOOT_LIMIT
@@ -170,6 +232,19 @@ def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
                 break
             seen += line
         assert ATTESTED in seen and "probe: holding" in seen, seen[-3000:]
+        yield p
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+
+
+def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
+    state = str(tmp_path / "state")
+    with held(launch_argv(nitrovm, probe, hold=True), state) as p:
         keys = {name: private_scalar(os.path.join(state, "ca", name)) for name in KEY_NAMES}
         needles = {v for k in keys.values() for v in (k, k[::-1])}
         issuers = [pid for pid, comm in children(p.pid) if comm == "nitrovm-issuer"]
@@ -185,10 +260,10 @@ def test_ca_key_not_in_enclave_process_memory(nitrovm, probe, tmp_path):
                 "the scan did not find the intermediate key even in the issuer: the scan proves nothing"
         else:
             assert in_issuer is None, "the issuer's memory was readable by its owner: it should be undumpable"
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
+
+
+def test_dropped_enclave_process_cannot_open_ca_keys(nitrovm, probe, tmp_path):
+    assert os.geteuid() == 0, "this tier runs as root: the drop needs it"
+    state = str(tmp_path / "state")
+    with held(launch_argv(nitrovm, probe, hold=True, runas="nobody"), state) as p:
+        assert_keys_out_of_reach(p.pid, os.path.join(state, "ca"))

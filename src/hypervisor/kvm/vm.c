@@ -349,6 +349,8 @@ static int kvm_start(struct hypervisor *hv, uint64_t cid, bool debug_mode, uint6
 	if (vm->vhost_vsock)
 		vm->cid = vhost_vsock_frontend_cid(vm->vhost_vsock);
 	kvm_vsock_set_cid(vm, vm->cid);
+	if (vm->cfg.before_run && (ret = vm->cfg.before_run(vm->cfg.before_run_opaque)) < 0)
+		return ret;
 	vm->started = true;
 	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
 	pthread_mutex_lock(&vm->exit_lock);
