@@ -142,6 +142,9 @@ def launch_gated(args, state_dir, gate, open_when, before_open=None, timeout=120
     """Run args with the measurement held until the gate file exists; the gate opens (after before_open()) at the
     first stdout line containing open_when.  Returns (status, stdout, stderr)."""
     env = dict(os.environ, NITROVM_STATE_DIR=state_dir, NITROVM_TEST_MEASURE_GATE=str(gate))
+    # The hook looks for the gate through its directory, opened before the enclave process gives up root: the
+    # unprivileged user it becomes must be able to search that directory (pytest makes it 0700).
+    os.chmod(os.path.dirname(str(gate)), 0o755)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     watchdog = threading.Timer(timeout, p.kill)
     watchdog.start()

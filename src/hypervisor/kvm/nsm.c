@@ -38,7 +38,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +52,8 @@
 
 /*
  * Test builds only: the measurement starts once this file exists, so that a test knows the guest asked the NSM
- * before it, or changes the image meanwhile (tests/kvm/test_nsm.py).
+ * before it, or changes the image meanwhile (tests/kvm/test_nsm.py).  Looked up in its directory, opened when the
+ * machine is built: the enclave process may have left the host's file system by the time the vCPUs run.
  */
 #define MEASURE_GATE_ENV "NITROVM_TEST_MEASURE_GATE"
 
@@ -61,6 +64,10 @@ struct kvm_nsm_measure {
 	atomic_bool stop;
 	pthread_t thread;
 	bool started;
+#ifdef NITROVM_TEST_HOOKS
+	int gate_dir; /* the test gate's directory, opened before the privilege drop hides the host's tree; or -1 */
+	const char *gate_name; /* in the environment's string */
+#endif
 };
 
 /* The issuer bound to module_id, as the module's certifier; NULL (the NSM cannot attest) without an issuer. */
@@ -103,6 +110,26 @@ static int measure_later(struct kvm_vm *vm, const struct eif *e)
 		return err_set(errno, "cannot keep the image file open to measure it: %s", strerror(errno));
 	}
 	m->pin = img->pin;
+#ifdef NITROVM_TEST_HOOKS
+	m->gate_dir = -1;
+	if (getenv(MEASURE_GATE_ENV)) {
+		const char *gate = getenv(MEASURE_GATE_ENV), *slash = strrchr(gate, '/');
+		char dir[PATH_MAX];
+
+		m->gate_name = slash ? slash + 1 : gate;
+		if (!slash)
+			strcpy(dir, ".");
+		else if ((size_t)(slash - gate) < sizeof(dir)) {
+			size_t n = slash == gate ? 1 : (size_t)(slash - gate); /* "/gate": the root */
+
+			memcpy(dir, gate, n);
+			dir[n] = 0;
+		} else {
+			dir[0] = 0;
+		}
+		m->gate_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+#endif
 	m->layout = *e;
 	m->layout.base = NULL;
 	for (unsigned int i = 0; i < m->layout.nsections; i++)
@@ -153,9 +180,9 @@ int kvm_nsm_create(struct kvm_vm *vm, const struct eif *e)
 #ifdef NITROVM_TEST_HOOKS
 static void test_gate(struct kvm_nsm_measure *m)
 {
-	const char *gate = getenv(MEASURE_GATE_ENV);
+	struct stat st;
 
-	while (gate && access(gate, F_OK) < 0 && !atomic_load(&m->stop))
+	while (m->gate_dir >= 0 && fstatat(m->gate_dir, m->gate_name, &st, 0) < 0 && !atomic_load(&m->stop))
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000L }, NULL);
 }
 #endif
@@ -210,6 +237,10 @@ void kvm_nsm_destroy(struct kvm_vm *vm)
 	if (m->started)
 		pthread_join(m->thread, NULL);
 	close(m->fd);
+#ifdef NITROVM_TEST_HOOKS
+	if (m->gate_dir >= 0)
+		close(m->gate_dir);
+#endif
 	free(m);
 	vm->nsm_measure = NULL;
 }
