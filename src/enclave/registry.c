@@ -148,7 +148,7 @@ int registry_run_dir(char *out, size_t len)
 }
 
 /* "<slot>" of an enclave id ("i-...-enc<slot>", or the whole id when it has no "-enc"). */
-static void registry_slot_of(const char *enclave_id, char *out, size_t len)
+void registry_slot_of(const char *enclave_id, char *out, size_t len)
 {
 	const char *p = enclave_id, *q;
 

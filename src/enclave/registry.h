@@ -56,6 +56,9 @@ int registry_dirs(struct registry_dirs *d, bool create);
 /* Only the records directory (made when missing): for an enclave process's log, before anything else. */
 int registry_run_dir(char *out, size_t len);
 
+/* "<slot>" of an enclave id ("i-...-enc<slot>", or the whole id when it has no "-enc"): its records' names. */
+void registry_slot_of(const char *enclave_id, char *out, size_t len);
+
 /* "<dir>/<slot>.sock" for an enclave id. */
 int registry_socket_path(const char *dir, const char *enclave_id, char *out, size_t len);
 /* "<run dir>/<slot><suffix>" for an enclave id ("" when the id's slot is not a safe file name). */

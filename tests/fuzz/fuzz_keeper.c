@@ -59,8 +59,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	listen_at(target);
 	listen_at(other);
 	bridges.uds_path = uds;
-	if (bridge_config_add(&bridges, "forward-connect", "vsock:5000=unix:/tmp/nitrovm-fuzz-keeper/target.sock") ||
-	    bridge_config_add(&bridges, "forward-listen", "unix:/tmp/nitrovm-fuzz-keeper/never.sock=vsock:5001"))
+	if (bridge_config_add_rule(&bridges, BRIDGE_FROM_ENCLAVE, "vsock:5000=unix:/tmp/nitrovm-fuzz-keeper/target.sock") ||
+	    bridge_config_add_rule(&bridges, BRIDGE_TO_ENCLAVE, "unix:/tmp/nitrovm-fuzz-keeper/never.sock=vsock:5001"))
 		abort();
 	return 0;
 }
