@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -325,7 +326,8 @@ static int nsm_call(int fd, const struct cbuf *req, size_t *resp_len)
 	return EXIT_OK;
 }
 
-/* {"Error": "Name"}: print the name to stderr and say so. */
+/* {"Error": "Name"}: print the name to stderr and say so, in one write: stderr is unbuffered, and the console
+ * it shares with stdout (and the kernel's messages) may put another line between two writes. */
 static bool is_error(const uint8_t *p, size_t n)
 {
 	static const uint8_t prefix[] = {0xa1, 0x65, 'E', 'r', 'r', 'o', 'r'};
@@ -336,11 +338,11 @@ static bool is_error(const uint8_t *p, size_t n)
 
 	if (n < sizeof(prefix) || memcmp(p, prefix, sizeof(prefix)))
 		return false;
-	fputs("nsm-tool: the NSM answered with an error: ", stderr);
-	if (!rd_head(&r, &major, &v, &indef) && major == 3 && !indef && v <= (uint64_t)(r.end - r.p))
-		fprintf(stderr, "%.*s\n", (int)v, r.p);
+	if (!rd_head(&r, &major, &v, &indef) && major == 3 && !indef && v <= (uint64_t)(r.end - r.p) &&
+	    v <= INT_MAX)
+		fprintf(stderr, "nsm-tool: the NSM answered with an error: %.*s\n", (int)v, r.p);
 	else
-		fputs("(unreadable)\n", stderr);
+		fputs("nsm-tool: the NSM answered with an error: (unreadable)\n", stderr);
 	return true;
 }
 

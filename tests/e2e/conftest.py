@@ -120,6 +120,14 @@ def run_steps(mode, workdir):
                     "did not finish" in why)
         return any(r.output and any(sign in r.output for sign in PLATFORM_FLAKE_SIGNS) for r in res.values())
 
+    def flake_sign(res):
+        """Which step showed which sign, for the warning (the CI log keeps only a part of the output)."""
+        for r in (res or {}).values():
+            for sign in PLATFORM_FLAKE_SIGNS:
+                if r.output and sign in r.output:
+                    return f"step {r.name}: {sign.lstrip('] ')}"
+        return "a second-level guest crashed on its FPU state"
+
     def run(label, steps, steps_dir=None, arch="x86_64", memory="2G"):
         log = workdir / f"{label}-console.log"
         start = time.monotonic()
@@ -129,9 +137,15 @@ def run_steps(mode, workdir):
                 break
             kept = workdir / f"{label}-console.attempt{attempt}.log"
             os.replace(log, kept)
-            what = why or "a second-level guest crashed on its FPU state"
+            # The steps' own output says which failure it was; the next boot writes over it.
+            outs = pathlib.Path(steps_dir or workdir / f"{label}-steps")
+            kept_steps = workdir / f"{label}-steps.attempt{attempt}"
+            kept_steps.mkdir(exist_ok=True)
+            for f in outs.glob("*.out"):
+                shutil.copy(f, kept_steps / f.name)
+            what = why or flake_sign(res)
             print(f"\nWARNING: e2e {label}: the nested platform failed ({what}); booting again, retry {attempt} "
-                  f"of {PLATFORM_RETRIES} (that console kept in {kept})")
+                  f"of {PLATFORM_RETRIES} (that console kept in {kept}, its steps' output in {kept_steps})")
             res, why = boot(label, steps, steps_dir, log, arch, memory)
         if why:
             pytest.fail(why)

@@ -310,7 +310,7 @@ def qemu_command(kernel, initrd, hostdir, smp, memory, shares=(), arch="x86_64")
                    "tcg"]
         append = KERNEL_APPEND_ARM64
     else:
-        machine = [QEMU, "-M", "microvm,accel=tcg", "-cpu", "EPYC,+svm"]
+        machine = [QEMU, "-M", "microvm,accel=tcg", "-cpu", os.environ.get("NITROVM_NESTED_CPU", "EPYC,+svm")]
         append = KERNEL_APPEND.format(tsc_khz=host_tsc_khz())
     argv = machine + [
         "-m", memory, "-smp", str(smp),
