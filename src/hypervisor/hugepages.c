@@ -240,7 +240,7 @@ int hugepages_map(const struct hugepage_plan *plan, bool small_pages, struct hug
 				strerror(e), hint, HUGEPAGE_HINT_ALLOCATOR);
 		}
 		bind_to_node(p, len, plan->node);
-		m->regions[m->nregions++] = (struct hv_region){p, len};
+		m->regions[m->nregions++] = (struct hv_region){p, len, -1, 0};
 		off += len;
 	}
 	return 0;

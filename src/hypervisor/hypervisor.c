@@ -5,10 +5,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "hypervisor/nitro.h"
+
+/* At most this much per sendfile(2) call (the kernel stops at 2 GiB less a page anyway). */
+#define SENDFILE_CHUNK (1ULL << 30)
 
 int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint64_t offset, const void *buf,
 		    uint64_t len)
@@ -34,6 +38,35 @@ int hv_memory_write(const struct hv_region *regions, unsigned int nregions, uint
 	return 0;
 }
 
+/*
+ * len bytes of fd from pos into file out at out_pos, in the kernel.  1 when the files do not allow it (nothing
+ * was written then: the caller reads instead), 0 when done, or an error.  sendfile(2) writes at the output's
+ * file position, so it is set first: the region's file is this process's alone while the image loads.
+ */
+static int send_to_file(int out, uint64_t out_pos, int fd, uint64_t pos, uint64_t len)
+{
+	off_t in = (off_t)pos;
+	bool sent = false;
+
+	if (lseek(out, (off_t)out_pos, SEEK_SET) < 0)
+		return 1;
+	while (len) {
+		ssize_t n = sendfile(out, fd, &in, (size_t)MIN(len, SENDFILE_CHUNK));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !sent && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EXDEV))
+			return 1;
+		if (n < 0)
+			return err_set(errno, "cannot read the image: %s", strerror(errno));
+		if (n == 0)
+			return err_set(EIO, "the image is shorter than its size said");
+		sent = true;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
 int hv_memory_read_fd(const struct hv_region *regions, unsigned int nregions, uint64_t offset, int fd,
 		      uint64_t len)
 {
@@ -41,10 +74,23 @@ int hv_memory_read_fd(const struct hv_region *regions, unsigned int nregions, ui
 
 	for (unsigned int i = 0; i < nregions && pos < len; i++) {
 		const struct hv_region *r = &regions[i];
+		int ret = 1;
 
 		if (offset >= r->size) {
 			offset -= r->size;
 			continue;
+		}
+		if (r->fd >= 0) {
+			uint64_t want = MIN(len - pos, r->size - offset);
+
+			ret = send_to_file(r->fd, r->fd_offset + offset, fd, pos, want);
+			if (ret < 0)
+				return ret;
+			if (!ret) {
+				pos += want;
+				offset = 0;
+				continue;
+			}
 		}
 		while (offset < r->size && pos < len) {
 			size_t want = (size_t)MIN(len - pos, r->size - offset);

@@ -505,7 +505,7 @@ static void sim_on_machine_exit(void *opaque, int fd, uint32_t events)
 static int sim_hand_over_memory(struct ne_sim *s, struct hv_fault *unclassified)
 {
 	for (unsigned int i = 0; i < s->nregions;) {
-		struct hv_region r = {(uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size};
+		struct hv_region r = {(uint8_t *)(uintptr_t)s->regions[i].addr, s->regions[i].size, -1, 0};
 		int ret;
 
 		for (i++; i < s->nregions && s->regions[i].addr == (uint64_t)(uintptr_t)(r.hva + r.size); i++)

@@ -150,9 +150,9 @@ uint64_t kvm_low_ram_size(const struct kvm_vm *vm);
 struct eif;
 int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent);
 
-/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy. */
+/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy to dst (in RAM). */
 uint64_t kvm_initrd_size(const struct eif *e);
-void kvm_initrd_copy(const struct eif *e, uint8_t *dst);
+void kvm_initrd_copy(struct kvm_vm *vm, const struct eif *e, uint8_t *dst);
 
 /* vcpu.c */
 int kvm_vcpu_create(struct kvm_vm *vm, unsigned int index);

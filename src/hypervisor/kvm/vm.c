@@ -199,7 +199,7 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 	}
 	vm->mem = p;
 	vm->mem_size = size;
-	regions[0] = (struct hv_region){ p, size };
+	regions[0] = (struct hv_region){ p, size, vm->mem_fd, 0 };
 	*nregions = 1;
 	return 0;
 }

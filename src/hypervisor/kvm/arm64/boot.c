@@ -121,7 +121,7 @@ int arm64_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent
 	memcpy(kvm_gpa(vm, l.fdt, dtb_size), dtb, dtb_size);
 	free(dtb);
 	if (l.initrd_size)
-		kvm_initrd_copy(e, kvm_gpa(vm, l.initrd, l.initrd_size));
+		kvm_initrd_copy(vm, e, kvm_gpa(vm, l.initrd, l.initrd_size));
 	memmove(kvm_gpa(vm, l.kernel, e->kernel->size), e->kernel->data, e->kernel->size);
 	*entry = l.kernel;
 	*fdt = l.fdt;

@@ -170,7 +170,7 @@ static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif 
 		return err_set(ENOMEM, "enclave memory is too small to hold the EIF and its ramdisks unpacked "
 				       "side by side; give the enclave more memory");
 	dst = kvm_gpa(vm, addr, size);
-	kvm_initrd_copy(e, dst);
+	kvm_initrd_copy(vm, e, dst);
 	b->initrd_addr = addr;
 	return 0;
 }
