@@ -226,11 +226,15 @@ void check_e820(void)
 			  boot.e820_count, ram >> 10);
 }
 
+/*
+ * The initrd's contents follow zero padding in 4-byte steps, which Linux's initramfs unpacker skips: nitrovm
+ * leaves a large ramdisk where the image holds it and starts the initrd on the page below, zeros up to it.
+ */
 void check_initrd(void)
 {
 	const uint8_t *p = (const uint8_t *)boot.initrd_addr;
 	char hex[INITRD_SHOW * 3 + 1], text[INITRD_SHOW + 1];
-	uint64_t n = boot.initrd_size;
+	uint64_t n = boot.initrd_size, pad = 0;
 	uint32_t crc;
 	size_t show;
 
@@ -245,6 +249,10 @@ void check_initrd(void)
 		report_fail("initrd", "0x%lx+0x%lx is not RAM below 4 GiB", boot.initrd_addr, n);
 		return;
 	}
+	while (pad + 4 <= n && !p[pad] && !p[pad + 1] && !p[pad + 2] && !p[pad + 3])
+		pad += 4;
+	p += pad;
+	n -= pad;
 	show = n < INITRD_SHOW ? (size_t)n : INITRD_SHOW;
 	for (size_t i = 0; i < show; i++) {
 		static const char digits[] = "0123456789abcdef";
@@ -256,7 +264,7 @@ void check_initrd(void)
 	}
 	text[show] = '\0';
 	crc = crc32(0, p, (size_t)n);
-	report_info("initrd", "first bytes %s \"%s\"", hex, text);
+	report_info("initrd", "first bytes %s \"%s\" (after %lu bytes of zero padding)", hex, text, pad);
 
 	if (cfg.have_initrd_size && cfg.initrd_size != n) {
 		report_fail("initrd", "%lu bytes at 0x%lx, probe.initrd_size wants %lu", n, boot.initrd_addr,
@@ -268,6 +276,6 @@ void check_initrd(void)
 			    boot.initrd_addr, crc, cfg.initrd_crc);
 		return;
 	}
-	report_ok("initrd", "%lu bytes at 0x%lx, crc32 0x%08x%s", n, boot.initrd_addr, crc,
+	report_ok("initrd", "%lu bytes at 0x%lx, crc32 0x%08x%s", n, boot.initrd_addr + pad, crc,
 		  cfg.have_initrd_crc ? " (matches probe.initrd_crc)" : "");
 }

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The QEMU-style front end: nitrovm -M nitro-enclave -kernel (EIF | bzImage) ..."""
+import os
 import zlib
 
 from conftest import run
@@ -57,3 +58,28 @@ def test_source_document_001_line_runs_as_written(nitrovm, probe_eif):
     assert "device ready, guest CID 8," in r.stdout, r.stdout
     assert "(CID 8)" in r.stdout, r.stdout  # the heartbeat, answered by nitrovm as the parent
     assert "probe: result PASS" in r.stdout, r.stdout
+
+
+def initrd_eif(path, probe, cmdline, ramdisks):
+    joined = b""
+    for rd in ramdisks:
+        joined += b"\0" * (-len(joined) % 4) + rd  # as the kernel's unpacker takes them: 4-byte aligned, zeros between
+    return write_eif(path, open(probe, "rb").read(), cmdline=cmdline, ramdisks=ramdisks), joined
+
+
+def test_initrd_left_in_place_whatever_its_alignment(nitrovm, probe, tmp_path):
+    """Two ramdisks, the first of an odd size: with four command lines of lengths 13 to 16 the last ramdisk starts
+    at each of the four byte alignments in the file, and every time the initrd the probe sees is the two joined
+    (size and CRC-32, after the zeros up to the page boundary below, which Linux skips too) and nitrovm left the
+    last one where the image put it."""
+    rd = [bytes(range(251)) * 17, os.urandom(3 << 20)]
+    for pad in range(4):
+        eif, joined = initrd_eif(str(tmp_path / f"p{pad}.eif"), probe, "console=ttyS0" + " " * pad, rd)
+        r = run([nitrovm, "-M", "nitro-enclave", "-kernel", eif, "-m", "64M", "-nographic", "-append",
+                 f"probe.initrd_crc={zlib.crc32(joined):#x} probe.initrd_size={len(joined)}"],
+                env={"NITROVM_TRACE_BOOT": "1"})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"probe: initrd: ok {len(joined)} bytes" in r.stdout, r.stdout
+        assert "probe: result PASS" in r.stdout, r.stdout
+        assert "trace-boot: initrd left in place at" in r.stderr, r.stderr
+

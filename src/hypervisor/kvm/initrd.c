@@ -29,12 +29,21 @@ uint64_t kvm_initrd_size(const struct eif *e)
 	return total;
 }
 
-/* len bytes from src to dst, both in enclave memory and apart: through its file where it can, else memcpy. */
+/*
+ * len bytes from src (in enclave memory) to dst, apart: through enclave memory's file when dst is in it too and
+ * the file allows it, else memcpy.  vm NULL: dst is not enclave memory.
+ */
 static void ram_copy(struct kvm_vm *vm, uint8_t *dst, const uint8_t *src, size_t len)
 {
-	off_t in = src - vm->mem, out = dst - vm->mem;
+	off_t in, out;
 
-	while (vm->mem_fd >= 0 && len) {
+	if (!vm || vm->mem_fd < 0) {
+		memcpy(dst, src, len);
+		return;
+	}
+	in = src - vm->mem;
+	out = dst - vm->mem;
+	while (len) {
 		ssize_t n = copy_file_range(vm->mem_fd, &in, vm->mem_fd, &out, len, 0);
 
 		if (n < 0 && errno == EINTR)

@@ -101,6 +101,7 @@ struct kvm_vm {
 	uint64_t ram_base, ram_low_max, ram_high_base;
 	int mem_fd;
 	uint8_t *mem;
+	uint64_t eif_offset; /* where the image is loaded: HV_EIF_LOAD_OFFSET and 0-3 bytes (vm.c) */
 	uint64_t mem_size;
 	uint64_t mem_added; /* enclave-memory offset up to which regions were added */
 	unsigned int nslots;
@@ -150,7 +151,8 @@ uint64_t kvm_low_ram_size(const struct kvm_vm *vm);
 struct eif;
 int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent);
 
-/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy to dst (in RAM). */
+/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy to dst (in enclave
+ * memory; with vm NULL, anywhere). */
 uint64_t kvm_initrd_size(const struct eif *e);
 void kvm_initrd_copy(struct kvm_vm *vm, const struct eif *e, uint8_t *dst);
 

@@ -122,6 +122,7 @@ static int kvm_create_slot(const struct hv_slot_config *cfg, struct hypervisor *
 	vm->hv.ops = &hv_kvm_ops;
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->exit_efd = -1;
+	vm->eif_offset = HV_EIF_LOAD_OFFSET;
 	vm->console[0] = vm->console[1] = -1;
 	for (unsigned int i = 0; i < HV_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
@@ -204,11 +205,40 @@ static int kvm_alloc_memory(struct hypervisor *hv, uint64_t size, struct hv_regi
 	return 0;
 }
 
+/*
+ * The bytes past 8 MiB that put the image's last ramdisk on a 4-byte boundary in memory, read from its section
+ * headers in the file: then the machine can leave the bulk of a large image where it was loaded as the initrd,
+ * instead of copying it again (x86/boot.c).  0 when the file says nothing usable; the machine checks what it
+ * finds in memory anyway, and copies when the ramdisk is not aligned after all.
+ */
+static uint64_t last_ramdisk_shift(const struct hv_image *img)
+{
+	uint8_t h[EIF_HEADER_SIZE], sh[EIF_SECTION_HEADER_SIZE];
+	uint64_t shift = 0;
+	uint16_t n;
+
+	if (!img || pread(img->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, EIF_MAGIC, 4) != 0)
+		return 0;
+	n = get_be16(h + EIF_OFF_NUM_SECTIONS);
+	for (unsigned int i = 0; i < n && i < EIF_MAX_SECTIONS; i++) {
+		uint64_t off = get_be64(h + EIF_OFF_SECTION_OFFS + 8 * i);
+
+		if (off > INT64_MAX - EIF_SECTION_HEADER_SIZE ||
+		    pread(img->fd, sh, sizeof(sh), (off_t)off) != (ssize_t)sizeof(sh))
+			return 0;
+		if (get_be16(sh) == EIF_SECTION_RAMDISK)
+			shift = (4 - (HV_EIF_LOAD_OFFSET + off + EIF_SECTION_HEADER_SIZE) % 4) % 4;
+	}
+	return shift;
+}
+
 static int kvm_image_load_info(struct hypervisor *hv, uint64_t *offset, struct hv_fault *fault)
 {
+	struct kvm_vm *vm = to_kvm_vm(hv);
+
 	(void)fault; /* nitrovm's own machine: its sentence says it all */
-	(void)hv;
-	*offset = HV_EIF_LOAD_OFFSET;
+	vm->eif_offset = HV_EIF_LOAD_OFFSET + last_ramdisk_shift(vm->cfg.image);
+	*offset = vm->eif_offset;
 	return 0;
 }
 
@@ -308,10 +338,10 @@ int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent)
 	const uint8_t *p;
 	int ret;
 
-	if (low <= HV_EIF_LOAD_OFFSET)
+	if (low <= vm->eif_offset)
 		return err_set(ENOEXEC, "enclave memory ends before the image load offset");
-	avail = low - HV_EIF_LOAD_OFFSET;
-	p = kvm_gpa(vm, vm->ram_base + HV_EIF_LOAD_OFFSET, avail);
+	avail = low - vm->eif_offset;
+	p = kvm_gpa(vm, vm->ram_base + vm->eif_offset, avail);
 	ret = kvm_eif_extent(p, avail, extent);
 	if (ret < 0)
 		return ret;

@@ -109,7 +109,7 @@ int arm64_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent
 		ret = build_cmdline(vm, e, cmdline, sizeof(cmdline));
 	if (!ret)
 		ret = arm64_layout_boot(vm->ram_base, vm->mem_added, &img, kvm_initrd_size(e),
-					vm->ram_base + HV_EIF_LOAD_OFFSET, eif_extent, &l);
+					vm->ram_base + vm->eif_offset, eif_extent, &l);
 	if (!ret)
 		ret = describe(vm, cmdline, &l, &dt);
 	if (!ret)

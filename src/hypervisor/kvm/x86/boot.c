@@ -4,14 +4,20 @@
  * bzImage's own setup header, the protected-mode kernel is placed at 1 MiB and entered at +0x200 in long mode.
  *
  * Everything is read from the EIF where the launch pipeline put it (8 MiB into enclave memory), as Nitro does.
- * The copies are ordered so none destroys a source still needed: command line and setup header first, the
- * ramdisks to the top of low memory (checked not to overlap the EIF), the kernel last with memmove (its target
- * below 8 MiB may run into the EIF's own first bytes when the kernel is larger than 7 MiB).
+ * The copies are ordered so none destroys a source still needed: command line and setup header first, then the
+ * initrd, then the kernel (with memmove: its target below 8 MiB may run into the EIF's own first bytes when the
+ * kernel is larger than 7 MiB), then what the initrd left in place needs written.
+ *
+ * The initrd is left where the EIF holds it when it can be (initrd_plan below): the last ramdisk, the bulk of a
+ * large image, stays; the ones before it (nitro-cli's bootstrap ramdisk: a few MiB) are written just below it,
+ * after zeros from the page boundary below.
+ * Otherwise the ramdisks are copied, joined, to the top of low memory (checked not to overlap the EIF).
  */
 #include "x86.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -31,6 +37,7 @@
 #define HDR_INITRD_ADDR_MAX 0x22c
 #define HDR_XLOADFLAGS	    0x236
 #define HDR_CMDLINE_SIZE    0x238
+#define HDR_PREF_ADDRESS    0x258
 #define HDR_INIT_SIZE	    0x260
 
 #define HDR_MAGIC	     0x53726448 /* "HdrS" */
@@ -57,6 +64,9 @@
 #define E820_ENTRY_SIZE 20
 
 #define INITRD_ALIGN   4096 /* page-aligned, as every loader does */
+#define RAMDISK_JOIN_ALIGN 4 /* each archive of the initrd starts 4-byte aligned (initrd.c) */
+/* At most this much of the ramdisks before the last is moved to leave the last in place (held on the heap). */
+#define INITRD_MOVE_MAX (64ULL << 20)
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -150,23 +160,98 @@ static int build_cmdline(struct kvm_vm *vm, const struct eif *e, char *out, size
 	return 0;
 }
 
+/* The highest address + 1 the initrd may reach: initrd_addr_max is the highest address its last byte may have. */
+static uint64_t initrd_top(struct kvm_vm *vm, const uint8_t *hdr)
+{
+	return MIN(kvm_low_ram_size(vm), (uint64_t)get_le32(hdr + HDR_INITRD_ADDR_MAX) + 1);
+}
+
+/*
+ * The initrd left where the EIF holds its last ramdisk: [addr, addr + lead) receives zeros, then the ramdisks
+ * before it (saved, joined as kvm_initrd_copy joins them), and the last follows in place: the copy's bytes after
+ * up to a page of zeros, which Linux's initramfs unpacker skips.  The page-aligned start and the 4-byte aligned
+ * archives (the unpacker wants both) need the last ramdisk 4-byte aligned in memory, which the load offset's
+ * few extra bytes make so (vm.c).
+ */
+struct initrd_plan {
+	uint64_t addr, size;
+	uint64_t lead;	    /* bytes from addr to the last ramdisk */
+	uint8_t *saved;	    /* the ramdisks before the last, joined */
+	uint64_t saved_len; /* their joined length, 4-byte aligned */
+};
+
+/* Whether the initrd can stay in place below top; saves what the plan must write later.  false: copy it. */
+static bool plan_initrd_in_place(struct kvm_vm *vm, const struct eif *e, uint64_t top, struct initrd_plan *p)
+{
+	const struct eif_section *last;
+	uint64_t off, at, lead = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (!e->nramdisks)
+		return false;
+	last = e->ramdisks[e->nramdisks - 1];
+	off = (uint64_t)(last->data - vm->mem);
+	if (off >= kvm_low_ram_size(vm) || last->size > kvm_low_ram_size(vm) - off)
+		return false;
+	at = vm->ram_base + off;
+	for (unsigned int i = 0; i + 1 < e->nramdisks; i++)
+		lead = (lead + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN + e->ramdisks[i]->size;
+	lead = (lead + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN;
+	if (at % RAMDISK_JOIN_ALIGN || lead > INITRD_MOVE_MAX || at < lead + X86_BIOS_END)
+		return false;
+	p->addr = (at - lead) / INITRD_ALIGN * INITRD_ALIGN;
+	if (p->addr < X86_BIOS_END || at + last->size > top)
+		return false;
+	p->lead = at - p->addr;
+	p->size = p->lead + last->size;
+	p->saved_len = lead;
+	if (lead) {
+		struct eif head = *e;
+
+		p->saved = malloc(lead);
+		if (!p->saved)
+			return false; /* copied then, as ever */
+		head.nramdisks--;
+		memset(p->saved, 0, lead);
+		kvm_initrd_copy(NULL, &head, p->saved);
+	}
+	return true;
+}
+
+/* Whether the guest's own decompressor (or an image booted as it is) stays clear of the planned initrd: it runs
+ * from 1 MiB up to its preferred address + init_size. */
+static bool plan_fits_decompressor(const struct initrd_plan *p, const uint8_t *hdr, uint64_t init_size)
+{
+	uint64_t end = MAX(X86_KERNEL_LOAD, get_le64(hdr + HDR_PREF_ADDRESS)) + init_size;
+
+	return end >= X86_KERNEL_LOAD && !ranges_overlap(p->addr, p->size, X86_KERNEL_LOAD, end - X86_KERNEL_LOAD);
+}
+
+/* The planned initrd's lead written; after the kernel is in place: the lead may hold the EIF's kernel bytes. */
+static void commit_initrd_plan(struct kvm_vm *vm, struct initrd_plan *p)
+{
+	uint8_t *dst = kvm_gpa(vm, p->addr, p->lead);
+
+	memset(dst, 0, p->lead - p->saved_len);
+	if (p->saved_len)
+		memcpy(dst + (p->lead - p->saved_len), p->saved, p->saved_len);
+}
+
 static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif *e, uint64_t eif_extent,
 			struct x86_boot *b)
 {
 	uint64_t size = kvm_initrd_size(e), top, addr;
-	uint64_t max = get_le32(hdr + HDR_INITRD_ADDR_MAX);
 	uint8_t *dst;
 
 	b->initrd_size = size;
 	if (!size)
 		return 0;
-	/* initrd_addr_max is the highest address the last byte may have. */
-	top = MIN(kvm_low_ram_size(vm), max + 1);
+	top = initrd_top(vm, hdr);
 	if (size > top)
 		return err_set(ENOMEM, "the ramdisks (%llu bytes) do not fit below %#llx", (unsigned long long)size,
 			       (unsigned long long)top);
 	addr = (top - size) / INITRD_ALIGN * INITRD_ALIGN;
-	if (addr < X86_BIOS_END || ranges_overlap(addr, size, HV_EIF_LOAD_OFFSET, eif_extent))
+	if (addr < X86_BIOS_END || ranges_overlap(addr, size, vm->eif_offset, eif_extent))
 		return err_set(ENOMEM, "enclave memory is too small to hold the EIF and its ramdisks unpacked "
 				       "side by side; give the enclave more memory");
 	dst = kvm_gpa(vm, addr, size);
@@ -175,19 +260,62 @@ static int place_initrd(struct kvm_vm *vm, const uint8_t *hdr, const struct eif 
 	return 0;
 }
 
+/* The initrd's place in the zero page's setup header. */
+static void set_initrd_fields(struct kvm_vm *vm, const struct x86_boot *b)
+{
+	uint8_t *zp = kvm_gpa(vm, X86_ZERO_PAGE, BP_SIZE);
+
+	put_le(zp + HDR_RAMDISK_IMAGE, b->initrd_addr, 4);
+	put_le(zp + HDR_RAMDISK_SIZE, b->initrd_size, 4);
+}
+
+/* The ramdisks copied high, clear of the EIF and of the kernel's range from 1 MiB. */
+static int copy_initrd(struct kvm_vm *vm, const uint8_t *k, const struct eif *e, uint64_t eif_extent,
+		       uint64_t init_size, struct x86_boot *b)
+{
+	int ret = place_initrd(vm, k, e, eif_extent, b);
+
+	if (ret < 0)
+		return ret;
+	if (b->initrd_size && ranges_overlap(b->initrd_addr, b->initrd_size, X86_KERNEL_LOAD, init_size))
+		return err_set(ENOMEM, "enclave memory is too small for the kernel (%llu MiB unpacked) and the "
+				       "initrd (%llu MiB); give the enclave more memory",
+			       (unsigned long long)(init_size >> 20) + 1,
+			       (unsigned long long)(b->initrd_size >> 20) + 1);
+	return 0;
+}
+
 /*
  * The host path when it may and can boot this kernel; false leaves the kernel to its own decompressor, after
  * one line saying why (none for an image with no compressed payload unless the host path was asked for: such
- * an image is not a compressed Linux kernel, and boots as it is).
+ * an image is not a compressed Linux kernel, and boots as it is).  An initrd left in place may hold the only
+ * place the kernel can go (with nokaslr, its link address): then the initrd is copied and the host path tried
+ * once more.  The host path writes nothing when it fails.
  */
-static bool boot_on_host(struct kvm_vm *vm, const uint8_t *k, uint64_t klen, const char *cmdline,
-			 struct x86_boot *b)
+static bool boot_on_host(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, uint64_t init_size,
+			 const char *cmdline, struct x86_boot *b, struct initrd_plan *plan, int *err)
 {
+	const uint8_t *k = e->kernel->data;
+	uint64_t klen = e->kernel->size;
 	int ret;
 
+	*err = 0;
 	if (vm->cfg.kvm.kernel_boot == HV_KERNEL_BOOT_DECOMPRESSOR)
 		return false;
 	ret = x86_boot_host(vm, k, klen, cmdline, b);
+	if (ret == -ENOSPC && b->initrd_in_place) { /* no room for the kernel beside the initrd (kaslr.c) */
+		err_clear();
+		free(plan->saved);
+		plan->saved = NULL;
+		b->initrd_in_place = false;
+		ret = copy_initrd(vm, k, e, eif_extent, init_size, b);
+		if (ret < 0) {
+			*err = ret;
+			return false;
+		}
+		set_initrd_fields(vm, b);
+		ret = x86_boot_host(vm, k, klen, cmdline, b);
+	}
 	if (!ret)
 		return true;
 	if (ret != -ENODATA || vm->cfg.kvm.kernel_boot == HV_KERNEL_BOOT_HOST)
@@ -200,6 +328,7 @@ int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, 
 {
 	const uint8_t *k = e->kernel->data;
 	uint64_t klen = e->kernel->size, setup_size = 0, pm_size, init_size, hdr_end, max_cmdline;
+	struct initrd_plan plan;
 	uint8_t *zp, *kdst;
 	char *cmdline;
 	int ret;
@@ -234,26 +363,49 @@ int x86_boot_linux(struct kvm_vm *vm, const struct eif *e, uint64_t eif_extent, 
 	put_le(zp + HDR_CMD_LINE_PTR, X86_CMDLINE_ADDR, 4);
 	build_e820(vm, zp);
 
-	/* 3. Ramdisks, concatenated, high. */
-	ret = place_initrd(vm, k, e, eif_extent, b);
-	if (ret < 0)
-		return ret;
-	if (b->initrd_size && ranges_overlap(b->initrd_addr, b->initrd_size, X86_KERNEL_LOAD, init_size))
-		return err_set(ENOMEM, "enclave memory is too small for the kernel (%llu MiB unpacked) and the "
-				       "initrd (%llu MiB); give the enclave more memory",
-			       (unsigned long long)(init_size >> 20) + 1,
-			       (unsigned long long)(b->initrd_size >> 20) + 1);
-	put_le(zp + HDR_RAMDISK_IMAGE, b->initrd_addr, 4);
-	put_le(zp + HDR_RAMDISK_SIZE, b->initrd_size, 4);
+	/* 3. Ramdisks: left in place when they can be, else concatenated, high. */
+	if (plan_initrd_in_place(vm, e, initrd_top(vm, k), &plan)) {
+		b->initrd_addr = plan.addr;
+		b->initrd_size = plan.size;
+		b->initrd_in_place = true;
+	} else {
+		free(plan.saved);
+		ret = copy_initrd(vm, k, e, eif_extent, init_size, b);
+		if (ret < 0)
+			return ret;
+	}
+	set_initrd_fields(vm, b);
 
-	/* 4. The kernel, last: decompressed here, or as it is with its decompressor (memmove: it may overlap the
-	 * start of the EIF). */
+	/* 4. The kernel: decompressed here, or as it is with its decompressor (memmove: it may overlap the start of
+	 * the EIF).  The decompressor's working range may not hold the initrd left in place: copied then. */
 	b->zero_page = X86_ZERO_PAGE;
-	if (!boot_on_host(vm, k, klen, cmdline, b)) {
+	if (!boot_on_host(vm, e, eif_extent, init_size, cmdline, b, &plan, &ret)) {
+		if (ret < 0)
+			return ret;
+		if (b->initrd_in_place && !plan_fits_decompressor(&plan, k, init_size)) {
+			free(plan.saved);
+			b->initrd_in_place = false;
+			ret = copy_initrd(vm, k, e, eif_extent, init_size, b);
+			if (ret < 0)
+				return ret;
+			set_initrd_fields(vm, b);
+		}
 		kdst = kvm_gpa(vm, X86_KERNEL_LOAD, pm_size);
 		memmove(kdst, k + setup_size, pm_size);
 		b->entry = X86_KERNEL_LOAD + ENTRY_64_OFFSET;
 	}
+
+	/* 5. What the initrd left in place needs below its last ramdisk, now that no source there is needed. */
+	if (b->initrd_in_place) {
+		commit_initrd_plan(vm, &plan);
+		free(plan.saved);
+	}
+#ifdef NITROVM_TEST_HOOKS
+	if (b->initrd_size && getenv(X86_TRACE_BOOT_ENV)) /* test builds only: where the initrd is */
+		fprintf(stderr, "nitrovm: trace-boot: initrd %s at %#llx, %llu bytes\n",
+			b->initrd_in_place ? "left in place" : "copied", (unsigned long long)b->initrd_addr,
+			(unsigned long long)b->initrd_size);
+#endif
 	vm->arch.zero_page = X86_ZERO_PAGE;
 	return 0;
 }

@@ -60,6 +60,7 @@ struct x86_boot {
 	uint64_t entry; /* 64-bit entry point: load address + 0x200 */
 	uint64_t zero_page;
 	uint64_t initrd_addr, initrd_size;
+	bool initrd_in_place; /* left where the EIF holds its last ramdisk (boot.c) */
 	uint64_t cmdline_len;
 	/* The host path (boot_host.c): where the kernel proper went, and whether the cache had it. */
 	bool host_path, from_cache;
