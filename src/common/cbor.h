@@ -21,8 +21,9 @@
  * sections and NSM requests refuse them.  Every failure records what went wrong and the byte offset of the
  * head at fault, for messages that say "... at byte N".
  *
- * A map whose keys a table names (the NSM's requests, the issuer's messages) is read by cbor_map_read
- * (cbor_map.c), so each such reader checks unknown, repeated, mistyped, too long and missing keys alike.
+ * A map whose keys a table names (the NSM's requests, the issuer's messages, nitro-cli's describe
+ * arguments and replies) is read by cbor_map_read (cbor_map.c), so each such reader checks unknown, repeated,
+ * mistyped, too long and missing keys alike.
  */
 #ifndef NITROVM_COMMON_CBOR_H
 #define NITROVM_COMMON_CBOR_H
@@ -215,6 +216,8 @@ enum cbor_field_type {
 	CBOR_FIELD_TEXT,	  /* a text string of at most max bytes */
 	CBOR_FIELD_BYTES,	  /* a byte string of at most max bytes */
 	CBOR_FIELD_BYTES_OR_NULL, /* the same, or null (data then stays NULL) */
+	CBOR_FIELD_BOOL,	  /* true or false (u: 1 or 0) */
+	CBOR_FIELD_INT,		  /* an integer from -max - 1 to max, within int64_t's range (i) */
 };
 
 /* One expected key: the caller sets key, type, max (0: no bound) and required; cbor_map_read the rest. */
@@ -224,7 +227,8 @@ struct cbor_field {
 	uint64_t max;
 	bool required;
 	bool seen;
-	uint64_t u;	     /* an integer's value */
+	uint64_t u;	     /* an unsigned integer's value, a boolean's */
+	int64_t i;	     /* a signed integer's value */
 	const uint8_t *data; /* a string's contents, inside the input; NULL for null (or not seen) */
 	size_t len;
 };

@@ -44,6 +44,20 @@ static enum cbor_map_status take_value(struct cbor_field *f, const struct cbor_h
 		f->data = v->data;
 		f->len = (size_t)v->arg;
 		return CBOR_MAP_OK;
+	case CBOR_FIELD_BOOL:
+		/* By the additional information: a float whose bits happen to be 21 is not true. */
+		if (v->major != CBOR_SIMPLE || (v->info != CBOR_TRUE && v->info != CBOR_FALSE))
+			return CBOR_MAP_WRONG_TYPE;
+		f->u = v->info == CBOR_TRUE;
+		return CBOR_MAP_OK;
+	case CBOR_FIELD_INT:
+		if (v->major != CBOR_UINT && v->major != CBOR_NEGINT)
+			return CBOR_MAP_WRONG_TYPE;
+		/* Negative: -1 - arg, so one bound on arg keeps both ends of a two's complement range. */
+		if (v->arg > (f->max && f->max < INT64_MAX ? f->max : (uint64_t)INT64_MAX))
+			return CBOR_MAP_TOO_LARGE;
+		f->i = v->major == CBOR_UINT ? (int64_t)v->arg : -(int64_t)v->arg - 1;
+		return CBOR_MAP_OK;
 	}
 	return CBOR_MAP_WRONG_TYPE;
 }
@@ -71,6 +85,7 @@ enum cbor_map_status cbor_map_read(struct cbor_dec *d, unsigned int depth, uint6
 	for (unsigned int i = 0; i < nf; i++) {
 		f[i].seen = false;
 		f[i].u = 0;
+		f[i].i = 0;
 		f[i].data = NULL;
 		f[i].len = 0;
 	}

@@ -392,3 +392,30 @@ void helper_isolate(int *fd, const char *name)
 	}
 	close_range(HELPER_FD + 1, ~0U, 0);
 }
+
+int helper_spawn(const char *what, bool flush_stdout, void (*child)(int fd, void *arg), void *arg, pid_t *pid,
+		 int *fd)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_set(errno, "cannot create %s's socket pair: %s", what, strerror(errno));
+	if (flush_stdout)
+		fflush(stdout);
+	fflush(stderr);
+	*pid = fork();
+	if (*pid < 0) {
+		ret = err_set(errno, "cannot fork %s: %s", what, strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	if (*pid == 0) {
+		close(sv[0]);
+		child(sv[1], arg);
+		_exit(1); /* not reached: child ends with _exit */
+	}
+	close(sv[1]);
+	*fd = sv[0];
+	return 0;
+}

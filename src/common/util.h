@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers every layer uses: one thread-local error message, file mapping, file identity pins,
- * all-or-nothing output files, hex, and big- and little-endian accessors.
+ * all-or-nothing output files, helper processes (forked, isolated, on a socket pair), hex, and big- and
+ * little-endian accessors.
  *
  * Errors: a function that fails calls err_set("...") to record one sentence saying what is wrong (and where), and
  * returns the negative errno-style value err_set returns.  The command that called it prints err_msg() once.
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <limits.h>
+#include <sys/types.h>
 
 #include "common/le.h"
 
@@ -97,6 +99,15 @@ int unix_connect(const char *path, int flags);
  * not with a Ctrl-C meant for its parent), and nothing open but stdin, stdout, stderr and *fd, moved to fd 3.
  */
 void helper_isolate(int *fd, const char *name);
+/*
+ * Fork such a helper, joined to this process by a SOCK_SEQPACKET socket pair (close-on-exec): the child runs
+ * child(its end, arg), which ends with _exit and never returns; this process gets the helper's pid and its
+ * own end.  stdio's buffers are flushed first so that what they hold is not written twice, once by each
+ * process: stderr always, stdout when flush_stdout.  what names the helper in errors ("the keeper").
+ * 0 or -errno.
+ */
+int helper_spawn(const char *what, bool flush_stdout, void (*child)(int fd, void *arg), void *arg, pid_t *pid,
+		 int *fd);
 
 /* A byte count for people: "512 bytes", "18.4 KiB", "3.2 MiB", "1.5 GiB" (the unit that gives 1 to 9999). */
 void size_text(uint64_t n, char *buf, size_t len);

@@ -165,43 +165,63 @@ static int ctl_decode_cmd(const uint8_t *msg, size_t len, enum ctl_cmd *c)
 	return 0;
 }
 
+static const char *field_type_name(enum cbor_field_type t)
+{
+	switch (t) {
+	case CBOR_FIELD_BOOL:
+		return "a boolean";
+	case CBOR_FIELD_INT:
+	case CBOR_FIELD_UINT:
+		return "an integer";
+	case CBOR_FIELD_TEXT:
+		return "a text string";
+	default:
+		return "a byte string";
+	}
+}
+
+/* 0 when cbor_map_read read the map what (of the shape shape: "a map"), else the sentence for its fault. */
+static int map_fault(const struct cbor_dec *d, const struct cbor_map_fault *fault, const char *what,
+		     const char *shape)
+{
+	const char *key = fault->field ? fault->field->key : "";
+
+	switch (fault->status) {
+	case CBOR_MAP_OK:
+		return 0;
+	case CBOR_MAP_MALFORMED:
+		if (d->err != CBOR_OK)
+			return bad(d, what);
+		return err_set(EBADMSG, "%s: expected %s at byte %zu", what, shape, fault->at);
+	case CBOR_MAP_UNKNOWN:
+		return err_set(EBADMSG, "%s: an unknown key at byte %zu", what, fault->at);
+	case CBOR_MAP_REPEATED:
+		return err_set(EBADMSG, "%s: \"%s\" given twice (byte %zu)", what, key, fault->at);
+	case CBOR_MAP_WRONG_TYPE:
+		return err_set(EBADMSG, "%s: \"%s\" is not %s (byte %zu)", what, key,
+			       field_type_name(fault->field->type), fault->at);
+	case CBOR_MAP_TOO_LARGE:
+		return err_set(EBADMSG, "%s: \"%s\" is out of range (byte %zu)", what, key, fault->at);
+	case CBOR_MAP_MISSING:
+		return err_set(EBADMSG, "%s: no \"%s\"", what, key);
+	}
+	return err_set(EBADMSG, "%s: not readable", what);
+}
+
+/* DescribeEnclavesArgs: {"metadata": bool}; a newer client's extra fields are skipped, as serde does. */
 static int ctl_decode_describe_args(const uint8_t *msg, size_t len, bool *metadata)
 {
+	struct cbor_field f[] = { { .key = "metadata", .type = CBOR_FIELD_BOOL, .required = true } };
+	struct cbor_map_fault fault;
 	struct cbor_dec d;
-	struct cbor_head h, k, v;
-	struct cbor_iter it;
-	bool seen = false;
 	int ret;
 
 	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
-	if (cbor_dec_head(&d, &h) < 0)
-		return bad(&d, "the describe arguments");
-	if (h.major != CBOR_MAP)
-		return err_set(EBADMSG, "the describe arguments: expected a map, found %s", cbor_head_name(&h));
-	if (cbor_dec_enter(&d, &h, &it) < 0)
-		return bad(&d, "the describe arguments");
-	while (cbor_dec_more(&d, &it)) {
-		ret = expect_text(&d, &k, "a describe argument's name");
-		if (ret)
-			return ret;
-		if (cbor_dec_head(&d, &v) < 0)
-			return bad(&d, "a describe argument");
-		if (!cbor_head_is_text(&k, "metadata")) {
-			/* A newer client's extra field: skip it, as serde does for unknown fields. */
-			if (cbor_dec_skip(&d, &v, 1) < 0)
-				return bad(&d, "a describe argument");
-			continue;
-		}
-		if (v.major != CBOR_SIMPLE || (v.arg != CBOR_TRUE && v.arg != CBOR_FALSE) || v.indefinite)
-			return err_set(EBADMSG, "the describe argument metadata: expected a boolean, found %s",
-				       cbor_head_name(&v));
-		*metadata = v.arg == CBOR_TRUE;
-		seen = true;
-	}
-	if (d.err != CBOR_OK)
-		return bad(&d, "the describe arguments");
-	if (!seen)
-		return err_set(EBADMSG, "the describe arguments have no metadata field");
+	cbor_map_read(&d, 0, UINT64_MAX, CBOR_MAP_SKIP_UNKNOWN, f, ARRAY_SIZE(f), &fault);
+	ret = map_fault(&d, &fault, "the describe arguments", "a map");
+	if (ret)
+		return ret;
+	*metadata = f[0].u;
 	return finish(&d, "the describe arguments");
 }
 
@@ -260,39 +280,31 @@ int ctl_request_feed(struct ctl_request *r, const uint8_t *buf, size_t len, size
 
 int ctl_decode_reply(const uint8_t *msg, size_t len, struct ctl_reply *r)
 {
+	/* By enum ctl_reply_kind; exactly one of them, the variant of nitro-cli's EnclaveProcessReply. */
+	struct cbor_field f[] = {
+		[CTL_REPLY_STDOUT] = { .key = reply_names[CTL_REPLY_STDOUT], .type = CBOR_FIELD_TEXT },
+		[CTL_REPLY_STDERR] = { .key = reply_names[CTL_REPLY_STDERR], .type = CBOR_FIELD_TEXT },
+		[CTL_REPLY_STATUS] = { .key = reply_names[CTL_REPLY_STATUS], .type = CBOR_FIELD_INT,
+				       .max = INT32_MAX },
+	};
+	struct cbor_map_fault fault;
 	struct cbor_dec d;
-	struct cbor_head h, k, v;
+	unsigned int kind;
 	int ret;
 
 	cbor_dec_init(&d, msg, len, 0, CTL_CBOR_DEPTH);
-	if (cbor_dec_head(&d, &h) < 0)
-		return bad(&d, "the reply");
-	if (h.major != CBOR_MAP || h.indefinite || h.arg != 1)
-		return err_set(EBADMSG, "the reply: expected a map of one entry, found %s", cbor_head_name(&h));
-	ret = expect_text(&d, &k, "the reply's kind");
+	cbor_map_read(&d, 0, 1, 0, f, ARRAY_SIZE(f), &fault);
+	ret = map_fault(&d, &fault, "the reply", "a map of one entry");
 	if (ret)
 		return ret;
-	if (cbor_dec_head(&d, &v) < 0)
-		return bad(&d, "the reply");
-	if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STATUS])) {
-		if (v.major == CBOR_UINT && v.arg <= INT32_MAX)
-			r->status = (int32_t)v.arg;
-		else if (v.major == CBOR_NEGINT && v.arg <= INT32_MAX)
-			r->status = (int32_t)(-(int64_t)v.arg - 1);
-		else
-			return err_set(EBADMSG, "the reply's status is not a 32-bit integer (%s)", cbor_head_name(&v));
-		r->kind = CTL_REPLY_STATUS;
-		return finish(&d, "the reply");
-	}
-	if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STDOUT]))
-		r->kind = CTL_REPLY_STDOUT;
-	else if (cbor_head_is_text(&k, reply_names[CTL_REPLY_STDERR]))
-		r->kind = CTL_REPLY_STDERR;
-	else
-		return err_set(EBADMSG, "the reply's kind is not StdOutMessage, StdErrMessage or Status");
-	if (v.major != CBOR_TEXT || v.indefinite)
-		return err_set(EBADMSG, "the reply's message is %s, not a text string", cbor_head_name(&v));
-	r->text = (const char *)v.data;
-	r->len = (size_t)v.arg;
+	for (kind = 0; kind < ARRAY_SIZE(f); kind++)
+		if (f[kind].seen)
+			break;
+	if (kind == ARRAY_SIZE(f))
+		return err_set(EBADMSG, "the reply: expected a map of one entry, found an empty map");
+	r->kind = (enum ctl_reply_kind)kind;
+	r->status = (int32_t)f[kind].i;
+	r->text = (const char *)f[kind].data;
+	r->len = f[kind].len;
 	return finish(&d, "the reply");
 }

@@ -223,34 +223,32 @@ static void child_main(const struct registry_dirs *d, const struct bridge_config
 	_exit(0);
 }
 
+struct keeper_args {
+	const struct registry_dirs *d;
+	const struct bridge_config *b;
+};
+
+static void child_start(int sock, void *arg)
+{
+	const struct keeper_args *a = arg;
+
+	child_main(a->d, a->b, sock);
+}
+
 int keeper_spawn(const struct registry_dirs *d, const struct bridge_config *b, struct keeper **out)
 {
 	struct keeper *k = calloc(1, sizeof(*k));
-	int sv[2], ret;
+	struct keeper_args a = { .d = d, .b = b };
+	int ret;
 
 	*out = NULL;
 	if (!k)
 		return err_set(ENOMEM, "out of memory");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = err_set(errno, "cannot create the keeper's socket pair: %s", strerror(errno));
+	ret = helper_spawn("the keeper", false, child_start, &a, &k->pid, &k->fd);
+	if (ret < 0) {
 		free(k);
 		return ret;
 	}
-	fflush(stderr);
-	k->pid = fork();
-	if (k->pid < 0) {
-		ret = err_set(errno, "cannot fork the keeper: %s", strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
-		free(k);
-		return ret;
-	}
-	if (k->pid == 0) {
-		close(sv[0]);
-		child_main(d, b, sv[1]);
-	}
-	close(sv[1]);
-	k->fd = sv[0];
 	*out = k;
 	return 0;
 }

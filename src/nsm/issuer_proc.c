@@ -106,36 +106,32 @@ static void __attribute__((noreturn)) child_main(int fd, const char *state_dir, 
 	_exit(0);
 }
 
+struct child_args {
+	const char *state_dir;
+	pid_t parent;
+};
+
+static void child_start(int fd, void *arg)
+{
+	const struct child_args *a = arg;
+
+	child_main(fd, a->state_dir, a->parent);
+}
+
 int nsm_issuer_spawn(const char *state_dir, struct nsm_issuer_proc **out)
 {
 	struct nsm_issuer_proc *p = calloc(1, sizeof(*p));
-	pid_t parent = getpid();
-	int sv[2], ret;
+	struct child_args a = { .state_dir = state_dir, .parent = getpid() };
+	int ret;
 
 	*out = NULL;
 	if (!p)
 		return err_set(ENOMEM, "out of memory");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = err_set(errno, "cannot create the certificate issuer's socket: %s", strerror(errno));
+	ret = helper_spawn("the certificate issuer", true, child_start, &a, &p->pid, &p->fd);
+	if (ret < 0) {
 		free(p);
 		return ret;
 	}
-	/* What stdio holds now would otherwise be written twice, once by each process. */
-	fflush(stdout);
-	fflush(stderr);
-	p->pid = fork();
-	if (p->pid == 0) {
-		close(sv[0]);
-		child_main(sv[1], state_dir, parent);
-	}
-	close(sv[1]);
-	if (p->pid < 0) {
-		ret = err_set(errno, "cannot fork the certificate issuer: %s", strerror(errno));
-		close(sv[0]);
-		free(p);
-		return ret;
-	}
-	p->fd = sv[0];
 	*out = p;
 	return 0;
 }

@@ -361,11 +361,4 @@ typedef int nsm_random_fn(void *buf, size_t len);
 typedef uint64_t nsm_clock_fn(void);
 void nsm_set_sources(struct nsm *n, nsm_random_fn *random, nsm_clock_fn *clock_ms);
 
-/* Counters for the bench and logs. */
-struct nsm_stats {
-	uint64_t requests, errors, attestations;
-	uint64_t sign_ns; /* time spent building and signing documents */
-};
-void nsm_get_stats(struct nsm *n, struct nsm_stats *s);
-
 #endif

@@ -75,7 +75,6 @@ struct nsm {
 	struct nsm_worker *worker; /* signs: on its thread (nsm_submit) or the caller's (nsm_handle) */
 	nsm_random_fn *random;
 	nsm_clock_fn *clock_ms;
-	struct nsm_stats stats;
 	struct nsm_attest_job job; /* an Attestation being taken; the worker keeps its own copy */
 };
 
@@ -194,14 +193,6 @@ const struct nsm_pcrs *nsm_pcrs(const struct nsm *n)
 const char *nsm_module_id(const struct nsm *n)
 {
 	return n->module_id;
-}
-
-void nsm_get_stats(struct nsm *n, struct nsm_stats *s)
-{
-	pthread_mutex_lock(&n->lock);
-	*s = n->stats;
-	pthread_mutex_unlock(&n->lock);
-	nsm_worker_add_stats(n->worker, s);
 }
 
 size_t nsm_encode_error(enum nsm_error e, uint8_t *out, size_t cap)
@@ -335,16 +326,8 @@ static enum nsm_error lock_pcr(struct nsm *n, struct cbor_dec *d, struct cbor_en
 	return NSM_E_SUCCESS;
 }
 
-static uint64_t elapsed_ns(const struct timespec *a)
-{
-	struct timespec b;
-
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (uint64_t)(b.tv_sec - a->tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec - (uint64_t)a->tv_nsec;
-}
-
 size_t nsm_attest_answer(struct nsm_signer *s, const char *module_id, const struct nsm_attest_job *j,
-			 uint8_t doc[NSM_RESPONSE_MAX], uint8_t *resp, struct nsm_stats *st)
+			 uint8_t doc[NSM_RESPONSE_MAX], uint8_t *resp)
 {
 	const struct nsm_doc_input in = {
 		.module_id = module_id,
@@ -359,20 +342,16 @@ size_t nsm_attest_answer(struct nsm_signer *s, const char *module_id, const stru
 		.public_key_len = j->field[NSM_FIELD_PUBLIC_KEY].len,
 	};
 	enum nsm_error err = NSM_E_INTERNAL_ERROR;
-	struct timespec t0;
 	struct cbor_enc e;
 	size_t len = 0;
 	int ret = -EIO;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (s)
 		ret = nsm_attestation_document(s, &in, doc, NSM_RESPONSE_MAX, &len);
-	st->sign_ns += elapsed_ns(&t0);
 	if (ret == -ENOSPC)
 		err = NSM_E_BUFFER_TOO_SMALL;
 	if (ret)
 		goto fail;
-	st->attestations++;
 	cbor_enc_init(&e, resp, j->cap);
 	begin_response(&e, "Attestation", 1);
 	cbor_enc_text(&e, "document");
@@ -381,7 +360,6 @@ size_t nsm_attest_answer(struct nsm_signer *s, const char *module_id, const stru
 		return e.len;
 	err = NSM_E_BUFFER_TOO_SMALL;
 fail:
-	st->errors++;
 	return nsm_encode_error(err, resp, j->cap);
 }
 
@@ -505,7 +483,6 @@ static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answe
 	struct cbor_dec d;
 	struct cbor_enc e;
 
-	n->stats.requests++;
 	cbor_enc_init(&e, a->resp, a->cap);
 	if (n->boot != NSM_BOOT_READY && touches_pcrs(req, len))
 		err = NSM_E_INTERNAL_ERROR; /* the measurement failed, or no room to wait for it */
@@ -519,7 +496,6 @@ static size_t answer(struct nsm *n, const uint8_t *req, size_t len, struct answe
 		err = NSM_E_BUFFER_TOO_SMALL;
 	if (!err)
 		return e.len;
-	n->stats.errors++;
 	return nsm_encode_error(err, a->resp, a->cap);
 }
 

@@ -37,7 +37,6 @@ struct nsm_worker {
 	struct nsm_signer *signer;
 	struct nsm_certifier *certifier; /* until the signer is made from it */
 	bool signer_failed;
-	struct nsm_stats stats;
 	struct nsm_attest_job job; /* the one being signed */
 	uint8_t doc[NSM_RESPONSE_MAX];
 	uint8_t resp[NSM_RESPONSE_MAX];
@@ -181,7 +180,7 @@ size_t nsm_worker_run(struct nsm_worker *w, const struct nsm_attest_job *j, uint
 	size_t len;
 
 	pthread_mutex_lock(&w->sign_lock);
-	len = nsm_attest_answer(worker_signer(w), w->module_id, j, w->doc, resp, &w->stats);
+	len = nsm_attest_answer(worker_signer(w), w->module_id, j, w->doc, resp);
 	pthread_mutex_unlock(&w->sign_lock);
 	return len;
 }
@@ -196,13 +195,4 @@ struct nsm_signer *nsm_worker_detach_signer(struct nsm_worker *w)
 	w->signer_failed = true;
 	pthread_mutex_unlock(&w->sign_lock);
 	return s;
-}
-
-void nsm_worker_add_stats(struct nsm_worker *w, struct nsm_stats *st)
-{
-	pthread_mutex_lock(&w->sign_lock);
-	st->attestations += w->stats.attestations;
-	st->errors += w->stats.errors;
-	st->sign_ns += w->stats.sign_ns;
-	pthread_mutex_unlock(&w->sign_lock);
 }

@@ -37,7 +37,7 @@ struct nsm_attest_job {
 
 /* request.c: {"Attestation": {"document": ...}} for the job, or {"Error": ...}, into resp (job->cap bytes). */
 size_t nsm_attest_answer(struct nsm_signer *s, const char *module_id, const struct nsm_attest_job *j,
-			 uint8_t doc[NSM_RESPONSE_MAX], uint8_t *resp, struct nsm_stats *st);
+			 uint8_t doc[NSM_RESPONSE_MAX], uint8_t *resp);
 
 struct nsm_worker;
 
@@ -55,7 +55,5 @@ size_t nsm_worker_run(struct nsm_worker *w, const struct nsm_attest_job *j, uint
 /* Whether a done callback is set: without one, every answer is given at once. */
 bool nsm_worker_async(struct nsm_worker *w);
 struct nsm_signer *nsm_worker_detach_signer(struct nsm_worker *w);
-/* Adds the worker's counters (attestations, their errors, signing time) to *st. */
-void nsm_worker_add_stats(struct nsm_worker *w, struct nsm_stats *st);
 
 #endif

@@ -524,6 +524,40 @@ static void test_map_faults(void **state)
 	assert_ptr_equal(fault.field, &f[0]);
 }
 
+static void test_map_bool_and_int(void **state)
+{
+	struct cbor_field f[] = {
+		{ .key = "b", .type = CBOR_FIELD_BOOL },
+		{ .key = "i", .type = CBOR_FIELD_INT, .max = INT32_MAX },
+		{ .key = "j", .type = CBOR_FIELD_INT },
+	};
+	struct cbor_map_fault fault;
+
+	(void)state;
+	/* {"b": true, "i": -2147483648, "j": -9223372036854775808} */
+	assert_int_equal(read_map(LIT("\xa3\x61" "b\xf5\x61i\x3a\x7f\xff\xff\xff"
+				      "\x61j\x3b\x7f\xff\xff\xff\xff\xff\xff\xff"),
+				  0, f, 3, &fault),
+			 CBOR_MAP_OK);
+	assert_int_equal(f[0].u, 1);
+	assert_true(f[1].i == INT32_MIN && f[2].i == INT64_MIN);
+	assert_int_equal(read_map(LIT("\xa2\x61" "b\xf4\x61i\x1a\x7f\xff\xff\xff"), 0, f, 3, &fault),
+			 CBOR_MAP_OK);
+	assert_true(f[0].seen && f[0].u == 0 && f[1].i == INT32_MAX && !f[2].seen);
+	/* one past either end of the range; past an int64_t when max is 0 */
+	assert_int_equal(read_map(LIT("\xa1\x61i\x1a\x80\0\0\0"), 0, f, 3, &fault), CBOR_MAP_TOO_LARGE);
+	assert_int_equal(read_map(LIT("\xa1\x61i\x3a\x80\0\0\0"), 0, f, 3, &fault), CBOR_MAP_TOO_LARGE);
+	assert_int_equal(read_map(LIT("\xa1\x61j\x1b\x80\0\0\0\0\0\0\0"), 0, f, 3, &fault),
+			 CBOR_MAP_TOO_LARGE);
+	/* a boolean is false or true: not null, not 1, not a float whose bits are true's number */
+	assert_int_equal(read_map(LIT("\xa1\x61" "b\xf6"), 0, f, 3, &fault), CBOR_MAP_WRONG_TYPE);
+	assert_int_equal(read_map(LIT("\xa1\x61" "b\x01"), 0, f, 3, &fault), CBOR_MAP_WRONG_TYPE);
+	assert_int_equal(read_map(LIT("\xa1\x61" "b\xfb\0\0\0\0\0\0\0\x15"), 0, f, 3, &fault),
+			 CBOR_MAP_WRONG_TYPE);
+	assert_int_equal(read_map(LIT("\xa1\x61i\xf5"), 0, f, 3, &fault), CBOR_MAP_WRONG_TYPE);
+	assert_int_equal(read_map(LIT("\xa2\x61" "b\xf5\x61" "b\xf5"), 0, f, 3, &fault), CBOR_MAP_REPEATED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_map_reads_a_table),
 		cmocka_unit_test(test_map_faults),
+		cmocka_unit_test(test_map_bool_and_int),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "common/evloop.h"
+#include "common/util.h"
 #include "enclave/ctl_proto.h"
 #include "enclave/ctl_server.h"
 
@@ -77,6 +78,24 @@ static void test_replies_decode(void **state)
 	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x1b\x00\x00\x00\x01\x00\x00\x00\x00",
 					  17, &r), -EBADMSG);
 	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x00\x00", 10, &r), -EBADMSG);
+	/* The int32 range's two ends, and one past each. */
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x3a\x7f\xff\xff\xff", 13, &r),
+			 0);
+	assert_int_equal(r.status, INT32_MIN);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x1a\x7f\xff\xff\xff", 13, &r),
+			 0);
+	assert_int_equal(r.status, INT32_MAX);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x3a\x80\x00\x00\x00", 13, &r),
+			 -EBADMSG);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x1a\x80\x00\x00\x00", 13, &r),
+			 -EBADMSG);
+	/* No entry; a message that is not text; a status that is text; a key that is not text; not a map. */
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa0", 1, &r), -EBADMSG);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x6d" "StdErrMessage\x41!", 17, &r),
+			 -EBADMSG);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x66" "Status\x61" "0", 10, &r), -EBADMSG);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\xa1\x00\x00", 3, &r), -EBADMSG);
+	assert_int_equal(ctl_decode_reply((const uint8_t *)"\x66" "Status", 7, &r), -EBADMSG);
 }
 
 /* A request as nitro-cli sends it: the command twice, then the argument. */
@@ -152,6 +171,66 @@ static void test_bad_requests(void **state)
 	assert_int_equal(used, 24);
 }
 
+/* A Describe request whose argument message is the CBOR args[0..n): ctl_request_feed's answer. */
+#define ARGS(s) (s), sizeof(s) - 1
+static int feed_describe_args(const char *args, size_t n, bool *metadata)
+{
+	uint8_t buf[256];
+	size_t len, used, total = 0;
+	struct ctl_request r = { 0 };
+	uint8_t *f;
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		f = ctl_frame_cmd(CTL_DESCRIBE, &len);
+		memcpy(buf + total, f, len);
+		total += len;
+		free(f);
+	}
+	assert_true(total + 8 + n <= sizeof(buf));
+	memset(buf + total, 0, 8);
+	buf[total] = (uint8_t)n;
+	memcpy(buf + total + 8, args, n);
+	total += 8 + n;
+	ret = ctl_request_feed(&r, buf, total, &used, 128);
+	if (ret == 1)
+		*metadata = r.metadata;
+	return ret;
+}
+
+static void test_describe_args(void **state)
+{
+	bool metadata = false;
+
+	(void)state;
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\xf5"), &metadata), 1);
+	assert_true(metadata);
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\xf4"), &metadata), 1);
+	assert_false(metadata);
+	/* A newer client's extra field, whatever its value, is skipped as serde skips it. */
+	assert_int_equal(feed_describe_args(ARGS("\xa2\x63" "new\x82\x01\x02\x68" "metadata\xf5"), &metadata),
+			 1);
+	assert_true(metadata);
+	/* The same key twice is refused, whether the two agree or not: no last-one-wins. */
+	assert_int_equal(feed_describe_args(ARGS("\xa2\x68" "metadata\xf4\x68" "metadata\xf5"), &metadata),
+			 -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa2\x68" "metadata\xf5\x68" "metadata\xf5"), &metadata),
+			 -1);
+	assert_non_null(strstr(err_msg(), "\"metadata\" given twice"));
+	/* No metadata; not a boolean (an integer, null, a double whose bits are 21); a non-text key. */
+	assert_int_equal(feed_describe_args(ARGS("\xa0"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\x01"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\xf6"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\xfb\0\0\0\0\0\0\0\x15"), &metadata),
+			 -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa2\x01\x01\x68" "metadata\xf5"), &metadata), -1);
+	/* Not a map, an indefinite-length one, a truncated one, bytes after it. */
+	assert_int_equal(feed_describe_args(ARGS("\xf5"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xbf\x68" "metadata\xf5\xff"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa2\x68" "metadata\xf5"), &metadata), -1);
+	assert_int_equal(feed_describe_args(ARGS("\xa1\x68" "metadata\xf5\x00"), &metadata), -1);
+}
+
 static const struct ctl_server_ops no_ops;
 
 static void test_stale_socket_file_is_replaced(void **state)
@@ -187,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_replies_decode),
 		cmocka_unit_test(test_request_arrives_in_pieces),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_describe_args),
 		cmocka_unit_test(test_stale_socket_file_is_replaced),
 	};
 

@@ -51,7 +51,6 @@ struct nsm_slot {
 struct virtio_nsm {
 	struct nsm *nsm;
 	struct virtio_mmio_dev *t; /* learned at the first kick; the worker completes through it */
-	struct virtio_nsm_stats stats;
 	uint32_t epoch;		   /* bumped by every reset */
 	struct nsm_slot slots[VIRTIO_NSM_SLOTS];
 	uint8_t req[NSM_REQUEST_MAX];
@@ -61,14 +60,13 @@ struct virtio_nsm {
 };
 
 /* Write an error into a chain's writable part and give the chain back. */
-static void answer_error(struct virtq *q, const struct virtq_chain *c, enum nsm_error e, struct virtio_nsm *v)
+static void answer_error(struct virtq *q, const struct virtq_chain *c, enum nsm_error e)
 {
 	uint8_t buf[32];
 	size_t n = nsm_encode_error(e, buf, MIN(sizeof(buf), (size_t)c->writable_bytes));
 
 	if (n)
 		virtq_chain_write(c, 0, buf, n);
-	v->stats.malformed++;
 	virtq_push(q, c, (uint32_t)n);
 }
 
@@ -82,7 +80,6 @@ static int complete(struct virtio_nsm *v, struct virtq *q, const struct virtq_ch
 		return -1;
 	}
 	virtq_chain_write(resp, 0, answer, n);
-	v->stats.requests++;
 	virtq_push(q, req, 0);
 	virtq_push(q, resp, (uint32_t)n);
 	return 0;
@@ -102,10 +99,8 @@ static size_t serve(struct virtio_nsm *v, int slot, const struct virtq_chain *re
 	size_t cap = MIN((size_t)resp->writable_bytes, sizeof(v->resp)), len;
 	uint64_t tag = (uint64_t)v->epoch << TAG_SLOT_BITS | (unsigned int)slot;
 
-	if (resp->nr_readable) {
-		v->stats.malformed++;
+	if (resp->nr_readable)
 		return nsm_encode_error(NSM_E_INVALID_ARGUMENT, v->resp, cap);
-	}
 	/* Not read at all: the answer does not depend on the bytes. */
 	if (req->readable_bytes > NSM_REQUEST_MAX)
 		return nsm_encode_error(NSM_E_INPUT_TOO_LARGE, v->resp, cap);
@@ -127,7 +122,7 @@ static void serve_queue(struct virtio_nsm *v)
 		if (r <= 0)
 			break;
 		if (req->nr_writable) {
-			answer_error(q, req, NSM_E_INVALID_ARGUMENT, v);
+			answer_error(q, req, NSM_E_INVALID_ARGUMENT);
 			continue;
 		}
 		r = virtq_pop(q, resp);
@@ -234,9 +229,4 @@ void virtio_nsm_free(void *dev)
 struct nsm *virtio_nsm_module(struct virtio_nsm *v)
 {
 	return v->nsm;
-}
-
-void virtio_nsm_get_stats(const struct virtio_nsm *v, struct virtio_nsm_stats *s)
-{
-	*s = v->stats;
 }

@@ -350,14 +350,9 @@ void virtio_vsock_transport_reset(struct virtio_vsock *v);
  */
 struct nsm;
 struct virtio_nsm;
-struct virtio_nsm_stats {
-	uint64_t requests;  /* answered through a request/response pair */
-	uint64_t malformed; /* chains answered with InvalidArgument */
-};
 struct virtio_device_ops *virtio_nsm_ops(void);
 struct virtio_nsm *virtio_nsm_new(struct nsm *n);
 void virtio_nsm_free(void *v);
 struct nsm *virtio_nsm_module(struct virtio_nsm *v);
-void virtio_nsm_get_stats(const struct virtio_nsm *v, struct virtio_nsm_stats *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "common/util.h"
 
 #define FDT_GROW_MIN 1024
@@ -25,34 +26,20 @@ void fdt_free(struct fdt_writer *w)
 	memset(w, 0, sizeof(*w));
 }
 
-static int grow(void **buf, size_t *cap, size_t need)
-{
-	size_t ncap = *cap ? *cap : FDT_GROW_MIN;
-	void *p;
-
-	while (ncap < need)
-		ncap *= 2;
-	if (ncap == *cap)
-		return 0;
-	p = realloc(*buf, ncap);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = ncap;
-	return 0;
-}
-
 /* Append len bytes (zeros when data is NULL) and pad the structure block to 4 bytes, as every token is. */
 static void emit(struct fdt_writer *w, const void *data, size_t len)
 {
 	size_t padded = (len + 3) & ~(size_t)3;
+	uint8_t *p;
 
 	if (w->err)
 		return;
-	if (grow((void **)&w->structs, &w->scap, w->slen + padded) < 0) {
-		w->err = -ENOMEM;
+	p = grow_array(w->structs, &w->scap, w->slen + padded, 1, FDT_GROW_MIN);
+	if (!p) {
+		w->err = -errno;
 		return;
 	}
+	w->structs = p;
 	memset(w->structs + w->slen, 0, padded);
 	if (data)
 		memcpy(w->structs + w->slen, data, len);
@@ -71,14 +58,17 @@ static void emit_u32(struct fdt_writer *w, uint32_t v)
 static uint32_t string_offset(struct fdt_writer *w, const char *name)
 {
 	size_t n = strlen(name) + 1;
+	char *p;
 
 	for (size_t off = 0; off < w->stlen; off += strlen(w->strings + off) + 1)
 		if (!strcmp(w->strings + off, name))
 			return (uint32_t)off;
-	if (grow((void **)&w->strings, &w->stcap, w->stlen + n) < 0) {
-		w->err = -ENOMEM;
+	p = grow_array(w->strings, &w->stcap, w->stlen + n, 1, FDT_GROW_MIN);
+	if (!p) {
+		w->err = w->err ? w->err : -errno;
 		return 0;
 	}
+	w->strings = p;
 	memcpy(w->strings + w->stlen, name, n);
 	w->stlen += n;
 	return (uint32_t)(w->stlen - n);
