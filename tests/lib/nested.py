@@ -400,6 +400,11 @@ def _one_boot_at_a_time(stream):
 _QEMU_NOISE = "warning: TCG doesn't support requested feature"
 
 
+# The outer kernel's last words before it stops for good, and how long it is given to reset the machine itself.
+OUTER_PANIC = b"Kernel panic - not syncing"
+PANIC_GRACE = 5
+
+
 def _run_qemu(argv, timeout, stream):
     """Run QEMU to completion or until `timeout` (then kill it); return (console text, timed out). QEMU's own
     messages (stderr), less known noise, are appended to the console text."""
@@ -407,10 +412,15 @@ def _run_qemu(argv, timeout, stream):
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 start_new_session=True, preexec_fn=_die_with_parent)
         chunks = []
+        panicked = threading.Event()
 
         def reader():
+            tail = b""
             for raw in iter(lambda: proc.stdout.read1(4096), b""):
                 chunks.append(raw)
+                if OUTER_PANIC in tail + raw:
+                    panicked.set()
+                tail = raw[-len(OUTER_PANIC):]
                 if stream:
                     stream.write(raw.decode(errors="replace"))
                     stream.flush()
@@ -418,8 +428,19 @@ def _run_qemu(argv, timeout, stream):
         t = threading.Thread(target=reader, daemon=True)
         t.start()
         timed_out = False
+        deadline = time.monotonic() + timeout
         try:
-            proc.wait(timeout=timeout)
+            # An outer kernel that panicked does not always reset the machine (seen: QEMU spinning for 15 minutes
+            # after "Shutting down cpus with NMI"), so it is ended here, once its last words are out.
+            while proc.poll() is None:
+                if time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(argv, timeout)
+                if panicked.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    try:
+                        proc.wait(timeout=PANIC_GRACE)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    break
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
@@ -435,8 +456,10 @@ def _run_qemu(argv, timeout, stream):
         text += "".join(f"[qemu] {l}\n" for l in qemu_msgs)
         if stream:
             stream.write("".join(f"[qemu] {l}\n" for l in qemu_msgs))
+    if panicked.is_set():
+        text += "[nested] the outer guest's kernel panicked: QEMU ended\n"
     # Killed from outside (SIGKILL but not by us) is worth saying too: the guest's console just stops.
-    if proc.returncode != 0 and not timed_out:
+    elif proc.returncode != 0 and not timed_out:
         text += f"[qemu] exited with status {proc.returncode}\n"
     return text, timed_out
 
