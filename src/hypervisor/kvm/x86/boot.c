@@ -184,19 +184,18 @@ struct initrd_plan {
 static bool plan_initrd_in_place(struct kvm_vm *vm, const struct eif *e, uint64_t top, struct initrd_plan *p)
 {
 	const struct eif_section *last;
-	uint64_t off, at, lead = 0;
+	struct eif head = *e; /* the ramdisks before the last */
+	uint64_t off, at, lead;
 
 	memset(p, 0, sizeof(*p));
 	if (!e->nramdisks)
 		return false;
-	last = e->ramdisks[e->nramdisks - 1];
+	last = e->ramdisks[--head.nramdisks];
 	off = (uint64_t)(last->data - vm->mem);
 	if (off >= kvm_low_ram_size(vm) || last->size > kvm_low_ram_size(vm) - off)
 		return false;
 	at = vm->ram_base + off;
-	for (unsigned int i = 0; i + 1 < e->nramdisks; i++)
-		lead = (lead + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN + e->ramdisks[i]->size;
-	lead = (lead + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN;
+	lead = (kvm_initrd_size(&head) + RAMDISK_JOIN_ALIGN - 1) / RAMDISK_JOIN_ALIGN * RAMDISK_JOIN_ALIGN;
 	if (at % RAMDISK_JOIN_ALIGN || lead > INITRD_MOVE_MAX || at < lead + X86_BIOS_END)
 		return false;
 	p->addr = (at - lead) / INITRD_ALIGN * INITRD_ALIGN;
@@ -206,12 +205,9 @@ static bool plan_initrd_in_place(struct kvm_vm *vm, const struct eif *e, uint64_
 	p->size = p->lead + last->size;
 	p->saved_len = lead;
 	if (lead) {
-		struct eif head = *e;
-
 		p->saved = malloc(lead);
 		if (!p->saved)
 			return false; /* copied then, as ever */
-		head.nramdisks--;
 		memset(p->saved, 0, lead);
 		kvm_initrd_copy(NULL, &head, p->saved);
 	}
