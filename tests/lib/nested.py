@@ -27,6 +27,7 @@ import ctypes
 import fcntl
 import hashlib
 import os
+import re
 import shlex
 import signal
 import struct
@@ -44,6 +45,9 @@ FETCH_KERNEL = os.path.join(REPO, "scripts", "fetch-kernel")
 FETCH_ARM64_TOOLS = os.path.join(REPO, "scripts", "fetch-arm64-tools")
 QEMU = os.environ.get("NITROVM_QEMU", "qemu-system-x86_64")
 BUSYBOX = os.environ.get("NITROVM_BUSYBOX", "/bin/busybox")
+# NITROVM_NESTED_KEEPER=0 leaves KVM's static keys free to flip (to show what the keeper prevents).
+KVM_KEEPER = (os.path.join(REPO, "tests", "lib", "kvm_keeper.py")
+              if os.environ.get("NITROVM_NESTED_KEEPER", "1") != "0" else "")
 
 # Modules the outer guest needs; their dependencies are added from each module's modinfo "depends=".
 # Missing ones are skipped (a flavour or version may build them in).
@@ -87,8 +91,8 @@ class NestedError(Exception):
 
 
 class NestedTimeout(NestedError):
-    def __init__(self, timeout, output, console):
-        super().__init__(f"the nested guest did not finish within {timeout} s; QEMU was killed")
+    def __init__(self, timeout, output, console, why=None):
+        super().__init__(f"the nested guest {why or f'did not finish within {timeout} s'}; QEMU was killed")
         self.output = output
         self.console = console
 
@@ -145,6 +149,8 @@ export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 # OpenSSL without its AVX/AVX2/SHA-extension code (docs/testing.md, "Known flakes"): the image's measurement now
 # runs beside the vCPUs, and vector state in a host thread is what the platform's FPU flake feeds on.
 export OPENSSL_ia32cap='~0x1000000000000000:~0x20000020'
+# Tests that check the outer guest's own arrangements (tests/kvm/test_vm_churn.py) know where they run.
+export NITROVM_NESTED_GUEST=1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -186,6 +192,7 @@ while read -r dir; do
 done < /out/shares
 # ARCH-SETUP
 [ -e /dev/kvm ] || say "no /dev/kvm in the outer guest"
+# KVM-KEEPER
 # The kernel leaves every interface down, loopback too: commands expect 127.0.0.1 to work as on the host.
 ip link set lo up || say "cannot bring up the loopback interface"
 set -o pipefail
@@ -205,8 +212,22 @@ chroot /newroot /usr/bin/busybox --install -s /usr/bin || finish "cannot install
 """
 
 
+# x86_64: hold KVM's static keys on before the command's first VM (tests/lib/kvm_keeper.py says why), and wait
+# until they are (python3 starts in about a second here). No keeper, no failure: the old behaviour, said once.
+KVM_KEEPER_SETUP = r"""if [ -e /dev/kvm ] && [ -n "$KEEPER" ]; then
+	chroot /newroot /usr/bin/python3 "$KEEPER" /run/kvm-keeper.ready </dev/null >/dev/console 2>&1 &
+	i=0
+	while [ ! -e /newroot/run/kvm-keeper.ready ] && [ $i -lt 150 ] && kill -0 $! 2>/dev/null; do
+		sleep 0.2; i=$((i + 1))
+	done
+	[ -e /newroot/run/kvm-keeper.ready ] || say "the KVM keeper is not holding the static keys"
+fi
+"""
+
+
 def init_script(arch):
-    return INIT_SCRIPT.replace("# ARCH-SETUP\n", ARM64_SETUP if arch == "aarch64" else "")
+    return (INIT_SCRIPT.replace("# ARCH-SETUP\n", ARM64_SETUP if arch == "aarch64" else "")
+            .replace("# KVM-KEEPER\n", "" if arch == "aarch64" else KVM_KEEPER_SETUP))
 
 
 def build_initramfs(arch="x86_64"):
@@ -349,7 +370,7 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
     hostdir = tempfile.mkdtemp(prefix="nitrovm-nested-")
     try:
         with open(os.path.join(hostdir, "config"), "w") as f:
-            f.write(f"HOSTDIR={shlex.quote(hostdir)}\nCWD={shlex.quote(cwd)}\n")
+            f.write(f"HOSTDIR={shlex.quote(hostdir)}\nCWD={shlex.quote(cwd)}\nKEEPER={shlex.quote(KVM_KEEPER)}\n")
         with open(os.path.join(hostdir, "cmd"), "w") as f:
             for name, val in (env or {}).items():
                 f.write(f"export {name}={shlex.quote(str(val))}\n")
@@ -365,7 +386,7 @@ def run_nested(cmd, timeout, smp=2, memory="2G", cwd=None, env=None, stream=None
         output = _read(os.path.join(hostdir, "output"))
         status = _read(os.path.join(hostdir, "status"))
         if timed_out:
-            raise NestedTimeout(timeout, output, console)
+            raise NestedTimeout(timeout, output, console, timed_out)
         if status.strip().isdigit():
             return int(status), output
         for line in console.splitlines():
@@ -403,16 +424,23 @@ _QEMU_NOISE = "warning: TCG doesn't support requested feature"
 # The outer kernel's last words before it stops for good, and how long it is given to reset the machine itself.
 OUTER_PANIC = b"Kernel panic - not syncing"
 PANIC_GRACE = 5
+# run_steps announces each step with its limit; the step's own `timeout -k 5` ends it by then, so an outer guest
+# that has said nothing more STEP_GRACE seconds past that limit has hung (seen: a silent console for 25 minutes,
+# after which only the whole run's limit ended it).
+STEP_LINE = re.compile(rb"^== nested step (\S+) \(limit (\d+) s\)$", re.M)
+STEP_GRACE = 60
 
 
 def _run_qemu(argv, timeout, stream):
-    """Run QEMU to completion or until `timeout` (then kill it); return (console text, timed out). QEMU's own
-    messages (stderr), less known noise, are appended to the console text."""
+    """Run QEMU to completion or until `timeout` (then kill it); return (console text, why it was killed or
+    False). It is killed when the whole run outlives `timeout` or one step outlives its limit (STEP_GRACE).
+    QEMU's own messages (stderr), less known noise, are appended to the console text."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 start_new_session=True, preexec_fn=_die_with_parent)
         chunks = []
         panicked = threading.Event()
+        step = [None]  # (name, limit, when it began) of the step under way, set by the reader
 
         def reader():
             tail = b""
@@ -420,29 +448,40 @@ def _run_qemu(argv, timeout, stream):
                 chunks.append(raw)
                 if OUTER_PANIC in tail + raw:
                     panicked.set()
-                tail = raw[-len(OUTER_PANIC):]
+                # Whole lines only: a marker split across two reads is found in the second.
+                text = tail + raw
+                for m in STEP_LINE.finditer(text.replace(b"\r", b"")):
+                    step[0] = (m.group(1).decode(errors="replace"), int(m.group(2)), time.monotonic())
+                if EXIT_MARKER.encode() in text:
+                    step[0] = None
+                tail = text[text.rfind(b"\n") + 1:][-512:]
                 if stream:
                     stream.write(raw.decode(errors="replace"))
                     stream.flush()
 
         t = threading.Thread(target=reader, daemon=True)
         t.start()
-        timed_out = False
+        killed_why = False
         deadline = time.monotonic() + timeout
         try:
             # An outer kernel that panicked does not always reset the machine (seen: QEMU spinning for 15 minutes
             # after "Shutting down cpus with NMI"), so it is ended here, once its last words are out.
             while proc.poll() is None:
-                if time.monotonic() >= deadline:
-                    raise subprocess.TimeoutExpired(argv, timeout)
-                if panicked.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                now = time.monotonic()
+                if now >= deadline:
+                    killed_why = f"did not finish within {timeout} s"
+                    break
+                cur = step[0]
+                if cur and now >= cur[2] + cur[1] + STEP_GRACE:
+                    killed_why = (f"did not finish step {cur[0]}: silent {int(now - cur[2])} s after it began, "
+                                  f"past its {cur[1]} s limit (the outer guest hung)")
+                    break
+                if panicked.wait(min(1.0, max(0.0, deadline - now))):
                     try:
                         proc.wait(timeout=PANIC_GRACE)
                     except subprocess.TimeoutExpired:
                         pass
                     break
-        except subprocess.TimeoutExpired:
-            timed_out = True
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -458,10 +497,14 @@ def _run_qemu(argv, timeout, stream):
             stream.write("".join(f"[qemu] {l}\n" for l in qemu_msgs))
     if panicked.is_set():
         text += "[nested] the outer guest's kernel panicked: QEMU ended\n"
+    elif killed_why:
+        text += f"[nested] the outer guest {killed_why}: QEMU was killed\n"
+        if stream:
+            stream.write(f"[nested] the outer guest {killed_why}: QEMU was killed\n")
     # Killed from outside (SIGKILL but not by us) is worth saying too: the guest's console just stops.
-    elif proc.returncode != 0 and not timed_out:
+    elif proc.returncode != 0:
         text += f"[qemu] exited with status {proc.returncode}\n"
-    return text, timed_out
+    return text, killed_why
 
 
 def _read(path):
