@@ -17,8 +17,6 @@
 
 #include "eif/eif.h"
 
-#define RAMDISK_JOIN_ALIGN 4
-
 uint64_t kvm_initrd_size(const struct eif *e)
 {
 	uint64_t total = 0;

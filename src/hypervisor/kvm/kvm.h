@@ -151,8 +151,9 @@ uint64_t kvm_low_ram_size(const struct kvm_vm *vm);
 struct eif;
 int kvm_find_eif(struct kvm_vm *vm, struct eif *e, uint64_t *extent);
 
-/* initrd.c: the ramdisks joined as one initrd (each 4-byte aligned), its size and the copy to dst (in enclave
- * memory; with vm NULL, anywhere). */
+/* initrd.c: the ramdisks joined as one initrd (each RAMDISK_JOIN_ALIGN-aligned: Linux's unpacker looks for the
+ * next cpio header on a 4-byte boundary), its size and the copy to dst (in enclave memory; with vm NULL, anywhere). */
+#define RAMDISK_JOIN_ALIGN 4
 uint64_t kvm_initrd_size(const struct eif *e);
 void kvm_initrd_copy(struct kvm_vm *vm, const struct eif *e, uint8_t *dst);
 

@@ -64,7 +64,6 @@
 #define E820_ENTRY_SIZE 20
 
 #define INITRD_ALIGN   4096 /* page-aligned, as every loader does */
-#define RAMDISK_JOIN_ALIGN 4 /* each archive of the initrd starts 4-byte aligned (initrd.c) */
 /* At most this much of the ramdisks before the last is moved to leave the last in place (held on the heap). */
 #define INITRD_MOVE_MAX (64ULL << 20)
 
