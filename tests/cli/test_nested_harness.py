@@ -50,3 +50,26 @@ def test_steps_that_keep_their_limits_are_not_ended(monkeypatch):
     text, why = nested._run_qemu(["sh", "-c", script], 60, None)
     assert why is False, text
     assert text.endswith("NESTED-EXIT 0\nbye\n"), text
+
+
+def test_a_step_with_a_platform_sign_runs_again_in_the_same_boot(tmp_path):
+    count = tmp_path / "count"
+    # Fails with the sign on its first two runs, then passes: two retries, the last attempt's result stands.
+    flaky = (f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}; "
+             f"if [ $n -lt 2 ]; then echo \"attempt $n: vCPU 0: triple fault (KVM_EXIT_SHUTDOWN)\"; exit 36; fi; "
+             f"echo passed on $n")
+    always = "echo 'vCPU 0: triple fault (KVM_EXIT_SHUTDOWN)'; exit 36"
+    plain = "echo 'a failure of our own'; exit 1"
+    ok_with_sign = "echo 'vCPU 0: triple fault (KVM_EXIT_SHUTDOWN) is what this step expects'; exit 0"
+    res = nested.run_steps([("flaky", flaky, 20), ("always", always, 20), ("plain", plain, 20),
+                            ("ok", ok_with_sign, 20)], str(tmp_path / "steps"), mode="direct",
+                           retry_signs=("triple fault (KVM_EXIT_SHUTDOWN)",), step_retries=2)
+    assert res["flaky"].status == 0 and res["flaky"].output == "passed on 2\n", res["flaky"].output
+    assert [r.split(":")[0] for r in res["flaky"].retried] == ["attempt 0", "attempt 1"], res["flaky"].retried
+    assert res["always"].status == 36 and len(res["always"].retried) == 2
+    assert res["plain"].status == 1 and res["plain"].retried == []
+    assert res["ok"].status == 0 and res["ok"].retried == []
+    # Without signs nothing is retried: the same flaky step fails on its first run.
+    count.unlink()
+    res = nested.run_steps([("flaky", flaky, 20)], str(tmp_path / "steps"), mode="direct")
+    assert res["flaky"].status == 36 and res["flaky"].retried == []

@@ -534,42 +534,55 @@ def rmtree(path):
 
 
 class StepResult:
-    def __init__(self, name, status, output, seconds):
+    def __init__(self, name, status, output, seconds, retried=()):
         self.name, self.status, self.output, self.seconds = name, status, output, seconds
+        self.retried = list(retried)  # the output of each attempt that showed a retry sign, oldest first
 
     def __repr__(self):
         return f"StepResult({self.name!r}, status={self.status}, {self.seconds:.1f} s)"
 
 
+def _step_script(name, cmd, limit, base, retry_signs, retries):
+    """One step's shell lines. With retry_signs, a step that failed and printed one of them runs again, up to
+    `retries` times: each attempt's output is kept as <name>.out.attemptN, and each is announced afresh, so the
+    runner's silence watch (STEP_GRACE) starts over with it."""
+    announce = f"echo '== nested step {name} (limit {limit} s)' >&2\n"
+    run = (f"cut -d' ' -f1 /proc/uptime > {base}.time\n"
+           f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null\n"
+           f"st=$?\n")
+    if not retry_signs or not retries:
+        return announce + run + f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n"
+    signs = " ".join(f"-e {shlex.quote(s)}" for s in retry_signs)
+    return (f"n=0\nwhile :; do\n{announce}{run}"
+            f"[ $st -ne 0 ] && [ $n -lt {int(retries)} ] && grep -qF {signs} {base}.out || break\n"
+            f"n=$((n + 1)); mv {base}.out {base}.out.attempt$n\n"
+            f"echo \"== nested step {name}: a platform sign in its output, attempt $((n + 1))\" >&2\n"
+            f"done\n"
+            f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n")
+
+
 def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G",
-              arch="x86_64"):
+              arch="x86_64", retry_signs=(), step_retries=0):
     """Run named shell steps one after another, each under its own time limit, in one nested boot (an outer
     boot costs ~20-30 s here) or directly on this host (mode "direct").
 
     steps: [(name, command, timeout seconds)]. Each step's stdout+stderr, exit status (124 on its timeout)
     and duration land in workdir/<name>.{out,status,time}, which must be a directory under which the
     guest may write. `memory` is the outer guest's. Returns {name: StepResult}; a step that never ran has status
-    None. Durations come from /proc/uptime (busybox's date has no sub-second format).
+    None. Durations come from /proc/uptime (busybox's date has no sub-second format), of the last attempt.
+    A step that fails with one of `retry_signs` in its output runs again, at most `step_retries` times, in the
+    same boot (StepResult.retried keeps what the earlier attempts printed).
     """
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
-    lines = []
-    for name, cmd, limit in steps:
-        base = shlex.quote(os.path.join(workdir, name))
-        lines.append(
-            f"echo '== nested step {name} (limit {limit} s)' >&2\n"
-            f"cut -d' ' -f1 /proc/uptime > {base}.time\n"
-            f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null\n"
-            f"echo $? > {base}.status\n"
-            f"cut -d' ' -f1 /proc/uptime >> {base}.time\n")
-    script = "".join(lines)
+    script = "".join(_step_script(name, cmd, limit, shlex.quote(os.path.join(workdir, name)), retry_signs,
+                                  step_retries) for name, cmd, limit in steps)
     for name, _, _ in steps:
-        for ext in ("out", "status", "time"):
-            try:
-                os.unlink(os.path.join(workdir, f"{name}.{ext}"))
-            except FileNotFoundError:
-                pass
-    total = outer_timeout or (sum(limit + 10 for _, _, limit in steps) + 180)
+        for old in os.listdir(workdir):
+            if old in (f"{name}.out", f"{name}.status", f"{name}.time") or old.startswith(f"{name}.out.attempt"):
+                os.unlink(os.path.join(workdir, old))
+    total = outer_timeout or (sum((limit + 10) * (1 + (step_retries if retry_signs else 0))
+                                  for _, _, limit in steps) + 180)
     if mode == "direct":
         subprocess.run(["/bin/sh", "-c", script], cwd=cwd, stdin=subprocess.DEVNULL,
                        stdout=stream or subprocess.DEVNULL, stderr=stream or subprocess.DEVNULL,
@@ -584,8 +597,11 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
             secs = t1 - t0
         except ValueError:
             secs = float("nan")
+        retried = []
+        while os.path.exists(os.path.join(workdir, f"{name}.out.attempt{len(retried) + 1}")):
+            retried.append(_read(os.path.join(workdir, f"{name}.out.attempt{len(retried) + 1}")))
         results[name] = StepResult(name, int(st) if st.isdigit() else None,
-                                   _read(os.path.join(workdir, f"{name}.out")), secs)
+                                   _read(os.path.join(workdir, f"{name}.out")), secs, retried)
     return results
 
 
