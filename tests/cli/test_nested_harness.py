@@ -73,3 +73,19 @@ def test_a_step_with_a_platform_sign_runs_again_in_the_same_boot(tmp_path):
     count.unlink()
     res = nested.run_steps([("flaky", flaky, 20)], str(tmp_path / "steps"), mode="direct")
     assert res["flaky"].status == 36 and res["flaky"].retried == []
+
+
+def test_a_silent_step_is_ended_when_asked(tmp_path):
+    t = time.monotonic()
+    res = nested.run_steps([("hung", "echo booting; exec sleep 60", 100),
+                            ("talks", "for i in 1 2 3 4 5 6; do echo line $i; sleep 2; done", 100)],
+                           str(tmp_path / "steps"), mode="direct", silence=6)
+    assert time.monotonic() - t < 45
+    hung, talks = res["hung"], res["talks"]
+    assert hung.status not in (0, None) and hung.output.startswith("booting\n"), hung
+    assert hung.output.rstrip().endswith(f"{nested.SILENT_STEP} for 6 s; ended"), hung.output
+    assert talks.status == 0 and nested.SILENT_STEP not in talks.output, talks.output
+    # A silent step ended this way is retried like a crash when its words are one of the signs.
+    res = nested.run_steps([("hung", "echo booting; exec sleep 60", 100)], str(tmp_path / "steps"),
+                           mode="direct", silence=6, retry_signs=(nested.SILENT_STEP,), step_retries=1)
+    assert res["hung"].status not in (0, None) and len(res["hung"].retried) == 1, res["hung"]

@@ -94,7 +94,13 @@ PLATFORM_FLAKE_SIGNS = (
     "] traps: init[1] general protection fault",
     "] traps: init[1] trap invalid opcode",
     "] Oops: general protection fault",
+    "the enclave's console went silent before it booted",  # vsock_scenario.SILENT_SIGN: a second-level hang
+    nested.SILENT_STEP,  # a boot step's console silent for BOOT_SILENCE: a second-level hang, the same
 )
+# Seconds without a line after which a step that boots a guest on its console is a hung guest (run_steps(...,
+# silence=BOOT_SILENCE)): a booting kernel here prints every few seconds; seen hung at "x86/mm: Memory block size"
+# with both outer vCPUs spinning, and the step then waited out its whole limit and failed the module.
+BOOT_SILENCE = int(120 * float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1")))
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +110,7 @@ def run_steps(mode, workdir):
     an outer boot costs 20-30 s, so a module's steps share one) and returns Steps.  The console goes to
     workdir/<label>-console.log, the steps' files to steps_dir (workdir/<label>-steps by default; the guest may
     write under it).  A boot that cannot run or does not finish fails the test."""
-    def boot(label, steps, steps_dir, log, arch, memory):
+    def boot(label, steps, steps_dir, log, arch, memory, silence):
         # The arm64 machine is always an emulated one here (an x86_64 host).
         how = "nested" if arch == "aarch64" else mode
         with open(log, "w") as stream:
@@ -112,7 +118,7 @@ def run_steps(mode, workdir):
                 res = nested.run_steps(steps, str(steps_dir or workdir / f"{label}-steps"), mode=how,
                                        stream=stream, arch=arch, memory=memory,
                                        retry_signs=PLATFORM_FLAKE_SIGNS if how == "nested" else (),
-                                       step_retries=STEP_RETRIES)
+                                       step_retries=STEP_RETRIES, silence=silence)
             except nested.NestedTimeout as e:
                 return None, f"the {mode} run did not finish: {e}; console in {log}"
             except nested.NestedError as e:
@@ -145,10 +151,10 @@ def run_steps(mode, workdir):
                     return f"step {r.name}: {sign.lstrip('] ')}"
         return "a second-level guest crashed on its FPU state"
 
-    def run(label, steps, steps_dir=None, arch="x86_64", memory="2G"):
+    def run(label, steps, steps_dir=None, arch="x86_64", memory="2G", silence=None):
         log = workdir / f"{label}-console.log"
         start = time.monotonic()
-        res, why = boot(label, steps, steps_dir, log, arch, memory)
+        res, why = boot(label, steps, steps_dir, log, arch, memory, silence)
         for attempt in range(1, PLATFORM_RETRIES + 1):
             if mode != "nested" or not platform_flake(res, why):
                 break
@@ -163,7 +169,7 @@ def run_steps(mode, workdir):
             what = why or flake_sign(res)
             print(f"\nWARNING: e2e {label}: the nested platform failed ({what}); booting again, retry {attempt} "
                   f"of {PLATFORM_RETRIES} (that console kept in {kept}, its steps' output in {kept_steps})")
-            res, why = boot(label, steps, steps_dir, log, arch, memory)
+            res, why = boot(label, steps, steps_dir, log, arch, memory, silence)
         if why:
             pytest.fail(why)
         width = max((len(name) for name, _, _ in steps), default=0)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import images
+from conftest import BOOT_SILENCE  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
@@ -81,7 +82,7 @@ def run(run_steps, nitrovm, image):
     state.mkdir(parents=True)
     cmd = (f"NITROVM_STATE_DIR={state} {nitrovm} run-enclave --foreground --cpu-count 1 --memory 256 "
            f"--eif-path {image['eif']} --parent-id {PARENT_ID}")
-    res = run_steps("attestation", [("attest", cmd, BOOT_LIMIT)], steps_dir=steps)
+    res = run_steps("attestation", [("attest", cmd, BOOT_LIMIT)], steps_dir=steps, silence=BOOT_SILENCE)
     r = res.step("attest")
     # The root that signed the document, exported on the host from the state directory the enclave used.
     root = image["dir"] / "root.pem"

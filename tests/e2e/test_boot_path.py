@@ -16,6 +16,7 @@ import shlex
 import pytest
 
 import images
+from conftest import BOOT_SILENCE  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(180 * SCALE)
@@ -58,7 +59,7 @@ def results(request, run_steps, nitrovm):
                f"--boot-path {path} --eif-path {shlex.quote(eif)}")
         steps.append((name, cmd, BOOT_LIMIT))
     steps.append(("cache", f"ls -l {CACHE}/vmlinux", 30))
-    return run_steps("boot-path", steps)
+    return run_steps("boot-path", steps, silence=BOOT_SILENCE)
 
 
 def facts(r, name):

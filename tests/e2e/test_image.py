@@ -18,6 +18,7 @@ import pytest
 
 import images
 import oci_images
+from conftest import BOOT_SILENCE  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
@@ -51,7 +52,7 @@ def image_eif(nitrovm, kernels, workdir):
 def results(run_steps, nitrovm, image_eif):
     steps = [("image-app", f"{nitrovm} run-enclave --foreground --cpu-count 1 --memory 256 --eif-path {image_eif}",
               BOOT_LIMIT)]
-    return run_steps("image", steps)
+    return run_steps("image", steps, silence=BOOT_SILENCE)
 
 
 def test_app_runs_as_docker_would(results):

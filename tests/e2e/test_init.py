@@ -24,6 +24,7 @@ import pytest
 
 import images
 from clicheck import error_lines
+from conftest import BOOT_SILENCE  # noqa: E402
 
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
 BOOT_LIMIT = int(300 * SCALE)
@@ -91,7 +92,7 @@ def results(run_steps, nitrovm, eifs):
         ("hb-missing", f"NITROVM_HEARTBEAT_TIMEOUT_MS={MISSING_HEARTBEAT_MS} {nitrovm} "
          + RUN.format(eif=eifs["missing"]), BOOT_LIMIT),
     ]
-    return run_steps("init", steps)
+    return run_steps("init", steps, silence=BOOT_SILENCE)
 
 
 def tail(text, n=40):

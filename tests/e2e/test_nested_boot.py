@@ -18,6 +18,7 @@ import time
 import pytest
 
 import nested
+from conftest import BOOT_SILENCE  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCALE = float(os.environ.get("NITROVM_E2E_TIMEOUT_SCALE", "1"))
@@ -51,7 +52,7 @@ def results(request, run_steps, nitrovm, kernels):
     for name, (args, eif_fixture, _) in SCENARIOS.items():
         eif = request.getfixturevalue(eif_fixture)
         steps.append((name, f"{nitrovm} " + args.format(eif=eif), BOOT_LIMIT))
-    return run_steps("boot", steps)
+    return run_steps("boot", steps, silence=BOOT_SILENCE)
 
 
 KERNEL_LINE = re.compile(r"\[ *\d+\.\d+\] [^\n]*\n")

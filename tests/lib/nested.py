@@ -542,14 +542,29 @@ class StepResult:
         return f"StepResult({self.name!r}, status={self.status}, {self.seconds:.1f} s)"
 
 
-def _step_script(name, cmd, limit, base, retry_signs, retries):
+# What a step killed for its silence (run_steps(silence=...)) has at the end of its output.
+SILENT_STEP = "nested step: its output stopped"
+
+
+def _step_script(name, cmd, limit, base, retry_signs, retries, silence=None):
     """One step's shell lines. With retry_signs, a step that failed and printed one of them runs again, up to
     `retries` times: each attempt's output is kept as <name>.out.attemptN, and each is announced afresh, so the
-    runner's silence watch (STEP_GRACE) starts over with it."""
+    runner's silence watch (STEP_GRACE) starts over with it. With `silence` (seconds), a step whose output has
+    not grown for that long is ended with SILENT_STEP appended to its output."""
     announce = f"echo '== nested step {name} (limit {limit} s)' >&2\n"
     run = (f"cut -d' ' -f1 /proc/uptime > {base}.time\n"
-           f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null\n"
-           f"st=$?\n")
+           f"timeout -k 5 {int(limit)} /bin/sh -c {shlex.quote(cmd)} > {base}.out 2>&1 < /dev/null")
+    if silence:
+        s = int(silence)
+        run += (f" &\npid=$!\n"
+                f"( last=-1; idle=0; while kill -0 $pid 2>/dev/null; do sleep 5; "
+                f"size=$(wc -c < {base}.out); if [ \"$size\" = \"$last\" ]; then idle=$((idle + 5)); "
+                f"else idle=0; last=$size; fi; "
+                f"if [ $idle -ge {s} ]; then echo \"{SILENT_STEP} for {s} s; ended\" >> {base}.out; "
+                f"kill -TERM $pid; break; fi; done ) &\n"
+                f"watch=$!\nwait $pid\nst=$?\nkill $watch 2>/dev/null\nwait $watch 2>/dev/null\n")
+    else:
+        run += "\nst=$?\n"
     if not retry_signs or not retries:
         return announce + run + f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n"
     signs = " ".join(f"-e {shlex.quote(s)}" for s in retry_signs)
@@ -562,7 +577,7 @@ def _step_script(name, cmd, limit, base, retry_signs, retries):
 
 
 def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G",
-              arch="x86_64", retry_signs=(), step_retries=0):
+              arch="x86_64", retry_signs=(), step_retries=0, silence=None):
     """Run named shell steps one after another, each under its own time limit, in one nested boot (an outer
     boot costs ~20-30 s here) or directly on this host (mode "direct").
 
@@ -571,12 +586,14 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
     guest may write. `memory` is the outer guest's. Returns {name: StepResult}; a step that never ran has status
     None. Durations come from /proc/uptime (busybox's date has no sub-second format), of the last attempt.
     A step that fails with one of `retry_signs` in its output runs again, at most `step_retries` times, in the
-    same boot (StepResult.retried keeps what the earlier attempts printed).
+    same boot (StepResult.retried keeps what the earlier attempts printed). With `silence` (seconds), a step
+    whose output stops growing for that long is ended, SILENT_STEP at the end of its output: for steps that
+    print a booting guest's console, where silence is a hung guest, not a slow one.
     """
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
     script = "".join(_step_script(name, cmd, limit, shlex.quote(os.path.join(workdir, name)), retry_signs,
-                                  step_retries) for name, cmd, limit in steps)
+                                  step_retries, silence) for name, cmd, limit in steps)
     for name, _, _ in steps:
         for old in os.listdir(workdir):
             if old in (f"{name}.out", f"{name}.status", f"{name}.time") or old.startswith(f"{name}.out.attempt"):
