@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+from kvm_check import KVM_CREATE_VCPU, KVM_CREATE_VM
+
 CYCLES = 300
 # A VM with one vCPU, created and destroyed CYCLES times, while two processes ping-pong a byte through pipes so
 # that both CPUs keep entering __schedule (where the preempt-notifier key is tested).
@@ -27,8 +29,8 @@ for rd, wr in ((r1, w2), (r2, w1)):
     kids.append(pid)
 for i in range(int(sys.argv[1])):
     kvm = os.open("/dev/kvm", os.O_RDWR)
-    vm = fcntl.ioctl(kvm, 0xAE01, 0)       # KVM_CREATE_VM
-    vcpu = fcntl.ioctl(vm, 0xAE41, 0)      # KVM_CREATE_VCPU
+    vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+    vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
     os.close(vcpu); os.close(vm); os.close(kvm)
 for pid in kids:
     os.kill(pid, 9)
@@ -52,7 +54,8 @@ def test_vm_churn_leaves_the_kernel_up():
     nested = os.environ.get("NITROVM_NESTED_GUEST") == "1"
     if nested:
         keeper_holding()
-    r = subprocess.run([sys.executable, "-c", CHURN, str(CYCLES)], capture_output=True, text=True, timeout=240)
+    script = CHURN.replace("KVM_CREATE_VM", hex(KVM_CREATE_VM)).replace("KVM_CREATE_VCPU", hex(KVM_CREATE_VCPU))
+    r = subprocess.run([sys.executable, "-c", script, str(CYCLES)], capture_output=True, text=True, timeout=240)
     assert r.returncode == 0 and f"CHURN-DONE {CYCLES}" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
     if nested:
         keeper_holding()  # still there: nothing in the tier may end it

@@ -25,8 +25,8 @@ import signal
 import struct
 import sys
 
-KVM_CREATE_VM = 0xAE01
-KVM_CREATE_VCPU = 0xAE41
+from kvm_check import KVM_CREATE_VCPU, KVM_CREATE_VM
+
 KVM_CREATE_IRQCHIP = 0xAE60
 KVM_SET_MSRS = 0x4008AE89  # _IOW(KVMIO, 0x89, struct kvm_msrs): nmsrs, pad, then the entries
 MSR_IA32_APICBASE = 0x1B
