@@ -19,6 +19,7 @@ sys.path.insert(0, str(HERE))
 
 import images  # noqa: E402
 import nested  # noqa: E402
+import vsock_scenario  # noqa: E402
 
 NITROVM = os.environ.get("NITROVM", str(REPO / "build" / "nitrovm"))
 
@@ -94,9 +95,14 @@ PLATFORM_FLAKE_SIGNS = (
     "] traps: init[1] general protection fault",
     "] traps: init[1] trap invalid opcode",
     "] Oops: general protection fault",
-    "the enclave's console went silent before it booted",  # vsock_scenario.SILENT_SIGN: a second-level hang
+    vsock_scenario.SILENT_SIGN,  # the vsock scenario's enclave silent before it booted: a second-level hang
     nested.SILENT_STEP,  # a boot step's console silent for BOOT_SILENCE: a second-level hang, the same
 )
+
+
+def platform_sign(text):
+    """The first of PLATFORM_FLAKE_SIGNS in text (without a leading "] "), or None."""
+    return next((s.lstrip("] ") for s in PLATFORM_FLAKE_SIGNS if text and s in text), None)
 # Seconds without a line after which a step that boots a guest on its console is a hung guest (run_steps(...,
 # silence=BOOT_SILENCE)): a booting kernel here prints every few seconds; seen hung at "x86/mm: Memory block size"
 # with both outer vCPUs spinning, and the step then waited out its whole limit and failed the module.
@@ -125,7 +131,7 @@ def run_steps(mode, workdir):
                 return None, f"the nested tier could not run: {e}; console in {log}"
         for r in res.values():
             for n, out in enumerate(r.retried, 1):
-                sign = next((s.lstrip("] ") for s in PLATFORM_FLAKE_SIGNS if s in out), "?")
+                sign = platform_sign(out) or "?"
                 print(f"\nWARNING: e2e {label}: step {r.name} attempt {n} showed the nested platform's sign "
                       f"({sign}); it ran again in the same boot (that output kept as {r.name}.out.attempt{n})")
         return res, None
@@ -141,14 +147,13 @@ def run_steps(mode, workdir):
             # spinning with a silent console, in the middle of a second-level kernel's boot log).
             return ("died" in why or "stopped before" in why or "could not run" in why or
                     "did not finish" in why)
-        return any(r.output and any(sign in r.output for sign in PLATFORM_FLAKE_SIGNS) for r in res.values())
+        return any(platform_sign(r.output) for r in res.values())
 
     def flake_sign(res):
         """Which step showed which sign, for the warning (the CI log keeps only a part of the output)."""
         for r in (res or {}).values():
-            for sign in PLATFORM_FLAKE_SIGNS:
-                if r.output and sign in r.output:
-                    return f"step {r.name}: {sign.lstrip('] ')}"
+            if platform_sign(r.output):
+                return f"step {r.name}: {platform_sign(r.output)}"
         return "a second-level guest crashed on its FPU state"
 
     def run(label, steps, steps_dir=None, arch="x86_64", memory="2G", silence=None):
