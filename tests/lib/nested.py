@@ -570,15 +570,15 @@ def _step_script(name, cmd, limit, base, retry_signs, retries, silence=None):
                 f"watch=$!\nwait $pid\nst=$?\nkill $watch 2>/dev/null\nwait $watch 2>/dev/null\n")
     else:
         run += "\nst=$?\n"
+    done = f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n"
     if not retry_signs or not retries:
-        return announce + run + f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n"
+        return announce + run + done
     signs = " ".join(f"-e {shlex.quote(s)}" for s in retry_signs)
     return (f"n=0\nwhile :; do\n{announce}{run}"
             f"[ $st -ne 0 ] && [ $n -lt {int(retries)} ] && grep -qF {signs} {base}.out || break\n"
             f"n=$((n + 1)); mv {base}.out {base}.out.attempt$n\n"
             f"echo \"== nested step {name}: a platform sign in its output, attempt $((n + 1))\" >&2\n"
-            f"done\n"
-            f"echo $st > {base}.status\ncut -d' ' -f1 /proc/uptime >> {base}.time\n")
+            f"done\n" + done)
 
 
 def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=None, cwd=None, memory="2G",
@@ -599,10 +599,12 @@ def run_steps(steps, workdir, mode="nested", outer_timeout=None, smp=2, stream=N
     os.makedirs(workdir, exist_ok=True)
     script = "".join(_step_script(name, cmd, limit, shlex.quote(os.path.join(workdir, name)), retry_signs,
                                   step_retries, silence) for name, cmd, limit in steps)
-    for name, _, _ in steps:
-        for old in os.listdir(workdir):
-            if old in (f"{name}.out", f"{name}.status", f"{name}.time") or old.startswith(f"{name}.out.attempt"):
-                os.unlink(os.path.join(workdir, old))
+    # <name>.out, .status, .time and .out.attemptN of this run's steps, left by an earlier run
+    stale = {f"{name}.{ext}" for name, _, _ in steps for ext in ("out", "status", "time")}
+    attempts = tuple(f"{name}.out.attempt" for name, _, _ in steps)
+    for old in os.listdir(workdir):
+        if old in stale or old.startswith(attempts):
+            os.unlink(os.path.join(workdir, old))
     total = outer_timeout or (sum((limit + 10) * (1 + (step_retries if retry_signs else 0))
                                   for _, _, limit in steps) + 180)
     if mode == "direct":
